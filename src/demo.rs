@@ -1,0 +1,2 @@
+//! demo
+pub fn run(_soak: u64) -> anyhow::Result<()> { anyhow::bail!("demo not built yet") }

@@ -1,0 +1,230 @@
+//! The `.env` release format: `KEY=VALUE` lines, `#` comments, blank lines.
+//!
+//! A release is real money's configuration, so the parser is strict: every
+//! fault names its line, and a file is either read whole or refused whole.
+//! The agent (submit, validate), `gantry sim` (its own validate command) and
+//! the service supervisor (building the child's environment) all read
+//! releases through here.
+
+use std::fmt;
+
+/// One parsed `KEY=VALUE` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    /// 1-based line number in the file.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("line {line}: not valid UTF-8")]
+    InvalidUtf8 { line: usize },
+    #[error("line {line}: expected KEY=VALUE, found {found:?}")]
+    MissingEquals { line: usize, found: String },
+    #[error("line {line}: invalid key {key:?} (letters, digits and _, not starting with a digit)")]
+    InvalidKey { line: usize, key: String },
+    #[error("line {line}: duplicate key {key} (first set on line {first})")]
+    DuplicateKey {
+        line: usize,
+        key: String,
+        first: usize,
+    },
+    #[error("line {line}: {key}={value} is not a finite number")]
+    NotFinite {
+        line: usize,
+        key: String,
+        value: String,
+    },
+    #[error("line {line}: unterminated quote in the value of {key}")]
+    UnterminatedQuote { line: usize, key: String },
+    #[error("line {line}: control character in the value of {key}")]
+    ControlCharacter { line: usize, key: String },
+}
+
+impl EnvFileError {
+    pub fn line(&self) -> usize {
+        match self {
+            Self::InvalidUtf8 { line }
+            | Self::MissingEquals { line, .. }
+            | Self::InvalidKey { line, .. }
+            | Self::DuplicateKey { line, .. }
+            | Self::NotFinite { line, .. }
+            | Self::UnterminatedQuote { line, .. }
+            | Self::ControlCharacter { line, .. } => *line,
+        }
+    }
+}
+
+/// A parsed release file, keys in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvFile {
+    pub entries: Vec<Entry>,
+}
+
+impl EnvFile {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str()))
+    }
+}
+
+impl fmt::Display for EnvFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.entries {
+            writeln!(f, "{}={}", e.key, e.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a release. Bytes, not a `&str`, because invalid UTF-8 must be
+/// reported with its line rather than rejected wholesale by the caller.
+pub fn parse(bytes: &[u8]) -> Result<EnvFile, EnvFileError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = index + 1;
+        let text = std::str::from_utf8(raw).map_err(|_| EnvFileError::InvalidUtf8 { line })?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let body = trimmed.strip_prefix("export ").unwrap_or(trimmed);
+        let Some((key, value)) = body.split_once('=') else {
+            return Err(EnvFileError::MissingEquals {
+                line,
+                found: truncate(trimmed, 40),
+            });
+        };
+        let key = key.trim();
+        if !is_valid_key(key) {
+            return Err(EnvFileError::InvalidKey {
+                line,
+                key: truncate(key, 40),
+            });
+        }
+        let value = unquote(value.trim(), line, key)?;
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(EnvFileError::ControlCharacter {
+                line,
+                key: key.to_string(),
+            });
+        }
+        if is_non_finite_number(&value) {
+            return Err(EnvFileError::NotFinite {
+                line,
+                key: key.to_string(),
+                value,
+            });
+        }
+        if let Some(first) = entries.iter().find(|e| e.key == key) {
+            return Err(EnvFileError::DuplicateKey {
+                line,
+                key: key.to_string(),
+                first: first.line,
+            });
+        }
+        entries.push(Entry {
+            key: key.to_string(),
+            value,
+            line,
+        });
+    }
+    Ok(EnvFile { entries })
+}
+
+fn is_valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn unquote(value: &str, line: usize, key: &str) -> Result<String, EnvFileError> {
+    for quote in ['"', '\''] {
+        if let Some(rest) = value.strip_prefix(quote) {
+            return match rest.strip_suffix(quote) {
+                Some(inner) => Ok(inner.to_string()),
+                None => Err(EnvFileError::UnterminatedQuote {
+                    line,
+                    key: key.to_string(),
+                }),
+            };
+        }
+    }
+    Ok(value.to_string())
+}
+
+/// `NaN`, `inf` and friends parse as floats in every language a trading
+/// service is written in, and poison every comparison downstream.
+fn is_non_finite_number(value: &str) -> bool {
+    value.parse::<f64>().is_ok_and(|v| !v.is_finite())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_comments_quotes() {
+        let env = parse(b"# release\nA=1\n\nexport B = \"two words\"\nC='x=y'\nD=\n").unwrap();
+        assert_eq!(env.get("A"), Some("1"));
+        assert_eq!(env.get("B"), Some("two words"));
+        assert_eq!(env.get("C"), Some("x=y"));
+        assert_eq!(env.get("D"), Some(""));
+        assert_eq!(env.entries[1].line, 4);
+    }
+
+    #[test]
+    fn names_the_line_of_each_fault() {
+        assert_eq!(
+            parse(b"A=1\nB\n").unwrap_err(),
+            EnvFileError::MissingEquals {
+                line: 2,
+                found: "B".into()
+            }
+        );
+        assert_eq!(
+            parse(b"A=1\nA=2\n").unwrap_err(),
+            EnvFileError::DuplicateKey {
+                line: 2,
+                key: "A".into(),
+                first: 1
+            }
+        );
+        assert_eq!(
+            parse(b"A=1\nB=\xff\n").unwrap_err(),
+            EnvFileError::InvalidUtf8 { line: 2 }
+        );
+        assert_eq!(parse(b"\n\nX=NaN").unwrap_err().line(), 3);
+        assert_eq!(parse(b"X=-inf").unwrap_err().line(), 1);
+        assert_eq!(parse(b"1X=2").unwrap_err().line(), 1);
+        assert_eq!(parse(b"X=\"open").unwrap_err().line(), 1);
+        assert_eq!(parse(b"X=a\x1b[2Jb").unwrap_err().line(), 1);
+    }
+
+    #[test]
+    fn finite_numbers_and_words_pass() {
+        let env = parse(b"A=1e9\nB=-0.5\nC=nano\nD=information").unwrap();
+        assert_eq!(env.entries.len(), 4);
+    }
+}

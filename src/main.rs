@@ -1,0 +1,111 @@
+//! The command line: parse, then hand off to one role's entry point.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use gantry::ctl::{CtlArgs, CtlCommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "Graduated deploys of trading services: shadow → paper → canary → live, with health gates and rollback",
+    after_help = "Exit status: 0 ok, 1 failed, 2 usage, 3 refused by policy, 65 bad input data, \
+                  69 agent unavailable, 77 role not permitted, 78 bad config (docs/cli.md)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a simulated host end to end: a real agent, a real `gantry sim`, short soaks.
+    Demo {
+        /// Print transitions without any full-screen UI.
+        #[arg(long)]
+        headless: bool,
+        /// Soak seconds per stage.
+        #[arg(long, default_value_t = 2)]
+        soak: u64,
+    },
+    /// Write DIR/gantry.toml, a commented agent config.
+    Init {
+        dir: PathBuf,
+        /// The host's name (default: this machine's hostname).
+        #[arg(long)]
+        name: Option<String>,
+        /// The service is `gantry sim` on a free loopback port.
+        #[arg(long)]
+        sim: bool,
+        /// Soak seconds for every stage (with --sim; default 300/600/900).
+        #[arg(long)]
+        soak: Option<u64>,
+        /// Overwrite an existing gantry.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the pipeline engine in the foreground until SIGTERM.
+    Agent {
+        #[arg(long, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Ask the agent: submit, status, approve, rollback, estop, rearm, drill, audit, validate.
+    Ctl {
+        #[command(flatten)]
+        args: CtlArgs,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+    /// A simulated trading service; its knobs come from its environment (docs/sim.md).
+    Sim {
+        /// Address to serve Prometheus metrics on (default: SIM_LISTEN or 127.0.0.1:9187).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Check a release file's sim knobs and exit (the sim's validate command).
+        #[arg(long, value_name = "ENVFILE")]
+        validate_config: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo { headless: _, soak } => gantry::demo::run(soak),
+        Command::Init {
+            dir,
+            name,
+            sim,
+            soak,
+            force,
+        } => gantry::init::run(&gantry::init::InitArgs {
+            dir,
+            name,
+            sim,
+            soak,
+            force,
+        }),
+        Command::Agent { config } => gantry::agent::run(&config),
+        Command::Ctl { args, command } => gantry::ctl::run(&args, command),
+        Command::Sim {
+            listen,
+            validate_config,
+        } => gantry::sim::main(listen, validate_config),
+    };
+    if let Err(error) = result {
+        let code = gantry::exit::code_of(&error);
+        eprintln!("gantry: {}", gantry::text::inert(&format!("{error:#}")));
+        std::process::exit(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
