@@ -1,1 +1,24 @@
-//! pipeline
+//! The deploy pipeline as a pure state machine: stages, gates, approvals,
+//! rollback, emergency stop and drills.
+//!
+//! `(pipeline, event, now) -> (pipeline, effects)`: no I/O, no clock, no
+//! tokio, and nothing else of gantry imported. The agent (`crate::agent`) is
+//! the shell that feeds it facts and performs its effects. See
+//! docs/pipeline.md for the state diagram.
+
+pub mod gate;
+pub mod machine;
+pub mod policy;
+
+#[cfg(test)]
+mod tests;
+
+pub use gate::{CheckSpec, CheckState, CheckStatus, Gate, Sample, Verdict};
+pub use machine::{
+    Config, Deploy, DrillStep, Effect, Event, Note, Outcome, Pending, Phase, Pipeline, Priority,
+    Refusal, RefusalKind, ReleaseRef, StageRecord, StageResult, StateWord, Transition,
+};
+pub use policy::{Actor, Comparison, Op, Role, Severity, Stage, Tier};
+
+/// Time as the machine sees it: always passed in, never read.
+pub type Time = chrono::DateTime<chrono::Utc>;

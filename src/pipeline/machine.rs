@@ -1,0 +1,1613 @@
+//! The deploy state machine: `Pipeline::step(&config, &event, now)`.
+//!
+//! Driving contract, for the agent (the only caller besides tests):
+//! 1. Load the persisted `Pipeline` (or `Pipeline::default()` on a new host)
+//!    and step `Event::Resumed` before anything else.
+//! 2. Step each command as its event. `Ok(Transition)` carries the next
+//!    pipeline and the effects to perform *in order*; `Audit` effects come
+//!    first so the record is on disk before the action it records. If an
+//!    audit append fails, drop the transition and refuse the command.
+//!    `Err(Refusal)` means nothing changed.
+//! 3. Sample the service on an interval, and at once when its process
+//!    exits, and step `Event::Sampled`.
+//! 4. After performing `Effect::Validate`, step `Event::Validated`.
+//!
+//! The machine never reads a clock or touches a file: time is the `now`
+//! argument, facts arrive as events, actions leave as effects.
+
+use serde::{Deserialize, Serialize};
+
+use super::Time;
+use super::gate::{CheckSpec, Gate, Sample, Verdict, millis_between};
+use super::policy::{Actor, Op, Role, Stage, Tier};
+
+/// Settings the machine decides with. Changing them means restarting the
+/// agent (no hot reload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Soak of shadow, paper and canary, in milliseconds.
+    pub soak_ms: [u64; 3],
+    /// The post-deploy watch window of live.
+    pub watch_ms: u64,
+    pub require_approval_for_live: bool,
+    pub require_distinct_approver: bool,
+    pub checks: Vec<CheckSpec>,
+    /// A gap between healthy samples longer than this does not count toward
+    /// a soak: nobody watched the gate in between.
+    pub max_sample_gap_ms: u64,
+    /// How long a release just restarted (a rollback, a drill step) has to
+    /// answer healthy.
+    pub verify_timeout_ms: u64,
+}
+
+impl Config {
+    pub fn soak_ms(&self, stage: Stage) -> u64 {
+        stage.soak_index().map_or(0, |i| self.soak_ms[i])
+    }
+}
+
+/// A release as the machine knows it: its id (the file name under
+/// releases/) and the sha256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    pub id: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageResult {
+    InProgress,
+    Passed,
+    Failed,
+    Aborted,
+}
+
+/// One stage of one deploy, for deploy_state.json and history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: Stage,
+    pub started_at: Time,
+    pub ended_at: Option<Time>,
+    pub result: StageResult,
+    /// Gate result: "6/6 checks" on a pass, the failed check on a failure.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: Actor,
+    pub at: Time,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    InFlight,
+    Live,
+    RolledBack(String),
+    Rejected(String),
+    /// Stopped with no known-good release to return to.
+    Stopped(String),
+    Halted(String),
+}
+
+/// A deploy: one release's way through the stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub id: String,
+    pub release: ReleaseRef,
+    pub tier: Tier,
+    pub submitted_by: Actor,
+    pub submitted_at: Time,
+    pub reason: String,
+    pub commit: Option<String>,
+    pub promotion: Option<String>,
+    pub needs_approval: bool,
+    pub stages: Vec<StageRecord>,
+    pub approval: Option<Approval>,
+    pub outcome: Outcome,
+    pub ended_at: Option<Time>,
+}
+
+impl Deploy {
+    fn close_stage(&mut self, now: Time, result: StageResult, detail: Option<String>) {
+        if let Some(record) = self.stages.last_mut()
+            && record.result == StageResult::InProgress
+        {
+            record.ended_at = Some(now);
+            record.result = result;
+            record.detail = detail;
+        }
+    }
+
+    fn open_stage(&mut self, stage: Stage, now: Time) {
+        self.stages.push(StageRecord {
+            stage,
+            started_at: now,
+            ended_at: None,
+            result: StageResult::InProgress,
+            detail: None,
+        });
+    }
+
+    fn finish(&mut self, outcome: Outcome, now: Time) {
+        self.outcome = outcome;
+        self.ended_at = Some(now);
+    }
+
+    /// Whether every soaked stage passed: the precondition of live.
+    pub fn passed_all_soaks(&self) -> bool {
+        [Stage::Shadow, Stage::Paper, Stage::Canary]
+            .into_iter()
+            .all(|stage| {
+                self.stages
+                    .iter()
+                    .any(|r| r.stage == stage && r.result == StageResult::Passed)
+            })
+    }
+}
+
+/// Time spent with the gate holding, toward a soak or the live watch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Soak {
+    pub started_at: Time,
+    pub total_ms: u64,
+    pub elapsed_ms: u64,
+    /// The last healthy sample; an interval counts only when both of its
+    /// ends were healthy and it is not longer than the allowed gap.
+    pub healthy_at: Option<Time>,
+}
+
+impl Soak {
+    fn new(total_ms: u64, now: Time) -> Self {
+        Self {
+            started_at: now,
+            total_ms,
+            elapsed_ms: 0,
+            healthy_at: None,
+        }
+    }
+
+    fn accrue(&mut self, now: Time, max_gap_ms: u64) {
+        if let Some(then) = self.healthy_at {
+            let gap = millis_between(then, now);
+            if gap <= max_gap_ms {
+                self.elapsed_ms = self.elapsed_ms.saturating_add(gap).min(self.total_ms);
+            }
+        }
+        self.healthy_at = Some(now);
+    }
+
+    pub fn remaining_ms(&self) -> u64 {
+        self.total_ms.saturating_sub(self.elapsed_ms)
+    }
+
+    pub fn done(&self) -> bool {
+        self.elapsed_ms >= self.total_ms
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillStep {
+    /// Rolled back to the known-good, waiting for it to answer healthy.
+    Back,
+    /// Rolled forward again, waiting for the drilled release.
+    Forward,
+}
+
+/// What the pipeline is waiting for; each variant holds its own data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Nothing is serving: a new host, a failed first deploy, or after rearm.
+    Idle,
+    /// Waiting for the validate command; the prior phase goes on meanwhile.
+    Validating {
+        prior: Box<Phase>,
+        candidate: Box<Deploy>,
+    },
+    /// Soaking shadow, paper or canary.
+    Soaking { stage: Stage, soak: Soak },
+    /// Canary passed; waiting for a human to approve live.
+    AwaitingApproval { since: Time },
+    /// Serving the deploy's release live; `watch` is the post-deploy window.
+    Live {
+        since: Time,
+        watch: Soak,
+        watch_done: bool,
+    },
+    /// Restarted on the known-good release, waiting for it to answer healthy.
+    RollingBack {
+        since: Time,
+        deadline: Time,
+        cause: String,
+        requested: bool,
+    },
+    /// Serving the known-good release after a rollback.
+    RolledBack { since: Time },
+    /// Rehearsing the rollback path on the live service.
+    Drilling {
+        step: DrillStep,
+        since: Time,
+        deadline: Time,
+        drilled: ReleaseRef,
+        known_good_healthy: bool,
+        watch: Soak,
+        watch_done: bool,
+    },
+    /// Emergency stop or an unrecoverable gate failure; only rearm leaves.
+    Halted { since: Time, reason: String },
+}
+
+/// The words status, the wire and the screen use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateWord {
+    Idle,
+    Validating,
+    Shadow,
+    Paper,
+    Canary,
+    AwaitingApproval,
+    Live,
+    RollingBack,
+    RolledBack,
+    Halted,
+}
+
+impl StateWord {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateWord::Idle => "idle",
+            StateWord::Validating => "validating",
+            StateWord::Shadow => "shadow",
+            StateWord::Paper => "paper",
+            StateWord::Canary => "canary",
+            StateWord::AwaitingApproval => "awaiting_approval",
+            StateWord::Live => "live",
+            StateWord::RollingBack => "rolling_back",
+            StateWord::RolledBack => "rolled_back",
+            StateWord::Halted => "halted",
+        }
+    }
+}
+
+impl std::fmt::Display for StateWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Things that happen to the pipeline: commands (imperative, from people)
+/// and facts (past tense, from the agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The agent (re)started and loaded this pipeline.
+    Resumed,
+    Submit {
+        release: ReleaseRef,
+        tier: Tier,
+        by: Actor,
+        reason: String,
+        commit: Option<String>,
+        promotion: Option<String>,
+    },
+    Validated {
+        passed: bool,
+        detail: String,
+    },
+    Sampled(Sample),
+    Approve {
+        deploy_id: String,
+        digest: String,
+        stage: Stage,
+        by: Actor,
+        reason: String,
+    },
+    Rollback {
+        by: Actor,
+        reason: String,
+    },
+    Estop {
+        by: Actor,
+        reason: String,
+    },
+    Rearm {
+        by: Actor,
+        reason: String,
+    },
+    Drill {
+        by: Actor,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Priority {
+    P0,
+    P1,
+    P2,
+    P3,
+}
+
+/// A line for the audit log, before the agent stamps, chains and syncs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub kind: String,
+    pub actor: Option<Actor>,
+    pub reason: Option<String>,
+    pub message: String,
+    pub deploy_id: Option<String>,
+    pub release: Option<String>,
+    pub state: StateWord,
+}
+
+/// A command whose reply waits for the pipeline to get somewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "waits_for", rename_all = "snake_case")]
+pub enum Pending {
+    /// A submit is answered once validation passed or failed.
+    Submit { deploy_id: String },
+    /// A requested rollback is answered once the known-good answers healthy.
+    Rollback,
+    /// A drill is answered once it has rolled back and forward.
+    Drill,
+}
+
+/// Actions for the agent, performed in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    Audit(Note),
+    /// Run the validate command on the candidate.
+    Validate { release: ReleaseRef },
+    /// Point current.env at `release`, write `stage`'s overlay to stage.env,
+    /// restart the service.
+    Activate { release: ReleaseRef, stage: Stage },
+    /// Point previous.env at the known-good release.
+    SetKnownGood { release: ReleaseRef },
+    /// After a restart of the agent: make the files and the service match
+    /// (start it if it is not running; never restart a running one).
+    Reconcile {
+        release: ReleaseRef,
+        stage: Stage,
+    },
+    StopService,
+    /// Run the kill command (cancel, flatten, halt).
+    Kill,
+    Alert {
+        priority: Priority,
+        title: String,
+    },
+    /// Save the pipeline now: a transition happened.
+    Persist,
+    /// Save the pipeline soon: soak progress (may be throttled).
+    Checkpoint,
+    /// A waiting command may be answered.
+    Settled {
+        pending: Pending,
+        ok: bool,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// Against policy in this state: a deploy in flight, stale approval…
+    Policy,
+    /// The session's role may not.
+    Forbidden,
+    /// The request itself is malformed (no reason).
+    Invalid,
+    /// A fact that makes no sense in this state (an agent bug).
+    Unexpected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of a step: the next pipeline and what to do.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub next: Pipeline,
+    pub effects: Vec<Effect>,
+}
+
+/// Everything the machine knows; persisted whole in deploy_state.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub phase: Phase,
+    /// What current.env points at.
+    pub serving: Option<ReleaseRef>,
+    /// What previous.env points at: where a rollback goes.
+    pub known_good: Option<ReleaseRef>,
+    /// The deploy in flight, or the last one.
+    pub deploy: Option<Deploy>,
+    /// The gate being watched, while something is serving.
+    pub gate: Option<Gate>,
+    /// Finished deploys, newest last (bounded).
+    pub history: Vec<Deploy>,
+    pub deploys_started: u64,
+    pub last_drill_at: Option<Time>,
+}
+
+/// Finished deploys kept in deploy_state.json.
+pub const HISTORY_LIMIT: usize = 50;
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            serving: None,
+            known_good: None,
+            deploy: None,
+            gate: None,
+            history: Vec::new(),
+            deploys_started: 0,
+            last_drill_at: None,
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn word(&self) -> StateWord {
+        word_of(&self.phase)
+    }
+
+    /// The stage whose gate is watched (awaiting approval watches canary).
+    pub fn watched_stage(&self) -> Option<Stage> {
+        self.gate.as_ref().map(|g| g.stage)
+    }
+
+    /// Time left in the current soak, or in the live watch window.
+    pub fn soak_remaining_ms(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Soaking { soak, .. } => Some(soak.remaining_ms()),
+            Phase::Live { watch, .. } | Phase::Drilling { watch, .. } => Some(watch.remaining_ms()),
+            Phase::Validating { prior, .. } => match prior.as_ref() {
+                Phase::Live { watch, .. } => Some(watch.remaining_ms()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// When the current stage (or state) began.
+    pub fn stage_started_at(&self) -> Option<Time> {
+        match &self.phase {
+            Phase::Idle => None,
+            Phase::Validating { prior, .. } => phase_since(prior),
+            other => phase_since(other),
+        }
+    }
+
+    /// The deploy in flight, if any (a submit would be refused).
+    pub fn in_flight(&self) -> Option<&Deploy> {
+        match &self.phase {
+            Phase::Validating { candidate, .. } => Some(candidate),
+            Phase::Soaking { .. }
+            | Phase::AwaitingApproval { .. }
+            | Phase::RollingBack { .. }
+            | Phase::Drilling { .. } => self.deploy.as_ref(),
+            Phase::Idle | Phase::Live { .. } | Phase::RolledBack { .. } | Phase::Halted { .. } => {
+                None
+            }
+        }
+    }
+
+    /// Steps the machine. On `Err` nothing changed.
+    pub fn step(&self, config: &Config, event: &Event, now: Time) -> Result<Transition, Refusal> {
+        let mut next = self.clone();
+        let mut out = Vec::new();
+        next.apply(config, event, now, &mut out)?;
+        Ok(Transition { next, effects: out })
+    }
+
+    fn apply(
+        &mut self,
+        config: &Config,
+        event: &Event,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        match event {
+            Event::Resumed => {
+                self.resume(config, now, out);
+                Ok(())
+            }
+            Event::Submit {
+                release,
+                tier,
+                by,
+                reason,
+                commit,
+                promotion,
+            } => {
+                authorize(by, Op::Submit)?;
+                require_reason(reason)?;
+                if *tier == Tier::Aggressive && by.role != Role::Admin {
+                    return Err(Refusal::new(
+                        RefusalKind::Forbidden,
+                        "tier aggressive needs an admin to start",
+                    ));
+                }
+                self.submit(config, release, *tier, by, reason, commit, promotion, now, out)
+            }
+            Event::Validated { passed, detail } => self.validated(config, *passed, detail, now, out),
+            Event::Sampled(sample) => {
+                self.sampled(config, sample, now, out);
+                Ok(())
+            }
+            Event::Approve {
+                deploy_id,
+                digest,
+                stage,
+                by,
+                reason,
+            } => {
+                authorize(by, Op::Approve)?;
+                require_reason(reason)?;
+                self.approve(config, deploy_id, digest, *stage, by, reason, now, out)
+            }
+            Event::Rollback { by, reason } => {
+                authorize(by, Op::Rollback)?;
+                require_reason(reason)?;
+                self.rollback_requested(config, by, reason, now, out)
+            }
+            Event::Estop { by, reason } => {
+                authorize(by, Op::Estop)?;
+                require_reason(reason)?;
+                let reason = format!("emergency stop by {}: {reason}", by.name);
+                self.halt(reason, Some(by.clone()), now, out);
+                Ok(())
+            }
+            Event::Rearm { by, reason } => {
+                authorize(by, Op::Rearm)?;
+                require_reason(reason)?;
+                self.rearm(by, reason, now, out)
+            }
+            Event::Drill { by, reason } => {
+                authorize(by, Op::Drill)?;
+                require_reason(reason)?;
+                self.drill(config, by, reason, now, out)
+            }
+        }
+    }
+
+    fn note(&self, kind: &str, message: impl Into<String>) -> Note {
+        Note {
+            kind: kind.to_string(),
+            actor: None,
+            reason: None,
+            message: message.into(),
+            deploy_id: self.deploy.as_ref().map(|d| d.id.clone()),
+            release: self.serving.as_ref().map(|r| r.id.clone()),
+            state: self.word(),
+        }
+    }
+
+    fn human_note(&self, kind: &str, by: &Actor, reason: &str, message: impl Into<String>) -> Note {
+        Note {
+            actor: Some(by.clone()),
+            reason: Some(reason.to_string()),
+            ..self.note(kind, message)
+        }
+    }
+
+    fn resume(&mut self, config: &Config, now: Time, out: &mut Vec<Effect>) {
+        if let Some(gate) = &mut self.gate {
+            gate.resume(now);
+        }
+        match &mut self.phase {
+            Phase::Soaking { soak, .. } => soak.healthy_at = None,
+            Phase::Live { watch, .. } => watch.healthy_at = None,
+            Phase::RollingBack { deadline, .. } => {
+                *deadline = now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64)
+            }
+            Phase::Drilling {
+                deadline, watch, ..
+            } => {
+                watch.healthy_at = None;
+                *deadline = now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64);
+            }
+            Phase::Validating { .. } => {
+                // The validate command died with the old agent; the candidate
+                // is dropped rather than guessed at.
+                let Phase::Validating { prior, candidate } =
+                    std::mem::replace(&mut self.phase, Phase::Idle)
+                else {
+                    unreachable!("matched Validating above")
+                };
+                self.phase = *prior;
+                let mut candidate = *candidate;
+                candidate.finish(
+                    Outcome::Rejected("agent restarted during validation; submit again".into()),
+                    now,
+                );
+                self.push_history(candidate);
+            }
+            _ => {}
+        }
+        let message = match self.soak_remaining_ms() {
+            Some(ms) => format!(
+                "agent resumed in {}; {:.1}s left to soak",
+                self.word(),
+                ms as f64 / 1000.0
+            ),
+            None => format!("agent resumed in {}", self.word()),
+        };
+        out.push(Effect::Audit(self.note("agent.resume", message)));
+        match &self.phase {
+            Phase::Halted { .. } => out.push(Effect::StopService),
+            Phase::Idle => {}
+            _ => {
+                if let (Some(release), Some(stage)) = (self.serving.clone(), self.watched_stage()) {
+                    // A drill or rollback restarts on purpose; everything else
+                    // keeps the running service as it is.
+                    out.push(Effect::Reconcile { release, stage });
+                }
+            }
+        }
+        out.push(Effect::Persist);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        config: &Config,
+        release: &ReleaseRef,
+        tier: Tier,
+        by: &Actor,
+        reason: &str,
+        commit: &Option<String>,
+        promotion: &Option<String>,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        if let Phase::Halted { since, reason } = &self.phase {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "halted since {} ({reason}); an admin must rearm first",
+                    since.format("%Y-%m-%d %H:%M:%SZ")
+                ),
+            ));
+        }
+        if let Some(deploy) = self.in_flight() {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "deploy {} (release {}) is in flight ({}); one deploy at a time",
+                    deploy.id,
+                    deploy.release.id,
+                    self.word()
+                ),
+            ));
+        }
+        if matches!(self.phase, Phase::Live { .. })
+            && self.serving.as_ref().is_some_and(|s| s.digest == release.digest)
+        {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("release {} is already live here", release.id),
+            ));
+        }
+        self.deploys_started += 1;
+        let candidate = Deploy {
+            id: format!("d-{}-{}", now.format("%Y%m%dT%H%M%SZ"), self.deploys_started),
+            release: release.clone(),
+            tier,
+            submitted_by: by.clone(),
+            submitted_at: now,
+            reason: reason.to_string(),
+            commit: commit.clone(),
+            promotion: promotion.clone(),
+            needs_approval: config.require_approval_for_live || tier == Tier::Aggressive,
+            stages: Vec::new(),
+            approval: None,
+            outcome: Outcome::InFlight,
+            ended_at: None,
+        };
+        let mut note = self.human_note(
+            "deploy.submit",
+            by,
+            reason,
+            format!(
+                "release {} (sha256 {}) submitted, tier {tier}; validating",
+                release.id,
+                short(&release.digest)
+            ),
+        );
+        note.deploy_id = Some(candidate.id.clone());
+        note.state = StateWord::Validating;
+        out.push(Effect::Audit(note));
+        out.push(Effect::Validate {
+            release: release.clone(),
+        });
+        let prior = std::mem::replace(&mut self.phase, Phase::Idle);
+        self.phase = Phase::Validating {
+            prior: Box::new(prior),
+            candidate: Box::new(candidate),
+        };
+        Ok(())
+    }
+
+    fn validated(
+        &mut self,
+        config: &Config,
+        passed: bool,
+        detail: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        if !matches!(self.phase, Phase::Validating { .. }) {
+            return Err(unexpected("a validation result", "validating", self.word()));
+        }
+        let Phase::Validating { prior, candidate } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            unreachable!("checked above")
+        };
+        let mut candidate = *candidate;
+        let pending = Pending::Submit {
+            deploy_id: candidate.id.clone(),
+        };
+        if !passed {
+            self.phase = *prior;
+            candidate.finish(Outcome::Rejected(detail.to_string()), now);
+            let mut note = self.note(
+                "deploy.rejected",
+                format!("release {} failed validation: {detail}", candidate.release.id),
+            );
+            note.deploy_id = Some(candidate.id.clone());
+            out.push(Effect::Audit(note));
+            out.push(Effect::Settled {
+                pending,
+                ok: false,
+                message: format!("release {} failed validation: {detail}", candidate.release.id),
+            });
+            self.push_history(candidate);
+            out.push(Effect::Persist);
+            return Ok(());
+        }
+        // A release that served healthy becomes the one to return to.
+        if matches!(*prior, Phase::Live { .. } | Phase::RolledBack { .. })
+            && let Some(serving) = &self.serving
+        {
+            self.known_good = Some(serving.clone());
+        }
+        if let Some(old) = self.deploy.take() {
+            self.push_history(old);
+        }
+        candidate.open_stage(Stage::Shadow, now);
+        let release = candidate.release.clone();
+        let message = format!(
+            "deploy {} started: release {} in shadow, soak {}",
+            candidate.id,
+            release.id,
+            seconds(config.soak_ms(Stage::Shadow))
+        );
+        self.deploy = Some(candidate);
+        self.serving = Some(release.clone());
+        self.phase = Phase::Soaking {
+            stage: Stage::Shadow,
+            soak: Soak::new(config.soak_ms(Stage::Shadow), now),
+        };
+        self.gate = Some(Gate::new(Stage::Shadow, &config.checks, now));
+        out.push(Effect::Audit(self.note("stage.start", message.clone())));
+        if let Some(known_good) = &self.known_good {
+            out.push(Effect::SetKnownGood {
+                release: known_good.clone(),
+            });
+        }
+        out.push(Effect::Activate {
+            release,
+            stage: Stage::Shadow,
+        });
+        out.push(Effect::Persist);
+        out.push(Effect::Settled {
+            pending,
+            ok: true,
+            message,
+        });
+        Ok(())
+    }
+
+    fn sampled(&mut self, config: &Config, sample: &Sample, now: Time, out: &mut Vec<Effect>) {
+        if let Phase::Validating { .. } = self.phase {
+            // The serving release goes on being watched while a candidate
+            // validates; if its gate moves the pipeline, the candidate is
+            // dropped, since the ground it was submitted on has changed.
+            let Phase::Validating { prior, candidate } =
+                std::mem::replace(&mut self.phase, Phase::Idle)
+            else {
+                unreachable!("matched above")
+            };
+            self.phase = *prior;
+            let before = self.word();
+            self.sampled(config, sample, now, out);
+            if self.word() == before {
+                let prior = std::mem::replace(&mut self.phase, Phase::Idle);
+                self.phase = Phase::Validating {
+                    prior: Box::new(prior),
+                    candidate,
+                };
+            } else {
+                let mut candidate = *candidate;
+                let message = format!(
+                    "deploy {} cancelled: the serving release's gate moved the pipeline to {}",
+                    candidate.id,
+                    self.word()
+                );
+                candidate.finish(Outcome::Rejected(message.clone()), now);
+                out.push(Effect::Settled {
+                    pending: Pending::Submit {
+                        deploy_id: candidate.id.clone(),
+                    },
+                    ok: false,
+                    message,
+                });
+                self.push_history(candidate);
+            }
+            return;
+        }
+        let Some(gate) = &mut self.gate else {
+            return;
+        };
+        let verdict = gate.observe(&config.checks, sample, now);
+        let (passing, total) = gate.tally(&config.checks);
+        match &mut self.phase {
+            Phase::Idle | Phase::Halted { .. } | Phase::Validating { .. } => {}
+            Phase::Soaking { stage, soak } => {
+                let stage = *stage;
+                match verdict {
+                    Verdict::Breach { check, detail } => {
+                        self.gate_failed(config, stage, &check, &detail, now, out)
+                    }
+                    Verdict::Healthy => {
+                        soak.accrue(now, config.max_sample_gap_ms);
+                        if soak.done() {
+                            self.soak_passed(config, stage, passing, total, now, out);
+                        } else {
+                            out.push(Effect::Checkpoint);
+                        }
+                    }
+                    Verdict::Unsettled => soak.healthy_at = None,
+                }
+            }
+            Phase::AwaitingApproval { .. } => {
+                if let Verdict::Breach { check, detail } = verdict {
+                    self.gate_failed(config, Stage::Canary, &check, &detail, now, out);
+                }
+            }
+            Phase::Live {
+                watch, watch_done, ..
+            } => match verdict {
+                Verdict::Breach { check, detail } => {
+                    self.gate_failed(config, Stage::Live, &check, &detail, now, out)
+                }
+                Verdict::Healthy => {
+                    watch.accrue(now, config.max_sample_gap_ms);
+                    if watch.done() && !*watch_done {
+                        *watch_done = true;
+                        if let Some(deploy) = &mut self.deploy {
+                            deploy.close_stage(
+                                now,
+                                StageResult::Passed,
+                                Some("post-deploy watch complete".into()),
+                            );
+                            deploy.ended_at = Some(now);
+                        }
+                        let note = self.note(
+                            "watch.done",
+                            format!("post-deploy watch complete, {passing}/{total} checks"),
+                        );
+                        out.push(Effect::Audit(note));
+                        out.push(Effect::Persist);
+                    } else if !*watch_done {
+                        out.push(Effect::Checkpoint);
+                    }
+                }
+                Verdict::Unsettled => watch.healthy_at = None,
+            },
+            Phase::RollingBack {
+                deadline,
+                requested,
+                ..
+            } => {
+                let (deadline, requested) = (*deadline, *requested);
+                match verdict {
+                    Verdict::Healthy => self.rolled_back(requested, passing, total, now, out),
+                    Verdict::Breach { detail, .. } => {
+                        let reason = format!(
+                            "known-good release {} failed its gate after rollback: {detail}",
+                            self.serving_id()
+                        );
+                        self.halt(reason, None, now, out)
+                    }
+                    Verdict::Unsettled if now >= deadline => {
+                        let reason = format!(
+                            "known-good release {} did not answer healthy within {}",
+                            self.serving_id(),
+                            seconds(config.verify_timeout_ms)
+                        );
+                        self.halt(reason, None, now, out)
+                    }
+                    Verdict::Unsettled => {}
+                }
+            }
+            Phase::RolledBack { .. } => {
+                if let Verdict::Breach { detail, .. } = verdict {
+                    let reason = format!(
+                        "known-good release {} failed its gate after rollback: {detail}; halting rather than rolling back and forth",
+                        self.serving_id()
+                    );
+                    self.halt(reason, None, now, out);
+                }
+            }
+            Phase::Drilling { .. } => self.drill_sampled(config, verdict, now, out),
+        }
+    }
+
+    fn soak_passed(
+        &mut self,
+        config: &Config,
+        stage: Stage,
+        passing: usize,
+        total: usize,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(deploy) = &mut self.deploy else {
+            return;
+        };
+        deploy.close_stage(
+            now,
+            StageResult::Passed,
+            Some(format!("{passing}/{total} checks")),
+        );
+        let needs_approval = deploy.needs_approval;
+        let release = deploy.release.clone();
+        out.push(Effect::Audit(self.note(
+            "gate.pass",
+            format!(
+                "{stage} soak complete, {passing}/{total} checks passed for {}",
+                seconds(config.soak_ms(stage))
+            ),
+        )));
+        match stage.next() {
+            Some(Stage::Live) if needs_approval => {
+                self.phase = Phase::AwaitingApproval { since: now };
+                // The canary keeps running and keeps being watched.
+                out.push(Effect::Audit(
+                    self.note("stage.await", "canary → live needs approval"),
+                ));
+                out.push(Effect::Alert {
+                    priority: Priority::P2,
+                    title: format!("deploy of {} awaits approval for live", release.id),
+                });
+                out.push(Effect::Persist);
+            }
+            Some(Stage::Live) => self.go_live(config, now, out),
+            Some(next) => {
+                if let Some(deploy) = &mut self.deploy {
+                    deploy.open_stage(next, now);
+                }
+                self.phase = Phase::Soaking {
+                    stage: next,
+                    soak: Soak::new(config.soak_ms(next), now),
+                };
+                self.gate = Some(Gate::new(next, &config.checks, now));
+                out.push(Effect::Audit(self.note(
+                    "stage.start",
+                    format!("{next} started, soak {}", seconds(config.soak_ms(next))),
+                )));
+                out.push(Effect::Activate {
+                    release,
+                    stage: next,
+                });
+                out.push(Effect::Persist);
+            }
+            None => {}
+        }
+    }
+
+    fn go_live(&mut self, config: &Config, now: Time, out: &mut Vec<Effect>) {
+        let Some(deploy) = &mut self.deploy else {
+            return;
+        };
+        deploy.open_stage(Stage::Live, now);
+        deploy.outcome = Outcome::Live;
+        let release = deploy.release.clone();
+        self.phase = Phase::Live {
+            since: now,
+            watch: Soak::new(config.watch_ms, now),
+            watch_done: false,
+        };
+        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+        out.push(Effect::Audit(self.note(
+            "stage.live",
+            format!(
+                "release {} live; post-deploy watch {}",
+                release.id,
+                seconds(config.watch_ms)
+            ),
+        )));
+        out.push(Effect::Activate {
+            release: release.clone(),
+            stage: Stage::Live,
+        });
+        out.push(Effect::Alert {
+            priority: Priority::P2,
+            title: format!("release {} is live", release.id),
+        });
+        out.push(Effect::Persist);
+    }
+
+    /// A gate failed (or a person asked): return to the known-good, or stop
+    /// when there is none.
+    fn gate_failed(
+        &mut self,
+        config: &Config,
+        stage: Stage,
+        check: &str,
+        detail: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
+        if let Some(deploy) = &mut self.deploy {
+            deploy.close_stage(now, StageResult::Failed, Some(detail.to_string()));
+        }
+        out.push(Effect::Audit(self.note(
+            "gate.fail",
+            format!("{stage} gate failed on {check}: {detail}"),
+        )));
+        self.start_rollback(config, stage, detail, false, now, out);
+    }
+
+    fn start_rollback(
+        &mut self,
+        config: &Config,
+        stage: Stage,
+        cause: &str,
+        requested: bool,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
+        let known_good = self
+            .known_good
+            .clone()
+            .filter(|kg| self.serving.as_ref() != Some(kg));
+        match known_good {
+            Some(known_good) => {
+                self.serving = Some(known_good.clone());
+                self.phase = Phase::RollingBack {
+                    since: now,
+                    deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
+                    cause: cause.to_string(),
+                    requested,
+                };
+                self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+                out.push(Effect::Audit(self.note(
+                    "rollback.start",
+                    format!("rolling back to known-good release {}", known_good.id),
+                )));
+                out.push(Effect::Alert {
+                    priority: Priority::P0,
+                    title: format!("rolling back to {}: {cause}", known_good.id),
+                });
+                out.push(Effect::Activate {
+                    release: known_good,
+                    stage: Stage::Live,
+                });
+                out.push(Effect::Persist);
+            }
+            None if matches!(stage, Stage::Canary | Stage::Live) => {
+                // Real money was at stake and there is nothing to return to.
+                let reason = format!("{cause}; no known-good release to return to");
+                self.halt(reason, None, now, out);
+            }
+            None => {
+                let message = format!("{cause}; no known-good release to return to: service stopped");
+                if let Some(deploy) = &mut self.deploy {
+                    deploy.finish(Outcome::Stopped(message.clone()), now);
+                }
+                self.phase = Phase::Idle;
+                self.gate = None;
+                out.push(Effect::Audit(self.note("deploy.stopped", message.clone())));
+                out.push(Effect::StopService);
+                out.push(Effect::Alert {
+                    priority: Priority::P0,
+                    title: message,
+                });
+                out.push(Effect::Persist);
+            }
+        }
+    }
+
+    fn rolled_back(
+        &mut self,
+        requested: bool,
+        passing: usize,
+        total: usize,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
+        let cause = match &self.phase {
+            Phase::RollingBack { cause, .. } => cause.clone(),
+            _ => String::new(),
+        };
+        if let Some(deploy) = &mut self.deploy {
+            deploy.finish(Outcome::RolledBack(cause.clone()), now);
+        }
+        self.phase = Phase::RolledBack { since: now };
+        let message = format!(
+            "rolled back to {}: healthy, {passing}/{total} checks",
+            self.serving_id()
+        );
+        out.push(Effect::Audit(self.note("rollback.done", message.clone())));
+        out.push(Effect::Alert {
+            priority: Priority::P0,
+            title: format!("rolled back to {} ({cause})", self.serving_id()),
+        });
+        out.push(Effect::Persist);
+        if requested {
+            out.push(Effect::Settled {
+                pending: Pending::Rollback,
+                ok: true,
+                message,
+            });
+        }
+    }
+
+    fn approve(
+        &mut self,
+        config: &Config,
+        deploy_id: &str,
+        digest: &str,
+        stage: Stage,
+        by: &Actor,
+        reason: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Phase::AwaitingApproval { .. } = self.phase else {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("nothing awaits approval (state {})", self.word()),
+            ));
+        };
+        let Some(deploy) = &self.deploy else {
+            return Err(unexpected("an approval", "a deploy", self.word()));
+        };
+        if deploy.id != deploy_id || deploy.release.digest != digest || stage != Stage::Canary {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "stale approval: it names deploy {deploy_id} (sha256 {}, stage {stage}) but deploy {} (sha256 {}, stage canary) awaits approval",
+                    short(digest),
+                    deploy.id,
+                    short(&deploy.release.digest)
+                ),
+            ));
+        }
+        if config.require_distinct_approver && deploy.submitted_by.name == by.name {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "{} submitted deploy {} and may not approve it (require_distinct_approver)",
+                    by.name, deploy.id
+                ),
+            ));
+        }
+        let message = format!(
+            "approved canary → live for deploy {} (release {})",
+            deploy.id, deploy.release.id
+        );
+        out.push(Effect::Audit(self.human_note("approve", by, reason, message)));
+        if let Some(deploy) = &mut self.deploy {
+            deploy.approval = Some(Approval {
+                by: by.clone(),
+                at: now,
+                reason: reason.to_string(),
+            });
+        }
+        self.go_live(config, now, out);
+        Ok(())
+    }
+
+    fn rollback_requested(
+        &mut self,
+        config: &Config,
+        by: &Actor,
+        reason: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let stage = match &self.phase {
+            Phase::Soaking { stage, .. } => *stage,
+            Phase::AwaitingApproval { .. } => Stage::Canary,
+            Phase::Live { .. } => Stage::Live,
+            _ => {
+                return Err(Refusal::new(
+                    RefusalKind::Policy,
+                    format!("nothing to roll back (state {})", self.word()),
+                ));
+            }
+        };
+        if self.known_good.is_none() || self.known_good == self.serving {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                "no known-good release to roll back to; use estop to stop the service",
+            ));
+        }
+        let cause = format!("rollback by {}: {reason}", by.name);
+        out.push(Effect::Audit(self.human_note(
+            "rollback",
+            by,
+            reason,
+            format!("rollback requested in {}", self.word()),
+        )));
+        if let Some(deploy) = &mut self.deploy {
+            deploy.close_stage(now, StageResult::Aborted, Some(cause.clone()));
+        }
+        self.start_rollback(config, stage, &cause, true, now, out);
+        Ok(())
+    }
+
+    fn halt(&mut self, reason: String, by: Option<Actor>, now: Time, out: &mut Vec<Effect>) {
+        let pending = match &self.phase {
+            Phase::Validating { candidate, .. } => Some(Pending::Submit {
+                deploy_id: candidate.id.clone(),
+            }),
+            Phase::RollingBack {
+                requested: true, ..
+            } => Some(Pending::Rollback),
+            Phase::Drilling { .. } => Some(Pending::Drill),
+            _ => None,
+        };
+        if let Phase::Validating { candidate, .. } = &self.phase {
+            let mut candidate = (**candidate).clone();
+            candidate.finish(Outcome::Rejected(reason.clone()), now);
+            self.push_history(candidate);
+        }
+        if let Some(deploy) = &mut self.deploy
+            && deploy.ended_at.is_none()
+        {
+            deploy.close_stage(now, StageResult::Aborted, Some(reason.clone()));
+            deploy.finish(Outcome::Halted(reason.clone()), now);
+        }
+        let note = match &by {
+            Some(actor) => {
+                let why = reason.split_once(": ").map_or(reason.as_str(), |(_, r)| r);
+                self.human_note("estop", actor, why, format!("halted: {reason}"))
+            }
+            None => self.note("halt", format!("halted: {reason}")),
+        };
+        self.phase = Phase::Halted {
+            since: now,
+            reason: reason.clone(),
+        };
+        self.gate = None;
+        let mut note = note;
+        note.state = StateWord::Halted;
+        out.push(Effect::Audit(note));
+        out.push(Effect::Kill);
+        out.push(Effect::StopService);
+        out.push(Effect::Alert {
+            priority: Priority::P0,
+            title: format!("halted: {reason}"),
+        });
+        out.push(Effect::Persist);
+        if let Some(pending) = pending {
+            out.push(Effect::Settled {
+                pending,
+                ok: false,
+                message: format!("halted: {reason}"),
+            });
+        }
+    }
+
+    fn rearm(
+        &mut self,
+        by: &Actor,
+        reason: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Phase::Halted { since, .. } = &self.phase else {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("not halted (state {}); rearm only leaves halted", self.word()),
+            ));
+        };
+        let held = millis_between(*since, now);
+        self.phase = Phase::Idle;
+        self.gate = None;
+        out.push(Effect::Audit(self.human_note(
+            "rearm",
+            by,
+            reason,
+            format!("rearmed after {} halted; nothing is serving", seconds(held)),
+        )));
+        out.push(Effect::Persist);
+        Ok(())
+    }
+
+    fn drill(
+        &mut self,
+        config: &Config,
+        by: &Actor,
+        reason: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Phase::Live {
+            watch, watch_done, ..
+        } = &self.phase
+        else {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("a drill needs a live release (state {})", self.word()),
+            ));
+        };
+        let (watch, watch_done) = (watch.clone(), *watch_done);
+        let (Some(drilled), Some(known_good)) = (self.serving.clone(), self.known_good.clone())
+        else {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                "a drill needs a known-good release to roll back to",
+            ));
+        };
+        if drilled == known_good {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                "a drill needs a known-good release different from the live one",
+            ));
+        }
+        out.push(Effect::Audit(self.human_note(
+            "drill.start",
+            by,
+            reason,
+            format!(
+                "drill: injected gate failure on {}; rolling back to {}",
+                drilled.id, known_good.id
+            ),
+        )));
+        self.serving = Some(known_good.clone());
+        self.phase = Phase::Drilling {
+            step: DrillStep::Back,
+            since: now,
+            deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
+            drilled,
+            known_good_healthy: false,
+            watch: Soak {
+                healthy_at: None,
+                ..watch
+            },
+            watch_done,
+        };
+        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+        out.push(Effect::Activate {
+            release: known_good,
+            stage: Stage::Live,
+        });
+        out.push(Effect::Persist);
+        Ok(())
+    }
+
+    fn drill_sampled(&mut self, config: &Config, verdict: Verdict, now: Time, out: &mut Vec<Effect>) {
+        let Phase::Drilling {
+            step,
+            deadline,
+            drilled,
+            known_good_healthy,
+            watch,
+            watch_done,
+            ..
+        } = self.phase.clone()
+        else {
+            return;
+        };
+        let settled = match verdict {
+            Verdict::Healthy => Some((true, String::new())),
+            Verdict::Breach { detail, .. } => Some((false, detail)),
+            Verdict::Unsettled if now >= deadline => Some((
+                false,
+                format!("not healthy within {}", seconds(config.verify_timeout_ms)),
+            )),
+            Verdict::Unsettled => None,
+        };
+        let Some((healthy, detail)) = settled else {
+            return;
+        };
+        match step {
+            DrillStep::Back => {
+                let message = if healthy {
+                    format!(
+                        "drill: known-good {} answered healthy; rolling forward to {}",
+                        self.serving_id(),
+                        drilled.id
+                    )
+                } else {
+                    format!(
+                        "drill: known-good {} did NOT answer healthy ({detail}); rolling forward to {}",
+                        self.serving_id(),
+                        drilled.id
+                    )
+                };
+                out.push(Effect::Audit(self.note("drill.back", message)));
+                self.serving = Some(drilled.clone());
+                self.phase = Phase::Drilling {
+                    step: DrillStep::Forward,
+                    since: now,
+                    deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
+                    drilled: drilled.clone(),
+                    known_good_healthy: healthy,
+                    watch,
+                    watch_done,
+                };
+                self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+                out.push(Effect::Activate {
+                    release: drilled,
+                    stage: Stage::Live,
+                });
+                out.push(Effect::Persist);
+            }
+            DrillStep::Forward if healthy => {
+                self.phase = Phase::Live {
+                    since: now,
+                    watch,
+                    watch_done,
+                };
+                self.last_drill_at = Some(now);
+                let ok = known_good_healthy;
+                let message = if ok {
+                    format!("drill passed: rolled back and forward, {} live", drilled.id)
+                } else {
+                    format!(
+                        "drill FAILED: the known-good release did not answer healthy; {} live again",
+                        drilled.id
+                    )
+                };
+                out.push(Effect::Audit(self.note("drill.done", message.clone())));
+                if !ok {
+                    out.push(Effect::Alert {
+                        priority: Priority::P0,
+                        title: message.clone(),
+                    });
+                }
+                out.push(Effect::Persist);
+                out.push(Effect::Settled {
+                    pending: Pending::Drill,
+                    ok,
+                    message,
+                });
+            }
+            DrillStep::Forward => {
+                // The release that was live fails after coming back: treat it
+                // as any live gate failure.
+                self.phase = Phase::Live {
+                    since: now,
+                    watch,
+                    watch_done,
+                };
+                out.push(Effect::Settled {
+                    pending: Pending::Drill,
+                    ok: false,
+                    message: format!("drill: {} failed after rolling forward: {detail}", drilled.id),
+                });
+                self.gate_failed(config, Stage::Live, "drill", &detail, now, out);
+            }
+        }
+    }
+
+    fn serving_id(&self) -> &str {
+        self.serving.as_ref().map_or("(none)", |r| r.id.as_str())
+    }
+
+    fn push_history(&mut self, deploy: Deploy) {
+        self.history.push(deploy);
+        if self.history.len() > HISTORY_LIMIT {
+            let excess = self.history.len() - HISTORY_LIMIT;
+            self.history.drain(..excess);
+        }
+    }
+}
+
+fn word_of(phase: &Phase) -> StateWord {
+    match phase {
+        Phase::Idle => StateWord::Idle,
+        Phase::Validating { .. } => StateWord::Validating,
+        Phase::Soaking { stage, .. } => match stage {
+            Stage::Shadow => StateWord::Shadow,
+            Stage::Paper => StateWord::Paper,
+            Stage::Canary | Stage::Live => StateWord::Canary,
+        },
+        Phase::AwaitingApproval { .. } => StateWord::AwaitingApproval,
+        Phase::Live { .. } => StateWord::Live,
+        Phase::RollingBack { .. } | Phase::Drilling { .. } => StateWord::RollingBack,
+        Phase::RolledBack { .. } => StateWord::RolledBack,
+        Phase::Halted { .. } => StateWord::Halted,
+    }
+}
+
+fn phase_since(phase: &Phase) -> Option<Time> {
+    match phase {
+        Phase::Idle | Phase::Validating { .. } => None,
+        Phase::Soaking { soak, .. } => Some(soak.started_at),
+        Phase::AwaitingApproval { since }
+        | Phase::Live { since, .. }
+        | Phase::RollingBack { since, .. }
+        | Phase::RolledBack { since }
+        | Phase::Drilling { since, .. }
+        | Phase::Halted { since, .. } => Some(*since),
+    }
+}
+
+fn authorize(by: &Actor, op: Op) -> Result<(), Refusal> {
+    if by.role >= op.least_role() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            RefusalKind::Forbidden,
+            format!(
+                "role {} may not {} (needs {})",
+                by.role,
+                op.as_str(),
+                op.least_role()
+            ),
+        ))
+    }
+}
+
+fn require_reason(reason: &str) -> Result<(), Refusal> {
+    if reason.trim().is_empty() {
+        Err(Refusal::new(
+            RefusalKind::Invalid,
+            "a reason is required for every human action",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn unexpected(what: &str, expected: &str, state: StateWord) -> Refusal {
+    Refusal::new(
+        RefusalKind::Unexpected,
+        format!("{what} arrived in state {state}; expected {expected}"),
+    )
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+/// "2.0s", "5m", "1h" for audit messages.
+pub fn seconds(ms: u64) -> String {
+    if ms >= 3_600_000 && ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms >= 60_000 && ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}

@@ -1,0 +1,942 @@
+//! Scenario tests on virtual time, and property tests over random event
+//! sequences checked against the pipeline's invariants.
+
+use chrono::{Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+
+const SOAK_MS: u64 = 2_000;
+const TICK_MS: i64 = 250;
+
+fn check(name: &str, cmp: Comparison, limit: f64, severity: Severity, stages: &[Stage]) -> CheckSpec {
+    CheckSpec {
+        name: name.into(),
+        comparison: cmp,
+        limit,
+        severity,
+        stages: stages.to_vec(),
+        consecutive: 3,
+        stale_after_ms: 1_000,
+    }
+}
+
+fn config() -> Config {
+    Config {
+        soak_ms: [SOAK_MS; 3],
+        watch_ms: 10_000,
+        require_approval_for_live: true,
+        require_distinct_approver: false,
+        checks: vec![
+            check("process_alive", Comparison::Eq, 1.0, Severity::P0, &Stage::ALL),
+            check("drawdown", Comparison::Lt, 3.0, Severity::P0, &Stage::ALL[1..]),
+            check("tick_age", Comparison::Lt, 5.0, Severity::P1, &Stage::ALL),
+        ],
+        max_sample_gap_ms: 1_000,
+        verify_timeout_ms: 5_000,
+    }
+}
+
+fn healthy() -> Sample {
+    Sample {
+        values: vec![Some(1.0), Some(0.5), Some(0.1)],
+    }
+}
+
+fn dead() -> Sample {
+    Sample {
+        values: vec![Some(0.0), None, None],
+    }
+}
+
+fn no_data() -> Sample {
+    Sample {
+        values: vec![Some(1.0), None, None],
+    }
+}
+
+fn admin(name: &str) -> Actor {
+    Actor {
+        name: name.into(),
+        role: Role::Admin,
+        seen_as: None,
+    }
+}
+
+fn operator(name: &str) -> Actor {
+    Actor {
+        name: name.into(),
+        role: Role::Operator,
+        seen_as: None,
+    }
+}
+
+fn release(n: u8) -> ReleaseRef {
+    ReleaseRef {
+        id: format!("20261124T000000Z-{n:08x}"),
+        digest: format!("{n:02x}").repeat(32),
+    }
+}
+
+/// A pipeline driven on a virtual clock, recording every effect.
+struct Rig {
+    config: Config,
+    pipeline: Pipeline,
+    now: Time,
+    effects: Vec<Effect>,
+}
+
+impl Rig {
+    fn new() -> Self {
+        Self::with(config())
+    }
+
+    fn with(config: Config) -> Self {
+        Self {
+            config,
+            pipeline: Pipeline::default(),
+            now: Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
+            effects: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, event: Event) -> Result<Vec<Effect>, Refusal> {
+        let t = self.pipeline.step(&self.config, &event, self.now)?;
+        self.pipeline = t.next;
+        self.effects.extend(t.effects.clone());
+        Ok(t.effects)
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.now += Duration::milliseconds(ms);
+    }
+
+    fn sample(&mut self, sample: Sample) -> Vec<Effect> {
+        self.advance(TICK_MS);
+        self.step(Event::Sampled(sample)).expect("samples are never refused")
+    }
+
+    /// Healthy samples until the state changes or `max_ms` pass.
+    fn run_healthy(&mut self, max_ms: i64) {
+        let start = self.pipeline.word();
+        let mut waited = 0;
+        while self.pipeline.word() == start && waited < max_ms {
+            self.sample(healthy());
+            waited += TICK_MS;
+        }
+    }
+
+    fn submit(&mut self, n: u8) -> Result<Vec<Effect>, Refusal> {
+        self.step(Event::Submit {
+            release: release(n),
+            tier: Tier::Balanced,
+            by: admin("ci"),
+            reason: "promoted".into(),
+            commit: Some("abc123".into()),
+            promotion: None,
+        })
+    }
+
+    fn deploy_to_awaiting(&mut self, n: u8) {
+        self.submit(n).unwrap();
+        self.step(Event::Validated {
+            passed: true,
+            detail: String::new(),
+        })
+        .unwrap();
+        for _ in 0..3 {
+            self.run_healthy(10_000);
+        }
+        assert_eq!(self.pipeline.word(), StateWord::AwaitingApproval);
+    }
+
+    fn approve_as(&mut self, by: Actor) -> Result<Vec<Effect>, Refusal> {
+        let deploy = self.pipeline.deploy.clone().unwrap();
+        self.step(Event::Approve {
+            deploy_id: deploy.id,
+            digest: deploy.release.digest,
+            stage: Stage::Canary,
+            by,
+            reason: "numbers look right".into(),
+        })
+    }
+
+    fn deploy_live(&mut self, n: u8) {
+        self.deploy_to_awaiting(n);
+        self.approve_as(operator("oncall")).unwrap();
+        assert_eq!(self.pipeline.word(), StateWord::Live);
+    }
+}
+
+fn activations(effects: &[Effect]) -> Vec<(String, Stage)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Activate { release, stage } => Some((release.id.clone(), *stage)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn good_release_soaks_to_approval_then_live() {
+    let mut rig = Rig::new();
+    let effects = rig.submit(1).unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Validating);
+    assert!(matches!(effects[0], Effect::Audit(_)));
+    assert!(effects.contains(&Effect::Validate {
+        release: release(1)
+    }));
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Shadow);
+    rig.run_healthy(10_000);
+    assert_eq!(rig.pipeline.word(), StateWord::Paper);
+    rig.run_healthy(10_000);
+    assert_eq!(rig.pipeline.word(), StateWord::Canary);
+    rig.run_healthy(10_000);
+    assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
+    // Waiting for a human does not time out, and the canary is still watched.
+    rig.run_healthy(60_000);
+    assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
+    rig.approve_as(operator("oncall")).unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Live);
+    let stages: Vec<Stage> = activations(&rig.effects).iter().map(|a| a.1).collect();
+    assert_eq!(stages, Stage::ALL);
+    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    assert!(deploy.passed_all_soaks());
+    assert_eq!(deploy.commit.as_deref(), Some("abc123"));
+}
+
+#[test]
+fn soak_takes_its_full_time() {
+    let mut rig = Rig::new();
+    rig.submit(1).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    let started = rig.now;
+    rig.run_healthy(10_000);
+    let took = (rig.now - started).num_milliseconds();
+    // First healthy sample starts the clock: soak + one tick.
+    assert!(
+        (SOAK_MS as i64..=SOAK_MS as i64 + TICK_MS).contains(&took),
+        "took {took} ms"
+    );
+}
+
+#[test]
+fn no_data_never_passes_and_fails_closed_after_staleness() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    let mut rig2 = Rig::new();
+    rig2.submit(1).unwrap();
+    rig2.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    rig2.run_healthy(10_000); // into paper, where drawdown applies
+    assert_eq!(rig2.pipeline.word(), StateWord::Paper);
+    // Three no-data samples: under the 1 s staleness limit, still paper, not ok.
+    rig2.sample(healthy());
+    let left = rig2.pipeline.soak_remaining_ms().unwrap();
+    for _ in 0..3 {
+        rig2.sample(no_data());
+    }
+    assert_eq!(rig2.pipeline.word(), StateWord::Paper);
+    let gate = rig2.pipeline.gate.as_ref().unwrap();
+    assert_eq!(gate.checks[1].status, CheckStatus::NoData);
+    assert_eq!(gate.checks[1].value, None);
+    // Soak does not progress on no data.
+    assert_eq!(rig2.pipeline.soak_remaining_ms().unwrap(), left);
+    // At the staleness limit it fails closed: no known-good, paper → stop, idle.
+    rig2.sample(no_data());
+    assert_eq!(rig2.pipeline.word(), StateWord::Idle);
+    assert!(rig2.effects.contains(&Effect::StopService));
+}
+
+#[test]
+fn p0_fails_at_once_p1_after_consecutive() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    let p1 = Sample {
+        values: vec![Some(1.0), Some(0.5), Some(9.0)],
+    };
+    rig.sample(p1.clone());
+    rig.sample(p1.clone());
+    assert_eq!(rig.pipeline.word(), StateWord::Shadow);
+    rig.sample(p1);
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+}
+
+#[test]
+fn failed_gate_rolls_back_to_known_good_and_verifies() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    let effects = rig
+        .step(Event::Validated {
+            passed: true,
+            detail: String::new(),
+        })
+        .unwrap();
+    assert!(effects.contains(&Effect::SetKnownGood {
+        release: release(1)
+    }));
+    rig.run_healthy(10_000);
+    let effects = rig.sample(Sample {
+        values: vec![Some(1.0), Some(12.0), Some(0.1)],
+    });
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+    assert_eq!(
+        activations(&effects),
+        vec![(release(1).id, Stage::Live)],
+        "rollback restarts the known-good in live mode"
+    );
+    assert_eq!(rig.pipeline.serving, Some(release(1)));
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
+    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    assert!(matches!(deploy.outcome, Outcome::RolledBack(_)));
+    assert_eq!(deploy.stages.last().unwrap().result, StageResult::Failed);
+    // A new deploy may start from rolled_back.
+    assert!(rig.submit(3).is_ok());
+}
+
+#[test]
+fn known_good_failing_after_rollback_halts_instead_of_flapping() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+    let effects = rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    assert!(effects.contains(&Effect::Kill));
+    assert!(effects.contains(&Effect::StopService));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Alert {
+            priority: Priority::P0,
+            ..
+        }
+    )));
+    // After rolled_back, a failing known-good halts too.
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    rig.sample(dead());
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
+    rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+}
+
+#[test]
+fn rollback_that_never_answers_halts_at_deadline() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    rig.sample(dead());
+    let p1_failing = Sample {
+        values: vec![Some(1.0), Some(0.5), Some(9.0)],
+    };
+    // P1 failing twice, then fine, then failing: never healthy, never breached.
+    let mut n = 0;
+    while rig.pipeline.word() == StateWord::RollingBack && n < 100 {
+        let s = if n % 3 == 2 {
+            healthy_but_p1_reset()
+        } else {
+            p1_failing.clone()
+        };
+        rig.sample(s);
+        n += 1;
+    }
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    assert!(n * TICK_MS as usize >= 5_000 / 2, "halted early after {n} samples");
+}
+
+/// Resets P1's count without being healthy: drawdown briefly has no data.
+fn healthy_but_p1_reset() -> Sample {
+    Sample {
+        values: vec![Some(1.0), None, Some(0.1)],
+    }
+}
+
+#[test]
+fn first_deploy_failure_stops_without_known_good() {
+    let mut rig = Rig::new();
+    rig.submit(1).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    let effects = rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::Idle);
+    assert!(effects.contains(&Effect::StopService));
+    assert!(!effects.contains(&Effect::Kill));
+    // In canary, real money: halt with the kill command.
+    let mut rig = Rig::new();
+    rig.deploy_to_awaiting(1);
+    let effects = rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    assert!(effects.contains(&Effect::Kill));
+}
+
+#[test]
+fn second_submit_is_refused_naming_the_first() {
+    let mut rig = Rig::new();
+    rig.submit(1).unwrap();
+    let refusal = rig.submit(2).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Policy);
+    let id = rig.pipeline.in_flight().unwrap().id.clone();
+    assert!(refusal.message.contains(&id), "{}", refusal.message);
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    let refusal = rig.submit(2).unwrap_err();
+    assert!(refusal.message.contains(&id), "{}", refusal.message);
+}
+
+#[test]
+fn failed_validation_changes_nothing_but_history() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    let before = rig.pipeline.clone();
+    rig.submit(2).unwrap();
+    let effects = rig
+        .step(Event::Validated {
+            passed: false,
+            detail: "exit 1".into(),
+        })
+        .unwrap();
+    assert!(activations(&effects).is_empty());
+    assert_eq!(rig.pipeline.word(), StateWord::Live);
+    assert_eq!(rig.pipeline.serving, before.serving);
+    assert_eq!(rig.pipeline.known_good, before.known_good);
+    assert_eq!(rig.pipeline.deploy, before.deploy);
+    assert!(matches!(
+        rig.pipeline.history.last().unwrap().outcome,
+        Outcome::Rejected(_)
+    ));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Settled { ok: false, .. })));
+}
+
+#[test]
+fn approvals_name_what_they_approve() {
+    let mut rig = Rig::new();
+    rig.deploy_to_awaiting(1);
+    let deploy = rig.pipeline.deploy.clone().unwrap();
+    let stale = |id: &str, digest: &str, stage| Event::Approve {
+        deploy_id: id.into(),
+        digest: digest.into(),
+        stage,
+        by: operator("oncall"),
+        reason: "ok".into(),
+    };
+    for event in [
+        stale("d-old", &deploy.release.digest, Stage::Canary),
+        stale(&deploy.id, &release(9).digest, Stage::Canary),
+        stale(&deploy.id, &deploy.release.digest, Stage::Paper),
+    ] {
+        let refusal = rig.step(event).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Policy);
+        assert!(refusal.message.starts_with("stale approval"));
+    }
+    assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
+    let refusal = rig
+        .approve_as(Actor {
+            name: "intern".into(),
+            role: Role::Viewer,
+            seen_as: None,
+        })
+        .unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Forbidden);
+    assert!(refusal.message.contains("viewer"));
+    let mut no_reason = rig.clone_event_approve();
+    if let Event::Approve { reason, .. } = &mut no_reason {
+        reason.clear();
+    }
+    assert_eq!(rig.step(no_reason).unwrap_err().kind, RefusalKind::Invalid);
+    rig.approve_as(operator("oncall")).unwrap();
+    // A second approval of the same deploy is stale: it is live now.
+    assert_eq!(
+        rig.approve_as(operator("oncall")).unwrap_err().kind,
+        RefusalKind::Policy
+    );
+}
+
+impl Rig {
+    fn clone_event_approve(&self) -> Event {
+        let deploy = self.pipeline.deploy.clone().unwrap();
+        Event::Approve {
+            deploy_id: deploy.id,
+            digest: deploy.release.digest,
+            stage: Stage::Canary,
+            by: operator("oncall"),
+            reason: "r".into(),
+        }
+    }
+}
+
+#[test]
+fn distinct_approver_and_aggressive_tier() {
+    let mut distinct = config();
+    distinct.require_distinct_approver = true;
+    let mut rig = Rig::with(distinct);
+    rig.deploy_to_awaiting(1);
+    let refusal = rig.approve_as(admin("ci")).unwrap_err();
+    assert!(refusal.message.contains("may not approve"), "{}", refusal.message);
+    rig.approve_as(operator("oncall")).unwrap();
+
+    let mut config = config();
+    config.require_approval_for_live = false;
+    let mut rig = Rig::with(config.clone());
+    rig.submit(1).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    for _ in 0..3 {
+        rig.run_healthy(10_000);
+    }
+    assert_eq!(rig.pipeline.word(), StateWord::Live, "balanced goes live alone");
+
+    let mut rig = Rig::with(config);
+    let refusal = rig
+        .step(Event::Submit {
+            release: release(1),
+            tier: Tier::Aggressive,
+            by: operator("ops"),
+            reason: "yolo".into(),
+            commit: None,
+            promotion: None,
+        })
+        .unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Forbidden);
+    rig.step(Event::Submit {
+        release: release(1),
+        tier: Tier::Aggressive,
+        by: admin("lead"),
+        reason: "measured".into(),
+        commit: None,
+        promotion: None,
+    })
+    .unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    for _ in 0..3 {
+        rig.run_healthy(10_000);
+    }
+    assert_eq!(
+        rig.pipeline.word(),
+        StateWord::AwaitingApproval,
+        "aggressive always needs approval"
+    );
+}
+
+#[test]
+fn estop_from_anywhere_and_only_rearm_leaves() {
+    let mut rig = Rig::new();
+    rig.deploy_to_awaiting(1);
+    let effects = rig
+        .step(Event::Estop {
+            by: operator("oncall"),
+            reason: "venue outage".into(),
+        })
+        .unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    assert_eq!(
+        &effects[1..3],
+        &[Effect::Kill, Effect::StopService],
+        "audit first, then kill, then stop"
+    );
+    assert!(rig.submit(2).unwrap_err().message.contains("rearm"));
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    let refusal = rig
+        .step(Event::Rearm {
+            by: operator("oncall"),
+            reason: "fixed".into(),
+        })
+        .unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Forbidden);
+    rig.step(Event::Rearm {
+        by: admin("lead"),
+        reason: "venue back".into(),
+    })
+    .unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Idle);
+    assert!(rig.submit(2).is_ok());
+}
+
+#[test]
+fn operator_rollback_waits_for_healthy_known_good() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    assert!(
+        rig.step(Event::Rollback {
+            by: operator("oncall"),
+            reason: "x".into()
+        })
+        .unwrap_err()
+        .message
+        .contains("no known-good")
+    );
+    rig.deploy_live(2);
+    rig.step(Event::Rollback {
+        by: operator("oncall"),
+        reason: "pnl looks off".into(),
+    })
+    .unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+    let effects = rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Settled {
+            pending: Pending::Rollback,
+            ok: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn drill_rolls_back_and_forward() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.deploy_live(2);
+    let effects = rig
+        .step(Event::Drill {
+            by: operator("oncall"),
+            reason: "monthly drill".into(),
+        })
+        .unwrap();
+    assert_eq!(activations(&effects), vec![(release(1).id, Stage::Live)]);
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+    let effects = rig.sample(healthy());
+    assert_eq!(activations(&effects), vec![(release(2).id, Stage::Live)]);
+    let effects = rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::Live);
+    assert_eq!(rig.pipeline.serving, Some(release(2)));
+    assert_eq!(rig.pipeline.last_drill_at, Some(rig.now));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Settled {
+            pending: Pending::Drill,
+            ok: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn restart_keeps_soak_left_and_does_not_count_downtime() {
+    let mut rig = Rig::new();
+    rig.submit(1).unwrap();
+    rig.step(Event::Validated {
+        passed: true,
+        detail: String::new(),
+    })
+    .unwrap();
+    for _ in 0..4 {
+        rig.sample(healthy());
+    }
+    let left = rig.pipeline.soak_remaining_ms().unwrap();
+    assert_eq!(left, SOAK_MS - 3 * TICK_MS as u64);
+    // Persist, "crash", come back 30 s later.
+    let saved = serde_json::to_string(&rig.pipeline).unwrap();
+    rig.pipeline = serde_json::from_str(&saved).unwrap();
+    rig.advance(30_000);
+    let effects = rig.step(Event::Resumed).unwrap();
+    assert!(matches!(&effects[0], Effect::Audit(n) if n.kind == "agent.resume"));
+    assert!(effects.contains(&Effect::Reconcile {
+        release: release(1),
+        stage: Stage::Shadow
+    }));
+    assert_eq!(rig.pipeline.soak_remaining_ms().unwrap(), left);
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.soak_remaining_ms().unwrap(), left);
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.soak_remaining_ms().unwrap(), left - TICK_MS as u64);
+}
+
+#[test]
+fn facts_out_of_place_are_errors() {
+    let mut rig = Rig::new();
+    let refusal = rig
+        .step(Event::Validated {
+            passed: true,
+            detail: String::new(),
+        })
+        .unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Unexpected);
+    assert!(refusal.message.contains("expected validating"));
+}
+
+// ---- properties -------------------------------------------------------
+
+/// Short soaks; half the runs start with a release live, so that the next
+/// deploy has a known-good to roll back to.
+fn fast_rig(live_first: bool) -> Rig {
+    let mut config = config();
+    config.soak_ms = [500; 3];
+    let mut rig = Rig::with(config);
+    if live_first {
+        rig.deploy_live(9);
+    }
+    rig
+}
+
+#[derive(Debug, Clone)]
+enum Act {
+    Submit(u8, bool),
+    Validated(bool),
+    Sample(u8),
+    Approve(bool),
+    Rollback,
+    Estop,
+    Rearm,
+    Drill,
+    Resume,
+    Wait(u16),
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        2 => (1u8..4, any::<bool>()).prop_map(|(n, aggressive)| Act::Submit(n, aggressive)),
+        2 => any::<bool>().prop_map(Act::Validated),
+        16 => (0u8..12).prop_map(Act::Sample),
+        2 => any::<bool>().prop_map(Act::Approve),
+        1 => Just(Act::Rollback),
+        1 => Just(Act::Estop),
+        1 => Just(Act::Rearm),
+        1 => Just(Act::Drill),
+        1 => Just(Act::Resume),
+        1 => (0u16..5000).prop_map(Act::Wait),
+    ]
+}
+
+fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
+    let by = admin("ci");
+    Some(match act {
+        Act::Submit(n, aggressive) => Event::Submit {
+            release: release(*n),
+            tier: if *aggressive {
+                Tier::Aggressive
+            } else {
+                Tier::Balanced
+            },
+            by,
+            reason: "r".into(),
+            commit: None,
+            promotion: None,
+        },
+        Act::Validated(passed) => Event::Validated {
+            passed: *passed,
+            detail: "v".into(),
+        },
+        Act::Sample(kind) => Event::Sampled(match kind {
+            0 => dead(),
+            1 => no_data(),
+            2 => Sample {
+                values: vec![Some(1.0), Some(5.0), Some(0.1)],
+            },
+            _ => healthy(),
+        }),
+        Act::Approve(right) => {
+            let deploy = rig.pipeline.deploy.clone()?;
+            Event::Approve {
+                deploy_id: if *right { deploy.id } else { "d-stale".into() },
+                digest: deploy.release.digest,
+                stage: Stage::Canary,
+                by: operator("oncall"),
+                reason: "r".into(),
+            }
+        }
+        Act::Rollback => Event::Rollback {
+            by: operator("oncall"),
+            reason: "r".into(),
+        },
+        Act::Estop => Event::Estop {
+            by: operator("oncall"),
+            reason: "r".into(),
+        },
+        Act::Rearm => Event::Rearm {
+            by,
+            reason: "r".into(),
+        },
+        Act::Drill => Event::Drill {
+            by: operator("oncall"),
+            reason: "r".into(),
+        },
+        Act::Resume => Event::Resumed,
+        Act::Wait(_) => return None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_over_random_sequences(live_first in any::<bool>(), acts in proptest::collection::vec(act(), 1..120)) {
+        let mut rig = fast_rig(live_first);
+        let mut ids = std::collections::HashSet::new();
+        for act in &acts {
+            if let Act::Wait(ms) = act {
+                rig.advance(i64::from(*ms));
+                continue;
+            }
+            rig.advance(TICK_MS);
+            let Some(event) = event_for(&rig, act) else { continue };
+            let before = rig.pipeline.clone();
+            match before.step(&rig.config, &event, rig.now) {
+                Err(_) => {}
+                Ok(t) => {
+                    let after = &t.next;
+                    // Every change of state is audited, and the audit comes first.
+                    if after.word() != before.word() {
+                        prop_assert!(t.effects.iter().any(|e| matches!(e, Effect::Audit(_))),
+                            "{:?} -> {:?} on {:?} without audit", before.word(), after.word(), event);
+                    }
+                    let acts = t.effects.iter().any(|e| matches!(e,
+                        Effect::Activate { .. } | Effect::StopService | Effect::Kill | Effect::SetKnownGood { .. }));
+                    if acts {
+                        prop_assert!(matches!(t.effects[0], Effect::Audit(_)), "action before audit: {:?}", t.effects);
+                    }
+                    // Halted is left only by rearm.
+                    if before.word() == StateWord::Halted && after.word() != StateWord::Halted {
+                        prop_assert!(matches!(event, Event::Rearm { .. }), "left halted on {:?}", event);
+                    }
+                    // Exactly one release active: at most one activation per step,
+                    // and something serves whenever a gate is watched.
+                    let activations = t.effects.iter().filter(|e| matches!(e, Effect::Activate { .. })).count();
+                    prop_assert!(activations <= 1);
+                    if after.gate.is_some() {
+                        prop_assert!(after.serving.is_some());
+                    }
+                    // Never live without passing every earlier gate (and approval when needed).
+                    if after.word() == StateWord::Live && before.word() != StateWord::Live
+                        && before.word() != StateWord::RollingBack {
+                        let deploy = after.deploy.as_ref().unwrap();
+                        prop_assert!(deploy.passed_all_soaks(), "live without soaks: {:?}", deploy.stages);
+                        if deploy.needs_approval {
+                            prop_assert!(deploy.approval.is_some());
+                        }
+                        prop_assert_eq!(after.serving.as_ref(), Some(&deploy.release));
+                    }
+                    if let Phase::Live { .. } = after.phase {
+                        let deploy = after.deploy.as_ref().unwrap();
+                        prop_assert!(deploy.passed_all_soaks());
+                        prop_assert_eq!(after.serving.as_ref(), Some(&deploy.release));
+                    }
+                    if let Some(d) = after.in_flight() {
+                        ids.insert(d.id.clone());
+                    }
+                    rig.pipeline = t.next;
+                }
+            }
+        }
+        // Deploy ids are unique across the run.
+        let mut all: Vec<_> = rig.pipeline.history.iter().map(|d| d.id.clone()).collect();
+        all.extend(rig.pipeline.deploy.iter().map(|d| d.id.clone()));
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        prop_assert_eq!(unique.len(), all.len());
+    }
+
+    #[test]
+    fn persisted_pipeline_round_trips(acts in proptest::collection::vec(act(), 1..60)) {
+        let mut rig = Rig::new();
+        for act in &acts {
+            rig.advance(TICK_MS);
+            if let Some(event) = event_for(&rig, act) {
+                let _ = rig.step(event);
+            }
+        }
+        let json = serde_json::to_string(&rig.pipeline).unwrap();
+        let back: Pipeline = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(back, rig.pipeline);
+    }
+}
+
+/// The random sequences above must actually reach the states the invariants
+/// are about, or the property proves nothing.
+#[test]
+fn random_sequences_reach_live_rollback_and_halt() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..500 {
+        let acts = proptest::collection::vec(act(), 1..120)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let mut rig = fast_rig(runner.rng().random_bool(0.5));
+        for act in &acts {
+            if let Act::Wait(ms) = act {
+                rig.advance(i64::from(*ms));
+                continue;
+            }
+            rig.advance(TICK_MS);
+            if let Some(event) = event_for(&rig, act) {
+                let _ = rig.step(event);
+                seen.insert(rig.pipeline.word());
+            }
+        }
+    }
+    for word in [
+        StateWord::Live,
+        StateWord::RolledBack,
+        StateWord::Halted,
+        StateWord::AwaitingApproval,
+    ] {
+        assert!(seen.contains(&word), "never reached {word}: {seen:?}");
+    }
+}
