@@ -1,8 +1,17 @@
 //! `gantry ctl`: the control room's commands from a script, CI or a shell.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::agent::config::AgentConfig;
+use crate::exit::{Code, Exit, fail};
+use crate::pipeline::{Stage, Tier};
+use crate::text::inert;
+use crate::wire::{self, AgentMsg, AuditEntry, ClientMsg, Command, ErrorCode, Reply, Request, Status};
 
 #[derive(Args, Debug, Clone)]
 pub struct CtlArgs {
@@ -79,6 +88,406 @@ pub enum AuditAction {
     Verify,
 }
 
-pub fn run(_args: &CtlArgs, _command: CtlCommand) -> anyhow::Result<()> {
-    anyhow::bail!("ctl not built yet")
+/// Where ctl looks for the agent's config when none is named.
+const DEFAULT_CONFIGS: [&str; 3] = [
+    "gantry.toml",
+    "/etc/gantry/gantry.toml",
+    "/var/lib/gantry/gantry.toml",
+];
+
+pub fn run(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
+    let config = find_config(args.config.as_deref())?;
+    let mut link = Link::connect(&config.socket_path())?;
+    // Without a name the agent records the peer it saw (uid and user).
+    let operator = args
+        .operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_default();
+    let (request, reason) = build_request(&mut link, &command, &operator)?;
+    let reply = link.ask(request, reason, &operator)?;
+    report(args.json, &command, &reply)
+}
+
+fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
+    if let Some(path) = named {
+        return Ok(AgentConfig::load(path)?);
+    }
+    for candidate in DEFAULT_CONFIGS {
+        let path = Path::new(candidate);
+        if path.exists() {
+            return Ok(AgentConfig::load(path)?);
+        }
+    }
+    Err(fail(
+        Code::Usage,
+        "no agent config: pass --config FILE (or set GANTRY_CONFIG)",
+    ))
+}
+
+/// Turns a ctl command into a wire request. Approve looks up what awaits
+/// approval when the deploy is not named, so the approval always names the
+/// deploy, the release digest and the stage it approves.
+fn build_request(
+    link: &mut Link,
+    command: &CtlCommand,
+    operator: &str,
+) -> anyhow::Result<(Request, Option<String>)> {
+    Ok(match command {
+        CtlCommand::Submit {
+            envfile,
+            reason,
+            tier,
+            commit,
+            promotion,
+        } => {
+            let tier: Tier = tier.parse().map_err(|e: String| fail(Code::Usage, e))?;
+            let (name, content) = read_release(envfile)?;
+            (
+                Request::Submit {
+                    name,
+                    content,
+                    tier,
+                    commit: commit.clone(),
+                    promotion: promotion.clone(),
+                },
+                Some(reason.clone()),
+            )
+        }
+        CtlCommand::Validate { envfile } => {
+            let (name, content) = read_release(envfile)?;
+            (Request::Validate { name, content }, None)
+        }
+        CtlCommand::Status => (Request::Status, None),
+        CtlCommand::Approve {
+            reason,
+            deploy,
+            stage,
+        } => {
+            let status = link.status(operator)?;
+            let Some(awaiting) = status.awaiting_approval else {
+                return Err(fail(
+                    Code::Refused,
+                    format!("nothing awaits approval on {} (state {})", inert(&status.host), status.state),
+                ));
+            };
+            let stage: Stage = match stage {
+                Some(s) => s.parse().map_err(|e: String| fail(Code::Usage, e))?,
+                None => awaiting.stage,
+            };
+            eprintln!(
+                "approving deploy {} (release {}, sha256 {}) at {stage} → live on {}",
+                inert(deploy.as_deref().unwrap_or(&awaiting.deploy_id)),
+                inert(&awaiting.release),
+                inert(awaiting.digest.get(..12).unwrap_or(&awaiting.digest)),
+                inert(&status.host)
+            );
+            (
+                Request::Approve {
+                    deploy_id: deploy.clone().unwrap_or(awaiting.deploy_id),
+                    digest: awaiting.digest,
+                    stage,
+                },
+                Some(reason.clone()),
+            )
+        }
+        CtlCommand::Rollback { reason } => (Request::Rollback, Some(reason.clone())),
+        CtlCommand::Estop { reason } => (Request::Estop, Some(reason.clone())),
+        CtlCommand::Rearm { reason } => (Request::Rearm, Some(reason.clone())),
+        CtlCommand::Drill { reason } => (Request::Drill, Some(reason.clone())),
+        CtlCommand::Audit { tail, action } => match action {
+            Some(AuditAction::Verify) => (Request::AuditVerify, None),
+            None => (Request::AuditTail { n: *tail }, None),
+        },
+    })
+}
+
+/// Reads and checks a release file locally, so a malformed one is refused
+/// naming its file and line before anything is sent.
+fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| fail(Code::DataErr, format!("cannot read {}: {e}", path.display())))?;
+    crate::envfile::parse(&bytes)
+        .map_err(|e| fail(Code::DataErr, format!("{}: {e}", path.display())))?;
+    // parse() accepted it, so it is UTF-8.
+    let content = String::from_utf8(bytes)
+        .map_err(|_| fail(Code::DataErr, format!("{}: not valid UTF-8", path.display())))?;
+    Ok((path.display().to_string(), content))
+}
+
+/// One connection to an agent, speaking the wire protocol.
+pub struct Link {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next_id: u64,
+}
+
+impl Link {
+    pub fn connect(socket: &Path) -> anyhow::Result<Self> {
+        let stream = UnixStream::connect(socket).map_err(|e| {
+            fail(
+                Code::Unavailable,
+                format!(
+                    "cannot reach the agent at {}: {e} (is `gantry agent` running?)",
+                    socket.display()
+                ),
+            )
+        })?;
+        let writer = stream.try_clone()?;
+        let mut link = Self {
+            reader: BufReader::new(stream),
+            writer,
+            next_id: 0,
+        };
+        match link.next_message()? {
+            AgentMsg::Hello { protocol, .. } if protocol == wire::PROTOCOL => {}
+            AgentMsg::Hello { protocol, .. } => {
+                return Err(fail(
+                    Code::Unavailable,
+                    format!("the agent speaks protocol {protocol}; this gantry speaks {}", wire::PROTOCOL),
+                ));
+            }
+            other => {
+                return Err(fail(Code::Unavailable, format!("expected hello from the agent, got {other:?}")));
+            }
+        }
+        Ok(link)
+    }
+
+    /// The next message the agent sends; unknown types are skipped.
+    pub fn next_message(&mut self) -> anyhow::Result<AgentMsg> {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line)?;
+            if n == 0 {
+                return Err(fail(Code::Unavailable, "the agent closed the connection"));
+            }
+            if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
+                return Ok(msg);
+            }
+        }
+    }
+
+    pub fn send(&mut self, request: Request, reason: Option<String>, operator: &str) -> anyhow::Result<String> {
+        self.next_id += 1;
+        let id = format!(
+            "ctl-{}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros(),
+            self.next_id
+        );
+        let command = ClientMsg::Command(Command {
+            id: id.clone(),
+            operator: Some(operator.to_string()).filter(|o| !o.is_empty()),
+            reason,
+            request,
+        });
+        self.writer.write_all(wire::encode(&command).as_bytes())?;
+        Ok(id)
+    }
+
+    /// Sends a command and waits for its reply.
+    pub fn ask(&mut self, request: Request, reason: Option<String>, operator: &str) -> anyhow::Result<Reply> {
+        let id = self.send(request, reason, operator)?;
+        loop {
+            if let AgentMsg::Reply(reply) = self.next_message()?
+                && reply.id == id
+            {
+                return Ok(reply);
+            }
+        }
+    }
+
+    pub fn status(&mut self, operator: &str) -> anyhow::Result<Status> {
+        let reply = self.ask(Request::Status, None, operator)?;
+        let data = reply.data.ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
+        Ok(serde_json::from_value(data)?)
+    }
+}
+
+/// The exit status for a refused reply.
+pub fn code_for(code: Option<ErrorCode>) -> Code {
+    match code {
+        Some(ErrorCode::Refused) => Code::Refused,
+        Some(ErrorCode::Forbidden) => Code::Forbidden,
+        Some(ErrorCode::Invalid) => Code::DataErr,
+        Some(ErrorCode::BadRequest) => Code::Usage,
+        Some(ErrorCode::Failed | ErrorCode::Internal) | None => Code::Failed,
+    }
+}
+
+fn report(json: bool, command: &CtlCommand, reply: &Reply) -> anyhow::Result<()> {
+    if json {
+        let out = if reply.ok {
+            reply.data.clone().unwrap_or(Value::Null)
+        } else {
+            serde_json::json!({ "ok": false, "error": reply.error, "code": reply.code, "data": reply.data })
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if reply.ok {
+        print_text(command, reply.data.as_ref())?;
+    }
+    if reply.ok {
+        Ok(())
+    } else {
+        Err(Exit::new(
+            code_for(reply.code),
+            inert(reply.error.as_deref().unwrap_or("refused")),
+        )
+        .into())
+    }
+}
+
+fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> {
+    let Some(data) = data else {
+        return Ok(());
+    };
+    match command {
+        CtlCommand::Status => {
+            let status: Status = serde_json::from_value(data.clone())?;
+            print!("{}", render_status(&status));
+        }
+        CtlCommand::Audit { action: None, .. } => {
+            let entries: Vec<AuditEntry> = serde_json::from_value(data.clone())?;
+            for entry in &entries {
+                println!("{}", render_audit(entry));
+            }
+        }
+        CtlCommand::Audit {
+            action: Some(AuditAction::Verify),
+            ..
+        } => {
+            let entries = data.get("entries").and_then(Value::as_u64).unwrap_or(0);
+            let head = data
+                .get("head")
+                .and_then(|h| h.get("hash"))
+                .and_then(Value::as_str)
+                .unwrap_or("-");
+            println!("audit chain ok: {entries} entries, head {}", inert(head));
+        }
+        CtlCommand::Drill { .. } => {
+            println!("{}", inert(data.get("message").and_then(Value::as_str).unwrap_or("")));
+            if let Some(t) = data.get("timings") {
+                let ms = |k: &str| t.get(k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.1}"));
+                println!(
+                    "detect {} ms · swap {} ms · restart {} ms · healthy {} ms · total {} ms",
+                    ms("detect_ms"),
+                    ms("swap_ms"),
+                    ms("restart_ms"),
+                    ms("healthy_ms"),
+                    ms("total_ms")
+                );
+            }
+        }
+        _ => {
+            if let Some(message) = data.get("message").and_then(Value::as_str) {
+                println!("{}", inert(message));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn render_audit(entry: &AuditEntry) -> String {
+    let time = entry.at.get(11..19).unwrap_or(&entry.at);
+    let who = entry
+        .actor
+        .as_ref()
+        .map(|a| format!(" [{} as {}]", a.name, a.role))
+        .unwrap_or_default();
+    let why = entry
+        .reason
+        .as_ref()
+        .map(|r| format!(" — {r:?}"))
+        .unwrap_or_default();
+    inert(&format!(
+        "{time} #{:<4} {:<16} {}{who}{why}",
+        entry.seq, entry.kind, entry.message
+    ))
+}
+
+pub fn render_status(s: &Status) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<10} {}\n", inert(&value)));
+    line("host", s.host.clone());
+    let since = s.stage_started_at.clone().map(|t| format!("  (since {t})")).unwrap_or_default();
+    line("state", format!("{}{since}", s.state));
+    if let Some(reason) = &s.halted_reason {
+        line("halted", reason.clone());
+    }
+    if let Some(id) = &s.deploy_id {
+        let tier = s.tier.map(|t| t.to_string()).unwrap_or_default();
+        let by = s.submitted_by.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+        let why = s.deploy_reason.clone().unwrap_or_default();
+        line("deploy", format!("{id}  tier {tier}  by {by}: {why:?}"));
+    }
+    line(
+        "release",
+        format!(
+            "{}  (known-good {})",
+            s.current_release.as_deref().unwrap_or("none"),
+            s.previous_release.as_deref().unwrap_or("none")
+        ),
+    );
+    if let (Some(left), Some(total)) = (s.soak_remaining_s, s.soak_total_s) {
+        let what = if s.state == "live" { "watch" } else { "soak" };
+        line(what, format!("{left:.1}s left of {total:.1}s"));
+    }
+    line(
+        "service",
+        match s.service.pid {
+            Some(pid) => format!("{} running, pid {pid}", s.service.kind),
+            None if s.service.running => format!("{} running", s.service.kind),
+            None => format!("{} not running", s.service.kind),
+        },
+    );
+    if let Some(a) = &s.awaiting_approval {
+        line(
+            "approval",
+            format!(
+                "deploy {} (release {}, sha256 {}) awaits approval at {} → live: gantry ctl approve --reason R",
+                a.deploy_id,
+                a.release,
+                a.digest.get(..12).unwrap_or(&a.digest),
+                a.stage
+            ),
+        );
+    }
+    if let Some(e) = &s.scrape_error {
+        line("scrape", e.clone());
+    }
+    line(
+        "drill",
+        s.last_drill_at.clone().map_or("never".into(), |t| format!("last at {t}")),
+    );
+    if let Some(head) = &s.audit_head {
+        line("audit", format!("#{} {}", head.seq, head.hash.get(..16).unwrap_or(&head.hash)));
+    }
+    out.push_str("checks\n");
+    for c in &s.checks {
+        let mark = match c.status.as_str() {
+            "ok" => "✓",
+            "n/a" => "·",
+            "pending" => "…",
+            _ => "✗",
+        };
+        let value = match (c.status.as_str(), c.value) {
+            ("no data", _) => "no data".to_string(),
+            (_, Some(v)) => crate::pipeline::gate::format_value(v),
+            (status, None) => status.to_string(),
+        };
+        let age = c.age_s.map(|a| format!("  {a:.1}s ago")).unwrap_or_default();
+        out.push_str(&inert(&format!(
+            "  {mark} {:<22} {:<10} {} {:<8} {}  {}/{}{age}",
+            c.name,
+            value,
+            c.op,
+            crate::pipeline::gate::format_value(c.limit),
+            c.severity,
+            c.failures,
+            c.failures_allowed
+        )));
+        out.push('\n');
+    }
+    out
 }

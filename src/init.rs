@@ -1,3 +1,316 @@
-//! init
-pub struct InitArgs { pub dir: std::path::PathBuf, pub name: Option<String>, pub sim: bool, pub soak: Option<u64>, pub force: bool }
-pub fn run(_a: &InitArgs) -> anyhow::Result<()> { anyhow::bail!("init not built yet") }
+//! `gantry init DIR`: writes DIR/gantry.toml, a commented config that
+//! doubles as the reference for every setting. With `--sim` the service is
+//! `gantry sim` on a free loopback port, so the config runs as written.
+
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use crate::agent::config::AgentConfig;
+use crate::exit::{Code, fail};
+
+pub struct InitArgs {
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub sim: bool,
+    pub soak: Option<u64>,
+    pub force: bool,
+}
+
+pub fn run(args: &InitArgs) -> anyhow::Result<()> {
+    let path = write(args)?;
+    println!("wrote {}", path.display());
+    if args.sim {
+        println!(
+            "next: gantry agent --config {0}\n      gantry ctl --config {0} submit {1}/examples/good.env --reason \"first deploy\"",
+            path.display(),
+            args.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the config (and, with --sim, example releases); returns its path.
+pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| fail(Code::Failed, format!("cannot create {}: {e}", args.dir.display())))?;
+    let path = args.dir.join("gantry.toml");
+    if path.exists() && !args.force {
+        return Err(fail(
+            Code::Refused,
+            format!("{} exists; pass --force to overwrite it", path.display()),
+        ));
+    }
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => hostname(),
+    };
+    if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+        return Err(fail(Code::Usage, format!("--name {name:?} is not a usable host name")));
+    }
+    let text = if args.sim {
+        sim_config(&name, args.soak.unwrap_or(10))?
+    } else {
+        plain_config(&name, args.soak)
+    };
+    // The file must load exactly as the agent will load it.
+    AgentConfig::parse(&path, &text).map_err(|e| fail(Code::Failed, format!("internal: generated config does not load: {e}")))?;
+    crate::durable::write_atomic(&path, text.as_bytes())?;
+    if args.sim {
+        let examples = args.dir.join("examples");
+        std::fs::create_dir_all(&examples)?;
+        for (file, body) in EXAMPLES {
+            crate::durable::write_atomic(&examples.join(file), body.as_bytes())?;
+        }
+    }
+    Ok(path)
+}
+
+const EXAMPLES: [(&str, &str); 4] = [
+    (
+        "good.env",
+        "# A healthy release.\nSTRATEGY=mean_reversion\nMAX_POSITION_USD=25000\nSIM_PNL_DRIFT=5\n",
+    ),
+    (
+        "good-v2.env",
+        "# Another healthy release (a drill needs two).\nSTRATEGY=mean_reversion\nMAX_POSITION_USD=30000\nSIM_PNL_DRIFT=6\n",
+    ),
+    (
+        "bad-crash.env",
+        "# Crashes one second after start: the gate rolls it back.\nSTRATEGY=momentum\nSIM_FAULT=crash\nSIM_FAULT_AFTER_S=1\n",
+    ),
+    (
+        "bad-drawdown.env",
+        "# Breaches its drawdown budget after two seconds.\nSTRATEGY=momentum\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S=2\n",
+    ),
+];
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn free_loopback_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn toml_str(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn sim_config(name: &str, soak: u64) -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.display().to_string();
+    let port = free_loopback_port()?;
+    let mut t = String::new();
+    let _ = write!(
+        t,
+        r#"# gantry agent config for host {name}: a simulated trading service.
+# Every key is documented in docs/config.md. Relative paths are relative to
+# this file's directory. No hot reload: restart the agent after an edit.
+
+[host]
+name = {name_q}
+# releases/, current.env, previous.env, stage.env, deploy_state.json,
+# audit.jsonl and agent.sock live here.
+state_dir = "."
+
+[service]
+# "command": the agent starts the process itself with current.env then
+# stage.env as its environment, restarts it per stage, stops it on estop.
+# "systemd": `systemctl restart/stop` of `unit` (see docs/gantry-service.example).
+kind = "command"
+command = [{exe_q}, "sim", "--listen", "127.0.0.1:{port}"]
+stop_timeout_s = 5
+
+[validate]
+# Runs on every candidate before anything is touched; {{env}} is a temporary
+# copy of the release. Non-zero exit rejects the candidate.
+command = [{exe_q}, "sim", "--validate-config", "{{env}}"]
+timeout_s = 10
+
+[kill]
+# The emergency stop's kill command (cancel, flatten, halt). Runs with
+# GANTRY_HOST, GANTRY_REASON and GANTRY_RELEASE set, in the state dir.
+command = ["sh", "-c", "echo \"$(date -u +%Y-%m-%dT%H:%M:%SZ) kill switch on $GANTRY_HOST: $GANTRY_REASON\" >> killed.log"]
+timeout_s = 10
+
+[pipeline]
+watch_s = 3600                      # post-deploy watch window of live
+require_approval_for_live = true    # canary → live waits for `gantry ctl approve`
+require_distinct_approver = false   # true: the submitter may not approve
+verify_timeout_s = 15               # a restarted known-good must answer healthy within this
+
+[pipeline.soak_s]
+shadow = {soak}
+paper = {soak}
+canary = {soak}
+
+[probe]
+url = "http://127.0.0.1:{port}/metrics"
+interval_ms = 200
+timeout_ms = 300
+
+# Checks: the value of `metric` must satisfy `op limit`. P0 fails the gate
+# at once, P1 after `consecutive` failures in a row. A series that is
+# missing for `stale_after_s` fails the gate: no data is never a pass.
+# process_alive (P0, every stage) is built in.
+
+[[check]]
+name = "telemetry_fresh"
+metric = "sim_last_tick_age_seconds"
+op = "<"
+limit = 2
+severity = "P1"
+stages = ["shadow", "paper", "canary", "live"]
+consecutive = 3
+stale_after_s = 1
+
+[[check]]
+name = "no_kill_events"
+metric = "sim_kill_events_total"
+op = "=="
+limit = 0
+severity = "P0"
+stages = ["shadow", "paper", "canary", "live"]
+stale_after_s = 1
+
+[[check]]
+name = "pnl_in_band"
+metric = "sim_pnl_usd"
+op = ">="
+limit = 0
+severity = "P1"
+stages = ["paper", "canary", "live"]
+consecutive = 3
+stale_after_s = 1
+
+[[check]]
+name = "drawdown_budget"
+metric = "sim_drawdown_pct"
+op = "<"
+limit = 3
+severity = "P0"
+stages = ["paper", "canary", "live"]
+stale_after_s = 1
+
+[[check]]
+name = "no_canary_breach"
+metric = "sim_canary_breaches_total"
+op = "=="
+limit = 0
+severity = "P0"
+stages = ["canary", "live"]
+stale_after_s = 1
+
+[[check]]
+name = "reconciliation_clean"
+metric = "sim_recon_mismatches_total"
+op = "=="
+limit = 0
+severity = "P0"
+stages = ["canary", "live"]
+stale_after_s = 1
+"#,
+        name_q = toml_str(name),
+        exe_q = toml_str(&exe),
+    );
+    Ok(t)
+}
+
+fn plain_config(name: &str, soak: Option<u64>) -> String {
+    let (shadow, paper, canary) = match soak {
+        Some(s) => (s, s, s),
+        None => (300, 600, 900),
+    };
+    format!(
+        r#"# gantry agent config for host {name}. Every key is documented in
+# docs/config.md. Edit the service, validate and kill commands and the
+# checks to match your trading service, then run `gantry agent --config`.
+
+[host]
+name = {name_q}
+state_dir = "."
+
+[service]
+# The unit reads EnvironmentFile=<state_dir>/current.env and stage.env
+# (docs/gantry-service.example shows a hardened unit).
+kind = "systemd"
+unit = "trading.service"
+stop_timeout_s = 10
+
+[validate]
+# {{env}} is a temporary copy of the candidate release.
+command = ["/usr/local/bin/trader", "--validate-config", "{{env}}"]
+timeout_s = 30
+
+[kill]
+command = ["/usr/local/bin/trader-kill", "--cancel-all", "--flatten"]
+timeout_s = 20
+
+[pipeline]
+watch_s = 3600
+require_approval_for_live = true
+require_distinct_approver = true
+verify_timeout_s = 30
+
+[pipeline.soak_s]
+shadow = {shadow}
+paper = {paper}
+canary = {canary}
+
+[probe]
+url = "http://127.0.0.1:9100/metrics"
+interval_ms = 1000
+timeout_ms = 500
+
+[[check]]
+name = "telemetry_fresh"
+metric = "last_tick_age_seconds"
+op = "<"
+limit = 30
+severity = "P1"
+consecutive = 3
+stale_after_s = 30
+
+[[check]]
+name = "no_kill_events"
+metric = "kill_events_total"
+op = "=="
+limit = 0
+severity = "P0"
+stale_after_s = 30
+"#,
+        name_q = toml_str(name),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_templates_load() {
+        let dir = tempfile::tempdir().unwrap();
+        for sim in [false, true] {
+            let args = InitArgs {
+                dir: dir.path().join(if sim { "sim" } else { "plain" }),
+                name: Some("lab-1".into()),
+                sim,
+                soak: Some(3),
+                force: false,
+            };
+            let path = write(&args).unwrap();
+            let config = AgentConfig::load(&path).unwrap();
+            assert_eq!(config.host, "lab-1");
+            assert_eq!(config.pipeline.soak_ms, [3000; 3]);
+            assert!(write(&args).is_err(), "refuses to overwrite without --force");
+        }
+    }
+}

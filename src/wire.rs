@@ -1,1 +1,321 @@
-//! wire
+//! The JSON-lines protocol between the agent and every client (ctl, attach,
+//! the control room). One line, one JSON object, tagged by `type`.
+//!
+//! Agent → client: `hello`, `snapshot`, then `state`, `health`, `audit` as
+//! they happen, and a `reply` to each command. Client → agent: `command`.
+//! New message types and fields may appear; clients ignore unknown fields.
+//! docs/protocol.md has a transcript.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::pipeline::{Actor, Role, Stage, Tier};
+
+/// Bumped when a message changes incompatibly.
+pub const PROTOCOL: u32 = 1;
+
+/// A line longer than this is refused and the session closed.
+pub const MAX_LINE: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMsg {
+    Hello {
+        protocol: u32,
+        host: String,
+        role: Role,
+        agent_version: String,
+    },
+    Snapshot {
+        status: Box<Status>,
+        audit: Vec<AuditEntry>,
+    },
+    State {
+        status: Box<Status>,
+    },
+    Health {
+        host: String,
+        at: String,
+        checks: Vec<CheckView>,
+    },
+    Audit {
+        entry: AuditEntry,
+    },
+    Reply(Reply),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Command(Command),
+}
+
+/// A command: a client-chosen `id` (a resent id gets the first reply again
+/// and acts once), who claims to ask, why, and the operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: String,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Submit {
+        /// The file name the release came from, for messages.
+        name: String,
+        content: String,
+        #[serde(default = "default_tier")]
+        tier: Tier,
+        #[serde(default)]
+        commit: Option<String>,
+        #[serde(default)]
+        promotion: Option<String>,
+    },
+    /// Names exactly what it approves; a stale one is refused.
+    Approve {
+        deploy_id: String,
+        digest: String,
+        stage: Stage,
+    },
+    Rollback,
+    Estop,
+    Rearm,
+    Drill,
+    AuditTail {
+        #[serde(default = "default_tail")]
+        n: usize,
+    },
+    AuditVerify,
+    Validate {
+        name: String,
+        content: String,
+    },
+}
+
+fn default_tier() -> Tier {
+    Tier::Balanced
+}
+
+fn default_tail() -> usize {
+    20
+}
+
+impl Request {
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Submit { .. } => "submit",
+            Request::Approve { .. } => "approve",
+            Request::Rollback => "rollback",
+            Request::Estop => "estop",
+            Request::Rearm => "rearm",
+            Request::Drill => "drill",
+            Request::AuditTail { .. } => "audit_tail",
+            Request::AuditVerify => "audit_verify",
+            Request::Validate { .. } => "validate",
+        }
+    }
+}
+
+/// Why a command was refused; clients map it to an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Against policy in this state.
+    Refused,
+    /// The role may not.
+    Forbidden,
+    /// The input data is bad (release, validation).
+    Invalid,
+    /// The command was malformed.
+    BadRequest,
+    /// It ran and failed (a drill that did not come back healthy).
+    Failed,
+    /// The agent could not record or perform it.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl Reply {
+    pub fn ok(id: &str, data: Option<Value>) -> Self {
+        Self {
+            id: id.to_string(),
+            ok: true,
+            error: None,
+            code: None,
+            data,
+        }
+    }
+
+    pub fn err(id: &str, code: ErrorCode, error: impl Into<String>) -> Self {
+        Self {
+            id: id.to_string(),
+            ok: false,
+            error: Some(error.into()),
+            code: Some(code),
+            data: None,
+        }
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+/// One health check as shown by status and the screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub name: String,
+    /// True only when the check has data and holds: no data is never ok.
+    pub ok: bool,
+    /// "ok", "failing", "no data", "pending", or "n/a" outside its stages.
+    pub status: String,
+    pub value: Option<f64>,
+    pub op: String,
+    pub limit: f64,
+    pub severity: String,
+    pub failures: u32,
+    pub failures_allowed: u32,
+    /// Seconds since the check last had data.
+    pub age_s: Option<f64>,
+    pub applies: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Awaiting {
+    pub deploy_id: String,
+    pub release: String,
+    pub digest: String,
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub kind: String,
+    pub running: bool,
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// `status --json`: the fields DESIGN names, and a few more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub host: String,
+    pub state: String,
+    pub deploy_id: Option<String>,
+    pub current_release: Option<String>,
+    pub previous_release: Option<String>,
+    pub stage_started_at: Option<String>,
+    pub soak_remaining_s: Option<f64>,
+    pub soak_total_s: Option<f64>,
+    /// The stage whose gate is watched.
+    pub stage: Option<Stage>,
+    pub checks: Vec<CheckView>,
+    pub last_drill_at: Option<String>,
+    pub awaiting_approval: Option<Awaiting>,
+    pub halted_reason: Option<String>,
+    pub tier: Option<Tier>,
+    pub submitted_by: Option<Actor>,
+    pub deploy_reason: Option<String>,
+    pub outcome: Option<Value>,
+    pub service: ServiceView,
+    pub audit_head: Option<AuditHead>,
+    /// When the last sample was taken.
+    pub sampled_at: Option<String>,
+    /// Why the last scrape gave no data, if it did not.
+    pub scrape_error: Option<String>,
+    pub agent_version: String,
+    pub now: String,
+}
+
+/// One audit log line as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: String,
+    pub host: String,
+    pub kind: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+    pub prev: String,
+    pub hash: String,
+}
+
+/// Encodes one message as a line (with the newline).
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    // Serializing these types cannot fail: no maps with non-string keys.
+    let mut line = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_round_trips_and_ignores_unknown_fields() {
+        let line = r#"{"type":"command","id":"c1","op":"approve","operator":"amy","reason":"ok","deploy_id":"d-1","digest":"ab","stage":"canary","extra":true}"#;
+        let ClientMsg::Command(cmd) = serde_json::from_str(line).unwrap();
+        assert_eq!(cmd.id, "c1");
+        assert_eq!(
+            cmd.request,
+            Request::Approve {
+                deploy_id: "d-1".into(),
+                digest: "ab".into(),
+                stage: Stage::Canary
+            }
+        );
+        let again: ClientMsg = serde_json::from_str(encode(&ClientMsg::Command(cmd.clone())).trim()).unwrap();
+        assert_eq!(again, ClientMsg::Command(cmd));
+    }
+
+    #[test]
+    fn unknown_type_is_an_error() {
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"bogus","id":"x"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"command","id":"x","op":"nuke"}"#).is_err());
+    }
+
+    #[test]
+    fn reply_round_trips() {
+        let reply = Reply::err("7", ErrorCode::Forbidden, "role viewer may not estop");
+        let msg = AgentMsg::Reply(reply);
+        let back: AgentMsg = serde_json::from_str(encode(&msg).trim()).unwrap();
+        assert_eq!(back, msg);
+        assert!(encode(&msg).contains(r#""type":"reply""#));
+    }
+}

@@ -1,2 +1,967 @@
-//! agent
-pub fn run(_c: &std::path::Path) -> anyhow::Result<()> { anyhow::bail!("agent not built yet") }
+//! `gantry agent`: the host daemon around the pure pipeline.
+//!
+//! One task owns the pipeline and runs the loop below; everything else
+//! (socket sessions, the service's exit watcher, validate commands) talks to
+//! it through channels. See docs/architecture.md.
+//!
+//! ```text
+//!   socket sessions ──Request──┐
+//!   service exits ─────────────┤
+//!   validate results ──────────┼──► step(pipeline, event, now) ──► effects, in order:
+//!   sample timer ──────────────┤        audit (synced first) → files → service → replies
+//!   SIGTERM ───────────────────┘
+//! ```
+
+pub mod audit;
+pub mod command;
+pub mod config;
+pub mod probe;
+pub mod service;
+pub mod socket;
+pub mod status;
+pub mod store;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use self::audit::AuditLog;
+use self::config::AgentConfig;
+use self::service::{Exited, Service};
+use self::socket::{Hub, Request};
+use self::store::{ReleaseMeta, Store};
+use crate::durable::AppendLog;
+use crate::exit::{Code, Exit};
+use crate::pipeline::{
+    Actor, Effect, Event, Note, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef,
+    Sample, STAGE_OWNED_KEYS, Stage, Time, Transition,
+};
+use crate::wire::{AgentMsg, AuditEntry, Command, ErrorCode, Reply, Request as Op};
+
+/// Sampling interval while a just-restarted release must prove itself.
+const FAST_SAMPLE: Duration = Duration::from_millis(5);
+/// Soak progress is saved at least this often.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Replies remembered for resent command ids.
+const REPLY_MEMORY: usize = 1024;
+
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let config = AgentConfig::load(config_path)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut agent = Agent::start(config).await?;
+        agent.run().await
+    })
+}
+
+/// What the agent is doing about a validate command it started.
+enum Validation {
+    Deploy,
+    DryRun(String, oneshot::Sender<Reply>),
+}
+
+struct ValidationDone {
+    purpose: Validation,
+    passed: bool,
+    detail: String,
+}
+
+/// A release received but not yet stored (it is stored once it passes).
+struct Candidate {
+    release: ReleaseRef,
+    bytes: Vec<u8>,
+    meta: ReleaseMeta,
+}
+
+/// Times one rollback (a real one or a drill) from the breach to the
+/// known-good answering healthy.
+#[derive(Default, Clone)]
+struct RollbackTimer {
+    breach: Option<Instant>,
+    decided: Option<Instant>,
+    swap: Option<Duration>,
+    restart: Option<Duration>,
+    restarted: Option<Instant>,
+    healthy: Option<Instant>,
+}
+
+impl RollbackTimer {
+    fn started(breach: Instant) -> Self {
+        Self {
+            breach: Some(breach),
+            decided: Some(Instant::now()),
+            ..Self::default()
+        }
+    }
+
+    fn report(&self) -> serde_json::Value {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let between = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
+            _ => None,
+        };
+        json!({
+            "detect_ms": ms(between(self.breach, self.decided)),
+            "swap_ms": ms(self.swap),
+            "restart_ms": ms(self.restart),
+            "healthy_ms": ms(between(self.restarted, self.healthy)),
+            "total_ms": ms(between(self.breach, self.healthy)),
+        })
+    }
+}
+
+struct Agent {
+    config: AgentConfig,
+    store: Store,
+    audit: AuditLog,
+    alerts: AppendLog,
+    service: Service,
+    prober: probe::Prober,
+    pipeline: Pipeline,
+    _lock: File,
+    requests: mpsc::Receiver<Request>,
+    exits: mpsc::UnboundedReceiver<Exited>,
+    validations_tx: mpsc::UnboundedSender<ValidationDone>,
+    validations: mpsc::UnboundedReceiver<ValidationDone>,
+    events: broadcast::Sender<AgentMsg>,
+    status_tx: watch::Sender<crate::wire::Status>,
+    candidate: Option<Candidate>,
+    waiting: Vec<(Pending, String, oneshot::Sender<Reply>)>,
+    replies: HashMap<String, Reply>,
+    reply_order: VecDeque<String>,
+    last_saved: Instant,
+    last_state_sent: Instant,
+    sampled_at: Option<Time>,
+    sample_instant: Instant,
+    scrape_error: Option<String>,
+    rollback_timer: Option<RollbackTimer>,
+    drill_report: Option<serde_json::Value>,
+}
+
+impl Agent {
+    async fn start(config: AgentConfig) -> anyhow::Result<Self> {
+        let store = Store::new(&config.state_dir)
+            .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
+        let lock = take_lock(&config.state_dir.join("agent.lock"))?;
+        let audit = AuditLog::open(&store.path("audit.jsonl"))
+            .map_err(|e| Exit::new(Code::Failed, format!("refusing to start: {e}")))?;
+        let alerts = AppendLog::open(&store.path("alerts.jsonl"), 0o640)?;
+        let pipeline = match store.load_state() {
+            Ok(Some(file)) => file.pipeline,
+            Ok(None) => Pipeline::default(),
+            Err(e) => {
+                return Err(Exit::new(
+                    Code::Failed,
+                    format!(
+                        "refusing to start: {} is unreadable ({e}); move it aside only if you know the service's state",
+                        store.path("deploy_state.json").display()
+                    ),
+                )
+                .into());
+            }
+        };
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        let service = Service::new(
+            config.service.clone(),
+            &config.state_dir,
+            &config.host,
+            config.stop_timeout_ms,
+            exits_tx,
+        );
+        let prober = probe::Prober::new(&config.probe_url, config.probe_timeout_ms)?;
+        let (requests_tx, requests) = mpsc::channel(256);
+        let (validations_tx, validations) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        let now = Utc::now();
+        let initial = status::build(
+            &config,
+            &pipeline,
+            status::Seen {
+                service_kind: service.kind_name(),
+                running: false,
+                pid: None,
+                audit_head: audit.head(),
+                sampled_at: None,
+                scrape_error: None,
+            },
+            now,
+        );
+        let (status_tx, status_rx) = watch::channel(initial);
+        let listener = socket::bind(&config.socket_path())
+            .with_context(|| format!("cannot listen on {}", config.socket_path().display()))?;
+        let hub = Arc::new(Hub {
+            host: config.host.clone(),
+            requests: requests_tx,
+            events: events.clone(),
+            status: status_rx,
+            audit_path: store.path("audit.jsonl"),
+        });
+        tokio::spawn(socket::serve(listener, hub));
+        let mut agent = Self {
+            config,
+            store,
+            audit,
+            alerts,
+            service,
+            prober,
+            pipeline,
+            _lock: lock,
+            requests,
+            exits,
+            validations_tx,
+            validations,
+            events,
+            status_tx,
+            candidate: None,
+            waiting: Vec::new(),
+            replies: HashMap::new(),
+            reply_order: VecDeque::new(),
+            last_saved: Instant::now(),
+            last_state_sent: Instant::now(),
+            sampled_at: None,
+            sample_instant: Instant::now(),
+            scrape_error: None,
+            rollback_timer: None,
+            drill_report: None,
+        };
+        agent.fact(Event::Resumed).await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        eprintln!(
+            "gantry agent: {} serving {} in {} (state {})",
+            agent.config.host,
+            agent.config.socket_path().display(),
+            agent.config.state_dir.display(),
+            agent.pipeline.word()
+        );
+        Ok(agent)
+    }
+
+    async fn run(&mut self) -> anyhow::Result<()> {
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut next_sample = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                Some(request) = self.requests.recv() => self.handle(request).await,
+                Some(exited) = self.exits.recv() => {
+                    if Some(exited.pid) == self.service.pid() || self.service.pid().is_none() {
+                        eprintln!("gantry agent: service pid {} exited ({:?})", exited.pid, exited.code);
+                    }
+                    // Sample at once: a dead process fails its P0 check now,
+                    // not at the next tick.
+                    self.sample().await;
+                }
+                Some(done) = self.validations.recv() => self.validated(done).await,
+                _ = tokio::time::sleep_until(next_sample) => {
+                    self.sample().await;
+                    next_sample = tokio::time::Instant::now() + self.sample_interval();
+                }
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.save(true);
+        eprintln!("gantry agent: stopping; the service keeps running");
+        Ok(())
+    }
+
+    fn sample_interval(&self) -> Duration {
+        match self.pipeline.phase {
+            Phase::RollingBack { .. } | Phase::Drilling { .. } => FAST_SAMPLE,
+            _ => Duration::from_millis(self.config.probe_interval_ms),
+        }
+    }
+
+    async fn sample(&mut self) {
+        if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. }) {
+            self.publish(false);
+            return;
+        }
+        let alive = self.service.alive().await;
+        let scrape = self.prober.sample(&self.config.checks, alive).await;
+        self.sample_instant = Instant::now();
+        let now = Utc::now();
+        self.sampled_at = Some(now);
+        self.scrape_error = scrape.error;
+        let event = Event::Sampled(Sample {
+            values: scrape.values,
+        });
+        self.fact_at(event, now).await;
+        let checks = status::checks(&self.config, &self.pipeline, now);
+        let _ = self.events.send(AgentMsg::Health {
+            host: self.config.host.clone(),
+            at: status::rfc3339(now),
+            checks,
+        });
+    }
+
+    /// Steps a fact (not a command): it is never refused by policy, and its
+    /// effects go ahead even if the audit log cannot be written, because
+    /// a rollback must not wait on a disk.
+    async fn fact(&mut self, event: Event) {
+        self.fact_at(event, Utc::now()).await;
+    }
+
+    async fn fact_at(&mut self, event: Event, now: Time) {
+        let before = self.pipeline.word();
+        match self.pipeline.step(&self.config.pipeline, &event, now) {
+            Ok(transition) => {
+                if entered_rollback(&self.pipeline.phase, &transition.next.phase) {
+                    self.rollback_timer = Some(RollbackTimer::started(self.sample_instant));
+                }
+                if let Err(e) = self.commit(transition, false).await {
+                    eprintln!("gantry agent: {e}");
+                }
+            }
+            Err(refusal) => eprintln!("gantry agent: {refusal} (event {event:?} in {before})"),
+        }
+    }
+
+    /// Performs a transition: audit entries first (for a human command, a
+    /// failed audit write refuses the command and nothing changes), then the
+    /// rest of the effects in order.
+    async fn commit(&mut self, transition: Transition, human: bool) -> Result<(), String> {
+        let Transition { next, effects } = transition;
+        let leading = effects.iter().take_while(|e| matches!(e, Effect::Audit(_))).count();
+        for effect in &effects[..leading] {
+            if let Effect::Audit(note) = effect
+                && let Err(e) = self.write_audit_timed(note)
+            {
+                if human {
+                    return Err(format!("refused: the audit log cannot be written ({e})"));
+                }
+                eprintln!("gantry agent: audit write failed, acting anyway for safety: {e}");
+            }
+        }
+        let previous = std::mem::replace(&mut self.pipeline, next);
+        for effect in effects.into_iter().skip(leading) {
+            self.perform(effect, &previous).await;
+        }
+        self.publish(true);
+        Ok(())
+    }
+
+    async fn perform(&mut self, effect: Effect, previous: &Pipeline) {
+        match effect {
+            Effect::Audit(note) => {
+                if let Err(e) = self.write_audit_timed(&note) {
+                    eprintln!("gantry agent: audit write failed: {e}");
+                }
+            }
+            Effect::Validate { release } => self.start_validation(&release, Validation::Deploy),
+            Effect::Activate { release, stage } => {
+                if let Err(e) = self.activate(&release, stage, true).await {
+                    self.note_failure("activate", &format!("cannot start {} in {stage}: {e:#}", release.id));
+                }
+            }
+            Effect::Reconcile { release, stage } => {
+                if let Err(e) = self.activate(&release, stage, false).await {
+                    self.note_failure("reconcile", &format!("cannot restore {} in {stage}: {e:#}", release.id));
+                }
+            }
+            Effect::SetKnownGood { release } => {
+                if let Err(e) = self.store.point("previous.env", &release) {
+                    self.note_failure("previous.env", &format!("cannot point previous.env at {}: {e}", release.id));
+                }
+            }
+            Effect::StopService => {
+                if let Err(e) = self.service.stop().await {
+                    self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
+                }
+            }
+            Effect::Kill => self.run_kill(previous).await,
+            Effect::Alert { priority, title } => {
+                let line = json!({
+                    "at": status::rfc3339(Utc::now()),
+                    "host": self.config.host,
+                    "priority": format!("{priority:?}"),
+                    "title": title,
+                });
+                if let Err(e) = self.alerts.append_line(&line.to_string()) {
+                    eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
+                }
+                eprintln!("gantry agent: [{priority:?}] {}", crate::text::inert(&title));
+            }
+            Effect::Persist => self.save(true),
+            Effect::Checkpoint => self.save(false),
+            Effect::Settled { pending, ok, message } => self.settle(pending, ok, message),
+        }
+    }
+
+    /// current.env → release, stage.env, then (re)start the service. With
+    /// `restart` false (after an agent restart) a running service whose
+    /// files already match is left alone.
+    async fn activate(&mut self, release: &ReleaseRef, stage: Stage, restart: bool) -> anyhow::Result<()> {
+        if !self.store.has_release(&release.id) {
+            let candidate = self
+                .candidate
+                .take()
+                .filter(|c| c.release == *release)
+                .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
+            self.store
+                .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
+        }
+        let swap_started = Instant::now();
+        let moved = self.store.point("current.env", release)?;
+        let restaged = self.store.write_stage(stage)?;
+        let swapped = Instant::now();
+        if !restart && !moved && !restaged && self.service.alive().await {
+            return Ok(());
+        }
+        let env = self.store.service_env()?;
+        self.service.restart(&env, &release.id).await?;
+        let restarted = Instant::now();
+        if let Some(timer) = &mut self.rollback_timer
+            && timer.restarted.is_none()
+        {
+            timer.swap = Some(swapped - swap_started);
+            timer.restart = Some(restarted - swapped);
+            timer.restarted = Some(restarted);
+        }
+        Ok(())
+    }
+
+    async fn run_kill(&mut self, previous: &Pipeline) {
+        let reason = match &self.pipeline.phase {
+            Phase::Halted { reason, .. } => reason.clone(),
+            _ => String::new(),
+        };
+        let Some((argv, timeout_ms)) = self.config.kill.clone() else {
+            let note = self.agent_note("kill.skipped", "no kill command configured; service stopped only".into());
+            let _ = self.write_audit(&note, None);
+            return;
+        };
+        let serving = previous.serving.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+        let ran = command::run(
+            &argv,
+            &[("{reason}", &reason), ("{host}", &self.config.host)],
+            &[
+                ("GANTRY_HOST", &self.config.host),
+                ("GANTRY_REASON", &reason),
+                ("GANTRY_RELEASE", &serving),
+            ],
+            &self.config.state_dir,
+            timeout_ms,
+        )
+        .await;
+        let kind = if ran.ok { "kill.done" } else { "kill.failed" };
+        let mut message = format!("kill command: {}", ran.summary);
+        if !ran.output.is_empty() {
+            message.push_str(&format!(" ({})", ran.output));
+        }
+        let note = self.agent_note(kind, message);
+        let _ = self.write_audit(&note, None);
+    }
+
+    fn agent_note(&self, kind: &str, message: String) -> Note {
+        Note {
+            kind: kind.to_string(),
+            actor: None,
+            reason: None,
+            message,
+            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+            state: self.pipeline.word(),
+        }
+    }
+
+    fn note_failure(&mut self, kind: &str, message: &str) {
+        eprintln!("gantry agent: {message}");
+        let note = self.agent_note(&format!("error.{kind}"), message.to_string());
+        let _ = self.write_audit(&note, None);
+    }
+
+    /// Writes a pipeline note; the entry that closes a rollback (or a
+    /// drill's rollback) carries its measured timings.
+    fn write_audit_timed(&mut self, note: &Note) -> Result<(), String> {
+        let detail = match note.kind.as_str() {
+            "rollback.done" | "drill.back" => self.rollback_timer.as_mut().map(|t| {
+                t.healthy = Some(self.sample_instant);
+                t.report()
+            }),
+            _ => None,
+        };
+        if note.kind == "drill.back" {
+            self.drill_report = detail.clone();
+        }
+        self.write_audit(note, detail)
+    }
+
+    fn write_audit(&mut self, note: &Note, detail: Option<serde_json::Value>) -> Result<(), String> {
+        let entry = AuditEntry {
+            seq: 0,
+            at: status::rfc3339(Utc::now()),
+            host: self.config.host.clone(),
+            kind: note.kind.clone(),
+            state: note.state.as_str().to_string(),
+            actor: note.actor.clone(),
+            reason: note.reason.clone(),
+            deploy_id: note.deploy_id.clone(),
+            release: note.release.clone(),
+            message: note.message.clone(),
+            detail,
+            prev: String::new(),
+            hash: String::new(),
+        };
+        let entry = self.audit.append(entry).map_err(|e| e.to_string())?;
+        let _ = self.events.send(AgentMsg::Audit { entry });
+        Ok(())
+    }
+
+    fn save(&mut self, now: bool) {
+        if !now && self.last_saved.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        let stamp = status::rfc3339(Utc::now());
+        match self.store.save_state(&self.config.host, &self.pipeline, &stamp) {
+            Ok(()) => self.last_saved = Instant::now(),
+            Err(e) => eprintln!("gantry agent: cannot save deploy_state.json: {e}"),
+        }
+    }
+
+    /// Updates the status everyone sees; sends a `state` event on a
+    /// transition, and otherwise at most once a second.
+    fn publish(&mut self, transition: bool) {
+        let status = self.status();
+        let _ = self.status_tx.send(status.clone());
+        if transition || self.last_state_sent.elapsed() >= Duration::from_secs(1) {
+            self.last_state_sent = Instant::now();
+            let _ = self.events.send(AgentMsg::State {
+                status: Box::new(status),
+            });
+        }
+    }
+
+    fn status(&self) -> crate::wire::Status {
+        status::build(
+            &self.config,
+            &self.pipeline,
+            status::Seen {
+                service_kind: self.service.kind_name(),
+                running: self.service.pid().is_some(),
+                pid: self.service.pid(),
+                audit_head: self.audit.head(),
+                sampled_at: self.sampled_at,
+                scrape_error: self.scrape_error.clone(),
+            },
+            Utc::now(),
+        )
+    }
+
+    fn start_validation(&mut self, release: &ReleaseRef, purpose: Validation) {
+        let bytes = match &purpose {
+            Validation::Deploy => self.candidate.as_ref().map(|c| c.bytes.clone()),
+            Validation::DryRun(..) => None,
+        };
+        self.run_validate(bytes.unwrap_or_default(), &release.id, purpose);
+    }
+
+    /// Runs the validate command on a temporary copy outside the state dir,
+    /// so a rejected candidate leaves no trace there.
+    fn run_validate(&mut self, bytes: Vec<u8>, name: &str, purpose: Validation) {
+        let tx = self.validations_tx.clone();
+        let validate = self.config.validate.clone();
+        let name = name.to_string();
+        let cwd = self.config.state_dir.clone();
+        tokio::spawn(async move {
+            let Some((argv, timeout_ms)) = validate else {
+                let _ = tx.send(ValidationDone {
+                    purpose,
+                    passed: true,
+                    detail: "parsed; no validate command configured".into(),
+                });
+                return;
+            };
+            let temp = tempfile::Builder::new()
+                .prefix("gantry-candidate-")
+                .suffix(".env")
+                .tempfile();
+            let result = match temp {
+                Ok(mut file) => {
+                    let written = file.write_all(&bytes).and_then(|()| file.flush());
+                    match written {
+                        Ok(()) => {
+                            let path = file.path().display().to_string();
+                            let ran = command::run(&argv, &[("{env}", &path)], &[], &cwd, timeout_ms).await;
+                            let mut detail = format!("validate command {}", ran.summary);
+                            if !ran.ok && !ran.output.is_empty() {
+                                detail.push_str(&format!(": {}", ran.output));
+                            }
+                            (ran.ok, detail)
+                        }
+                        Err(e) => (false, format!("cannot write a temporary copy of {name}: {e}")),
+                    }
+                }
+                Err(e) => (false, format!("cannot create a temporary copy of {name}: {e}")),
+            };
+            let _ = tx.send(ValidationDone {
+                purpose,
+                passed: result.0,
+                detail: result.1,
+            });
+        });
+    }
+
+    async fn validated(&mut self, done: ValidationDone) {
+        match done.purpose {
+            Validation::Deploy => {
+                if !done.passed {
+                    self.candidate = None;
+                }
+                self.fact(Event::Validated {
+                    passed: done.passed,
+                    detail: done.detail,
+                })
+                .await;
+            }
+            Validation::DryRun(id, reply) => {
+                let answer = if done.passed {
+                    Reply::ok(&id, Some(json!({ "message": done.detail })))
+                } else {
+                    Reply::err(&id, ErrorCode::Invalid, done.detail)
+                };
+                self.remember(&answer);
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn settle(&mut self, pending: Pending, ok: bool, message: String) {
+        let mut data = json!({ "message": message });
+        if pending == Pending::Drill
+            && let Some(timer) = self.rollback_timer.take()
+        {
+            let report = self.drill_report.take().unwrap_or_else(|| timer.report());
+            data["timings"] = report;
+        }
+        if pending == Pending::Rollback
+            && let Some(timer) = &self.rollback_timer
+        {
+            data["timings"] = timer.report();
+        }
+        let mut kept = Vec::new();
+        for (waits_for, id, reply) in self.waiting.drain(..) {
+            if waits_for == pending {
+                let answer = if ok {
+                    Reply::ok(&id, Some(data.clone()))
+                } else {
+                    let code = match pending {
+                        Pending::Submit { .. } => ErrorCode::Invalid,
+                        _ => ErrorCode::Failed,
+                    };
+                    Reply::err(&id, code, message.clone()).with_data(data.clone())
+                };
+                self.replies.insert(id.clone(), answer.clone());
+                self.reply_order.push_back(id);
+                let _ = reply.send(answer);
+            } else {
+                kept.push((waits_for, id, reply));
+            }
+        }
+        self.waiting = kept;
+        self.trim_replies();
+    }
+
+    fn remember(&mut self, reply: &Reply) {
+        if reply.id.is_empty() {
+            return;
+        }
+        self.replies.insert(reply.id.clone(), reply.clone());
+        self.reply_order.push_back(reply.id.clone());
+        self.trim_replies();
+    }
+
+    fn trim_replies(&mut self) {
+        while self.reply_order.len() > REPLY_MEMORY {
+            if let Some(old) = self.reply_order.pop_front() {
+                self.replies.remove(&old);
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request) {
+        let Request {
+            command,
+            role,
+            seen_as,
+            reply,
+        } = request;
+        if let Some(first) = self.replies.get(&command.id) {
+            let _ = reply.send(first.clone());
+            return;
+        }
+        if !command.id.is_empty() && self.waiting.iter().any(|(_, id, _)| *id == command.id) {
+            let _ = reply.send(Reply::err(
+                &command.id,
+                ErrorCode::Refused,
+                format!("command {} is still running; its reply will come once", command.id),
+            ));
+            return;
+        }
+        let actor = Actor {
+            name: command
+                .operator
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| crate::text::inert(&n))
+                .unwrap_or_else(|| seen_as.clone()),
+            role,
+            seen_as: Some(seen_as),
+        };
+        let reason = command.reason.clone().unwrap_or_default();
+        match self.dispatch(&command, actor, reason).await {
+            Answer::Now(answer) => {
+                self.remember(&answer);
+                let _ = reply.send(answer);
+            }
+            Answer::Later(pending) => self.waiting.push((pending, command.id.clone(), reply)),
+            Answer::DryRun => {
+                if let Op::Validate { name, content } = &command.request {
+                    match parse_release(name, content) {
+                        Ok(()) => self.run_validate(
+                            content.as_bytes().to_vec(),
+                            name,
+                            Validation::DryRun(command.id.clone(), reply),
+                        ),
+                        Err(message) => {
+                            let answer = Reply::err(&command.id, ErrorCode::Invalid, message);
+                            self.remember(&answer);
+                            let _ = reply.send(answer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, command: &Command, actor: Actor, reason: String) -> Answer {
+        let id = command.id.as_str();
+        let event = match &command.request {
+            Op::Status => {
+                return Answer::Now(Reply::ok(id, serde_json::to_value(self.status()).ok()));
+            }
+            Op::AuditTail { n } => {
+                let entries = self.audit.tail((*n).min(10_000));
+                return Answer::Now(Reply::ok(id, serde_json::to_value(entries).ok()));
+            }
+            Op::AuditVerify => {
+                return Answer::Now(match audit::verify(self.audit.path()) {
+                    Ok(v) => Reply::ok(
+                        id,
+                        Some(json!({ "entries": v.entries, "head": v.head })),
+                    ),
+                    Err(e) => Reply::err(id, ErrorCode::Failed, e.to_string()),
+                });
+            }
+            Op::Validate { .. } => return Answer::DryRun,
+            Op::Submit {
+                name,
+                content,
+                tier,
+                commit,
+                promotion,
+            } => {
+                if let Err(message) = parse_release(name, content) {
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
+                }
+                let bytes = content.as_bytes().to_vec();
+                let digest = audit::sha256_hex(&bytes);
+                let now = Utc::now();
+                let release_id = self.store.find_release(&digest).unwrap_or_else(|| {
+                    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..8])
+                });
+                let release = ReleaseRef {
+                    id: release_id.clone(),
+                    digest: digest.clone(),
+                };
+                self.candidate = Some(Candidate {
+                    release: release.clone(),
+                    bytes,
+                    meta: ReleaseMeta {
+                        id: release_id,
+                        sha256: digest,
+                        source_name: crate::text::inert(name),
+                        stored_at: status::rfc3339(now),
+                        submitted_by: actor.name.clone(),
+                        reason: reason.clone(),
+                        tier: tier.as_str().to_string(),
+                        commit: commit.clone(),
+                        promotion: promotion.clone(),
+                    },
+                });
+                Event::Submit {
+                    release,
+                    tier: *tier,
+                    by: actor.clone(),
+                    reason: reason.clone(),
+                    commit: commit.clone(),
+                    promotion: promotion.clone(),
+                }
+            }
+            Op::Approve {
+                deploy_id,
+                digest,
+                stage,
+            } => Event::Approve {
+                deploy_id: deploy_id.clone(),
+                digest: digest.clone(),
+                stage: *stage,
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Rollback => Event::Rollback {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Estop => Event::Estop {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Rearm => Event::Rearm {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Drill => Event::Drill {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+        };
+        let received = Instant::now();
+        let transition = match self.pipeline.step(&self.config.pipeline, &event, Utc::now()) {
+            Ok(t) => t,
+            Err(refusal) => {
+                if matches!(event, Event::Submit { .. }) {
+                    self.candidate = None;
+                }
+                self.audit_refusal(command, &actor, &reason, &refusal.message);
+                return Answer::Now(refused(id, &refusal));
+            }
+        };
+        let entering_rollback = entered_rollback(&self.pipeline.phase, &transition.next.phase);
+        let deploy_id = transition.next.in_flight().map(|d| d.id.clone());
+        if entering_rollback {
+            self.rollback_timer = Some(RollbackTimer::started(received));
+            self.drill_report = None;
+        }
+        if let Err(message) = self.commit(transition, true).await {
+            return Answer::Now(Reply::err(id, ErrorCode::Internal, message));
+        }
+        match &command.request {
+            Op::Submit { .. } => Answer::Later(Pending::Submit {
+                deploy_id: deploy_id.unwrap_or_default(),
+            }),
+            Op::Rollback if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
+                Answer::Later(Pending::Rollback)
+            }
+            Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => Answer::Later(Pending::Drill),
+            _ => Answer::Now(Reply::ok(
+                id,
+                Some(json!({
+                    "state": self.pipeline.word(),
+                    "message": format!("{} done; state {}", command.request.op_name(), self.pipeline.word()),
+                    "audit_head": self.audit.head(),
+                })),
+            )),
+        }
+    }
+
+    /// A refused human action is still a human action: it is audited.
+    fn audit_refusal(&mut self, command: &Command, actor: &Actor, reason: &str, message: &str) {
+        let note = Note {
+            kind: format!("{}.refused", command.request.op_name()),
+            actor: Some(actor.clone()),
+            reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
+            message: message.to_string(),
+            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+            state: self.pipeline.word(),
+        };
+        if let Err(e) = self.write_audit(&note, None) {
+            eprintln!("gantry agent: audit write failed: {e}");
+        }
+    }
+}
+
+enum Answer {
+    Now(Reply),
+    Later(Pending),
+    DryRun,
+}
+
+fn refused(id: &str, refusal: &Refusal) -> Reply {
+    let code = match refusal.kind {
+        RefusalKind::Policy => ErrorCode::Refused,
+        RefusalKind::Forbidden => ErrorCode::Forbidden,
+        RefusalKind::Invalid => ErrorCode::BadRequest,
+        RefusalKind::Unexpected => ErrorCode::Internal,
+    };
+    Reply::err(id, code, refusal.message.clone())
+}
+
+fn entered_rollback(before: &Phase, after: &Phase) -> bool {
+    let rolling = |p: &Phase| matches!(p, Phase::RollingBack { .. } | Phase::Drilling { .. });
+    rolling(after) && !rolling(before)
+}
+
+/// A release must parse, and may not set what the stage owns.
+fn parse_release(name: &str, content: &str) -> Result<(), String> {
+    let name = crate::text::inert(name);
+    let env = crate::envfile::parse(content.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
+    for entry in &env.entries {
+        if STAGE_OWNED_KEYS.contains(&entry.key.as_str()) {
+            return Err(format!(
+                "{name}: line {}: {} is set by the stage (stage.env), not by a release",
+                entry.line, entry.key
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One agent per state dir: an exclusive lock on agent.lock, holding the
+/// pid of the agent that has it.
+fn take_lock(path: &PathBuf) -> anyhow::Result<File> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            file.sync_all()?;
+            Ok(file)
+        }
+        Err(_) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(Exit::new(
+                Code::Refused,
+                format!(
+                    "another agent (pid {}) holds {}; one agent per state dir",
+                    holder.trim(),
+                    path.display()
+                ),
+            )
+            .into())
+        }
+    }
+}

@@ -18,7 +18,7 @@ pub use machine::{
     Config, Deploy, DrillStep, Effect, Event, Note, Outcome, Pending, Phase, Pipeline, Priority,
     Refusal, RefusalKind, ReleaseRef, StageRecord, StageResult, StateWord, Transition,
 };
-pub use policy::{Actor, Comparison, Op, Role, Severity, Stage, Tier};
+pub use policy::{Actor, Comparison, Op, Role, STAGE_OWNED_KEYS, Severity, Stage, Tier};
 
 /// Time as the machine sees it: always passed in, never read.
 pub type Time = chrono::DateTime<chrono::Utc>;

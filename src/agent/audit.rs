@@ -1,0 +1,314 @@
+//! audit.jsonl: append-only, fsync'd, hash-chained.
+//!
+//! Each line is a JSON object ending in `"prev":…,"hash":…}`. `hash` is the
+//! sha256 of the line's bytes up to (not including) `,"hash":` plus the
+//! closing `}`, and `prev` is the hash of the line before (64 zeros for the
+//! first). Changing any byte of a line breaks its hash; removing or
+//! reordering lines breaks the next `prev`. The hash covers the exact bytes
+//! written, so verification needs no canonical JSON.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::durable::AppendLog;
+use crate::wire::{AuditEntry, AuditHead};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const HASH_KEY: &str = ",\"hash\":\"";
+
+pub struct AuditLog {
+    path: PathBuf,
+    log: AppendLog,
+    seq: u64,
+    head: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} line {line}: {message}")]
+    Broken {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// What `audit verify` found on a sound chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub entries: usize,
+    pub head: Option<AuditHead>,
+}
+
+impl AuditLog {
+    /// Opens the log, checking its whole chain first: an agent does not
+    /// append to a log it cannot vouch for. A partial last line (a crash
+    /// mid-write, never acknowledged) is cut off.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        let io_err = |source| AuditError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Ok(bytes) = fs::read(path)
+            && !bytes.is_empty()
+            && !bytes.ends_with(b"\n")
+        {
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let file = fs::OpenOptions::new().write(true).open(path).map_err(io_err)?;
+            file.set_len(keep as u64).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+            eprintln!(
+                "gantry agent: {}: cut a partial last line ({} bytes) left by a crash",
+                path.display(),
+                bytes.len() - keep
+            );
+        }
+        let verified = verify(path)?;
+        let log = AppendLog::open(path, 0o640).map_err(io_err)?;
+        let (seq, head) = verified
+            .head
+            .map_or((0, GENESIS.to_string()), |h| (h.seq, h.hash));
+        Ok(Self {
+            path: path.to_path_buf(),
+            log,
+            seq,
+            head,
+        })
+    }
+
+    pub fn head(&self) -> Option<AuditHead> {
+        (self.seq > 0).then(|| AuditHead {
+            seq: self.seq,
+            hash: self.head.clone(),
+        })
+    }
+
+    /// Chains, writes and syncs one entry; only then does it exist. The
+    /// entry's `seq`, `prev` and `hash` are filled in here.
+    pub fn append(&mut self, mut entry: AuditEntry) -> Result<AuditEntry, AuditError> {
+        entry.seq = self.seq + 1;
+        entry.prev = self.head.clone();
+        entry.hash = String::new();
+        let line = seal(&entry);
+        self.log.append_line(&line).map_err(|source| AuditError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        entry.hash = hash_of_line(&line).unwrap_or_default();
+        self.seq = entry.seq;
+        self.head = entry.hash.clone();
+        Ok(entry)
+    }
+
+    /// The last `n` entries.
+    pub fn tail(&self, n: usize) -> Vec<AuditEntry> {
+        tail(&self.path, n)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Serializes `entry` (with an empty hash) and seals it with its hash.
+fn seal(entry: &AuditEntry) -> String {
+    // AuditEntry serializes to an object ending in "hash":""}.
+    let json = serde_json::to_string(entry).unwrap_or_default();
+    let body = json
+        .strip_suffix(",\"hash\":\"\"}")
+        .unwrap_or(json.as_str());
+    let digest = sha256_hex(format!("{body}}}").as_bytes());
+    format!("{body}{HASH_KEY}{digest}\"}}")
+}
+
+/// The hash a line claims, if it is well formed and the claim is right.
+fn hash_of_line(line: &str) -> Option<String> {
+    let at = line.rfind(HASH_KEY)?;
+    let claimed = line[at + HASH_KEY.len()..].strip_suffix("\"}")?;
+    let computed = sha256_hex(format!("{}}}", &line[..at]).as_bytes());
+    (claimed == computed).then_some(computed)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks the whole chain; names the first line that does not chain.
+pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Verified {
+                entries: 0,
+                head: None,
+            });
+        }
+        Err(source) => {
+            return Err(AuditError::Io {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let broken = |line: usize, message: String| AuditError::Broken {
+        path: path.display().to_string(),
+        line,
+        message,
+    };
+    let mut prev = GENESIS.to_string();
+    let mut head = None;
+    let mut count = 0;
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    if body.is_empty() {
+        return Ok(Verified {
+            entries: 0,
+            head: None,
+        });
+    }
+    for (index, raw) in body.split(|b| *b == b'\n').enumerate() {
+        let number = index + 1;
+        if raw.is_empty() {
+            return Err(broken(number, "empty line".into()));
+        }
+        let line = std::str::from_utf8(raw).map_err(|_| broken(number, "not valid UTF-8".into()))?;
+        let Some(hash) = hash_of_line(line) else {
+            return Err(broken(number, "hash does not match the line's content".into()));
+        };
+        let entry: AuditEntry = serde_json::from_str(line)
+            .map_err(|e| broken(number, format!("not an audit entry: {e}")))?;
+        if entry.prev != prev {
+            return Err(broken(
+                number,
+                format!(
+                    "prev {} does not chain to the hash of line {} ({})",
+                    short(&entry.prev),
+                    number.saturating_sub(1),
+                    short(&prev)
+                ),
+            ));
+        }
+        if entry.seq != count as u64 + 1 {
+            return Err(broken(
+                number,
+                format!("seq {} where {} was expected", entry.seq, count + 1),
+            ));
+        }
+        prev = hash.clone();
+        count += 1;
+        head = Some(AuditHead {
+            seq: entry.seq,
+            hash,
+        });
+    }
+    Ok(Verified {
+        entries: count,
+        head,
+    })
+}
+
+/// The last `n` parseable entries of the file.
+pub fn tail(path: &Path, n: usize) -> Vec<AuditEntry> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: "2026-11-24T12:00:00Z".into(),
+            host: "lab-1".into(),
+            kind: kind.into(),
+            state: "idle".into(),
+            actor: None,
+            reason: Some("why \"quoted\" \u{1b}[2J".into()),
+            deploy_id: None,
+            release: None,
+            message: "m".into(),
+            detail: None,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn chain_verifies_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        let first = log.append(entry("a")).unwrap();
+        assert_eq!(first.prev, GENESIS);
+        drop(log);
+        let mut log = AuditLog::open(&path).unwrap();
+        let second = log.append(entry("b")).unwrap();
+        assert_eq!(second.prev, first.hash);
+        assert_eq!(second.seq, 2);
+        let v = verify(&path).unwrap();
+        assert_eq!(v.entries, 2);
+        assert_eq!(v.head.unwrap().hash, second.hash);
+        assert_eq!(log.tail(1)[0].kind, "b");
+    }
+
+    #[test]
+    fn one_changed_byte_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        for k in ["a", "b", "c"] {
+            log.append(entry(k)).unwrap();
+        }
+        let mut bytes = fs::read(&path).unwrap();
+        let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+        let at = second_line + bytes[second_line..].windows(3).position(|w| w == b"\"m\"").unwrap() + 1;
+        bytes[at] = b'n';
+        fs::write(&path, &bytes).unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        // A deleted line breaks the next one's prev.
+        let text = fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.remove(1);
+        fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("prev"), "{e}");
+    }
+
+    #[test]
+    fn partial_last_line_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        log.append(entry("a")).unwrap();
+        drop(log);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"{\"seq\":2,\"at");
+        fs::write(&path, &bytes).unwrap();
+        let mut log = AuditLog::open(&path).unwrap();
+        assert_eq!(log.append(entry("b")).unwrap().seq, 2);
+        assert_eq!(verify(&path).unwrap().entries, 2);
+    }
+}

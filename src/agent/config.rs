@@ -1,0 +1,479 @@
+//! gantry.toml: the agent's configuration, read strictly.
+//!
+//! Unknown keys, NaN or negative limits and unknown stage names are refused
+//! with the file and the field named, before the agent touches anything.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::exit::{Code, Exit};
+use crate::pipeline::{self, CheckSpec, Comparison, Severity, Stage};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub host: HostSection,
+    pub service: ServiceSection,
+    #[serde(default)]
+    pub validate: Option<CommandSection>,
+    #[serde(default)]
+    pub kill: Option<CommandSection>,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    pub probe: ProbeSection,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<CheckSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    pub name: String,
+    /// Relative paths are relative to the config file's directory.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// "command" or "systemd".
+    pub kind: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSection {
+    pub command: Vec<String>,
+    #[serde(default = "default_command_timeout")]
+    pub timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    #[serde(default)]
+    pub soak_s: SoakSection,
+    #[serde(default = "default_watch")]
+    pub watch_s: f64,
+    #[serde(default = "yes")]
+    pub require_approval_for_live: bool,
+    #[serde(default)]
+    pub require_distinct_approver: bool,
+    #[serde(default = "default_verify_timeout")]
+    pub verify_timeout_s: f64,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        Self {
+            soak_s: SoakSection::default(),
+            watch_s: default_watch(),
+            require_approval_for_live: true,
+            require_distinct_approver: false,
+            verify_timeout_s: default_verify_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoakSection {
+    #[serde(default = "default_shadow")]
+    pub shadow: f64,
+    #[serde(default = "default_paper")]
+    pub paper: f64,
+    #[serde(default = "default_canary")]
+    pub canary: f64,
+}
+
+impl Default for SoakSection {
+    fn default() -> Self {
+        Self {
+            shadow: default_shadow(),
+            paper: default_paper(),
+            canary: default_canary(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// Prometheus text exposition endpoint of the service.
+    pub url: String,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    pub name: String,
+    /// A series selector: `name` or `name{label="value"}`.
+    pub metric: String,
+    pub op: String,
+    pub limit: f64,
+    pub severity: String,
+    #[serde(default = "all_stages")]
+    pub stages: Vec<String>,
+    #[serde(default = "default_consecutive")]
+    pub consecutive: u32,
+    #[serde(default = "default_stale")]
+    pub stale_after_s: f64,
+}
+
+fn default_stop_timeout() -> f64 {
+    10.0
+}
+fn default_command_timeout() -> f64 {
+    30.0
+}
+fn default_watch() -> f64 {
+    3600.0
+}
+fn yes() -> bool {
+    true
+}
+fn default_verify_timeout() -> f64 {
+    30.0
+}
+fn default_shadow() -> f64 {
+    300.0
+}
+fn default_paper() -> f64 {
+    600.0
+}
+fn default_canary() -> f64 {
+    900.0
+}
+fn default_interval() -> u64 {
+    1000
+}
+fn default_timeout() -> u64 {
+    500
+}
+fn all_stages() -> Vec<String> {
+    Stage::ALL.iter().map(|s| s.as_str().to_string()).collect()
+}
+fn default_consecutive() -> u32 {
+    3
+}
+fn default_stale() -> f64 {
+    10.0
+}
+
+/// The service the agent runs and watches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceKind {
+    Command { argv: Vec<String> },
+    Systemd { unit: String },
+}
+
+/// A configured check with its parsed series selector.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub spec: CheckSpec,
+    pub metric: String,
+    pub labels: Vec<(String, String)>,
+    pub selector: String,
+}
+
+/// The built-in check every config has, first: the service's process.
+pub const PROCESS_ALIVE: &str = "process_alive";
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub path: PathBuf,
+    pub host: String,
+    pub state_dir: PathBuf,
+    pub service: ServiceKind,
+    pub stop_timeout_ms: u64,
+    pub validate: Option<(Vec<String>, u64)>,
+    pub kill: Option<(Vec<String>, u64)>,
+    pub probe_url: String,
+    pub probe_interval_ms: u64,
+    pub probe_timeout_ms: u64,
+    /// Checks in pipeline order: `process_alive` first, then the file's.
+    pub checks: Vec<Check>,
+    pub pipeline: pipeline::Config,
+}
+
+impl AgentConfig {
+    /// Reads and validates `path`. Every error is an [`Exit`] with status 78
+    /// naming the file and the field.
+    pub fn load(path: &Path) -> Result<Self, Exit> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Exit::new(
+                Code::Config,
+                format!("cannot read config {}: {e}", path.display()),
+            )
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
+        let bad = |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
+        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+
+        if file.host.name.trim().is_empty() {
+            return Err(bad("host.name: must not be empty".into()));
+        }
+        let state_dir = if file.host.state_dir.is_absolute() {
+            file.host.state_dir.clone()
+        } else {
+            base.join(&file.host.state_dir)
+        };
+
+        let service = match file.service.kind.as_str() {
+            "command" => {
+                if file.service.command.is_empty() {
+                    return Err(bad(
+                        "service.command: a command service needs its argv, e.g. [\"/usr/bin/trader\", \"--flag\"]".into(),
+                    ));
+                }
+                ServiceKind::Command {
+                    argv: file.service.command.clone(),
+                }
+            }
+            "systemd" => match &file.service.unit {
+                Some(unit) if !unit.trim().is_empty() => ServiceKind::Systemd { unit: unit.clone() },
+                _ => return Err(bad("service.unit: a systemd service needs its unit name".into())),
+            },
+            other => {
+                return Err(bad(format!(
+                    "service.kind: {other:?} is not \"command\" or \"systemd\""
+                )));
+            }
+        };
+        let stop_timeout_ms = seconds_field("service.stop_timeout_s", file.service.stop_timeout_s)
+            .map_err(&bad)?;
+        let command = |name: &str, section: &Option<CommandSection>| -> Result<Option<(Vec<String>, u64)>, Exit> {
+            match section {
+                None => Ok(None),
+                Some(s) if s.command.is_empty() => Err(bad(format!("{name}.command: must not be empty"))),
+                Some(s) => Ok(Some((
+                    s.command.clone(),
+                    seconds_field(&format!("{name}.timeout_s"), s.timeout_s).map_err(&bad)?,
+                ))),
+            }
+        };
+        let validate = command("validate", &file.validate)?;
+        let kill = command("kill", &file.kill)?;
+
+        let p = &file.pipeline;
+        let soak_ms = [
+            seconds_field("pipeline.soak_s.shadow", p.soak_s.shadow).map_err(&bad)?,
+            seconds_field("pipeline.soak_s.paper", p.soak_s.paper).map_err(&bad)?,
+            seconds_field("pipeline.soak_s.canary", p.soak_s.canary).map_err(&bad)?,
+        ];
+        let watch_ms = seconds_field("pipeline.watch_s", p.watch_s).map_err(&bad)?;
+        let verify_timeout_ms =
+            seconds_field("pipeline.verify_timeout_s", p.verify_timeout_s).map_err(&bad)?;
+
+        if !(file.probe.url.starts_with("http://") || file.probe.url.starts_with("https://")) {
+            return Err(bad(format!(
+                "probe.url: {:?} is not an http(s) URL",
+                file.probe.url
+            )));
+        }
+        if file.probe.interval_ms == 0 {
+            return Err(bad("probe.interval_ms: must be above 0".into()));
+        }
+        if file.probe.timeout_ms == 0 {
+            return Err(bad("probe.timeout_ms: must be above 0".into()));
+        }
+
+        let mut checks = vec![Check {
+            spec: CheckSpec {
+                name: PROCESS_ALIVE.into(),
+                comparison: Comparison::Eq,
+                limit: 1.0,
+                severity: Severity::P0,
+                stages: Stage::ALL.to_vec(),
+                consecutive: 1,
+                stale_after_ms: 0,
+            },
+            metric: String::new(),
+            labels: Vec::new(),
+            selector: "(service process)".into(),
+        }];
+        for (index, c) in file.checks.iter().enumerate() {
+            let at = format!("check[{index}] ({})", c.name);
+            if c.name.trim().is_empty() {
+                return Err(bad(format!("check[{index}].name: must not be empty")));
+            }
+            if checks.iter().any(|k| k.spec.name == c.name) {
+                return Err(bad(format!("{at}.name: {:?} is used twice", c.name)));
+            }
+            let comparison = parse_op(&c.op).ok_or_else(|| {
+                bad(format!(
+                    "{at}.op: {:?} is not one of <, <=, >, >=, ==, !=",
+                    c.op
+                ))
+            })?;
+            if !c.limit.is_finite() {
+                return Err(bad(format!("{at}.limit: {} is not a finite number", c.limit)));
+            }
+            if c.limit < 0.0 {
+                return Err(bad(format!(
+                    "{at}.limit: {} is negative; limits are magnitudes (watch a loss or drawdown metric instead)",
+                    c.limit
+                )));
+            }
+            let severity = match c.severity.as_str() {
+                "P0" | "p0" => Severity::P0,
+                "P1" | "p1" => Severity::P1,
+                other => return Err(bad(format!("{at}.severity: {other:?} is not P0 or P1"))),
+            };
+            let mut stages = Vec::new();
+            for name in &c.stages {
+                let stage: Stage = name.parse().map_err(|e: String| bad(format!("{at}.stages: {e}")))?;
+                stages.push(stage);
+            }
+            if stages.is_empty() {
+                return Err(bad(format!("{at}.stages: must name at least one stage")));
+            }
+            if c.consecutive == 0 {
+                return Err(bad(format!("{at}.consecutive: must be at least 1")));
+            }
+            let stale_after_ms =
+                seconds_field(&format!("{at}.stale_after_s"), c.stale_after_s).map_err(&bad)?;
+            let (metric, labels) = crate::prom::parse_selector(&c.metric)
+                .map_err(|e| bad(format!("{at}.metric: {:?}: {e}", c.metric)))?;
+            checks.push(Check {
+                spec: CheckSpec {
+                    name: c.name.clone(),
+                    comparison,
+                    limit: c.limit,
+                    severity,
+                    stages,
+                    consecutive: c.consecutive,
+                    stale_after_ms,
+                },
+                metric,
+                labels,
+                selector: c.metric.clone(),
+            });
+        }
+
+        let pipeline = pipeline::Config {
+            soak_ms,
+            watch_ms,
+            require_approval_for_live: p.require_approval_for_live,
+            require_distinct_approver: p.require_distinct_approver,
+            checks: checks.iter().map(|c| c.spec.clone()).collect(),
+            // Three missed samples and the interval no longer counts.
+            max_sample_gap_ms: file.probe.interval_ms.saturating_mul(3).max(1000),
+            verify_timeout_ms,
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            host: file.host.name.clone(),
+            state_dir,
+            service,
+            stop_timeout_ms,
+            validate,
+            kill,
+            probe_url: file.probe.url.clone(),
+            probe_interval_ms: file.probe.interval_ms,
+            probe_timeout_ms: file.probe.timeout_ms,
+            checks,
+            pipeline,
+        })
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.state_dir.join("agent.sock")
+    }
+}
+
+fn parse_op(op: &str) -> Option<Comparison> {
+    Some(match op {
+        "<" => Comparison::Lt,
+        "<=" => Comparison::Le,
+        ">" => Comparison::Gt,
+        ">=" => Comparison::Ge,
+        "==" => Comparison::Eq,
+        "!=" => Comparison::Ne,
+        _ => return None,
+    })
+}
+
+/// Seconds from the file, as milliseconds: finite and not negative.
+fn seconds_field(field: &str, value: f64) -> Result<u64, String> {
+    if !value.is_finite() {
+        return Err(format!("{field}: {value} is not a finite number"));
+    }
+    if value < 0.0 {
+        return Err(format!("{field}: {value} is negative"));
+    }
+    Ok((value * 1000.0).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[host]
+name = "lab-1"
+state_dir = "."
+[service]
+kind = "command"
+command = ["gantry", "sim"]
+[probe]
+url = "http://127.0.0.1:9187/metrics"
+[[check]]
+name = "drawdown"
+metric = "sim_drawdown_pct"
+op = "<"
+limit = 3
+severity = "P0"
+stages = ["paper", "canary", "live"]
+"#;
+
+    fn err(text: &str) -> String {
+        AgentConfig::parse(Path::new("/etc/gantry/gantry.toml"), text)
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn good_config_parses_with_process_alive_first() {
+        let config = AgentConfig::parse(Path::new("/tmp/x/gantry.toml"), GOOD).unwrap();
+        assert_eq!(config.checks[0].spec.name, PROCESS_ALIVE);
+        assert_eq!(config.checks[1].spec.stages.len(), 3);
+        assert_eq!(config.pipeline.soak_ms, [300_000, 600_000, 900_000]);
+    }
+
+    #[test]
+    fn faults_name_the_file_and_field() {
+        let e = err(&GOOD.replace("[probe]", "[probe]\ncolour = \"red\""));
+        assert!(e.starts_with("/etc/gantry/gantry.toml:") && e.contains("colour"), "{e}");
+        let e = err(&GOOD.replace("limit = 3", "limit = nan"));
+        assert!(e.contains("check[0] (drawdown).limit") && e.contains("NaN"), "{e}");
+        let e = err(&GOOD.replace("limit = 3", "limit = -1"));
+        assert!(e.contains("check[0] (drawdown).limit") && e.contains("negative"), "{e}");
+        let e = err(&GOOD.replace("\"paper\", \"canary\"", "\"paper\", \"prod\""));
+        assert!(e.contains("check[0] (drawdown).stages") && e.contains("prod"), "{e}");
+        let e = err(&GOOD.replace("op = \"<\"", "op = \"=<\""));
+        assert!(e.contains(".op"), "{e}");
+        let e = err(&format!("{GOOD}\n[pipeline.soak_s]\nshadow = -5\n"));
+        assert!(e.contains("pipeline.soak_s.shadow"), "{e}");
+    }
+}

@@ -1,0 +1,214 @@
+//! The on-host layout under the state dir, and every write to it.
+//!
+//! ```text
+//! releases/<UTC stamp>-<hash8>.env   immutable candidates (0444), with .json metadata
+//! current.env -> releases/…          what the service runs
+//! previous.env -> releases/…         the last known-good
+//! stage.env                          TRADE_MODE / CANARY_MODE overlay
+//! deploy_state.json                  the pipeline, rewritten atomically
+//! audit.jsonl                        see audit.rs
+//! agent.lock, agent.sock, service.pid, service.log, alerts.jsonl
+//! ```
+//! All writes go through `crate::durable`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+use crate::envfile::EnvFile;
+use crate::pipeline::{Pipeline, ReleaseRef, Stage};
+
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+/// deploy_state.json: the ADR's fields at the top for people and scripts,
+/// then the whole pipeline the agent resumes from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StateFile {
+    pub host: String,
+    pub state: String,
+    pub active_release: Option<String>,
+    pub previous_release: Option<String>,
+    pub updated_at: String,
+    pub pipeline: Pipeline,
+}
+
+/// releases/<id>.json
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseMeta {
+    pub id: String,
+    pub sha256: String,
+    pub source_name: String,
+    pub stored_at: String,
+    pub submitted_by: String,
+    pub reason: String,
+    pub tier: String,
+    pub commit: Option<String>,
+    pub promotion: Option<String>,
+}
+
+impl Store {
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir.join("releases"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn release_path(&self, id: &str) -> PathBuf {
+        self.dir.join("releases").join(format!("{id}.env"))
+    }
+
+    pub fn load_state(&self) -> io::Result<Option<StateFile>> {
+        match fs::read(self.path("deploy_state.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn save_state(&self, host: &str, pipeline: &Pipeline, now: &str) -> io::Result<()> {
+        let file = StateFile {
+            host: host.to_string(),
+            state: pipeline.word().as_str().to_string(),
+            active_release: pipeline.serving.as_ref().map(|r| r.id.clone()),
+            previous_release: pipeline.known_good.as_ref().map(|r| r.id.clone()),
+            updated_at: now.to_string(),
+            pipeline: pipeline.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
+        durable::write_atomic(&self.path("deploy_state.json"), &json)
+    }
+
+    /// The id of a stored release with this digest, if any: the same bytes
+    /// submitted twice are one release.
+    pub fn find_release(&self, digest: &str) -> Option<String> {
+        let hash8 = digest.get(..8)?;
+        let entries = fs::read_dir(self.dir.join("releases")).ok()?;
+        entries.filter_map(Result::ok).find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".env")?;
+            (id.ends_with(hash8)
+                && fs::read(e.path())
+                    .is_ok_and(|b| crate::agent::audit::sha256_hex(&b) == digest))
+            .then(|| id.to_string())
+        })
+    }
+
+    /// Stores a release once; an existing one is left as it is.
+    pub fn store_release(&self, id: &str, bytes: &[u8], meta: &ReleaseMeta) -> io::Result<()> {
+        let path = self.release_path(id);
+        if path.exists() {
+            return Ok(());
+        }
+        let meta_json = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
+        durable::create_new(&self.dir.join("releases").join(format!("{id}.json")), &meta_json, 0o444)?;
+        durable::create_new(&path, bytes, 0o444)
+    }
+
+    pub fn has_release(&self, id: &str) -> bool {
+        self.release_path(id).exists()
+    }
+
+    /// Points `link` (current.env or previous.env) at a stored release;
+    /// returns whether it changed.
+    pub fn point(&self, link: &str, release: &ReleaseRef) -> io::Result<bool> {
+        let target = PathBuf::from("releases").join(format!("{}.env", release.id));
+        let link = self.path(link);
+        if fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
+            return Ok(false);
+        }
+        durable::symlink_atomic(&target, &link)?;
+        Ok(true)
+    }
+
+    /// The release id a link points at.
+    pub fn pointed(&self, link: &str) -> Option<String> {
+        let target = fs::read_link(self.path(link)).ok()?;
+        let name = target.file_name()?.to_string_lossy().into_owned();
+        name.strip_suffix(".env").map(str::to_string)
+    }
+
+    pub fn stage_overlay(stage: Stage) -> String {
+        let mut text = format!("# written by gantry: the {stage} stage's overlay\n");
+        for (k, v) in stage.overlay() {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        text
+    }
+
+    /// Writes stage.env; returns whether it changed.
+    pub fn write_stage(&self, stage: Stage) -> io::Result<bool> {
+        let text = Self::stage_overlay(stage);
+        let path = self.path("stage.env");
+        if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            return Ok(false);
+        }
+        durable::write_atomic(&path, text.as_bytes())?;
+        Ok(true)
+    }
+
+    /// The environment the service runs with: current.env, then stage.env
+    /// (the stage wins, as with systemd's EnvironmentFile order).
+    pub fn service_env(&self) -> io::Result<Vec<(String, String)>> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        for name in ["current.env", "stage.env"] {
+            let bytes = fs::read(self.path(name))?;
+            let parsed: EnvFile = crate::envfile::parse(&bytes).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("{name}: {e}"))
+            })?;
+            for (k, v) in parsed.iter() {
+                env.retain(|(key, _)| key != k);
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        Ok(env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_are_immutable_and_found_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path()).unwrap();
+        let bytes = b"A=1\n";
+        let digest = crate::agent::audit::sha256_hex(bytes);
+        let id = format!("20261124T120000Z-{}", &digest[..8]);
+        let meta = ReleaseMeta {
+            id: id.clone(),
+            sha256: digest.clone(),
+            source_name: "good.env".into(),
+            stored_at: "now".into(),
+            submitted_by: "ci".into(),
+            reason: "r".into(),
+            tier: "balanced".into(),
+            commit: None,
+            promotion: None,
+        };
+        store.store_release(&id, bytes, &meta).unwrap();
+        store.store_release(&id, b"B=2\n", &meta).unwrap();
+        assert_eq!(fs::read(store.release_path(&id)).unwrap(), bytes);
+        assert_eq!(store.find_release(&digest), Some(id.clone()));
+        let r = ReleaseRef { id: id.clone(), digest };
+        assert!(store.point("current.env", &r).unwrap());
+        assert!(!store.point("current.env", &r).unwrap());
+        assert_eq!(store.pointed("current.env"), Some(id));
+        store.write_stage(Stage::Canary).unwrap();
+        let env = store.service_env().unwrap();
+        assert!(env.contains(&("CANARY_MODE".into(), "1".into())));
+        assert!(env.contains(&("A".into(), "1".into())));
+    }
+}

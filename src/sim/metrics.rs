@@ -1,0 +1,311 @@
+//! What `/metrics` says: a [`Sample`] of the model rendered as Prometheus
+//! text exposition 0.0.4, and the deliberately broken variant the `garbage`
+//! fault serves.
+//!
+//! The model fills a `Sample`; the server renders it. Series names are a
+//! contract with gates and docs/sim.md: keep them stable.
+
+use std::fmt::Write as _;
+
+/// The `Content-Type` of text exposition 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// Every value `/metrics` shows, at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub host: String,
+    pub trade_mode: &'static str,
+    pub canary: bool,
+    pub execution_plane: &'static str,
+    pub version: &'static str,
+    /// False under the `missing` fault: only `sim_up`, `sim_info` and
+    /// `sim_uptime_seconds` are served.
+    pub health_series: bool,
+    pub uptime_seconds: f64,
+    pub pnl_usd: f64,
+    pub pnl_usd_rate1m: f64,
+    pub drawdown_pct: f64,
+    pub last_tick_age_seconds: f64,
+    pub ticks_total: u64,
+    pub orders_total: u64,
+    pub kill_events_total: u64,
+    pub recon_mismatches_total: u64,
+    pub canary_breaches_total: u64,
+}
+
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+struct Exposition(String);
+
+impl Exposition {
+    fn series(&mut self, name: &str, kind: Kind, help: &str, labels: &str, value: f64) {
+        let kind = match kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.0,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {}\n",
+            number(value)
+        );
+    }
+}
+
+/// Renders the sample as valid text exposition 0.0.4.
+pub fn render(sample: &Sample) -> String {
+    let mut out = Exposition(String::with_capacity(2048));
+    out.series(
+        "sim_up",
+        Kind::Gauge,
+        "1 while the simulated service answers.",
+        "",
+        1.0,
+    );
+    let info = format!(
+        "{{host=\"{}\",trade_mode=\"{}\",canary=\"{}\",execution_plane=\"{}\",version=\"{}\"}}",
+        escape(&sample.host),
+        sample.trade_mode,
+        u8::from(sample.canary),
+        sample.execution_plane,
+        sample.version,
+    );
+    out.series(
+        "sim_info",
+        Kind::Gauge,
+        "What this process was started as (always 1).",
+        &info,
+        1.0,
+    );
+    out.series(
+        "sim_uptime_seconds",
+        Kind::Gauge,
+        "Seconds since the process started.",
+        "",
+        sample.uptime_seconds,
+    );
+    if !sample.health_series {
+        return out.0;
+    }
+    out.series(
+        "sim_pnl_usd",
+        Kind::Gauge,
+        "Profit and loss since trading started, in USD.",
+        "",
+        sample.pnl_usd,
+    );
+    // A recording-rule style name: real exporters and federated Prometheus
+    // servers serve colons, so parsers and gates must accept them.
+    out.series(
+        "sim:pnl_usd:rate1m",
+        Kind::Gauge,
+        "Average PnL change over the last minute, in USD per second.",
+        "",
+        sample.pnl_usd_rate1m,
+    );
+    out.series(
+        "sim_drawdown_pct",
+        Kind::Gauge,
+        "Current drawdown from the PnL peak, in percent.",
+        "",
+        sample.drawdown_pct,
+    );
+    out.series(
+        "sim_last_tick_age_seconds",
+        Kind::Gauge,
+        "Seconds since the internal tick last ran (telemetry freshness).",
+        "",
+        sample.last_tick_age_seconds,
+    );
+    let counters = [
+        ("sim_ticks_total", "Internal ticks run.", sample.ticks_total),
+        (
+            "sim_orders_total",
+            "Orders executed on a venue.",
+            sample.orders_total,
+        ),
+        (
+            "sim_kill_events_total",
+            "Kill switch trips.",
+            sample.kill_events_total,
+        ),
+        (
+            "sim_recon_mismatches_total",
+            "Reconciliation mismatches between local positions and the venue.",
+            sample.recon_mismatches_total,
+        ),
+        (
+            "sim_canary_breaches_total",
+            "Canary limit breaches (only in CANARY_MODE=1).",
+            sample.canary_breaches_total,
+        ),
+    ];
+    for (name, help, value) in counters {
+        // Counters stay far below 2^53, so the conversion is exact.
+        out.series(name, Kind::Counter, help, "", value as f64);
+    }
+    out.0
+}
+
+/// What the `garbage` fault serves: it starts like exposition text, then
+/// breaks every rule a parser checks (an unclosed label set, a value that is
+/// not a number, a bad TYPE, a line that is no sample at all).
+pub fn render_garbage(sample: &Sample) -> String {
+    format!(
+        "# HELP sim_up 1 while the simulated service answers.\n\
+         # TYPE sim_up gauge\n\
+         sim_up 1\n\
+         # TYPE sim_pnl_usd gauge-ish\n\
+         sim_pnl_usd{{host=\"{}\" {}\n\
+         sim_drawdown_pct twelve\n\
+         }}}}{{{{ <html>502 Bad Gateway</html>\n",
+        escape(&sample.host),
+        number(sample.pnl_usd),
+    )
+}
+
+/// Label values escape `\`, `"` and newlines (exposition format 0.0.4).
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Rounded to microunits so the text stays short; Display never uses an
+/// exponent, which every parser accepts.
+fn number(value: f64) -> String {
+    let rounded = (value * 1e6).round() / 1e6;
+    // -0 would print as "-0"; valid, but odd for a counter-like gauge.
+    if rounded == 0.0 {
+        "0".into()
+    } else {
+        rounded.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Sample {
+        Sample {
+            host: "lhr-\"1\"\\x\n".into(),
+            trade_mode: "paper",
+            canary: false,
+            execution_plane: "paper",
+            version: "0.1.0",
+            health_series: true,
+            uptime_seconds: 12.5,
+            pnl_usd: 61.123_456_789,
+            pnl_usd_rate1m: 5.0,
+            drawdown_pct: 0.25,
+            last_tick_age_seconds: 0.1,
+            ticks_total: 120,
+            orders_total: 0,
+            kill_events_total: 0,
+            recon_mismatches_total: 0,
+            canary_breaches_total: 0,
+        }
+    }
+
+    /// A small structural check of exposition text: every sample line is
+    /// `name{labels} value` with a known metric name, a closed label set and
+    /// a number, and every family has HELP and TYPE before its samples.
+    fn check(text: &str) -> Result<Vec<(String, f64)>, String> {
+        let mut typed = Vec::new();
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').ok_or(line)?;
+                if !["gauge", "counter"].contains(&kind) {
+                    return Err(format!("bad TYPE: {line}"));
+                }
+                typed.push(name.to_string());
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let name_end = line
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .ok_or(line)?;
+            let name = &line[..name_end];
+            let mut rest = &line[name_end..];
+            if rest.starts_with('{') {
+                let close = rest.find("} ").ok_or(format!("unclosed labels: {line}"))?;
+                rest = &rest[close + 1..];
+            }
+            let value: f64 = rest
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad value: {line}"))?;
+            if !typed.iter().any(|t| t == name) {
+                return Err(format!("no TYPE for {name}"));
+            }
+            samples.push((name.to_string(), value));
+        }
+        Ok(samples)
+    }
+
+    #[test]
+    fn renders_every_series_with_help_and_type() {
+        let text = render(&sample());
+        let samples = check(&text).unwrap();
+        let names: Vec<&str> = samples.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sim_up",
+                "sim_info",
+                "sim_uptime_seconds",
+                "sim_pnl_usd",
+                "sim:pnl_usd:rate1m",
+                "sim_drawdown_pct",
+                "sim_last_tick_age_seconds",
+                "sim_ticks_total",
+                "sim_orders_total",
+                "sim_kill_events_total",
+                "sim_recon_mismatches_total",
+                "sim_canary_breaches_total",
+            ]
+        );
+        assert_eq!(text.matches("# HELP ").count(), names.len());
+        assert!(text.contains("\nsim_pnl_usd 61.123457\n"));
+        assert!(text.contains(
+            "sim_info{host=\"lhr-\\\"1\\\"\\\\x\\n\",trade_mode=\"paper\",canary=\"0\",execution_plane=\"paper\",version=\"0.1.0\"} 1\n"
+        ));
+        assert!(text.contains("# TYPE sim_kill_events_total counter\n"));
+    }
+
+    #[test]
+    fn missing_fault_keeps_only_liveness() {
+        let text = render(&Sample {
+            health_series: false,
+            ..sample()
+        });
+        let names: Vec<String> = check(&text).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["sim_up", "sim_info", "sim_uptime_seconds"]);
+    }
+
+    #[test]
+    fn garbage_is_not_exposition() {
+        assert!(check(&render_garbage(&sample())).is_err());
+    }
+
+    #[test]
+    fn numbers_are_short_and_plain() {
+        assert_eq!(number(-0.000_000_1), "0");
+        assert_eq!(number(1e12), "1000000000000");
+        assert_eq!(number(-250.5), "-250.5");
+    }
+}
