@@ -11,7 +11,9 @@ use crate::agent::config::AgentConfig;
 use crate::exit::{Code, Exit, fail};
 use crate::pipeline::{Stage, Tier};
 use crate::text::inert;
-use crate::wire::{self, AgentMsg, AuditEntry, ClientMsg, Command, ErrorCode, Reply, Request, Status};
+use crate::wire::{
+    self, AgentMsg, AuditEntry, ClientMsg, Command, ErrorCode, Reply, Request, Status,
+};
 
 #[derive(Args, Debug, Clone)]
 pub struct CtlArgs {
@@ -168,7 +170,11 @@ fn build_request(
             let Some(awaiting) = status.awaiting_approval else {
                 return Err(fail(
                     Code::Refused,
-                    format!("nothing awaits approval on {} (state {})", inert(&status.host), status.state),
+                    format!(
+                        "nothing awaits approval on {} (state {})",
+                        inert(&status.host),
+                        status.state
+                    ),
                 ));
             };
             let stage: Stage = match stage {
@@ -205,13 +211,21 @@ fn build_request(
 /// Reads and checks a release file locally, so a malformed one is refused
 /// naming its file and line before anything is sent.
 fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| fail(Code::DataErr, format!("cannot read {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        fail(
+            Code::DataErr,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
     crate::envfile::parse(&bytes)
         .map_err(|e| fail(Code::DataErr, format!("{}: {e}", path.display())))?;
     // parse() accepted it, so it is UTF-8.
-    let content = String::from_utf8(bytes)
-        .map_err(|_| fail(Code::DataErr, format!("{}: not valid UTF-8", path.display())))?;
+    let content = String::from_utf8(bytes).map_err(|_| {
+        fail(
+            Code::DataErr,
+            format!("{}: not valid UTF-8", path.display()),
+        )
+    })?;
     Ok((path.display().to_string(), content))
 }
 
@@ -244,11 +258,17 @@ impl Link {
             AgentMsg::Hello { protocol, .. } => {
                 return Err(fail(
                     Code::Unavailable,
-                    format!("the agent speaks protocol {protocol}; this gantry speaks {}", wire::PROTOCOL),
+                    format!(
+                        "the agent speaks protocol {protocol}; this gantry speaks {}",
+                        wire::PROTOCOL
+                    ),
                 ));
             }
             other => {
-                return Err(fail(Code::Unavailable, format!("expected hello from the agent, got {other:?}")));
+                return Err(fail(
+                    Code::Unavailable,
+                    format!("expected hello from the agent, got {other:?}"),
+                ));
             }
         }
         Ok(link)
@@ -268,7 +288,12 @@ impl Link {
         }
     }
 
-    pub fn send(&mut self, request: Request, reason: Option<String>, operator: &str) -> anyhow::Result<String> {
+    pub fn send(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: &str,
+    ) -> anyhow::Result<String> {
         self.next_id += 1;
         let id = format!(
             "ctl-{}-{}-{}",
@@ -287,7 +312,12 @@ impl Link {
     }
 
     /// Sends a command and waits for its reply.
-    pub fn ask(&mut self, request: Request, reason: Option<String>, operator: &str) -> anyhow::Result<Reply> {
+    pub fn ask(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: &str,
+    ) -> anyhow::Result<Reply> {
         let id = self.send(request, reason, operator)?;
         loop {
             if let AgentMsg::Reply(reply) = self.next_message()?
@@ -300,7 +330,9 @@ impl Link {
 
     pub fn status(&mut self, operator: &str) -> anyhow::Result<Status> {
         let reply = self.ask(Request::Status, None, operator)?;
-        let data = reply.data.ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
+        let data = reply
+            .data
+            .ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
         Ok(serde_json::from_value(data)?)
     }
 }
@@ -366,9 +398,16 @@ fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> 
             println!("audit chain ok: {entries} entries, head {}", inert(head));
         }
         CtlCommand::Drill { .. } => {
-            println!("{}", inert(data.get("message").and_then(Value::as_str).unwrap_or("")));
+            println!(
+                "{}",
+                inert(data.get("message").and_then(Value::as_str).unwrap_or(""))
+            );
             if let Some(t) = data.get("timings") {
-                let ms = |k: &str| t.get(k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.1}"));
+                let ms = |k: &str| {
+                    t.get(k)
+                        .and_then(Value::as_f64)
+                        .map_or("-".to_string(), |v| format!("{v:.1}"))
+                };
                 println!(
                     "detect {} ms · swap {} ms · restart {} ms · healthy {} ms · total {} ms",
                     ms("detect_ms"),
@@ -408,16 +447,25 @@ pub fn render_audit(entry: &AuditEntry) -> String {
 
 pub fn render_status(s: &Status) -> String {
     let mut out = String::new();
-    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<10} {}\n", inert(&value)));
+    let mut line =
+        |label: &str, value: String| out.push_str(&format!("{label:<10} {}\n", inert(&value)));
     line("host", s.host.clone());
-    let since = s.stage_started_at.clone().map(|t| format!("  (since {t})")).unwrap_or_default();
+    let since = s
+        .stage_started_at
+        .clone()
+        .map(|t| format!("  (since {t})"))
+        .unwrap_or_default();
     line("state", format!("{}{since}", s.state));
     if let Some(reason) = &s.halted_reason {
         line("halted", reason.clone());
     }
     if let Some(id) = &s.deploy_id {
         let tier = s.tier.map(|t| t.to_string()).unwrap_or_default();
-        let by = s.submitted_by.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+        let by = s
+            .submitted_by
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
         let why = s.deploy_reason.clone().unwrap_or_default();
         line("deploy", format!("{id}  tier {tier}  by {by}: {why:?}"));
     }
@@ -458,10 +506,19 @@ pub fn render_status(s: &Status) -> String {
     }
     line(
         "drill",
-        s.last_drill_at.clone().map_or("never".into(), |t| format!("last at {t}")),
+        s.last_drill_at
+            .clone()
+            .map_or("never".into(), |t| format!("last at {t}")),
     );
     if let Some(head) = &s.audit_head {
-        line("audit", format!("#{} {}", head.seq, head.hash.get(..16).unwrap_or(&head.hash)));
+        line(
+            "audit",
+            format!(
+                "#{} {}",
+                head.seq,
+                head.hash.get(..16).unwrap_or(&head.hash)
+            ),
+        );
     }
     out.push_str("checks\n");
     for c in &s.checks {
@@ -476,7 +533,10 @@ pub fn render_status(s: &Status) -> String {
             (_, Some(v)) => crate::pipeline::gate::format_value(v),
             (status, None) => status.to_string(),
         };
-        let age = c.age_s.map(|a| format!("  {a:.1}s ago")).unwrap_or_default();
+        let age = c
+            .age_s
+            .map(|a| format!("  {a:.1}s ago"))
+            .unwrap_or_default();
         out.push_str(&inert(&format!(
             "  {mark} {:<22} {:<10} {} {:<8} {}  {}/{}{age}",
             c.name,

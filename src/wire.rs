@@ -39,7 +39,7 @@ pub enum AgentMsg {
         checks: Vec<CheckView>,
     },
     Audit {
-        entry: AuditEntry,
+        entry: Box<AuditEntry>,
     },
     Reply(Reply),
 }
@@ -300,14 +300,18 @@ mod tests {
                 stage: Stage::Canary
             }
         );
-        let again: ClientMsg = serde_json::from_str(encode(&ClientMsg::Command(cmd.clone())).trim()).unwrap();
+        let again: ClientMsg =
+            serde_json::from_str(encode(&ClientMsg::Command(cmd.clone())).trim()).unwrap();
         assert_eq!(again, ClientMsg::Command(cmd));
     }
 
     #[test]
     fn unknown_type_is_an_error() {
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"bogus","id":"x"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"command","id":"x","op":"nuke"}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientMsg>(r#"{"type":"command","id":"x","op":"nuke"}"#)
+                .is_err()
+        );
     }
 
     #[test]

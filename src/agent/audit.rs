@@ -64,7 +64,10 @@ impl AuditLog {
             && !bytes.ends_with(b"\n")
         {
             let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let file = fs::OpenOptions::new().write(true).open(path).map_err(io_err)?;
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_err)?;
             file.set_len(keep as u64).map_err(io_err)?;
             file.sync_all().map_err(io_err)?;
             eprintln!(
@@ -100,10 +103,12 @@ impl AuditLog {
         entry.prev = self.head.clone();
         entry.hash = String::new();
         let line = seal(&entry);
-        self.log.append_line(&line).map_err(|source| AuditError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
+        self.log
+            .append_line(&line)
+            .map_err(|source| AuditError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })?;
         entry.hash = hash_of_line(&line).unwrap_or_default();
         self.seq = entry.seq;
         self.head = entry.hash.clone();
@@ -180,9 +185,13 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
         if raw.is_empty() {
             return Err(broken(number, "empty line".into()));
         }
-        let line = std::str::from_utf8(raw).map_err(|_| broken(number, "not valid UTF-8".into()))?;
+        let line =
+            std::str::from_utf8(raw).map_err(|_| broken(number, "not valid UTF-8".into()))?;
         let Some(hash) = hash_of_line(line) else {
-            return Err(broken(number, "hash does not match the line's content".into()));
+            return Err(broken(
+                number,
+                "hash does not match the line's content".into(),
+            ));
         };
         let entry: AuditEntry = serde_json::from_str(line)
             .map_err(|e| broken(number, format!("not an audit entry: {e}")))?;
@@ -283,7 +292,12 @@ mod tests {
         }
         let mut bytes = fs::read(&path).unwrap();
         let second_line = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
-        let at = second_line + bytes[second_line..].windows(3).position(|w| w == b"\"m\"").unwrap() + 1;
+        let at = second_line
+            + bytes[second_line..]
+                .windows(3)
+                .position(|w| w == b"\"m\"")
+                .unwrap()
+            + 1;
         bytes[at] = b'n';
         fs::write(&path, &bytes).unwrap();
         let e = verify(&path).unwrap_err().to_string();

@@ -222,7 +222,8 @@ impl AgentConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
-        let bad = |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
+        let bad =
+            |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
         let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
         let base = path
             .parent()
@@ -251,8 +252,14 @@ impl AgentConfig {
                 }
             }
             "systemd" => match &file.service.unit {
-                Some(unit) if !unit.trim().is_empty() => ServiceKind::Systemd { unit: unit.clone() },
-                _ => return Err(bad("service.unit: a systemd service needs its unit name".into())),
+                Some(unit) if !unit.trim().is_empty() => {
+                    ServiceKind::Systemd { unit: unit.clone() }
+                }
+                _ => {
+                    return Err(bad(
+                        "service.unit: a systemd service needs its unit name".into()
+                    ));
+                }
             },
             other => {
                 return Err(bad(format!(
@@ -260,12 +267,16 @@ impl AgentConfig {
                 )));
             }
         };
-        let stop_timeout_ms = seconds_field("service.stop_timeout_s", file.service.stop_timeout_s)
-            .map_err(&bad)?;
-        let command = |name: &str, section: &Option<CommandSection>| -> Result<Option<(Vec<String>, u64)>, Exit> {
+        let stop_timeout_ms =
+            seconds_field("service.stop_timeout_s", file.service.stop_timeout_s).map_err(&bad)?;
+        let command = |name: &str,
+                       section: &Option<CommandSection>|
+         -> Result<Option<(Vec<String>, u64)>, Exit> {
             match section {
                 None => Ok(None),
-                Some(s) if s.command.is_empty() => Err(bad(format!("{name}.command: must not be empty"))),
+                Some(s) if s.command.is_empty() => {
+                    Err(bad(format!("{name}.command: must not be empty")))
+                }
                 Some(s) => Ok(Some((
                     s.command.clone(),
                     seconds_field(&format!("{name}.timeout_s"), s.timeout_s).map_err(&bad)?,
@@ -327,7 +338,10 @@ impl AgentConfig {
                 ))
             })?;
             if !c.limit.is_finite() {
-                return Err(bad(format!("{at}.limit: {} is not a finite number", c.limit)));
+                return Err(bad(format!(
+                    "{at}.limit: {} is not a finite number",
+                    c.limit
+                )));
             }
             if c.limit < 0.0 {
                 return Err(bad(format!(
@@ -342,7 +356,9 @@ impl AgentConfig {
             };
             let mut stages = Vec::new();
             for name in &c.stages {
-                let stage: Stage = name.parse().map_err(|e: String| bad(format!("{at}.stages: {e}")))?;
+                let stage: Stage = name
+                    .parse()
+                    .map_err(|e: String| bad(format!("{at}.stages: {e}")))?;
                 stages.push(stage);
             }
             if stages.is_empty() {
@@ -464,13 +480,25 @@ stages = ["paper", "canary", "live"]
     #[test]
     fn faults_name_the_file_and_field() {
         let e = err(&GOOD.replace("[probe]", "[probe]\ncolour = \"red\""));
-        assert!(e.starts_with("/etc/gantry/gantry.toml:") && e.contains("colour"), "{e}");
+        assert!(
+            e.starts_with("/etc/gantry/gantry.toml:") && e.contains("colour"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("limit = 3", "limit = nan"));
-        assert!(e.contains("check[0] (drawdown).limit") && e.contains("NaN"), "{e}");
+        assert!(
+            e.contains("check[0] (drawdown).limit") && e.contains("NaN"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("limit = 3", "limit = -1"));
-        assert!(e.contains("check[0] (drawdown).limit") && e.contains("negative"), "{e}");
+        assert!(
+            e.contains("check[0] (drawdown).limit") && e.contains("negative"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("\"paper\", \"canary\"", "\"paper\", \"prod\""));
-        assert!(e.contains("check[0] (drawdown).stages") && e.contains("prod"), "{e}");
+        assert!(
+            e.contains("check[0] (drawdown).stages") && e.contains("prod"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("op = \"<\"", "op = \"=<\""));
         assert!(e.contains(".op"), "{e}");
         let e = err(&format!("{GOOD}\n[pipeline.soak_s]\nshadow = -5\n"));

@@ -42,7 +42,7 @@ use crate::durable::AppendLog;
 use crate::exit::{Code, Exit};
 use crate::pipeline::{
     Actor, Effect, Event, Note, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef,
-    Sample, STAGE_OWNED_KEYS, Stage, Time, Transition,
+    STAGE_OWNED_KEYS, Sample, Stage, Time, Transition,
 };
 use crate::wire::{AgentMsg, AuditEntry, Command, ErrorCode, Reply, Request as Op};
 
@@ -249,7 +249,8 @@ impl Agent {
     }
 
     async fn run(&mut self) -> anyhow::Result<()> {
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut next_sample = tokio::time::Instant::now();
         loop {
@@ -287,7 +288,8 @@ impl Agent {
     }
 
     async fn sample(&mut self) {
-        if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. }) {
+        if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. })
+        {
             self.publish(false);
             return;
         }
@@ -336,7 +338,10 @@ impl Agent {
     /// rest of the effects in order.
     async fn commit(&mut self, transition: Transition, human: bool) -> Result<(), String> {
         let Transition { next, effects } = transition;
-        let leading = effects.iter().take_while(|e| matches!(e, Effect::Audit(_))).count();
+        let leading = effects
+            .iter()
+            .take_while(|e| matches!(e, Effect::Audit(_)))
+            .count();
         for effect in &effects[..leading] {
             if let Effect::Audit(note) = effect
                 && let Err(e) = self.write_audit_timed(note)
@@ -365,17 +370,26 @@ impl Agent {
             Effect::Validate { release } => self.start_validation(&release, Validation::Deploy),
             Effect::Activate { release, stage } => {
                 if let Err(e) = self.activate(&release, stage, true).await {
-                    self.note_failure("activate", &format!("cannot start {} in {stage}: {e:#}", release.id));
+                    self.note_failure(
+                        "activate",
+                        &format!("cannot start {} in {stage}: {e:#}", release.id),
+                    );
                 }
             }
             Effect::Reconcile { release, stage } => {
                 if let Err(e) = self.activate(&release, stage, false).await {
-                    self.note_failure("reconcile", &format!("cannot restore {} in {stage}: {e:#}", release.id));
+                    self.note_failure(
+                        "reconcile",
+                        &format!("cannot restore {} in {stage}: {e:#}", release.id),
+                    );
                 }
             }
             Effect::SetKnownGood { release } => {
                 if let Err(e) = self.store.point("previous.env", &release) {
-                    self.note_failure("previous.env", &format!("cannot point previous.env at {}: {e}", release.id));
+                    self.note_failure(
+                        "previous.env",
+                        &format!("cannot point previous.env at {}: {e}", release.id),
+                    );
                 }
             }
             Effect::StopService => {
@@ -394,18 +408,30 @@ impl Agent {
                 if let Err(e) = self.alerts.append_line(&line.to_string()) {
                     eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
                 }
-                eprintln!("gantry agent: [{priority:?}] {}", crate::text::inert(&title));
+                eprintln!(
+                    "gantry agent: [{priority:?}] {}",
+                    crate::text::inert(&title)
+                );
             }
             Effect::Persist => self.save(true),
             Effect::Checkpoint => self.save(false),
-            Effect::Settled { pending, ok, message } => self.settle(pending, ok, message),
+            Effect::Settled {
+                pending,
+                ok,
+                message,
+            } => self.settle(pending, ok, message),
         }
     }
 
     /// current.env → release, stage.env, then (re)start the service. With
     /// `restart` false (after an agent restart) a running service whose
     /// files already match is left alone.
-    async fn activate(&mut self, release: &ReleaseRef, stage: Stage, restart: bool) -> anyhow::Result<()> {
+    async fn activate(
+        &mut self,
+        release: &ReleaseRef,
+        stage: Stage,
+        restart: bool,
+    ) -> anyhow::Result<()> {
         if !self.store.has_release(&release.id) {
             let candidate = self
                 .candidate
@@ -441,11 +467,18 @@ impl Agent {
             _ => String::new(),
         };
         let Some((argv, timeout_ms)) = self.config.kill.clone() else {
-            let note = self.agent_note("kill.skipped", "no kill command configured; service stopped only".into());
+            let note = self.agent_note(
+                "kill.skipped",
+                "no kill command configured; service stopped only".into(),
+            );
             let _ = self.write_audit(&note, None);
             return;
         };
-        let serving = previous.serving.as_ref().map(|r| r.id.clone()).unwrap_or_default();
+        let serving = previous
+            .serving
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
         let ran = command::run(
             &argv,
             &[("{reason}", &reason), ("{host}", &self.config.host)],
@@ -501,7 +534,11 @@ impl Agent {
         self.write_audit(note, detail)
     }
 
-    fn write_audit(&mut self, note: &Note, detail: Option<serde_json::Value>) -> Result<(), String> {
+    fn write_audit(
+        &mut self,
+        note: &Note,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), String> {
         let entry = AuditEntry {
             seq: 0,
             at: status::rfc3339(Utc::now()),
@@ -518,7 +555,9 @@ impl Agent {
             hash: String::new(),
         };
         let entry = self.audit.append(entry).map_err(|e| e.to_string())?;
-        let _ = self.events.send(AgentMsg::Audit { entry });
+        let _ = self.events.send(AgentMsg::Audit {
+            entry: Box::new(entry),
+        });
         Ok(())
     }
 
@@ -527,7 +566,10 @@ impl Agent {
             return;
         }
         let stamp = status::rfc3339(Utc::now());
-        match self.store.save_state(&self.config.host, &self.pipeline, &stamp) {
+        match self
+            .store
+            .save_state(&self.config.host, &self.pipeline, &stamp)
+        {
             Ok(()) => self.last_saved = Instant::now(),
             Err(e) => eprintln!("gantry agent: cannot save deploy_state.json: {e}"),
         }
@@ -596,17 +638,25 @@ impl Agent {
                     match written {
                         Ok(()) => {
                             let path = file.path().display().to_string();
-                            let ran = command::run(&argv, &[("{env}", &path)], &[], &cwd, timeout_ms).await;
+                            let ran =
+                                command::run(&argv, &[("{env}", &path)], &[], &cwd, timeout_ms)
+                                    .await;
                             let mut detail = format!("validate command {}", ran.summary);
                             if !ran.ok && !ran.output.is_empty() {
                                 detail.push_str(&format!(": {}", ran.output));
                             }
                             (ran.ok, detail)
                         }
-                        Err(e) => (false, format!("cannot write a temporary copy of {name}: {e}")),
+                        Err(e) => (
+                            false,
+                            format!("cannot write a temporary copy of {name}: {e}"),
+                        ),
                     }
                 }
-                Err(e) => (false, format!("cannot create a temporary copy of {name}: {e}")),
+                Err(e) => (
+                    false,
+                    format!("cannot create a temporary copy of {name}: {e}"),
+                ),
             };
             let _ = tx.send(ValidationDone {
                 purpose,
@@ -708,7 +758,10 @@ impl Agent {
             let _ = reply.send(Reply::err(
                 &command.id,
                 ErrorCode::Refused,
-                format!("command {} is still running; its reply will come once", command.id),
+                format!(
+                    "command {} is still running; its reply will come once",
+                    command.id
+                ),
             ));
             return;
         }
@@ -760,10 +813,7 @@ impl Agent {
             }
             Op::AuditVerify => {
                 return Answer::Now(match audit::verify(self.audit.path()) {
-                    Ok(v) => Reply::ok(
-                        id,
-                        Some(json!({ "entries": v.entries, "head": v.head })),
-                    ),
+                    Ok(v) => Reply::ok(id, Some(json!({ "entries": v.entries, "head": v.head }))),
                     Err(e) => Reply::err(id, ErrorCode::Failed, e.to_string()),
                 });
             }
@@ -842,7 +892,10 @@ impl Agent {
             },
         };
         let received = Instant::now();
-        let transition = match self.pipeline.step(&self.config.pipeline, &event, Utc::now()) {
+        let transition = match self
+            .pipeline
+            .step(&self.config.pipeline, &event, Utc::now())
+        {
             Ok(t) => t,
             Err(refusal) => {
                 if matches!(event, Event::Submit { .. }) {
@@ -868,7 +921,9 @@ impl Agent {
             Op::Rollback if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
                 Answer::Later(Pending::Rollback)
             }
-            Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => Answer::Later(Pending::Drill),
+            Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => {
+                Answer::Later(Pending::Drill)
+            }
             _ => Answer::Now(Reply::ok(
                 id,
                 Some(json!({

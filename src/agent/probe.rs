@@ -62,7 +62,10 @@ impl Prober {
                     Lookup::Missing => None,
                     Lookup::Ambiguous(n) => {
                         error.get_or_insert_with(|| {
-                            format!("{} matches {n} series; a check needs exactly one", check.selector)
+                            format!(
+                                "{} matches {n} series; a check needs exactly one",
+                                check.selector
+                            )
                         });
                         None
                     }

@@ -89,16 +89,16 @@ impl Service {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.running.filter(|r| is_same(r)).map(|r| r.pid)
+        self.running.filter(is_same).map(|r| r.pid)
     }
 
     /// Whether the service is up right now.
     pub async fn alive(&self) -> bool {
         match &self.kind {
             ServiceKind::Command { .. } => self.running.is_some_and(|r| is_same(&r)),
-            ServiceKind::Systemd { unit } => systemctl(&["is-active", "--quiet", unit])
-                .await
-                .is_ok(),
+            ServiceKind::Systemd { unit } => {
+                systemctl(&["is-active", "--quiet", unit]).await.is_ok()
+            }
         }
     }
 
@@ -113,7 +113,12 @@ impl Service {
         }
     }
 
-    fn spawn(&mut self, argv: &[String], env: &[(String, String)], release: &str) -> anyhow::Result<()> {
+    fn spawn(
+        &mut self,
+        argv: &[String],
+        env: &[(String, String)],
+        release: &str,
+    ) -> anyhow::Result<()> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -138,14 +143,21 @@ impl Service {
         for (k, v) in env {
             command.env(k, v);
         }
-        command.env("GANTRY_HOST", &self.host).env("GANTRY_RELEASE", release);
+        command
+            .env("GANTRY_HOST", &self.host)
+            .env("GANTRY_RELEASE", release);
         let mut child = command
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", argv[0]))?;
-        let pid = child.id().ok_or_else(|| anyhow::anyhow!("service exited at once"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("service exited at once"))?;
         let start_ticks = start_time(pid).unwrap_or(0);
         self.running = Some(Running { pid, start_ticks });
-        durable::write_atomic(&self.pid_path(), format!("{pid} {start_ticks}\n").as_bytes())?;
+        durable::write_atomic(
+            &self.pid_path(),
+            format!("{pid} {start_ticks}\n").as_bytes(),
+        )?;
         let exits = self.exits.clone();
         tokio::spawn(async move {
             let code = child.wait().await.ok().and_then(|s| s.code());

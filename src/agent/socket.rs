@@ -131,7 +131,11 @@ where
             Ok(0) => break,
             Ok(_) => {}
             Err(LineError::TooLong) => {
-                let reply = Reply::err("", ErrorCode::BadRequest, format!("line longer than {} bytes; closing", wire::MAX_LINE));
+                let reply = Reply::err(
+                    "",
+                    ErrorCode::BadRequest,
+                    format!("line longer than {} bytes; closing", wire::MAX_LINE),
+                );
                 let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
                 break;
             }
@@ -155,7 +159,11 @@ where
                     .ok()
                     .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
                     .unwrap_or_default();
-                let reply = Reply::err(&id, ErrorCode::BadRequest, format!("cannot read message: {e}"));
+                let reply = Reply::err(
+                    &id,
+                    ErrorCode::BadRequest,
+                    format!("cannot read message: {e}"),
+                );
                 let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
                 continue;
             }
@@ -189,7 +197,10 @@ enum LineError {
 }
 
 /// Reads one line into `buf`, refusing lines over [`wire::MAX_LINE`].
-async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> Result<usize, LineError> {
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<usize, LineError> {
     loop {
         let available = reader.fill_buf().await.map_err(|_| LineError::Io)?;
         if available.is_empty() {

@@ -32,7 +32,9 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
     };
     let soak_total_s = match &pipeline.phase {
         Phase::Soaking { soak, .. } => Some(soak.total_ms as f64 / 1000.0),
-        Phase::Live { watch, .. } | Phase::Drilling { watch, .. } => Some(watch.total_ms as f64 / 1000.0),
+        Phase::Live { watch, .. } | Phase::Drilling { watch, .. } => {
+            Some(watch.total_ms as f64 / 1000.0)
+        }
         _ => None,
     };
     Status {

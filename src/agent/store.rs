@@ -99,8 +99,7 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             let id = name.strip_suffix(".env")?;
             (id.ends_with(hash8)
-                && fs::read(e.path())
-                    .is_ok_and(|b| crate::agent::audit::sha256_hex(&b) == digest))
+                && fs::read(e.path()).is_ok_and(|b| crate::agent::audit::sha256_hex(&b) == digest))
             .then(|| id.to_string())
         })
     }
@@ -112,7 +111,11 @@ impl Store {
             return Ok(());
         }
         let meta_json = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
-        durable::create_new(&self.dir.join("releases").join(format!("{id}.json")), &meta_json, 0o444)?;
+        durable::create_new(
+            &self.dir.join("releases").join(format!("{id}.json")),
+            &meta_json,
+            0o444,
+        )?;
         durable::create_new(&path, bytes, 0o444)
     }
 
@@ -164,9 +167,8 @@ impl Store {
         let mut env: Vec<(String, String)> = Vec::new();
         for name in ["current.env", "stage.env"] {
             let bytes = fs::read(self.path(name))?;
-            let parsed: EnvFile = crate::envfile::parse(&bytes).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{name}: {e}"))
-            })?;
+            let parsed: EnvFile = crate::envfile::parse(&bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{name}: {e}")))?;
             for (k, v) in parsed.iter() {
                 env.retain(|(key, _)| key != k);
                 env.push((k.to_string(), v.to_string()));
@@ -202,7 +204,10 @@ mod tests {
         store.store_release(&id, b"B=2\n", &meta).unwrap();
         assert_eq!(fs::read(store.release_path(&id)).unwrap(), bytes);
         assert_eq!(store.find_release(&digest), Some(id.clone()));
-        let r = ReleaseRef { id: id.clone(), digest };
+        let r = ReleaseRef {
+            id: id.clone(),
+            digest,
+        };
         assert!(store.point("current.env", &r).unwrap());
         assert!(!store.point("current.env", &r).unwrap());
         assert_eq!(store.pointed("current.env"), Some(id));

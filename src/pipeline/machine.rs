@@ -364,12 +364,19 @@ pub enum Pending {
 pub enum Effect {
     Audit(Note),
     /// Run the validate command on the candidate.
-    Validate { release: ReleaseRef },
+    Validate {
+        release: ReleaseRef,
+    },
     /// Point current.env at `release`, write `stage`'s overlay to stage.env,
     /// restart the service.
-    Activate { release: ReleaseRef, stage: Stage },
+    Activate {
+        release: ReleaseRef,
+        stage: Stage,
+    },
     /// Point previous.env at the known-good release.
-    SetKnownGood { release: ReleaseRef },
+    SetKnownGood {
+        release: ReleaseRef,
+    },
     /// After a restart of the agent: make the files and the service match
     /// (start it if it is not running; never restart a running one).
     Reconcile {
@@ -549,9 +556,13 @@ impl Pipeline {
                         "tier aggressive needs an admin to start",
                     ));
                 }
-                self.submit(config, release, *tier, by, reason, commit, promotion, now, out)
+                self.submit(
+                    config, release, *tier, by, reason, commit, promotion, now, out,
+                )
             }
-            Event::Validated { passed, detail } => self.validated(config, *passed, detail, now, out),
+            Event::Validated { passed, detail } => {
+                self.validated(config, *passed, detail, now, out)
+            }
             Event::Sampled(sample) => {
                 self.sampled(config, sample, now, out);
                 Ok(())
@@ -703,7 +714,10 @@ impl Pipeline {
             ));
         }
         if matches!(self.phase, Phase::Live { .. })
-            && self.serving.as_ref().is_some_and(|s| s.digest == release.digest)
+            && self
+                .serving
+                .as_ref()
+                .is_some_and(|s| s.digest == release.digest)
         {
             return Err(Refusal::new(
                 RefusalKind::Policy,
@@ -712,7 +726,11 @@ impl Pipeline {
         }
         self.deploys_started += 1;
         let candidate = Deploy {
-            id: format!("d-{}-{}", now.format("%Y%m%dT%H%M%SZ"), self.deploys_started),
+            id: format!(
+                "d-{}-{}",
+                now.format("%Y%m%dT%H%M%SZ"),
+                self.deploys_started
+            ),
             release: release.clone(),
             tier,
             submitted_by: by.clone(),
@@ -775,14 +793,20 @@ impl Pipeline {
             candidate.finish(Outcome::Rejected(detail.to_string()), now);
             let mut note = self.note(
                 "deploy.rejected",
-                format!("release {} failed validation: {detail}", candidate.release.id),
+                format!(
+                    "release {} failed validation: {detail}",
+                    candidate.release.id
+                ),
             );
             note.deploy_id = Some(candidate.id.clone());
             out.push(Effect::Audit(note));
             out.push(Effect::Settled {
                 pending,
                 ok: false,
-                message: format!("release {} failed validation: {detail}", candidate.release.id),
+                message: format!(
+                    "release {} failed validation: {detail}",
+                    candidate.release.id
+                ),
             });
             self.push_history(candidate);
             out.push(Effect::Persist);
@@ -1126,7 +1150,8 @@ impl Pipeline {
                 self.halt(reason, None, now, out);
             }
             None => {
-                let message = format!("{cause}; no known-good release to return to: service stopped");
+                let message =
+                    format!("{cause}; no known-good release to return to: service stopped");
                 if let Some(deploy) = &mut self.deploy {
                     deploy.finish(Outcome::Stopped(message.clone()), now);
                 }
@@ -1178,6 +1203,9 @@ impl Pipeline {
         }
     }
 
+    // The approval's fields are what it names; bundling them would only
+    // move the list into a struct used once.
+    #[allow(clippy::too_many_arguments)]
     fn approve(
         &mut self,
         config: &Config,
@@ -1222,7 +1250,9 @@ impl Pipeline {
             "approved canary → live for deploy {} (release {})",
             deploy.id, deploy.release.id
         );
-        out.push(Effect::Audit(self.human_note("approve", by, reason, message)));
+        out.push(Effect::Audit(
+            self.human_note("approve", by, reason, message),
+        ));
         if let Some(deploy) = &mut self.deploy {
             deploy.approval = Some(Approval {
                 by: by.clone(),
@@ -1336,7 +1366,10 @@ impl Pipeline {
         let Phase::Halted { since, .. } = &self.phase else {
             return Err(Refusal::new(
                 RefusalKind::Policy,
-                format!("not halted (state {}); rearm only leaves halted", self.word()),
+                format!(
+                    "not halted (state {}); rearm only leaves halted",
+                    self.word()
+                ),
             ));
         };
         let held = millis_between(*since, now);
@@ -1414,7 +1447,13 @@ impl Pipeline {
         Ok(())
     }
 
-    fn drill_sampled(&mut self, config: &Config, verdict: Verdict, now: Time, out: &mut Vec<Effect>) {
+    fn drill_sampled(
+        &mut self,
+        config: &Config,
+        verdict: Verdict,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
         let Phase::Drilling {
             step,
             deadline,
@@ -1513,7 +1552,10 @@ impl Pipeline {
                 out.push(Effect::Settled {
                     pending: Pending::Drill,
                     ok: false,
-                    message: format!("drill: {} failed after rolling forward: {detail}", drilled.id),
+                    message: format!(
+                        "drill: {} failed after rolling forward: {detail}",
+                        drilled.id
+                    ),
                 });
                 self.gate_failed(config, Stage::Live, "drill", &detail, now, out);
             }
@@ -1603,9 +1645,9 @@ fn short(digest: &str) -> &str {
 
 /// "2.0s", "5m", "1h" for audit messages.
 pub fn seconds(ms: u64) -> String {
-    if ms >= 3_600_000 && ms % 3_600_000 == 0 {
+    if ms >= 3_600_000 && ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms >= 60_000 && ms % 60_000 == 0 {
+    } else if ms >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)

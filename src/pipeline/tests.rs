@@ -9,7 +9,13 @@ use super::*;
 const SOAK_MS: u64 = 2_000;
 const TICK_MS: i64 = 250;
 
-fn check(name: &str, cmp: Comparison, limit: f64, severity: Severity, stages: &[Stage]) -> CheckSpec {
+fn check(
+    name: &str,
+    cmp: Comparison,
+    limit: f64,
+    severity: Severity,
+    stages: &[Stage],
+) -> CheckSpec {
     CheckSpec {
         name: name.into(),
         comparison: cmp,
@@ -28,8 +34,20 @@ fn config() -> Config {
         require_approval_for_live: true,
         require_distinct_approver: false,
         checks: vec![
-            check("process_alive", Comparison::Eq, 1.0, Severity::P0, &Stage::ALL),
-            check("drawdown", Comparison::Lt, 3.0, Severity::P0, &Stage::ALL[1..]),
+            check(
+                "process_alive",
+                Comparison::Eq,
+                1.0,
+                Severity::P0,
+                &Stage::ALL,
+            ),
+            check(
+                "drawdown",
+                Comparison::Lt,
+                3.0,
+                Severity::P0,
+                &Stage::ALL[1..],
+            ),
             check("tick_age", Comparison::Lt, 5.0, Severity::P1, &Stage::ALL),
         ],
         max_sample_gap_ms: 1_000,
@@ -113,7 +131,8 @@ impl Rig {
 
     fn sample(&mut self, sample: Sample) -> Vec<Effect> {
         self.advance(TICK_MS);
-        self.step(Event::Sampled(sample)).expect("samples are never refused")
+        self.step(Event::Sampled(sample))
+            .expect("samples are never refused")
     }
 
     /// Healthy samples until the state changes or `max_ms` pass.
@@ -391,7 +410,10 @@ fn rollback_that_never_answers_halts_at_deadline() {
         n += 1;
     }
     assert_eq!(rig.pipeline.word(), StateWord::Halted);
-    assert!(n * TICK_MS as usize >= 5_000 / 2, "halted early after {n} samples");
+    assert!(
+        n * TICK_MS as usize >= 5_000 / 2,
+        "halted early after {n} samples"
+    );
 }
 
 /// Resets P1's count without being healthy: drawdown briefly has no data.
@@ -460,7 +482,11 @@ fn failed_validation_changes_nothing_but_history() {
         rig.pipeline.history.last().unwrap().outcome,
         Outcome::Rejected(_)
     ));
-    assert!(effects.iter().any(|e| matches!(e, Effect::Settled { ok: false, .. })));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Settled { ok: false, .. }))
+    );
 }
 
 #[test]
@@ -527,7 +553,11 @@ fn distinct_approver_and_aggressive_tier() {
     let mut rig = Rig::with(distinct);
     rig.deploy_to_awaiting(1);
     let refusal = rig.approve_as(admin("ci")).unwrap_err();
-    assert!(refusal.message.contains("may not approve"), "{}", refusal.message);
+    assert!(
+        refusal.message.contains("may not approve"),
+        "{}",
+        refusal.message
+    );
     rig.approve_as(operator("oncall")).unwrap();
 
     let mut config = config();
@@ -542,7 +572,11 @@ fn distinct_approver_and_aggressive_tier() {
     for _ in 0..3 {
         rig.run_healthy(10_000);
     }
-    assert_eq!(rig.pipeline.word(), StateWord::Live, "balanced goes live alone");
+    assert_eq!(
+        rig.pipeline.word(),
+        StateWord::Live,
+        "balanced goes live alone"
+    );
 
     let mut rig = Rig::with(config);
     let refusal = rig
@@ -704,7 +738,10 @@ fn restart_keeps_soak_left_and_does_not_count_downtime() {
     rig.sample(healthy());
     assert_eq!(rig.pipeline.soak_remaining_ms().unwrap(), left);
     rig.sample(healthy());
-    assert_eq!(rig.pipeline.soak_remaining_ms().unwrap(), left - TICK_MS as u64);
+    assert_eq!(
+        rig.pipeline.soak_remaining_ms().unwrap(),
+        left - TICK_MS as u64
+    );
 }
 
 #[test]

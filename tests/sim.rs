@@ -1,0 +1,716 @@
+//! `gantry sim` as a real process: its log, its `/metrics`, its faults, its
+//! signals and its exit statuses. Every child is killed by a guard, even
+//! when an assertion fails.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const PHASES: [&str; 6] = [
+    "gantry-sim ",
+    "environment validated",
+    "persistence mounted",
+    "replay started (0 events)",
+    "orchestrator initialized",
+    "idle reached",
+];
+
+/// The child's stdout so far, filled by a reader thread.
+#[derive(Default)]
+struct Stdout {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+/// A running `gantry sim`, killed and reaped on drop.
+struct Sim {
+    child: Child,
+    lines: Arc<(Mutex<Stdout>, Condvar)>,
+    /// All of stderr, once it has closed.
+    stderr: Arc<(Mutex<Option<String>>, Condvar)>,
+    started: Instant,
+    addr: Option<SocketAddr>,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    /// Starts `gantry sim --listen LISTEN` with only `env` in its environment.
+    fn spawn(env: &[(&str, &str)], listen: &str) -> Self {
+        Self::spawn_args(env, &["sim", "--listen", listen])
+    }
+
+    fn spawn_args(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gantry sim");
+        let lines = Arc::new((Mutex::new(Stdout::default()), Condvar::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            let (lines, ready) = &*sink;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().unwrap().lines.push(line);
+                ready.notify_all();
+            }
+            lines.lock().unwrap().closed = true;
+            ready.notify_all();
+        });
+        let stderr = Arc::new((Mutex::new(None), Condvar::new()));
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            let (slot, ready) = &*sink;
+            *slot.lock().unwrap() = Some(text);
+            ready.notify_all();
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+            started,
+            addr: None,
+        }
+    }
+
+    /// Starts on an OS-chosen port and waits until it says where it listens.
+    fn ready(env: &[(&str, &str)]) -> Self {
+        let mut sim = Self::spawn(env, "127.0.0.1:0");
+        let line = sim
+            .wait_line(|l| l.starts_with("metrics listening on "), 5)
+            .unwrap_or_else(|| panic!("no listening line; log: {:?}", sim.lines()));
+        let addr = line.trim_start_matches("metrics listening on ");
+        sim.addr = Some(addr.parse().expect("listening address"));
+        sim
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().lines.clone()
+    }
+
+    /// The first line matching `pred`, waiting up to `secs` for it.
+    fn wait_line(&self, pred: impl Fn(&str) -> bool, secs: u64) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let (lines, ready) = &*self.lines;
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if let Some(line) = guard.lines.iter().find(|l| pred(l)) {
+                return Some(line.clone());
+            }
+            if guard.closed {
+                return None;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            guard = ready.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader thread take the last lines before callers look.
+                let (lines, ready) = &*self.lines;
+                let guard = lines.lock().unwrap();
+                let _ = ready
+                    .wait_timeout_while(guard, Duration::from_secs(2), |out| !out.closed)
+                    .unwrap();
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    /// All of stderr; waits (briefly) for it to close, so call after exit.
+    fn stderr(&self) -> String {
+        let (slot, ready) = &*self.stderr;
+        let guard = slot.lock().unwrap();
+        let (guard, _) = ready
+            .wait_timeout_while(guard, Duration::from_secs(2), |s| s.is_none())
+            .unwrap();
+        guard
+            .clone()
+            .unwrap_or_else(|| "<stderr still open>".into())
+    }
+
+    fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits i32");
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped yet
+        // (the guard reaps it on drop), so the pid cannot have been reused.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    fn metrics(&self) -> Metrics {
+        let response = get(self.addr.expect("ready() first"), "/metrics").expect("GET /metrics");
+        assert_eq!(response.status, 200, "{}", response.body);
+        Metrics::parse(&response.body)
+    }
+
+    /// Scrapes until `pred` holds, for up to `secs`; returns the last scrape.
+    fn metrics_until(&self, secs: f64, pred: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let metrics = self.metrics();
+            if pred(&metrics) || Instant::now() > deadline {
+                return metrics;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain HTTP/1.1 GET with `Connection: close`, read to the end.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
+    get_with_timeout(addr, path, Duration::from_secs(3))
+}
+
+fn get_with_timeout(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no end of headers"))?;
+    let mut head_lines = head.lines();
+    let status = head_lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = head_lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// Sample lines keyed by the series as written (`name{labels}`), plus the
+/// HELP and TYPE lines seen.
+struct Metrics {
+    samples: BTreeMap<String, f64>,
+    help: Vec<String>,
+    types: Vec<(String, String)>,
+}
+
+impl Metrics {
+    fn parse(body: &str) -> Self {
+        let mut samples = BTreeMap::new();
+        let mut help = Vec::new();
+        let mut types = Vec::new();
+        for line in body.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                help.push(rest.split(' ').next().unwrap_or_default().to_string());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                types.push((name.to_string(), kind.to_string()));
+            } else if !line.is_empty() {
+                let (series, value) = line.rsplit_once(' ').expect("sample line");
+                let value = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+                samples.insert(series.to_string(), value);
+            }
+        }
+        Self {
+            samples,
+            help,
+            types,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|(series, _)| series.split('{').next() == Some(name))
+            .map(|(_, v)| *v)
+    }
+
+    fn value(&self, name: &str) -> f64 {
+        self.get(name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", self.samples.keys()))
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn assert_in_order(lines: &[String], expected: &[&str]) {
+    let mut at = 0;
+    for want in expected {
+        match lines[at..].iter().position(|l| l.contains(want)) {
+            Some(offset) => at += offset + 1,
+            None => panic!("{want:?} missing or out of order in {lines:#?}"),
+        }
+    }
+}
+
+#[test]
+fn healthy_release_logs_phases_in_order_and_serves_every_series() {
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap();
+    let sim = Sim::ready(&[
+        ("GANTRY_HOST", "lhr-1"),
+        ("TRADE_MODE", "paper"),
+        ("CANARY_MODE", "0"),
+        ("EXECUTION_PLANE", "paper"),
+        ("SIM_STATE_DIR", state_dir),
+    ]);
+    sim.wait_line(|l| l.starts_with("strategy tick "), 5)
+        .expect("a strategy tick line");
+    let lines = sim.lines();
+    assert_in_order(&lines, &PHASES);
+    assert!(
+        lines[0].starts_with("gantry-sim ")
+            && lines[0]
+                .ends_with(" starting host=lhr-1 trade_mode=paper canary=0 execution_plane=paper"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.contains(&format!("persistence mounted path={state_dir}")));
+
+    let response = get(sim.addr.unwrap(), "/metrics").unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4")
+    );
+    let metrics = Metrics::parse(&response.body);
+    let expected = [
+        ("sim_up", "gauge"),
+        ("sim_info", "gauge"),
+        ("sim_uptime_seconds", "gauge"),
+        ("sim_pnl_usd", "gauge"),
+        ("sim:pnl_usd:rate1m", "gauge"),
+        ("sim_drawdown_pct", "gauge"),
+        ("sim_last_tick_age_seconds", "gauge"),
+        ("sim_ticks_total", "counter"),
+        ("sim_orders_total", "counter"),
+        ("sim_kill_events_total", "counter"),
+        ("sim_recon_mismatches_total", "counter"),
+        ("sim_canary_breaches_total", "counter"),
+    ];
+    for (name, kind) in expected {
+        assert!(metrics.help.iter().any(|h| h == name), "no HELP for {name}");
+        assert!(
+            metrics
+                .types
+                .contains(&(name.to_string(), kind.to_string())),
+            "no TYPE {kind} for {name}"
+        );
+        metrics.value(name);
+    }
+    assert_eq!(metrics.value("sim_up"), 1.0);
+    let version = env!("CARGO_PKG_VERSION");
+    let info = format!(
+        "sim_info{{host=\"lhr-1\",trade_mode=\"paper\",canary=\"0\",execution_plane=\"paper\",version=\"{version}\"}}"
+    );
+    assert_eq!(
+        metrics.samples.get(&info),
+        Some(&1.0),
+        "{:?}",
+        metrics.samples
+    );
+    assert!(metrics.value("sim_uptime_seconds") > 0.0);
+    assert!(metrics.value("sim_pnl_usd") >= 0.0);
+    assert!((0.0..=0.5).contains(&metrics.value("sim_drawdown_pct")));
+    assert!(metrics.value("sim_last_tick_age_seconds") < 1.0);
+    assert!(metrics.value("sim_ticks_total") >= 1.0);
+    for counter in [
+        "sim_orders_total",
+        "sim_kill_events_total",
+        "sim_recon_mismatches_total",
+        "sim_canary_breaches_total",
+    ] {
+        assert_eq!(metrics.value(counter), 0.0, "{counter}");
+    }
+
+    assert_eq!(get(sim.addr.unwrap(), "/").unwrap().status, 404);
+    assert_eq!(get(sim.addr.unwrap(), "/metricsx").unwrap().status, 404);
+    assert!(!sim.lines().iter().any(|l| l.starts_with("order executed")));
+}
+
+#[test]
+fn smoke_mode_logs_nothing_after_idle_except_the_planted_line() {
+    let sim = Sim::ready(&[
+        ("EXECUTION_PLANE", "paper"),
+        ("SIM_LOG_LINE", "planted: order executed id=0"),
+        ("SIM_TICK_MS", "10"),
+    ]);
+    sim.wait_line(|l| l == "idle reached", 5).expect("idle");
+    thread::sleep(Duration::from_millis(300));
+    let lines = sim.lines();
+    let idle = lines.iter().position(|l| l == "idle reached").unwrap();
+    assert_eq!(lines[idle + 1..], ["planted: order executed id=0"]);
+    assert!(lines[0].contains(" trade_mode=idle canary=0 execution_plane=paper"));
+    let metrics = sim.metrics();
+    assert_eq!(metrics.value("sim_pnl_usd"), 0.0);
+    assert_eq!(metrics.value("sim_orders_total"), 0.0);
+}
+
+#[test]
+fn live_trading_off_the_paper_plane_executes_orders() {
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "live"),
+        ("CANARY_MODE", "1"),
+        ("EXECUTION_PLANE", "live"),
+    ]);
+    sim.wait_line(|l| l.starts_with("order executed id=1 "), 5)
+        .expect("an order");
+    assert!(sim.metrics().value("sim_orders_total") >= 1.0);
+}
+
+#[test]
+fn port_answers_at_once_and_a_restart_rebinds_it() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let addr: SocketAddr = listen.parse().unwrap();
+    for round in 0..2 {
+        let mut sim = Sim::spawn(&[("TRADE_MODE", "paper")], &listen);
+        let answered = loop {
+            if let Ok(response) = get_with_timeout(addr, "/metrics", Duration::from_millis(500))
+                && response.status == 200
+            {
+                break sim.started.elapsed();
+            }
+            assert!(
+                sim.started.elapsed() < Duration::from_secs(3),
+                "round {round}: no answer; log {:?} stderr {}",
+                sim.lines(),
+                sim.stderr()
+            );
+            thread::sleep(Duration::from_millis(1));
+        };
+        eprintln!("round {round}: answered {answered:?} after spawn");
+        // Generous for a loaded debug build; typically a few ms.
+        assert!(
+            answered < Duration::from_secs(1),
+            "round {round}: {answered:?}"
+        );
+        sim.signal(libc::SIGTERM);
+        assert!(sim.wait_exit(Duration::from_secs(2)).unwrap().success());
+    }
+}
+
+#[test]
+fn crash_exits_with_its_status_after_the_delay() {
+    let mut default = Sim::spawn(
+        &[("SIM_FAULT", "crash"), ("SIM_FAULT_AFTER_S", "0.3")],
+        "127.0.0.1:0",
+    );
+    let mut custom = Sim::spawn(
+        &[
+            ("SIM_FAULT", "crash"),
+            ("SIM_FAULT_AFTER_S", "0.3"),
+            ("SIM_EXIT_CODE", "42"),
+        ],
+        "127.0.0.1:0",
+    );
+    for (sim, code) in [(&mut default, 1), (&mut custom, 42)] {
+        let status = sim
+            .wait_exit(Duration::from_millis(1500))
+            .expect("exited within 1.5 s");
+        let elapsed = sim.started.elapsed();
+        assert_eq!(status.code(), Some(code));
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        let lines = sim.lines();
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("fatal: simulated crash")
+        );
+        assert_in_order(&lines, &PHASES);
+    }
+}
+
+#[test]
+fn drawdown_fault_breaches_the_budget() {
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_FAULT", "drawdown"),
+        ("SIM_FAULT_AFTER_S", "0.3"),
+    ]);
+    let metrics = sim.metrics_until(3.0, |m| m.value("sim_drawdown_pct") >= 10.0);
+    assert!(metrics.value("sim_drawdown_pct") >= 10.0);
+    assert!(metrics.value("sim_uptime_seconds") >= 0.3);
+}
+
+#[test]
+fn stale_fault_stops_the_tick_while_the_server_answers() {
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "shadow"),
+        ("SIM_FAULT", "stale"),
+        ("SIM_FAULT_AFTER_S", "0.2"),
+    ]);
+    let first = sim.metrics_until(3.0, |m| m.value("sim_last_tick_age_seconds") > 0.4);
+    let age = first.value("sim_last_tick_age_seconds");
+    assert!(age > 0.4, "{age}");
+    thread::sleep(Duration::from_millis(300));
+    let later = sim.metrics();
+    assert!(later.value("sim_last_tick_age_seconds") >= age + 0.25);
+    assert_eq!(
+        later.value("sim_ticks_total"),
+        first.value("sim_ticks_total")
+    );
+}
+
+#[test]
+fn counter_and_pnl_faults_move_their_series() {
+    let after = ("SIM_FAULT_AFTER_S", "0.1");
+    let paper = ("TRADE_MODE", "paper");
+    let kill = Sim::ready(&[paper, after, ("SIM_FAULT", "kill_event")]);
+    let recon = Sim::ready(&[paper, after, ("SIM_FAULT", "recon")]);
+    let canary = Sim::ready(&[
+        ("TRADE_MODE", "live"),
+        ("CANARY_MODE", "1"),
+        after,
+        ("SIM_FAULT", "canary"),
+    ]);
+    let not_canary = Sim::ready(&[("TRADE_MODE", "live"), after, ("SIM_FAULT", "canary")]);
+    let pnl = Sim::ready(&[paper, after, ("SIM_FAULT", "pnl")]);
+    let missing = Sim::ready(&[paper, after, ("SIM_FAULT", "missing")]);
+
+    kill.wait_line(|l| l.starts_with("kill switch tripped"), 3)
+        .expect("kill switch line");
+    assert_eq!(kill.metrics().value("sim_kill_events_total"), 1.0);
+    let m = recon.metrics_until(3.0, |m| m.value("sim_recon_mismatches_total") >= 1.0);
+    assert!(m.value("sim_recon_mismatches_total") >= 1.0);
+    let m = canary.metrics_until(3.0, |m| m.value("sim_canary_breaches_total") >= 1.0);
+    assert!(m.value("sim_canary_breaches_total") >= 1.0);
+    let m = pnl.metrics_until(3.0, |m| m.value("sim_pnl_usd") < -50.0);
+    assert!(m.value("sim_pnl_usd") < -50.0, "{}", m.value("sim_pnl_usd"));
+    let m = missing.metrics_until(3.0, |m| m.get("sim_pnl_usd").is_none());
+    assert!(m.get("sim_pnl_usd").is_none() && m.get("sim_last_tick_age_seconds").is_none());
+    assert_eq!(m.value("sim_up"), 1.0);
+
+    // By now (> 0.1 s) a canary fault without CANARY_MODE=1 would have fired.
+    let m = not_canary.metrics_until(0.3, |m| m.value("sim_uptime_seconds") > 0.3);
+    assert_eq!(m.value("sim_canary_breaches_total"), 0.0);
+}
+
+#[test]
+fn hang_and_garbage_faults_break_the_scrape() {
+    let after = ("SIM_FAULT_AFTER_S", "0.2");
+    let hang = Sim::ready(&[after, ("SIM_FAULT", "hang")]);
+    let garbage = Sim::ready(&[after, ("SIM_FAULT", "garbage")]);
+    thread::sleep(Duration::from_millis(300));
+
+    let addr = hang.addr.unwrap();
+    let err = get_with_timeout(addr, "/metrics", Duration::from_millis(300))
+        .err()
+        .expect("a hung server answers nothing");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err:?}"
+    );
+
+    let response = get(garbage.addr.unwrap(), "/metrics").unwrap();
+    assert_eq!(response.status, 200);
+    let broken = response.body.lines().any(|line| {
+        !line.starts_with('#')
+            && line
+                .rsplit_once(' ')
+                .is_none_or(|(_, v)| v.parse::<f64>().is_err())
+    });
+    assert!(broken, "{}", response.body);
+}
+
+#[test]
+fn sigterm_and_sigint_exit_zero_promptly() {
+    let mut term = Sim::ready(&[("TRADE_MODE", "paper")]);
+    let mut int = Sim::ready(&[]);
+    // A signal during a slow start-up is a clean shutdown too.
+    let mut starting = Sim::spawn(&[("SIM_STARTUP_MS", "5000")], "127.0.0.1:0");
+    term.wait_line(|l| l == "idle reached", 5).expect("idle");
+    int.wait_line(|l| l == "idle reached", 5).expect("idle");
+    starting
+        .wait_line(|l| l.starts_with("gantry-sim "), 5)
+        .expect("banner");
+    for (sim, signal) in [
+        (&mut term, libc::SIGTERM),
+        (&mut int, libc::SIGINT),
+        (&mut starting, libc::SIGTERM),
+    ] {
+        let sent = Instant::now();
+        sim.signal(signal);
+        let status = sim.wait_exit(Duration::from_secs(2)).expect("exited");
+        let took = sent.elapsed();
+        eprintln!("signal {signal}: exited in {took:?}");
+        assert!(status.success(), "{status:?}");
+        // The promise is < 50 ms; the bound is loose for a loaded machine.
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        assert_eq!(sim.lines().last().map(String::as_str), Some("shutdown"));
+    }
+    assert!(!starting.lines().iter().any(|l| l == "idle reached"));
+}
+
+#[test]
+fn bad_knobs_exit_78_naming_the_knob_before_binding() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let cases: &[(&str, &str, &str)] = &[
+        ("SIM_FAULT", "nope", "SIM_FAULT=nope is not one of"),
+        ("SIM_FAUL", "crash", "SIM_FAUL is not a known knob"),
+        (
+            "TRADE_MODE",
+            "bogus",
+            "TRADE_MODE=bogus is not one of shadow, paper, live",
+        ),
+        ("SIM_TICK_MS", "fast", "SIM_TICK_MS=fast"),
+        ("SIM_FAULT_AFTER_S", "-1", "SIM_FAULT_AFTER_S=-1"),
+        ("SIM_PNL_DRIFT", "NaN", "SIM_PNL_DRIFT=NaN"),
+    ];
+    let mut sims: Vec<Sim> = cases
+        .iter()
+        .map(|(key, value, _)| Sim::spawn(&[(key, value)], &listen))
+        .collect();
+    for (sim, (_, _, message)) in sims.iter_mut().zip(cases) {
+        let status = sim.wait_exit(Duration::from_secs(3)).expect("exited");
+        assert_eq!(status.code(), Some(78), "{message}");
+        let stderr = sim.stderr();
+        assert!(
+            stderr.contains("environment validation failed: ") && stderr.contains(message),
+            "{stderr}"
+        );
+        assert!(sim.lines().is_empty(), "{:?}", sim.lines());
+    }
+    // Nothing was bound: the port is still free.
+    TcpListener::bind(&listen).expect("the port was never taken");
+}
+
+#[test]
+fn validate_config_checks_a_release_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good = write(
+        "good.env",
+        "# a release\nVENUE=binance\nTRADE_MODE=paper\nEXECUTION_PLANE=paper\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S=30\n",
+    );
+    let bad_value = write("bad.env", "VENUE=x\nTRADE_MODE=paper\nSIM_FAULT=nope\n");
+    let unknown = write("unknown.env", "SIM_BOGUS=1\n");
+    let bad_mode = write("mode.env", "CANARY_MODE=2\n");
+    let unparsable = write("nan.env", "A=1\nSIM_PNL_DRIFT=NaN\n");
+    let duplicate = write("dup.env", "SIM_FAULT=crash\nSIM_FAULT=pnl\n");
+    let missing = dir.path().join("absent.env").to_str().unwrap().to_string();
+
+    let cases: &[(&str, i32, &[&str])] = &[
+        (&good, 0, &[]),
+        (
+            &bad_value,
+            78,
+            &["bad.env: line 3: SIM_FAULT=nope is not one of"],
+        ),
+        (
+            &unknown,
+            78,
+            &["unknown.env: line 1: SIM_BOGUS is not a known knob"],
+        ),
+        (&bad_mode, 78, &["mode.env: line 1: CANARY_MODE=2"]),
+        (&unparsable, 65, &["nan.env: line 2: ", "SIM_PNL_DRIFT"]),
+        (
+            &duplicate,
+            65,
+            &["dup.env: line 2: duplicate key SIM_FAULT"],
+        ),
+        (&missing, 65, &["absent.env: cannot read"]),
+    ];
+    let mut sims: Vec<Sim> = cases
+        .iter()
+        .map(|(path, _, _)| {
+            // SIM_* in the process environment is not what is validated.
+            Sim::spawn_args(
+                &[("SIM_FAULT", "nope")],
+                &["sim", "--validate-config", path],
+            )
+        })
+        .collect();
+    for (sim, (path, code, needles)) in sims.iter_mut().zip(cases) {
+        let status = sim.wait_exit(Duration::from_secs(3)).expect("exited");
+        let stderr = sim.stderr();
+        assert_eq!(status.code(), Some(*code), "{path}: {stderr}");
+        assert!(sim.lines().is_empty(), "{path}: {:?}", sim.lines());
+        if *code == 0 {
+            assert_eq!(stderr, "", "{path}");
+        }
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{path}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn fault_hosts_limit_the_fault_to_the_named_hosts() {
+    let knobs = [
+        ("SIM_FAULT", "kill_event"),
+        ("SIM_FAULT_AFTER_S", "0"),
+        ("SIM_FAULT_HOSTS", "ewr-1, fra-1"),
+    ];
+    let mut spared_env = knobs.to_vec();
+    spared_env.push(("GANTRY_HOST", "lhr-1"));
+    let mut hit_env = knobs.to_vec();
+    hit_env.push(("GANTRY_HOST", "fra-1"));
+    let spared = Sim::ready(&spared_env);
+    let hit = Sim::ready(&hit_env);
+
+    hit.wait_line(|l| l.starts_with("kill switch tripped"), 3)
+        .expect("the named host trips");
+    assert_eq!(hit.metrics().value("sim_kill_events_total"), 1.0);
+    spared.wait_line(|l| l == "idle reached", 3).expect("idle");
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(spared.metrics().value("sim_kill_events_total"), 0.0);
+    assert!(!spared.lines().iter().any(|l| l.contains("kill switch")));
+}
