@@ -1,2 +1,4 @@
 //! demo
-pub fn run(_soak: u64) -> anyhow::Result<()> { anyhow::bail!("demo not built yet") }
+pub fn run(_soak: u64) -> anyhow::Result<()> {
+    anyhow::bail!("demo not built yet")
+}

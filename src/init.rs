@@ -32,8 +32,12 @@ pub fn run(args: &InitArgs) -> anyhow::Result<()> {
 
 /// Writes the config (and, with --sim, example releases); returns its path.
 pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(&args.dir)
-        .map_err(|e| fail(Code::Failed, format!("cannot create {}: {e}", args.dir.display())))?;
+    std::fs::create_dir_all(&args.dir).map_err(|e| {
+        fail(
+            Code::Failed,
+            format!("cannot create {}: {e}", args.dir.display()),
+        )
+    })?;
     let path = args.dir.join("gantry.toml");
     if path.exists() && !args.force {
         return Err(fail(
@@ -45,8 +49,15 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
         Some(n) => n.clone(),
         None => hostname(),
     };
-    if name.is_empty() || name.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
-        return Err(fail(Code::Usage, format!("--name {name:?} is not a usable host name")));
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(fail(
+            Code::Usage,
+            format!("--name {name:?} is not a usable host name"),
+        ));
     }
     let text = if args.sim {
         sim_config(&name, args.soak.unwrap_or(10))?
@@ -54,7 +65,12 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
         plain_config(&name, args.soak)
     };
     // The file must load exactly as the agent will load it.
-    AgentConfig::parse(&path, &text).map_err(|e| fail(Code::Failed, format!("internal: generated config does not load: {e}")))?;
+    AgentConfig::parse(&path, &text).map_err(|e| {
+        fail(
+            Code::Failed,
+            format!("internal: generated config does not load: {e}"),
+        )
+    })?;
     crate::durable::write_atomic(&path, text.as_bytes())?;
     if args.sim {
         let examples = args.dir.join("examples");
@@ -310,7 +326,10 @@ mod tests {
             let config = AgentConfig::load(&path).unwrap();
             assert_eq!(config.host, "lab-1");
             assert_eq!(config.pipeline.soak_ms, [3000; 3]);
-            assert!(write(&args).is_err(), "refuses to overwrite without --force");
+            assert!(
+                write(&args).is_err(),
+                "refuses to overwrite without --force"
+            );
         }
     }
 }

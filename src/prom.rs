@@ -141,12 +141,16 @@ pub struct ParseError {
 #[derive(Debug, Clone, Default)]
 pub struct Exposition {
     samples: Vec<Sample>,
-    /// Name on the TYPE line → (type, line).
-    types: HashMap<String, (MetricType, usize), FastState>,
-    /// Name on the HELP line → (decoded docstring, line).
-    help: HashMap<String, (String, usize), FastState>,
-    /// Sample name → line of its first sample.
-    first_seen: HashMap<String, usize, FastState>,
+    /// What the page says about each name: one map, one key per name.
+    names: HashMap<String, NameInfo, FastState>,
+}
+
+/// HELP, TYPE and first sample of one name, each with its 1-based line.
+#[derive(Debug, Clone, Default)]
+struct NameInfo {
+    help: Option<(String, usize)>,
+    ty: Option<(MetricType, usize)>,
+    first_sample: Option<usize>,
 }
 
 impl Exposition {
@@ -160,28 +164,29 @@ impl Exposition {
     /// `Untyped` when it has samples or HELP but no TYPE. `None` when the
     /// page says nothing at all about `name`.
     pub fn metric_type(&self, name: &str) -> Option<MetricType> {
-        if let Some(&(ty, _)) = self.types.get(name) {
+        let info = self.names.get(name);
+        if let Some((ty, _)) = info.and_then(|i| i.ty) {
             return Some(ty);
         }
         if let Some(ty) = self.parent_type(name) {
             return Some(ty);
         }
-        (self.first_seen.contains_key(name) || self.help.contains_key(name))
-            .then_some(MetricType::Untyped)
+        info.map(|_| MetricType::Untyped)
     }
 
     /// The type of the histogram or summary `name` is a member of, if any.
     fn parent_type(&self, name: &str) -> Option<MetricType> {
         ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
             let base = name.strip_suffix(suffix)?;
-            let &(ty, _) = self.types.get(base)?;
+            let (ty, _) = self.names.get(base)?.ty?;
             ty.member_suffixes().contains(suffix).then_some(ty)
         })
     }
 
     /// The decoded HELP docstring for `name`, if the page has one.
     pub fn help(&self, name: &str) -> Option<&str> {
-        self.help.get(name).map(|(text, _)| text.as_str())
+        let (text, _) = self.names.get(name)?.help.as_ref()?;
+        Some(text)
     }
 
     /// The value of the one series named `name` whose labels include every
@@ -210,7 +215,7 @@ impl Exposition {
 /// Parses a whole exposition, or refuses it whole.
 pub fn parse(input: &[u8]) -> Result<Exposition, ParseError> {
     let text = std::str::from_utf8(input).map_err(|e| utf8_error(input, e))?;
-    let mut parser = Parser::default();
+    let mut parser = Parser::sized_for(text);
     for (index, line) in text.split('\n').enumerate() {
         parser.line(index + 1, line)?;
     }
@@ -251,10 +256,7 @@ pub fn parse_selector(text: &str) -> Result<(String, Vec<(String, String)>), Par
 fn utf8_error(input: &[u8], e: std::str::Utf8Error) -> ParseError {
     let valid = &input[..e.valid_up_to()];
     let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-    let line_start = valid
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let message = match e.error_len() {
         Some(_) => format!(
             "invalid UTF-8 (byte 0x{:02x})",
@@ -539,7 +541,10 @@ fn parse_labels(
 }
 
 fn unclosed(c: &Cursor<'_>, open: usize) -> ParseError {
-    c.err_at(open, "unclosed '{': no '}' before the end of the line".into())
+    c.err_at(
+        open,
+        "unclosed '{': no '}' before the end of the line".into(),
+    )
 }
 
 /// Go's `strconv.ParseFloat` grammar as Prometheus uses it, minus hex and
@@ -630,7 +635,6 @@ fn series_text(name: &str, labels: &[(String, String)]) -> String {
     }
 }
 
-#[derive(Default)]
 struct Parser {
     page: Exposition,
     /// Line of each sample, for "first on line N".
@@ -650,6 +654,23 @@ enum Meta {
 }
 
 impl Parser {
+    /// Sizes the tables from the line count (a fast vectorized count), so a
+    /// page is read without rehashing or regrowing.
+    fn sized_for(text: &str) -> Parser {
+        let lines = 1 + text.bytes().filter(|&b| b == b'\n').count();
+        let hasher = FastState::default();
+        Parser {
+            page: Exposition {
+                samples: Vec::with_capacity(lines),
+                names: HashMap::with_capacity_and_hasher(lines / 2, hasher.clone()),
+            },
+            sample_lines: Vec::with_capacity(lines),
+            series: HashMap::with_capacity_and_hasher(lines, hasher.clone()),
+            collisions: Vec::new(),
+            hasher,
+        }
+    }
+
     fn line(&mut self, line_no: usize, line: &str) -> Result<(), ParseError> {
         let mut c = Cursor::new(line, line_no);
         if line.ends_with('\r') {
@@ -679,9 +700,7 @@ impl Parser {
         } else {
             None
         };
-        let Some(meta) = meta.filter(|_| {
-            c.b.get(c.pos + 4).is_some_and(|&b| is_blank(b))
-        }) else {
+        let Some(meta) = meta.filter(|_| c.b.get(c.pos + 4).is_some_and(|&b| is_blank(b))) else {
             return match c.rest().find('\r') {
                 Some(at) => Err(c.err_at(
                     c.pos + at,
@@ -730,20 +749,14 @@ impl Parser {
         } else {
             raw.to_owned()
         };
-        match self.page.help.entry(name) {
-            Entry::Occupied(first) => Err(c.err_at(
+        if let Some((_, first)) = self.page.names.get(&name).and_then(|i| i.help.as_ref()) {
+            return Err(c.err_at(
                 0,
-                format!(
-                    "second HELP line for {:?} (the first is on line {})",
-                    first.key(),
-                    first.get().1
-                ),
-            )),
-            Entry::Vacant(slot) => {
-                slot.insert((text, c.line));
-                Ok(())
-            }
+                format!("second HELP line for {name:?} (the first is on line {first})"),
+            ));
         }
+        self.page.names.entry(name).or_default().help = Some((text, c.line));
+        Ok(())
     }
 
     fn type_line(&mut self, mut c: Cursor<'_>, name: String) -> Result<(), ParseError> {
@@ -760,7 +773,8 @@ impl Parser {
         if !c.at_end() {
             return Err(c.expected("the end of the TYPE line"));
         }
-        if let Some(&(_, first)) = self.page.types.get(&name) {
+        let names = &self.page.names;
+        if let Some((_, first)) = names.get(&name).and_then(|i| i.ty) {
             return Err(c.err_at(
                 0,
                 format!("second TYPE line for {name:?} (the first is on line {first})"),
@@ -768,10 +782,10 @@ impl Parser {
         }
         let own = std::iter::once(name.clone());
         let members = ty.member_suffixes().iter().map(|s| format!("{name}{s}"));
-        if let Some((member, line)) = own
-            .chain(members)
-            .find_map(|n| self.page.first_seen.get(&n).map(|&l| (n, l)))
-        {
+        if let Some((member, line)) = own.chain(members).find_map(|n| {
+            let line = names.get(&n)?.first_sample?;
+            Some((n, line))
+        }) {
             return Err(c.err_at(
                 0,
                 format!(
@@ -779,7 +793,7 @@ impl Parser {
                 ),
             ));
         }
-        self.page.types.insert(name, (ty, c.line));
+        self.page.names.entry(name).or_default().ty = Some((ty, c.line));
         Ok(())
     }
 
@@ -839,22 +853,23 @@ impl Parser {
     fn add(&mut self, sample: Sample, c: &Cursor<'_>) -> Result<(), ParseError> {
         let index = self.page.samples.len();
         let key = self.series_key(&sample);
-        let duplicate_of = match self.series.entry(key) {
+        let (duplicate_of, collided) = match self.series.entry(key) {
             Entry::Vacant(slot) => {
                 slot.insert(index);
-                None
+                (None, false)
             }
             Entry::Occupied(slot) => {
                 let first = *slot.get();
                 let samples = &self.page.samples;
-                std::iter::once(first)
+                let duplicate = std::iter::once(first)
                     .chain(
                         self.collisions
                             .iter()
                             .filter(|(h, _)| *h == key)
                             .map(|&(_, i)| i),
                     )
-                    .find(|&i| same_series(&samples[i], &sample))
+                    .find(|&i| same_series(&samples[i], &sample));
+                (duplicate, true)
             }
         };
         if let Some(first) = duplicate_of {
@@ -867,7 +882,7 @@ impl Parser {
                 ),
             ));
         }
-        if self.series.get(&key) != Some(&index) {
+        if collided {
             self.collisions.push((key, index));
         }
         // Samples of a family come in a run: look the name up only when it
@@ -877,8 +892,19 @@ impl Parser {
             .samples
             .last()
             .is_none_or(|previous| previous.name != sample.name);
-        if new_name && !self.page.first_seen.contains_key(&sample.name) {
-            self.page.first_seen.insert(sample.name.clone(), c.line);
+        if new_name {
+            match self.page.names.get_mut(&sample.name) {
+                Some(info) => {
+                    info.first_sample.get_or_insert(c.line);
+                }
+                None => {
+                    let info = NameInfo {
+                        first_sample: Some(c.line),
+                        ..NameInfo::default()
+                    };
+                    self.page.names.insert(sample.name.clone(), info);
+                }
+            }
         }
         self.page.samples.push(sample);
         self.sample_lines.push(c.line);
@@ -1091,7 +1117,11 @@ mod tests {
 
     #[test]
     fn bare_name_needs_a_blank_before_the_value() {
-        bad("foo-1\n", 1, "expected a space or '{' after the metric name");
+        bad(
+            "foo-1\n",
+            1,
+            "expected a space or '{' after the metric name",
+        );
         bad("foo.bar 1\n", 1, "found \".bar 1\"");
         bad("foo\n", 1, "expected a value for foo, found end of line");
         bad("foo{a=\"b\"}\n", 1, "expected a value");
@@ -1104,7 +1134,11 @@ mod tests {
             s.labels,
             pairs(&[("p", "C:\\dir"), ("q", "say \"hi\""), ("n", "l1\nl2")])
         );
-        let e = bad("a{p=\"x\\ty\"} 1\n", 1, "invalid escape \"\\\\t\" in label value");
+        let e = bad(
+            "a{p=\"x\\ty\"} 1\n",
+            1,
+            "invalid escape \"\\\\t\" in label value",
+        );
         assert_eq!(e.column, 7);
         bad("a{p=\"\\ü\"} 1", 1, "invalid escape");
         bad("a{p=\"abc\\", 1, "the line ends in a backslash");
@@ -1124,7 +1158,11 @@ mod tests {
         bad("a{x} 1", 1, "expected '=' after label name x");
         bad("a{x=1} 1", 1, "expected a quoted value for label x");
         bad("a{9x=\"1\"} 1", 1, "expected a label name");
-        bad("a{x:y=\"1\"} 1", 1, "expected '=' after label name x, found \":y");
+        bad(
+            "a{x:y=\"1\"} 1",
+            1,
+            "expected '=' after label name x, found \":y",
+        );
     }
 
     #[test]
@@ -1209,15 +1247,16 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(
-            one("a 1 9223372036854775807").timestamp_ms,
-            Some(i64::MAX)
-        );
+        assert_eq!(one("a 1 9223372036854775807").timestamp_ms, Some(i64::MAX));
         bad("a 1 9223372036854775808", 1, "out of range for int64");
         bad("a 1 1.5", 1, "invalid timestamp \"1.5\"");
         bad("a 1 +5", 1, "invalid timestamp");
         bad("a 1 -", 1, "invalid timestamp");
-        bad("a 1 2 3", 1, "expected the end of the line after the timestamp, found \"3\"");
+        bad(
+            "a 1 2 3",
+            1,
+            "expected the end of the line after the timestamp, found \"3\"",
+        );
         bad("a 1 2 # {x=\"y\"} 1", 1, "after the timestamp");
         bad("a 1 # {x=\"y\"} 1", 1, "invalid timestamp \"#\"");
     }
@@ -1241,7 +1280,11 @@ mod tests {
 
     #[test]
     fn help_name_must_be_separated() {
-        bad("# HELP e\\ x\n", 1, "expected a space after the metric name");
+        bad(
+            "# HELP e\\ x\n",
+            1,
+            "expected a space after the metric name",
+        );
         bad("# HELP 9x doc\n", 1, "expected a metric name after HELP");
         bad("# HELP \n", 1, "expected a metric name after HELP");
         bad("# HELP \"\" doc\n", 1, "empty metric name");
@@ -1281,18 +1324,34 @@ mod tests {
         assert_eq!(page.metric_type("u"), Some(MetricType::Untyped));
         assert_eq!(page.metric_type("q.n"), Some(MetricType::Gauge));
         assert_eq!(page.metric_type("nothing"), None);
-        bad("# TYPE a Counter\n", 1, "expected counter, gauge, histogram, summary or untyped, found \"Counter\"");
+        bad(
+            "# TYPE a Counter\n",
+            1,
+            "expected counter, gauge, histogram, summary or untyped, found \"Counter\"",
+        );
         bad("# TYPE a stateset\n", 1, "found \"stateset\"");
         bad("# TYPE a\n", 1, "expected a metric type after TYPE a");
         bad("# TYPE a \n", 1, "expected a metric type");
-        bad("# TYPE a gauge extra\n", 1, "expected the end of the TYPE line, found \"extra\"");
+        bad(
+            "# TYPE a gauge extra\n",
+            1,
+            "expected the end of the TYPE line, found \"extra\"",
+        );
         bad("# TYPE a gauge\r\n", 1, "\\r\\n");
     }
 
     #[test]
     fn metadata_only_once() {
-        bad("# HELP a x\n\n# HELP a y\n", 3, "second HELP line for \"a\" (the first is on line 1)");
-        bad("# TYPE a gauge\n# TYPE a gauge\n", 2, "second TYPE line for \"a\" (the first is on line 1)");
+        bad(
+            "# HELP a x\n\n# HELP a y\n",
+            3,
+            "second HELP line for \"a\" (the first is on line 1)",
+        );
+        bad(
+            "# TYPE a gauge\n# TYPE a gauge\n",
+            2,
+            "second TYPE line for \"a\" (the first is on line 1)",
+        );
         bad("# TYPE a gauge\n# TYPE \"a\" counter\n", 2, "second TYPE");
         // HELP after samples is allowed; TYPE is not.
         ok("a 1\n# HELP a late help\n");
@@ -1301,8 +1360,16 @@ mod tests {
     #[test]
     fn type_must_precede_its_family() {
         bad("a 1\n# TYPE a gauge\n", 2, "\"a\" first appears on line 1");
-        bad("h_bucket{le=\"1\"} 1\n# TYPE h histogram\n", 2, "\"h_bucket\" first appears on line 1");
-        bad("x 0\nh_count 1\n# TYPE h histogram\n", 3, "\"h_count\" first appears on line 2");
+        bad(
+            "h_bucket{le=\"1\"} 1\n# TYPE h histogram\n",
+            2,
+            "\"h_bucket\" first appears on line 1",
+        );
+        bad(
+            "x 0\nh_count 1\n# TYPE h histogram\n",
+            3,
+            "\"h_count\" first appears on line 2",
+        );
         bad("s_sum 1\n# TYPE s summary\n", 2, "\"s_sum\"");
         // A gauge has no members: an earlier `g_sum` is its own family.
         let page = ok("g_sum 1\n# TYPE g gauge\ng 2\n");
@@ -1326,7 +1393,11 @@ mod tests {
             "s_bucket 5\n",
         ));
         for name in ["h", "h_bucket", "h_sum", "h_count"] {
-            assert_eq!(page.metric_type(name), Some(MetricType::Histogram), "{name}");
+            assert_eq!(
+                page.metric_type(name),
+                Some(MetricType::Histogram),
+                "{name}"
+            );
         }
         for name in ["s", "s_sum", "s_count"] {
             assert_eq!(page.metric_type(name), Some(MetricType::Summary), "{name}");
@@ -1339,14 +1410,50 @@ mod tests {
     #[test]
     fn duplicate_series() {
         bad("a 1\na 2\n", 2, "duplicate series a (first on line 1)");
-        bad("a{x=\"1\",y=\"2\"} 1\nb 0\na{y=\"2\",x=\"1\"} 2\n", 3, "first on line 1");
-        bad("a{x=\"1\"} 1\n{\"a\",\"x\"=\"1\"} 2\n", 2, "duplicate series");
+        bad(
+            "a{x=\"1\",y=\"2\"} 1\nb 0\na{y=\"2\",x=\"1\"} 2\n",
+            3,
+            "first on line 1",
+        );
+        bad(
+            "a{x=\"1\"} 1\n{\"a\",\"x\"=\"1\"} 2\n",
+            2,
+            "duplicate series",
+        );
         // Empty is absent, as in Prometheus.
         bad("a 1\na{x=\"\"} 2\n", 2, "duplicate series");
         let page = ok("a 1\na{x=\"1\"} 2\nb 3\na{x=\"2\"} 4\na{x=\"1\",y=\"1\"} 5\n");
         assert_eq!(page.samples().len(), 5);
         // Same labels under different names are different series.
         ok("a{x=\"1\"} 1\nb{x=\"1\"} 1\n");
+    }
+
+    #[test]
+    fn hash_collisions_are_told_apart() {
+        let sample = |name: &str, value| Sample {
+            name: name.into(),
+            labels: vec![],
+            value,
+            timestamp_ms: None,
+        };
+        let mut p = Parser::sized_for("");
+        p.add(sample("a", 1.0), &Cursor::new("", 1)).unwrap();
+        // Make "b" look, by hash, like the series "a".
+        let b_key = p.series_key(&sample("b", 0.0));
+        p.series.insert(b_key, 0);
+        p.add(sample("b", 2.0), &Cursor::new("", 2)).unwrap();
+        assert_eq!(p.collisions, vec![(b_key, 1)]);
+        let e = p.add(sample("b", 3.0), &Cursor::new("", 3)).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("duplicate series b (first on line 2)"),
+            "{e}"
+        );
+        let e = p.add(sample("a", 4.0), &Cursor::new("", 4)).unwrap_err();
+        assert!(
+            e.message.contains("duplicate series a (first on line 1)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1380,9 +1487,16 @@ mod tests {
         assert_eq!(e.to_string(), format!("line 3: {}", e.message));
         let long = format!("a {} 1\n", "z".repeat(100));
         let e = bad(&long, 1, "invalid value");
-        assert!(e.message.contains(&format!("\"{}\"…", "z".repeat(24))), "{e}");
+        assert!(
+            e.message.contains(&format!("\"{}\"…", "z".repeat(24))),
+            "{e}"
+        );
         assert!(e.message.len() < 80, "{e}");
-        let e = bad("?a 1\n", 1, "expected a metric name, '{' or '#', found \"?a 1\"");
+        let e = bad(
+            "?a 1\n",
+            1,
+            "expected a metric name, '{' or '#', found \"?a 1\"",
+        );
         assert_eq!(e.column, 1);
     }
 
@@ -1396,15 +1510,24 @@ mod tests {
             "nan NaN\n",
         ));
         let m = |list: &[(&str, &str)]| pairs(list);
-        assert_eq!(page.lookup("req", &m(&[("code", "500")])), Lookup::Found(0.0));
+        assert_eq!(
+            page.lookup("req", &m(&[("code", "500")])),
+            Lookup::Found(0.0)
+        );
         assert_eq!(
             page.lookup("req", &m(&[("code", "200"), ("path", "/x")])),
             Lookup::Found(7.0)
         );
-        assert_eq!(page.lookup("req", &m(&[("code", "200")])), Lookup::Ambiguous(2));
+        assert_eq!(
+            page.lookup("req", &m(&[("code", "200")])),
+            Lookup::Ambiguous(2)
+        );
         assert_eq!(page.lookup("req", &[]), Lookup::Ambiguous(3));
         assert_eq!(page.lookup("req", &m(&[("code", "404")])), Lookup::Missing);
-        assert_eq!(page.lookup("req", &m(&[("method", "get")])), Lookup::Missing);
+        assert_eq!(
+            page.lookup("req", &m(&[("method", "get")])),
+            Lookup::Missing
+        );
         assert_eq!(page.lookup("lag", &[]), Lookup::Found(0.0));
         assert_eq!(page.lookup("lags", &[]), Lookup::Missing);
         assert_eq!(page.lookup("la", &[]), Lookup::Missing);
@@ -1440,7 +1563,10 @@ mod tests {
             ("{a=\"b\"}", "no metric name"),
             ("\"q.n\"", "must be inside the braces"),
             ("m{a=\"b\"", "unclosed"),
-            ("m{a=~\"b\"}", "expected a quoted value for label a, found \"~\\\"b\\\"}\""),
+            (
+                "m{a=~\"b\"}",
+                "expected a quoted value for label a, found \"~\\\"b\\\"}\"",
+            ),
             ("m{a!=\"b\"}", "expected '=' after label name a"),
             ("m{a=\"b\",a=\"c\"}", "duplicate label"),
             ("m x", "expected the end of the selector, found \"x\""),

@@ -808,8 +808,7 @@ impl Pipeline {
                     candidate.release.id
                 ),
             });
-            self.push_history(candidate);
-            out.push(Effect::Persist);
+            // A rejected candidate changes nothing on disk but the audit log.
             return Ok(());
         }
         // A release that served healthy becomes the one to return to.

@@ -1,0 +1,345 @@
+//! The agent as a user meets it: `gantry init --sim`, `gantry agent`, and
+//! `gantry ctl`, with a real `gantry sim` as the service.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{GANTRY, Lab, alive, stderr};
+
+const SOAK: u64 = 1;
+const THREE_SOAKS: Duration = Duration::from_secs(3 * SOAK);
+
+#[test]
+fn release_goes_live_a_crashing_one_rolls_back_estop_halts_rearm_idles() {
+    let mut lab = Lab::new("lab-1", SOAK);
+    lab.start_agent();
+    let good = lab.example("good.env");
+    let out = lab.ctl_path(&["submit", "--reason", "first deploy"], &good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = lab.wait_state("awaiting_approval", THREE_SOAKS + Duration::from_secs(10));
+    let awaiting = &status["awaiting_approval"];
+    assert_eq!(awaiting["stage"], "canary");
+    assert_eq!(awaiting["deploy_id"], status["deploy_id"]);
+    assert_eq!(awaiting["digest"].as_str().unwrap().len(), 64);
+
+    let out = lab.ctl(&["approve", "--reason", "canary clean"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(status["deploy_id"].as_str().unwrap()),
+        "approve names the deploy"
+    );
+    let live = lab.wait_state("live", Duration::from_secs(5));
+    let good_release = live["current_release"].as_str().unwrap().to_string();
+    assert!(
+        std::fs::read_link(lab.path("current.env"))
+            .unwrap()
+            .ends_with(format!("{good_release}.env"))
+    );
+
+    // A crashing release is rolled back by the agent alone.
+    let out = lab.ctl_path(
+        &["submit", "--reason", "new strategy"],
+        &lab.example("bad-crash.env"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rolled = lab.wait_state("rolled_back", Duration::from_secs(15));
+    assert_eq!(rolled["current_release"], good_release.as_str());
+    assert_eq!(rolled["previous_release"], good_release.as_str());
+    // Give the gate a sample or two of the known-good, then every check is ok.
+    std::thread::sleep(Duration::from_millis(600));
+    let status = lab.wait_state("rolled_back", Duration::from_secs(1));
+    for check in status["checks"].as_array().unwrap() {
+        assert_eq!(check["ok"], true, "check not ok after rollback: {check}");
+    }
+    let sim = lab.service_pid().expect("sim running");
+    assert!(alive(sim));
+
+    // Emergency stop: halted, the sim is down, the kill command ran, submits refused.
+    let out = lab.ctl(&["estop", "--reason", "venue outage drill"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lab.status()["state"], "halted");
+    assert!(!alive(sim), "the sim must be stopped by estop");
+    let killed = std::fs::read_to_string(lab.path("killed.log")).expect("kill command ran");
+    assert!(killed.contains("venue outage drill"), "{killed}");
+    let out = lab.ctl_path(&["submit", "--reason", "again"], &good);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("halted"), "{}", stderr(&out));
+
+    // Operators cannot rearm over the socket? The local socket is admin: rearm works.
+    let out = lab.ctl(&["rearm", "--reason", "venue back"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lab.status()["state"], "idle");
+
+    // The audit chain verifies, and breaks at the line whose byte changed.
+    let out = lab.ctl(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = lab.path("audit.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let lines: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    let third_line_start = lines[1] + 1;
+    let at = third_line_start + 20;
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&log, &bytes).unwrap();
+    let out = lab.ctl(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+
+    // Every human action carries its reason in the audit log.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    for reason in [
+        "first deploy",
+        "canary clean",
+        "new strategy",
+        "venue outage drill",
+        "venue back",
+    ] {
+        assert!(text.contains(reason), "audit lacks {reason:?}");
+    }
+}
+
+#[test]
+fn kill_9_mid_soak_resumes_with_the_time_left_and_the_service_running() {
+    let mut lab = Lab::new("lab-kill9", 6);
+    lab.start_agent();
+    let out = lab.ctl_path(&["submit", "--reason", "soak me"], &lab.example("good.env"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Let the shadow soak run about half-way.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut before = lab.status();
+    while before["soak_remaining_s"].as_f64().unwrap_or(6.0) > 3.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        before = lab.status();
+    }
+    assert_eq!(before["state"], "shadow");
+    let left = before["soak_remaining_s"].as_f64().unwrap();
+    let sim = lab.service_pid().unwrap();
+    lab.signal_agent(libc::SIGKILL);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        alive(sim),
+        "the service keeps running while the agent is down"
+    );
+    lab.start_agent();
+    let after = lab.status();
+    assert_eq!(after["state"], "shadow");
+    let resumed = after["soak_remaining_s"].as_f64().unwrap();
+    assert!(
+        (resumed - left).abs() <= 1.0,
+        "soak left {left:.2}s before kill -9, {resumed:.2}s after restart"
+    );
+    assert_eq!(
+        lab.service_pid(),
+        Some(sim),
+        "the restarted agent adopts the running service"
+    );
+    let out = lab.ctl(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // And the soak still completes.
+    lab.wait_state("paper", Duration::from_secs(10));
+}
+
+#[test]
+fn sigterm_stops_the_agent_not_the_service() {
+    let mut lab = Lab::new("lab-term", SOAK);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    let sim = lab.service_pid().unwrap();
+    lab.signal_agent(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(sim));
+    let out = lab.ctl(&["status"]);
+    assert_eq!(out.status.code(), Some(69), "no agent: unavailable");
+}
+
+#[test]
+fn drill_rolls_back_and_forward_with_timings() {
+    let mut lab = Lab::new("lab-drill", SOAK);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    lab.deploy_live(&lab.example("good-v2.env"), THREE_SOAKS);
+    let live = lab.status();
+    for _ in 0..3 {
+        let report = lab.ctl_json(&["drill", "--reason", "monthly rollback drill"]);
+        let t = &report["timings"];
+        for key in [
+            "detect_ms",
+            "swap_ms",
+            "restart_ms",
+            "healthy_ms",
+            "total_ms",
+        ] {
+            assert!(
+                t[key].as_f64().is_some_and(|v| v >= 0.0),
+                "{key} missing: {report}"
+            );
+        }
+        let sum = t["detect_ms"].as_f64().unwrap()
+            + t["swap_ms"].as_f64().unwrap()
+            + t["restart_ms"].as_f64().unwrap()
+            + t["healthy_ms"].as_f64().unwrap();
+        assert!(
+            sum <= t["total_ms"].as_f64().unwrap() + 1.0,
+            "steps add up within total: {t}"
+        );
+        let after = lab.status();
+        assert_eq!(after["state"], "live");
+        assert_eq!(after["current_release"], live["current_release"]);
+        assert!(after["last_drill_at"].is_string());
+    }
+    let audit = lab.ctl_json(&["audit", "--tail", "50"]);
+    let drills = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "drill.done")
+        .count();
+    assert_eq!(drills, 3);
+}
+
+#[test]
+fn malformed_releases_are_refused_naming_file_and_line_and_change_nothing() {
+    let mut lab = Lab::new("lab-bad", SOAK);
+    lab.start_agent();
+    let before = lab.tree();
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("no-equals.env", b"A=1\nJUST_A_WORD\n", "line 2"),
+        ("dup.env", b"A=1\nB=2\nA=3\n", "line 3"),
+        ("utf8.env", b"A=1\nB=caf\xe9\n", "line 2"),
+        ("nan.env", b"LIMIT=NaN\n", "line 1"),
+        ("stage.env", b"A=1\nTRADE_MODE=live\n", "line 2"),
+    ];
+    for (name, body, line) in cases {
+        let path = lab.write_release(name, body);
+        let out = lab.ctl_path(&["submit", "--reason", "bad"], &path);
+        assert_eq!(out.status.code(), Some(65), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(name) && err.contains(line), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
+    }
+    // A release the validate command rejects: gantry sim refuses a bogus fault.
+    let path = lab.write_release("bogus-fault.env", b"SIM_FAULT=meteor\n");
+    let out = lab.ctl_path(&["submit", "--reason", "bad"], &path);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("validat"), "{}", stderr(&out));
+    let out = lab.ctl_path(&["validate"], &path);
+    assert_eq!(out.status.code(), Some(65));
+    let mut after = lab.tree();
+    after.retain(|(n, _)| {
+        !n.ends_with(".env") || n.starts_with("examples") || n.starts_with("releases")
+    });
+    let mut before = before;
+    before.retain(|(n, _)| {
+        !n.ends_with(".env") || n.starts_with("examples") || n.starts_with("releases")
+    });
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&before),
+        names(&after),
+        "no file appeared or vanished"
+    );
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        assert!(a == b, "{name} changed");
+    }
+    assert!(
+        std::fs::read_dir(lab.path("releases"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(!lab.path("current.env").exists());
+    assert_eq!(lab.status()["state"], "idle");
+}
+
+#[test]
+fn second_submit_is_refused_naming_the_deploy_in_flight() {
+    let mut lab = Lab::new("lab-two", 5);
+    lab.start_agent();
+    let out = lab.ctl_path(&["submit", "--reason", "one"], &lab.example("good.env"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let in_flight = lab.status()["deploy_id"].as_str().unwrap().to_string();
+    let out = lab.ctl_path(&["submit", "--reason", "two"], &lab.example("good-v2.env"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains(&in_flight), "{}", stderr(&out));
+    // Nothing awaits approval yet: approve is refused by policy.
+    let out = lab.ctl(&["approve", "--reason", "eager"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_second_agent_on_the_same_state_dir_refuses_naming_the_first() {
+    let mut lab = Lab::new("lab-lock", SOAK);
+    lab.start_agent();
+    let first = lab.agent.as_ref().unwrap().id();
+    let out = std::process::Command::new(GANTRY)
+        .args(["agent", "--config"])
+        .arg(&lab.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains(&first.to_string()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        lab.ctl(&["status"]).status.success(),
+        "the first agent is unharmed"
+    );
+}
+
+#[test]
+fn bad_config_is_refused_naming_the_field() {
+    let lab = Lab::new("lab-config", SOAK);
+    let text = std::fs::read_to_string(&lab.config).unwrap();
+    let cases = [
+        (
+            text.replace("[probe]", "[probe]\ncolour = \"red\""),
+            "colour",
+        ),
+        (text.replacen("limit = 2", "limit = nan", 1), "limit"),
+        (text.replacen("limit = 2", "limit = -2", 1), "limit"),
+        (
+            text.replacen(
+                "stages = [\"canary\", \"live\"]",
+                "stages = [\"canary\", \"prod\"]",
+                1,
+            ),
+            "stages",
+        ),
+    ];
+    for (body, field) in cases {
+        std::fs::write(&lab.config, &body).unwrap();
+        let out = std::process::Command::new(GANTRY)
+            .args(["agent", "--config"])
+            .arg(&lab.config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("gantry.toml") && err.contains(field), "{err}");
+        assert!(
+            !lab.path("audit.jsonl").exists(),
+            "nothing written for a bad config"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_and_missing_agent_have_their_exit_codes() {
+    let lab = Lab::new("lab-codes", SOAK);
+    let out = lab.ctl(&["status"]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let out = lab.ctl(&["approve"]);
+    assert_eq!(out.status.code(), Some(2), "a reason is required");
+    let out = std::process::Command::new(GANTRY)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
