@@ -97,7 +97,7 @@ const EXAMPLES: [(&str, &str); 4] = [
     ),
     (
         "bad-drawdown.env",
-        "# Breaches its drawdown budget after two seconds.\nSTRATEGY=momentum\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S=2\n",
+        "# Breaches its drawdown budget 1.5 s after each start: shadow does not watch drawdown, paper does.\nSTRATEGY=momentum\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S=1.5\n",
     ),
 ];
 
