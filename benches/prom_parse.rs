@@ -20,7 +20,9 @@ fn main() {
     println!(
         "node_exporter page: {} bytes, {} samples; median {median:.0} µs, p90 {:.0} µs ({:.0} MB/s)",
         PAGE.len(),
-        gantry::prom::parse(PAGE.as_bytes()).map(|p| p.samples().len()).unwrap_or(0),
+        gantry::prom::parse(PAGE.as_bytes())
+            .map(|p| p.samples().len())
+            .unwrap_or(0),
         runs[RUNS * 9 / 10],
         PAGE.len() as f64 / median
     );

@@ -18,7 +18,13 @@ fn main() {
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
     lab.deploy_live(&lab.example("good-v2.env"), Duration::from_secs(3));
-    let keys = ["detect_ms", "swap_ms", "restart_ms", "healthy_ms", "total_ms"];
+    let keys = [
+        "detect_ms",
+        "swap_ms",
+        "restart_ms",
+        "healthy_ms",
+        "total_ms",
+    ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); keys.len()];
     for n in 0..DRILLS {
         let report = lab.ctl_json(&["drill", "--reason", "benchmark drill"]);
@@ -41,5 +47,8 @@ fn main() {
         );
     }
     let total_median = samples[4][DRILLS / 2];
-    println!("\nmedian total {total_median:.1} ms: {:.0}x under the ADR's 60 s SLA, target 250 ms", 60_000.0 / total_median);
+    println!(
+        "\nmedian total {total_median:.1} ms: {:.0}x under the ADR's 60 s SLA, target 250 ms",
+        60_000.0 / total_median
+    );
 }

@@ -148,7 +148,11 @@ fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
     let stage_wait = Duration::from_secs(soak * 3 + 20);
 
     step("submit a healthy release: it soaks through shadow, paper and canary");
-    submit(&mut control, &examples.join("good.env"), "demo: first release")?;
+    submit(
+        &mut control,
+        &examples.join("good.env"),
+        "demo: first release",
+    )?;
     let status = wait_for(&mut control, "awaiting_approval", stage_wait)?;
     let awaiting = status
         .awaiting_approval
@@ -170,8 +174,14 @@ fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
     )?)?;
     wait_for(&mut control, "live", Duration::from_secs(10))?;
 
-    step("submit a bad release: its drawdown breaches the paper gate, and the agent rolls back alone");
-    submit(&mut control, &examples.join("bad-drawdown.env"), "demo: riskier strategy")?;
+    step(
+        "submit a bad release: its drawdown breaches the paper gate, and the agent rolls back alone",
+    );
+    submit(
+        &mut control,
+        &examples.join("bad-drawdown.env"),
+        "demo: riskier strategy",
+    )?;
     let status = wait_for(&mut control, "rolled_back", stage_wait)?;
 
     let verify = expect_ok(control.ask(Request::AuditVerify, None, OPERATOR)?)?;
@@ -217,7 +227,11 @@ fn expect_ok(reply: crate::wire::Reply) -> anyhow::Result<serde_json::Value> {
     }
 }
 
-fn wait_for(control: &mut Link, state: &str, timeout: Duration) -> anyhow::Result<crate::wire::Status> {
+fn wait_for(
+    control: &mut Link,
+    state: &str,
+    timeout: Duration,
+) -> anyhow::Result<crate::wire::Status> {
     let deadline = Instant::now() + timeout;
     loop {
         let status = control.status(OPERATOR)?;
@@ -225,12 +239,18 @@ fn wait_for(control: &mut Link, state: &str, timeout: Duration) -> anyhow::Resul
             return Ok(status);
         }
         if status.state == "halted" {
-            return Err(fail(Code::Failed, format!("the host halted: {:?}", status.halted_reason)));
+            return Err(fail(
+                Code::Failed,
+                format!("the host halted: {:?}", status.halted_reason),
+            ));
         }
         if Instant::now() >= deadline {
             return Err(fail(
                 Code::Failed,
-                format!("waited {timeout:?} for {state}; the host is {}", status.state),
+                format!(
+                    "waited {timeout:?} for {state}; the host is {}",
+                    status.state
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(100));

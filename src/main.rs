@@ -22,9 +22,6 @@ struct Cli {
 enum Command {
     /// Run a simulated host end to end: a real agent, a real `gantry sim`, short soaks.
     Demo {
-        /// Print transitions without any full-screen UI.
-        #[arg(long)]
-        headless: bool,
         /// Soak seconds per stage.
         #[arg(long, default_value_t = 2)]
         soak: u64,
@@ -71,7 +68,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { headless: _, soak } => gantry::demo::run(soak),
+        Command::Demo { soak } => gantry::demo::run(soak),
         Command::Init {
             dir,
             name,
