@@ -15,5 +15,6 @@ pub mod init;
 pub mod pipeline;
 pub mod prom;
 pub mod sim;
+pub mod ssh;
 pub mod text;
 pub mod wire;
