@@ -1,7 +1,5 @@
 //! `gantry ctl`: the control room's commands from a script, CI or a shell.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -11,15 +9,25 @@ use crate::agent::config::AgentConfig;
 use crate::exit::{Code, Exit, fail};
 use crate::pipeline::{Stage, Tier};
 use crate::text::inert;
-use crate::wire::{
-    self, AgentMsg, AuditEntry, ClientMsg, Command, ErrorCode, Reply, Request, Status,
-};
+use crate::wire::{AuditEntry, ErrorCode, Reply, Request, Status};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::client::WireClient;
 
 #[derive(Args, Debug, Clone)]
 pub struct CtlArgs {
     /// The agent's config (its socket is found from it).
     #[arg(long, env = "GANTRY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Reach this host over SSH: a name in the hosts file, or a ~/.ssh/config alias.
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// The hosts file (TOML, docs/hosts.md); with no --host, `status` shows every host.
+    #[arg(long, env = "GANTRY_HOSTS", global = true)]
+    pub hosts: Option<PathBuf>,
+    /// Trust and record a host key never seen before (like StrictHostKeyChecking=accept-new).
+    #[arg(long, global = true)]
+    pub accept_new: bool,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -98,20 +106,52 @@ const DEFAULT_CONFIGS: [&str; 3] = [
 ];
 
 pub fn run(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
-    let config = find_config(args.config.as_deref())?;
-    let mut link = Link::connect(&config.socket_path())?;
-    // Without a name the agent records the peer it saw (uid and user).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(args, command))
+}
+
+async fn run_async(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
     let operator = args
         .operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_default();
-    let (request, reason) = build_request(&mut link, &command, &operator)?;
-    let reply = link.ask(request, reason, &operator)?;
+    if let Some(remote) = crate::ssh::remote::Remote::from_args(args)? {
+        return remote.run(args, command, &operator).await;
+    }
+    let config = find_config(args.config.as_deref())?;
+    let socket = config.socket_path();
+    let stream = tokio::net::UnixStream::connect(&socket)
+        .await
+        .map_err(|e| {
+            fail(
+                Code::Unavailable,
+                format!(
+                    "cannot reach the agent at {}: {e} (is `gantry agent` running?)",
+                    socket.display()
+                ),
+            )
+        })?;
+    let client = WireClient::handshake(stream).await?;
+    execute(client, args, command, &operator).await
+}
+
+/// Runs one ctl command on a connected agent and prints its result; the
+/// same for the local socket and for SSH.
+pub async fn execute<S: AsyncRead + AsyncWrite>(
+    mut client: WireClient<S>,
+    args: &CtlArgs,
+    command: CtlCommand,
+    operator: &str,
+) -> anyhow::Result<()> {
+    let (request, reason) = build_request(&mut client, &command).await?;
+    let reply = client.ask(request, reason, Some(operator)).await?;
     report(args.json, &command, &reply)
 }
 
-fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
+pub fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
     if let Some(path) = named {
         return Ok(AgentConfig::load(path)?);
     }
@@ -130,10 +170,9 @@ fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
 /// Turns a ctl command into a wire request. Approve looks up what awaits
 /// approval when the deploy is not named, so the approval always names the
 /// deploy, the release digest and the stage it approves.
-fn build_request(
-    link: &mut Link,
+async fn build_request<S: AsyncRead + AsyncWrite>(
+    client: &mut WireClient<S>,
     command: &CtlCommand,
-    operator: &str,
 ) -> anyhow::Result<(Request, Option<String>)> {
     Ok(match command {
         CtlCommand::Submit {
@@ -166,7 +205,7 @@ fn build_request(
             deploy,
             stage,
         } => {
-            let status = link.status(operator)?;
+            let status = client.status().await?;
             let Some(awaiting) = status.awaiting_approval else {
                 return Err(fail(
                     Code::Refused,
@@ -227,114 +266,6 @@ fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
         )
     })?;
     Ok((path.display().to_string(), content))
-}
-
-/// One connection to an agent, speaking the wire protocol.
-pub struct Link {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-    next_id: u64,
-}
-
-impl Link {
-    pub fn connect(socket: &Path) -> anyhow::Result<Self> {
-        let stream = UnixStream::connect(socket).map_err(|e| {
-            fail(
-                Code::Unavailable,
-                format!(
-                    "cannot reach the agent at {}: {e} (is `gantry agent` running?)",
-                    socket.display()
-                ),
-            )
-        })?;
-        let writer = stream.try_clone()?;
-        let mut link = Self {
-            reader: BufReader::new(stream),
-            writer,
-            next_id: 0,
-        };
-        match link.next_message()? {
-            AgentMsg::Hello { protocol, .. } if protocol == wire::PROTOCOL => {}
-            AgentMsg::Hello { protocol, .. } => {
-                return Err(fail(
-                    Code::Unavailable,
-                    format!(
-                        "the agent speaks protocol {protocol}; this gantry speaks {}",
-                        wire::PROTOCOL
-                    ),
-                ));
-            }
-            other => {
-                return Err(fail(
-                    Code::Unavailable,
-                    format!("expected hello from the agent, got {other:?}"),
-                ));
-            }
-        }
-        Ok(link)
-    }
-
-    /// The next message the agent sends; unknown types are skipped.
-    pub fn next_message(&mut self) -> anyhow::Result<AgentMsg> {
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line)?;
-            if n == 0 {
-                return Err(fail(Code::Unavailable, "the agent closed the connection"));
-            }
-            if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
-                return Ok(msg);
-            }
-        }
-    }
-
-    pub fn send(
-        &mut self,
-        request: Request,
-        reason: Option<String>,
-        operator: &str,
-    ) -> anyhow::Result<String> {
-        self.next_id += 1;
-        let id = format!(
-            "ctl-{}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros(),
-            self.next_id
-        );
-        let command = ClientMsg::Command(Command {
-            id: id.clone(),
-            operator: Some(operator.to_string()).filter(|o| !o.is_empty()),
-            reason,
-            request,
-        });
-        self.writer.write_all(wire::encode(&command).as_bytes())?;
-        Ok(id)
-    }
-
-    /// Sends a command and waits for its reply.
-    pub fn ask(
-        &mut self,
-        request: Request,
-        reason: Option<String>,
-        operator: &str,
-    ) -> anyhow::Result<Reply> {
-        let id = self.send(request, reason, operator)?;
-        loop {
-            if let AgentMsg::Reply(reply) = self.next_message()?
-                && reply.id == id
-            {
-                return Ok(reply);
-            }
-        }
-    }
-
-    pub fn status(&mut self, operator: &str) -> anyhow::Result<Status> {
-        let reply = self.ask(Request::Status, None, operator)?;
-        let data = reply
-            .data
-            .ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
-        Ok(serde_json::from_value(data)?)
-    }
 }
 
 /// The exit status for a refused reply.

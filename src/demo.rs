@@ -1,145 +1,170 @@
-//! `gantry demo`: one simulated host end to end, printed as it happens.
+//! `gantry demo`: simulated hosts on loopback with real agents, real
+//! `gantry sim` services and, for a fleet, real SSH.
 //!
-//! A real agent (this binary, `gantry agent`) runs in a temporary state dir
-//! with `gantry sim` as its service and short soaks. The script submits a
-//! good release, approves it at canary, then submits a bad one and lets the
-//! gate roll it back. Every audit entry is printed the moment the agent
-//! writes it. Everything started is stopped on exit, on error and on Ctrl-C.
+//! - `gantry demo`: one host end to end, printed as it happens. The script
+//!   submits a good release, approves it at canary, then submits a bad one
+//!   and lets the gate roll it back.
+//! - `gantry demo --headless --hosts N`: N hosts, each an agent behind its
+//!   own embedded SSH server, with a hosts file and known_hosts written for
+//!   them; it runs until Ctrl-C or SIGTERM.
+//!
+//! Everything started is stopped on exit, on error and on Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::ctl::Link;
+use tokio::net::UnixStream;
+
+use crate::client::WireClient;
 use crate::exit::{Code, fail};
 use crate::init::InitArgs;
+use crate::ssh::server::{Authorized, EmbeddedServer};
 use crate::text::inert;
-use crate::wire::{AgentMsg, AuditEntry, Request};
+use crate::wire::{AgentMsg, AuditEntry, Request, Status};
 
 const OPERATOR: &str = "demo";
 
-pub fn run(soak: u64) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("gantry-demo-").tempdir()?;
-    let config = crate::init::write(&InitArgs {
-        dir: dir.path().to_path_buf(),
-        name: Some("demo-1".into()),
-        sim: true,
-        soak: Some(soak.max(1)),
-        force: false,
-    })?;
-    let mut fleet = Fleet {
-        agent: None,
-        dir: dir.path().to_path_buf(),
-    };
-    fleet.agent = Some(spawn_agent(&config, dir.path())?);
-    println!(
-        "gantry demo: one simulated host (demo-1), a real agent and a real `gantry sim`, {soak} s soaks\nstate dir {}\n",
-        dir.path().display()
-    );
+pub struct DemoArgs {
+    pub soak: u64,
+    pub headless: bool,
+    pub hosts: usize,
+}
 
-    // The script runs on its own thread so that Ctrl-C can stop everything
-    // even while it waits on the agent.
-    let (done_tx, done_rx) = mpsc::channel();
-    let socket = dir.path().join("agent.sock");
-    let examples = dir.path().join("examples");
-    std::thread::spawn(move || {
-        let result = script(&socket, &examples, soak);
-        let _ = done_tx.send(result);
-    });
-    let runtime = tokio::runtime::Builder::new_current_thread()
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(async {
-        let wait = tokio::task::spawn_blocking(move || done_rx.recv());
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => Err(fail(Code::Failed, "interrupted; everything stopped")),
-            result = wait => match result {
-                Ok(Ok(result)) => result,
-                _ => Err(fail(Code::Failed, "the demo script stopped unexpectedly")),
-            },
+    runtime.block_on(async {
+        if args.headless && args.hosts > 0 {
+            fleet(args).await
+        } else {
+            story(args.soak).await
         }
-    });
-    fleet.stop();
-    drop(dir);
-    outcome
+    })
 }
 
-/// The agent and its service; stopping it leaves nothing running.
-struct Fleet {
-    agent: Option<Child>,
-    dir: PathBuf,
+/// Agents (and through them their services) started by the demo.
+pub struct Hosts {
+    agents: Vec<(Child, PathBuf)>,
 }
 
-impl Fleet {
+impl Hosts {
+    fn new() -> Self {
+        Self { agents: Vec::new() }
+    }
+
+    /// `gantry init --sim` in `dir` and an agent on it.
+    fn start(&mut self, dir: &Path, name: &str, soak: u64) -> anyhow::Result<PathBuf> {
+        let config = crate::init::write(&InitArgs {
+            dir: dir.to_path_buf(),
+            name: Some(name.into()),
+            sim: true,
+            soak: Some(soak.max(1)),
+            force: false,
+        })?;
+        let exe = std::env::current_exe()?;
+        let log = std::fs::File::create(dir.join("agent.log"))?;
+        let child = Command::new(exe)
+            .args(["agent", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.agents.push((child, dir.to_path_buf()));
+        Ok(config)
+    }
+
     fn stop(&mut self) {
-        if let Some(mut agent) = self.agent.take() {
-            // SAFETY: SIGTERM to the agent we spawned.
+        for (agent, _) in &mut self.agents {
+            // SAFETY: SIGTERM to an agent this demo spawned.
             unsafe {
                 libc::kill(agent.id() as i32, libc::SIGTERM);
             }
-            let deadline = Instant::now() + Duration::from_secs(3);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for (agent, dir) in &mut self.agents {
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = agent.try_wait() {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(5));
             }
             let _ = agent.kill();
             let _ = agent.wait();
+            // The agent leaves its service running on SIGTERM (as it must on
+            // a real host); the demo owns both, so it stops the service too.
+            stop_service(dir);
         }
-        // The agent leaves its service running on SIGTERM (as it must on a
-        // real host); the demo owns both, so it stops the service too.
-        if let Ok(text) = std::fs::read_to_string(self.dir.join("service.pid"))
-            && let Some(Ok(pid)) = text.split_whitespace().next().map(str::parse::<i32>)
-        {
-            // SAFETY: the sim runs in its own process group, led by `pid`.
-            unsafe {
-                libc::kill(-pid, libc::SIGTERM);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
+        self.agents.clear();
     }
 }
 
-impl Drop for Fleet {
+impl Drop for Hosts {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-fn spawn_agent(config: &Path, dir: &Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe()?;
-    let log = std::fs::File::create(dir.join("agent.log"))?;
-    Ok(Command::new(exe)
-        .args(["agent", "--config"])
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?)
-}
-
-fn connect(socket: &Path) -> anyhow::Result<Link> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match Link::connect(socket) {
-            Ok(link) => return Ok(link),
-            Err(e) if Instant::now() >= deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+fn stop_service(dir: &Path) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("service.pid"))
+        && let Some(Ok(pid)) = text.split_whitespace().next().map(str::parse::<i32>)
+    {
+        // SAFETY: the sim runs in its own process group, led by `pid`.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
     }
 }
 
-fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
-    let mut control = connect(socket)?;
+async fn connect(socket: &Path) -> anyhow::Result<WireClient<UnixStream>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match UnixStream::connect(socket).await {
+            Ok(stream) => return WireClient::handshake(stream).await,
+            Err(e) if Instant::now() >= deadline => {
+                return Err(fail(Code::Unavailable, format!("agent did not start: {e}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match &mut term { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+async fn story(soak: u64) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("gantry-demo-").tempdir()?;
+    let mut hosts = Hosts::new();
+    hosts.start(dir.path(), "demo-1", soak)?;
+    println!(
+        "gantry demo: one simulated host (demo-1), a real agent and a real `gantry sim`, {soak} s soaks\nstate dir {}\n",
+        dir.path().display()
+    );
+    let outcome = tokio::select! {
+        result = script(dir.path(), soak) => result,
+        () = interrupted() => Err(fail(Code::Failed, "interrupted; everything stopped")),
+    };
+    hosts.stop();
+    drop(dir);
+    outcome
+}
+
+async fn script(dir: &Path, soak: u64) -> anyhow::Result<()> {
+    let socket = dir.join("agent.sock");
+    let examples = dir.join("examples");
+    let mut control = connect(&socket).await?;
     // A second connection only listens, printing audit entries as they land.
-    let mut watcher = connect(socket)?;
-    std::thread::spawn(move || {
-        while let Ok(msg) = watcher.next_message() {
+    let mut watcher = connect(&socket).await?;
+    let printer = tokio::spawn(async move {
+        while let Ok(msg) = watcher.next_message().await {
             if let AgentMsg::Audit { entry } = msg {
                 println!("{}", line(&entry));
             }
@@ -152,8 +177,9 @@ fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
         &mut control,
         &examples.join("good.env"),
         "demo: first release",
-    )?;
-    let status = wait_for(&mut control, "awaiting_approval", stage_wait)?;
+    )
+    .await?;
+    let status = wait_for(&mut control, "awaiting_approval", stage_wait).await?;
     let awaiting = status
         .awaiting_approval
         .ok_or_else(|| fail(Code::Failed, "awaiting approval without a deploy"))?;
@@ -163,16 +189,20 @@ fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
         awaiting.deploy_id,
         awaiting.digest.get(..12).unwrap_or(&awaiting.digest)
     ));
-    expect_ok(control.ask(
-        Request::Approve {
-            deploy_id: awaiting.deploy_id,
-            digest: awaiting.digest,
-            stage: awaiting.stage,
-        },
-        Some("demo: canary numbers look right".into()),
-        OPERATOR,
-    )?)?;
-    wait_for(&mut control, "live", Duration::from_secs(10))?;
+    expect_ok(
+        control
+            .ask(
+                Request::Approve {
+                    deploy_id: awaiting.deploy_id,
+                    digest: awaiting.digest,
+                    stage: awaiting.stage,
+                },
+                Some("demo: canary numbers look right".into()),
+                Some(OPERATOR),
+            )
+            .await?,
+    )?;
+    wait_for(&mut control, "live", Duration::from_secs(10)).await?;
 
     step(
         "submit a bad release: its drawdown breaches the paper gate, and the agent rolls back alone",
@@ -181,18 +211,26 @@ fn script(socket: &Path, examples: &Path, soak: u64) -> anyhow::Result<()> {
         &mut control,
         &examples.join("bad-drawdown.env"),
         "demo: riskier strategy",
-    )?;
-    let status = wait_for(&mut control, "rolled_back", stage_wait)?;
+    )
+    .await?;
+    let status = wait_for(&mut control, "rolled_back", stage_wait).await?;
 
-    let verify = expect_ok(control.ask(Request::AuditVerify, None, OPERATOR)?)?;
-    std::thread::sleep(Duration::from_millis(200));
+    let verify = expect_ok(
+        control
+            .ask(Request::AuditVerify, None, Some(OPERATOR))
+            .await?,
+    )?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    printer.abort();
     println!(
         "\ndone: {} serves the known-good release {} again; audit chain verified ({} entries)",
         inert(&status.host),
         inert(status.current_release.as_deref().unwrap_or("?")),
         verify.get("entries").and_then(|v| v.as_u64()).unwrap_or(0)
     );
-    println!("next: `gantry init DIR --sim` and docs/cli.md to drive a host yourself");
+    println!(
+        "next: `gantry demo --headless --hosts 5` for a fleet over SSH, or `gantry init DIR --sim` (docs/cli.md)"
+    );
     Ok(())
 }
 
@@ -200,19 +238,27 @@ fn step(text: &str) {
     println!("\n▶ {text}");
 }
 
-fn submit(control: &mut Link, path: &Path, reason: &str) -> anyhow::Result<()> {
+async fn submit(
+    control: &mut WireClient<UnixStream>,
+    path: &Path,
+    reason: &str,
+) -> anyhow::Result<()> {
     let content = std::fs::read_to_string(path)?;
-    expect_ok(control.ask(
-        Request::Submit {
-            name: path.display().to_string(),
-            content,
-            tier: crate::pipeline::Tier::Balanced,
-            commit: None,
-            promotion: None,
-        },
-        Some(reason.into()),
-        OPERATOR,
-    )?)?;
+    expect_ok(
+        control
+            .ask(
+                Request::Submit {
+                    name: path.display().to_string(),
+                    content,
+                    tier: crate::pipeline::Tier::Balanced,
+                    commit: None,
+                    promotion: None,
+                },
+                Some(reason.into()),
+                Some(OPERATOR),
+            )
+            .await?,
+    )?;
     Ok(())
 }
 
@@ -227,14 +273,14 @@ fn expect_ok(reply: crate::wire::Reply) -> anyhow::Result<serde_json::Value> {
     }
 }
 
-fn wait_for(
-    control: &mut Link,
+async fn wait_for(
+    control: &mut WireClient<UnixStream>,
     state: &str,
     timeout: Duration,
-) -> anyhow::Result<crate::wire::Status> {
+) -> anyhow::Result<Status> {
     let deadline = Instant::now() + timeout;
     loop {
-        let status = control.status(OPERATOR)?;
+        let status = control.status().await?;
         if status.state == state {
             return Ok(status);
         }
@@ -253,7 +299,7 @@ fn wait_for(
                 ),
             ));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -268,4 +314,105 @@ fn line(entry: &AuditEntry) -> String {
         "  {time}  {:<18} {:<16} {}{who}",
         entry.state, entry.kind, entry.message
     ))
+}
+
+/// A demo fleet: what `fleet` writes for its users and tests.
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub hosts_file: PathBuf,
+    pub known_hosts: PathBuf,
+    pub identity: PathBuf,
+    pub servers: Vec<EmbeddedServer>,
+    pub hosts: Hosts,
+}
+
+/// Waves for demo host `i` of `n`: one canary, one primary, the rest full.
+fn wave_of(i: usize) -> &'static str {
+    match i {
+        0 => "canary",
+        1 => "primary",
+        _ => "full",
+    }
+}
+
+impl Fleet {
+    /// Starts `n` hosts behind embedded SSH servers and writes the files a
+    /// client needs to reach them.
+    pub async fn start(n: usize, soak: u64) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("gantry-fleet-").tempdir()?;
+        let identity = dir.path().join("id_ed25519");
+        let key =
+            russh::keys::PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)?;
+        key.write_openssh_file(&identity, russh::keys::ssh_key::LineEnding::LF)?;
+        std::fs::set_permissions(
+            &identity,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )?;
+        let authorized = vec![Authorized {
+            key: key.public_key().clone(),
+            forced_command: None,
+        }];
+        let exe = std::env::current_exe()?;
+        let mut hosts = Hosts::new();
+        let mut servers = Vec::with_capacity(n);
+        let mut known = String::new();
+        let mut file = String::from(
+            "# A demo fleet written by `gantry demo --headless`.\nwaves = [\"canary\", \"primary\", \"full\"]\n",
+        );
+        for i in 0..n {
+            let name = format!("demo-{}", i + 1);
+            let host_dir = dir.path().join(&name);
+            let config = hosts.start(&host_dir, &name, soak)?;
+            let server = EmbeddedServer::start("127.0.0.1:0".parse()?, authorized.clone()).await?;
+            known.push_str(&server.known_hosts_line());
+            known.push('\n');
+            let command = format!(
+                "{} attach --config {}",
+                shell_quote(&exe.display().to_string()),
+                shell_quote(&config.display().to_string())
+            );
+            file.push_str(&format!(
+                "\n[[host]]\nname = {name:?}\naddress = \"127.0.0.1\"\nport = {}\nuser = \"demo\"\nidentity = \"id_ed25519\"\nknown_hosts = \"known_hosts\"\nwave = {:?}\ncommand = {command:?}\n",
+                server.addr.port(),
+                wave_of(i)
+            ));
+            servers.push(server);
+        }
+        let known_hosts = dir.path().join("known_hosts");
+        std::fs::write(&known_hosts, known)?;
+        let hosts_file = dir.path().join("hosts.toml");
+        std::fs::write(&hosts_file, file)?;
+        Ok(Self {
+            dir,
+            hosts_file,
+            known_hosts,
+            identity,
+            servers,
+            hosts,
+        })
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+async fn fleet(args: &DemoArgs) -> anyhow::Result<()> {
+    let mut fleet = Fleet::start(args.hosts, args.soak).await?;
+    println!(
+        "gantry demo: {} hosts, each a real agent behind its own SSH server on 127.0.0.1",
+        args.hosts
+    );
+    println!("hosts file:  {}", fleet.hosts_file.display());
+    println!("known_hosts: {}", fleet.known_hosts.display());
+    println!("identity:    {}", fleet.identity.display());
+    println!(
+        "try:         gantry ctl --hosts {} status\nCtrl-C stops everything.",
+        fleet.hosts_file.display()
+    );
+    interrupted().await;
+    fleet.hosts.stop();
+    fleet.servers.clear();
+    println!("stopped {} hosts; nothing left running", args.hosts);
+    Ok(())
 }

@@ -6,6 +6,8 @@
 //! `sim` is the simulated service; `prom`, `envfile`, `durable` are leaves.
 
 pub mod agent;
+pub mod attach;
+pub mod client;
 pub mod ctl;
 pub mod demo;
 pub mod durable;

@@ -25,6 +25,12 @@ enum Command {
         /// Soak seconds per stage.
         #[arg(long, default_value_t = 2)]
         soak: u64,
+        /// No story: start the fleet, print its hosts file, run until Ctrl-C.
+        #[arg(long)]
+        headless: bool,
+        /// Hosts in the fleet (with --headless), each behind its own SSH server.
+        #[arg(long, default_value_t = 5)]
+        hosts: usize,
     },
     /// Write DIR/gantry.toml, a commented agent config.
     Init {
@@ -54,6 +60,17 @@ enum Command {
         #[command(subcommand)]
         command: CtlCommand,
     },
+    /// Bridge this SSH session's stdin/stdout to the agent (run by sshd).
+    Attach {
+        /// The most this session may do (pin it in an authorized_keys forced command).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long, env = "GANTRY_CONFIG")]
+        config: Option<PathBuf>,
+        /// The operator this key belongs to, recorded as who acted.
+        #[arg(long)]
+        operator: Option<String>,
+    },
     /// A simulated trading service; its knobs come from its environment (docs/sim.md).
     Sim {
         /// Address to serve Prometheus metrics on (default: SIM_LISTEN or 127.0.0.1:9187).
@@ -68,7 +85,15 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { soak } => gantry::demo::run(soak),
+        Command::Demo {
+            soak,
+            headless,
+            hosts,
+        } => gantry::demo::run(&gantry::demo::DemoArgs {
+            soak,
+            headless,
+            hosts,
+        }),
         Command::Init {
             dir,
             name,
@@ -88,6 +113,20 @@ fn main() {
             listen,
             validate_config,
         } => gantry::sim::main(listen, validate_config),
+        Command::Attach {
+            role,
+            config,
+            operator,
+        } => role
+            .parse()
+            .map_err(|e: String| gantry::exit::fail(gantry::exit::Code::Usage, e))
+            .and_then(|role| {
+                gantry::attach::run(&gantry::attach::AttachArgs {
+                    role,
+                    config,
+                    operator,
+                })
+            }),
     };
     if let Err(error) = result {
         let code = gantry::exit::code_of(&error);

@@ -48,6 +48,19 @@ pub enum AgentMsg {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
     Command(Command),
+    /// Sent once, first, by `gantry attach`: caps the session's role and
+    /// says who sshd authenticated. The agent answers with a new `hello`.
+    Attach(AttachInfo),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachInfo {
+    /// The most this session may do; the agent takes the lower of this and
+    /// what the socket grants.
+    pub role: Role,
+    /// How the server side identified the peer: pinned operator name, key
+    /// fingerprint, client address.
+    pub seen_as: String,
 }
 
 /// A command: a client-chosen `id` (a resent id gets the first reply again
@@ -93,6 +106,11 @@ pub enum Request {
         n: usize,
     },
     AuditVerify,
+    /// One audit entry by sequence number, so a client can check that the
+    /// log still extends the head it remembers.
+    AuditEntry {
+        seq: u64,
+    },
     Validate {
         name: String,
         content: String,
@@ -119,6 +137,7 @@ impl Request {
             Request::Drill => "drill",
             Request::AuditTail { .. } => "audit_tail",
             Request::AuditVerify => "audit_verify",
+            Request::AuditEntry { .. } => "audit_entry",
             Request::Validate { .. } => "validate",
         }
     }
@@ -290,7 +309,9 @@ mod tests {
     #[test]
     fn command_round_trips_and_ignores_unknown_fields() {
         let line = r#"{"type":"command","id":"c1","op":"approve","operator":"amy","reason":"ok","deploy_id":"d-1","digest":"ab","stage":"canary","extra":true}"#;
-        let ClientMsg::Command(cmd) = serde_json::from_str(line).unwrap();
+        let ClientMsg::Command(cmd) = serde_json::from_str(line).unwrap() else {
+            panic!("not a command");
+        };
         assert_eq!(cmd.id, "c1");
         assert_eq!(
             cmd.request,
@@ -303,6 +324,16 @@ mod tests {
         let again: ClientMsg =
             serde_json::from_str(encode(&ClientMsg::Command(cmd.clone())).trim()).unwrap();
         assert_eq!(again, ClientMsg::Command(cmd));
+    }
+
+    #[test]
+    fn attach_round_trips() {
+        let msg = ClientMsg::Attach(AttachInfo {
+            role: Role::Operator,
+            seen_as: "operator alice (pinned), key SHA256:x".into(),
+        });
+        let back: ClientMsg = serde_json::from_str(encode(&msg).trim()).unwrap();
+        assert_eq!(back, msg);
     }
 
     #[test]

@@ -225,6 +225,14 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     })
 }
 
+/// The entry with sequence number `seq` (line `seq` of a sound log).
+pub fn entry_at(path: &Path, seq: u64) -> Option<AuditEntry> {
+    let text = fs::read_to_string(path).ok()?;
+    let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+    let entry: AuditEntry = serde_json::from_str(text.lines().nth(index)?).ok()?;
+    (entry.seq == seq).then_some(entry)
+}
+
 /// The last `n` parseable entries of the file.
 pub fn tail(path: &Path, n: usize) -> Vec<AuditEntry> {
     let Ok(text) = fs::read_to_string(path) else {

@@ -41,7 +41,7 @@ use self::store::{ReleaseMeta, Store};
 use crate::durable::AppendLog;
 use crate::exit::{Code, Exit};
 use crate::pipeline::{
-    Actor, Effect, Event, Note, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef,
+    Actor, Effect, Event, Note, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef, Role,
     STAGE_OWNED_KEYS, Sample, Stage, Time, Transition,
 };
 use crate::wire::{AgentMsg, AuditEntry, Command, ErrorCode, Reply, Request as Op};
@@ -69,7 +69,15 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 /// What the agent is doing about a validate command it started.
 enum Validation {
     Deploy,
-    DryRun(String, oneshot::Sender<Reply>),
+    DryRun(Waiter),
+}
+
+/// A command waiting for its reply: the client's id, the key its reply is
+/// remembered under (peer, role, id), and where to send it.
+struct Waiter {
+    key: String,
+    id: String,
+    reply: oneshot::Sender<Reply>,
 }
 
 struct ValidationDone {
@@ -138,7 +146,7 @@ struct Agent {
     events: broadcast::Sender<AgentMsg>,
     status_tx: watch::Sender<crate::wire::Status>,
     candidate: Option<Candidate>,
-    waiting: Vec<(Pending, String, oneshot::Sender<Reply>)>,
+    waiting: Vec<(Pending, Waiter)>,
     replies: HashMap<String, Reply>,
     reply_order: VecDeque<String>,
     last_saved: Instant,
@@ -678,14 +686,13 @@ impl Agent {
                 })
                 .await;
             }
-            Validation::DryRun(id, reply) => {
+            Validation::DryRun(waiter) => {
                 let answer = if done.passed {
-                    Reply::ok(&id, Some(json!({ "message": done.detail })))
+                    Reply::ok(&waiter.id, Some(json!({ "message": done.detail })))
                 } else {
-                    Reply::err(&id, ErrorCode::Invalid, done.detail)
+                    Reply::err(&waiter.id, ErrorCode::Invalid, done.detail)
                 };
-                self.remember(&answer);
-                let _ = reply.send(answer);
+                self.answer(waiter, answer);
             }
         }
     }
@@ -703,36 +710,32 @@ impl Agent {
         {
             data["timings"] = timer.report();
         }
-        let mut kept = Vec::new();
-        for (waits_for, id, reply) in self.waiting.drain(..) {
-            if waits_for == pending {
-                let answer = if ok {
-                    Reply::ok(&id, Some(data.clone()))
-                } else {
-                    let code = match pending {
-                        Pending::Submit { .. } => ErrorCode::Invalid,
-                        _ => ErrorCode::Failed,
-                    };
-                    Reply::err(&id, code, message.clone()).with_data(data.clone())
-                };
-                self.replies.insert(id.clone(), answer.clone());
-                self.reply_order.push_back(id);
-                let _ = reply.send(answer);
-            } else {
-                kept.push((waits_for, id, reply));
-            }
-        }
+        let (settled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(waits_for, _)| *waits_for == pending);
         self.waiting = kept;
-        self.trim_replies();
+        for (_, waiter) in settled {
+            let answer = if ok {
+                Reply::ok(&waiter.id, Some(data.clone()))
+            } else {
+                let code = match pending {
+                    Pending::Submit { .. } => ErrorCode::Invalid,
+                    _ => ErrorCode::Failed,
+                };
+                Reply::err(&waiter.id, code, message.clone()).with_data(data.clone())
+            };
+            self.answer(waiter, answer);
+        }
     }
 
-    fn remember(&mut self, reply: &Reply) {
-        if reply.id.is_empty() {
-            return;
+    /// Sends a reply and remembers it for a resent id.
+    fn answer(&mut self, waiter: Waiter, reply: Reply) {
+        if !waiter.id.is_empty() {
+            self.replies.insert(waiter.key.clone(), reply.clone());
+            self.reply_order.push_back(waiter.key);
+            self.trim_replies();
         }
-        self.replies.insert(reply.id.clone(), reply.clone());
-        self.reply_order.push_back(reply.id.clone());
-        self.trim_replies();
+        let _ = waiter.reply.send(reply);
     }
 
     fn trim_replies(&mut self) {
@@ -750,11 +753,15 @@ impl Agent {
             seen_as,
             reply,
         } = request;
-        if let Some(first) = self.replies.get(&command.id) {
+        // A command id is the client's, so replies are remembered per peer
+        // and role: a resent id gets its first reply, another session's
+        // reply is never handed out.
+        let key = format!("{role}|{seen_as}|{}", command.id);
+        if let Some(first) = self.replies.get(&key) {
             let _ = reply.send(first.clone());
             return;
         }
-        if !command.id.is_empty() && self.waiting.iter().any(|(_, id, _)| *id == command.id) {
+        if !command.id.is_empty() && self.waiting.iter().any(|(_, w)| w.key == key) {
             let _ = reply.send(Reply::err(
                 &command.id,
                 ErrorCode::Refused,
@@ -776,24 +783,25 @@ impl Agent {
             seen_as: Some(seen_as),
         };
         let reason = command.reason.clone().unwrap_or_default();
+        let waiter = Waiter {
+            key,
+            id: command.id.clone(),
+            reply,
+        };
         match self.dispatch(&command, actor, reason).await {
-            Answer::Now(answer) => {
-                self.remember(&answer);
-                let _ = reply.send(answer);
-            }
-            Answer::Later(pending) => self.waiting.push((pending, command.id.clone(), reply)),
+            Answer::Now(answer) => self.answer(waiter, answer),
+            Answer::Later(pending) => self.waiting.push((pending, waiter)),
             Answer::DryRun => {
                 if let Op::Validate { name, content } = &command.request {
                     match parse_release(name, content) {
                         Ok(()) => self.run_validate(
                             content.as_bytes().to_vec(),
                             name,
-                            Validation::DryRun(command.id.clone(), reply),
+                            Validation::DryRun(waiter),
                         ),
                         Err(message) => {
                             let answer = Reply::err(&command.id, ErrorCode::Invalid, message);
-                            self.remember(&answer);
-                            let _ = reply.send(answer);
+                            self.answer(waiter, answer);
                         }
                     }
                 }
@@ -817,7 +825,20 @@ impl Agent {
                     Err(e) => Reply::err(id, ErrorCode::Failed, e.to_string()),
                 });
             }
-            Op::Validate { .. } => return Answer::DryRun,
+            Op::AuditEntry { seq } => {
+                return Answer::Now(match audit::entry_at(self.audit.path(), *seq) {
+                    Some(entry) => Reply::ok(id, serde_json::to_value(entry).ok()),
+                    None => Reply::err(id, ErrorCode::Failed, format!("no audit entry #{seq}")),
+                });
+            }
+            Op::Validate { .. } => {
+                // It runs a command on the host with the caller's bytes.
+                if actor.role < Role::Admin {
+                    let message = format!("role {} may not validate (needs admin)", actor.role);
+                    return Answer::Now(Reply::err(id, ErrorCode::Forbidden, message));
+                }
+                return Answer::DryRun;
+            }
             Op::Submit {
                 name,
                 content,

@@ -80,8 +80,13 @@ fn user_name(uid: u32) -> Option<String> {
 
 /// One session: hello, snapshot, then events and replies, until the peer
 /// leaves. Generic over the stream so `attach` can reuse it.
-pub async fn session<R, W>(read: R, mut write: W, hub: Arc<Hub>, role: Role, seen_as: String)
-where
+pub async fn session<R, W>(
+    read: R,
+    mut write: W,
+    hub: Arc<Hub>,
+    mut role: Role,
+    mut seen_as: String,
+) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
@@ -95,18 +100,7 @@ where
         }
     });
     let mut events = hub.events.subscribe();
-    let hello = AgentMsg::Hello {
-        protocol: wire::PROTOCOL,
-        host: hub.host.clone(),
-        role,
-        agent_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    let snapshot = AgentMsg::Snapshot {
-        status: Box::new(hub.status.borrow().clone()),
-        audit: super::audit::tail(&hub.audit_path, 20),
-    };
-    let _ = out.send(wire::encode(&hello)).await;
-    let _ = out.send(wire::encode(&snapshot)).await;
+    greet(&out, &hub, role).await;
 
     let forward_out = out.clone();
     let forward = tokio::spawn(async move {
@@ -125,6 +119,7 @@ where
 
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
+    let mut first = true;
     loop {
         buf.clear();
         match read_line(&mut reader, &mut buf).await {
@@ -152,8 +147,25 @@ where
         if text.is_empty() {
             continue;
         }
+        let was_first = std::mem::replace(&mut first, false);
         let command = match serde_json::from_str::<ClientMsg>(text) {
             Ok(ClientMsg::Command(command)) => command,
+            Ok(ClientMsg::Attach(info)) if was_first => {
+                // attach may only lower the role the socket grants.
+                role = role.min(info.role);
+                seen_as = format!("{} via {seen_as}", crate::text::inert(&info.seen_as));
+                greet(&out, &hub, role).await;
+                continue;
+            }
+            Ok(ClientMsg::Attach(_)) => {
+                let reply = Reply::err(
+                    "",
+                    ErrorCode::BadRequest,
+                    "attach must be the first message",
+                );
+                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                continue;
+            }
             Err(e) => {
                 let id = serde_json::from_str::<serde_json::Value>(text)
                     .ok()
@@ -189,6 +201,22 @@ where
     forward.abort();
     drop(out);
     let _ = writer.await;
+}
+
+/// hello (with the session's role), then a snapshot.
+async fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
+    let hello = AgentMsg::Hello {
+        protocol: wire::PROTOCOL,
+        host: hub.host.clone(),
+        role,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let snapshot = AgentMsg::Snapshot {
+        status: Box::new(hub.status.borrow().clone()),
+        audit: super::audit::tail(&hub.audit_path, 20),
+    };
+    let _ = out.send(wire::encode(&hello)).await;
+    let _ = out.send(wire::encode(&snapshot)).await;
 }
 
 enum LineError {

@@ -1,6 +1,10 @@
 //! SSH: the hosts file, `~/.ssh/config` resolution, known_hosts checking,
-//! and the russh client and embedded server.
+//! the russh client and the embedded server, and ctl over SSH.
 
+pub mod client;
+pub mod heads;
 pub mod hosts;
 pub mod known_hosts;
+pub mod remote;
+pub mod server;
 pub mod ssh_config;

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod fleet;
+pub mod sshd;
+
 pub const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
 
 pub struct Lab {

@@ -1,0 +1,159 @@
+//! The client side of the wire: one connection to an agent, over its unix
+//! socket or over an SSH channel running `gantry attach`. Used by ctl, the
+//! demo and (later) the control room.
+
+use std::time::Duration;
+
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
+
+use crate::exit::{Code, fail};
+use crate::pipeline::Role;
+use crate::wire::{self, AgentMsg, AuditEntry, ClientMsg, Command, Reply, Request, Status};
+
+/// How long a client waits for the agent's greeting.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct WireClient<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
+    next_id: u64,
+    /// What the agent said on connect.
+    pub host: String,
+    pub role: Role,
+    pub snapshot: Option<Status>,
+    pub audit_tail: Vec<AuditEntry>,
+}
+
+impl<S: AsyncRead + AsyncWrite> WireClient<S> {
+    /// Reads `hello` and `snapshot`; refuses another protocol version.
+    pub async fn handshake(stream: S) -> anyhow::Result<Self> {
+        let (read, writer) = tokio::io::split(stream);
+        let mut client = Self {
+            reader: BufReader::new(read),
+            writer,
+            next_id: 0,
+            host: String::new(),
+            role: Role::Viewer,
+            snapshot: None,
+            audit_tail: Vec::new(),
+        };
+        let greeting = tokio::time::timeout(GREETING_TIMEOUT, async {
+            loop {
+                match client.next_message().await? {
+                    AgentMsg::Hello {
+                        protocol,
+                        host,
+                        role,
+                        ..
+                    } => {
+                        if protocol != wire::PROTOCOL {
+                            return Err(fail(
+                                Code::Unavailable,
+                                format!(
+                                    "{} speaks protocol {protocol}; this gantry speaks {}",
+                                    crate::text::inert(&host),
+                                    wire::PROTOCOL
+                                ),
+                            ));
+                        }
+                        client.host = host;
+                        client.role = role;
+                    }
+                    AgentMsg::Snapshot { status, audit } => {
+                        client.snapshot = Some(*status);
+                        client.audit_tail = audit;
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        match greeting {
+            Ok(result) => result.map(|()| client),
+            Err(_) => Err(fail(
+                Code::Unavailable,
+                "the agent did not greet within 15 s",
+            )),
+        }
+    }
+
+    /// The next message; lines that are not a known message are skipped
+    /// (new types may appear).
+    pub async fn next_message(&mut self) -> anyhow::Result<AgentMsg> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.reader.read_line(&mut line).await?;
+            if n == 0 {
+                return Err(fail(Code::Unavailable, "the agent closed the connection"));
+            }
+            if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
+                return Ok(msg);
+            }
+        }
+    }
+
+    pub async fn send(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: Option<&str>,
+    ) -> anyhow::Result<String> {
+        self.next_id += 1;
+        let id = format!(
+            "c-{}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros(),
+            self.next_id
+        );
+        let command = ClientMsg::Command(Command {
+            id: id.clone(),
+            operator: operator.filter(|o| !o.is_empty()).map(str::to_string),
+            reason,
+            request,
+        });
+        self.writer
+            .write_all(wire::encode(&command).as_bytes())
+            .await?;
+        self.writer.flush().await?;
+        Ok(id)
+    }
+
+    /// Sends a command and waits for its reply, passing every other
+    /// message to `on_event`.
+    pub async fn ask_with(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: Option<&str>,
+        mut on_event: impl FnMut(&AgentMsg),
+    ) -> anyhow::Result<Reply> {
+        let id = self.send(request, reason, operator).await?;
+        loop {
+            match self.next_message().await? {
+                AgentMsg::Reply(reply) if reply.id == id => return Ok(reply),
+                other => on_event(&other),
+            }
+        }
+    }
+
+    pub async fn ask(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        self.ask_with(request, reason, operator, |_| {}).await
+    }
+
+    pub async fn status(&mut self) -> anyhow::Result<Status> {
+        let reply = self.ask(Request::Status, None, None).await?;
+        let data = reply
+            .data
+            .ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
+        Ok(serde_json::from_value(data)?)
+    }
+}

@@ -1,0 +1,398 @@
+//! The SSH client (russh): connect to a host, check its key against
+//! known_hosts the way OpenSSH does with StrictHostKeyChecking=yes,
+//! authenticate with ssh-agent keys and key files, optionally through a
+//! jump host, and run `gantry attach` on it.
+//!
+//! A wrong host key stops everything before authentication: nothing is sent
+//! to a host that is not the one we know.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelStream, client::Msg};
+
+use super::known_hosts::{KnownHosts, Verdict};
+use crate::exit::{Code, fail};
+use crate::text::inert;
+
+/// Everything needed to reach one host.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The name the user knows the host by (hosts file name or alias).
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub identities: Vec<PathBuf>,
+    pub known_hosts: Vec<PathBuf>,
+    /// The name to look up in known_hosts (HostKeyAlias), else `address`.
+    pub host_key_alias: Option<String>,
+    /// Record an unknown host's key instead of refusing (accept-new).
+    pub accept_new: bool,
+    pub jump: Option<Box<Target>>,
+    /// The remote command; `gantry attach` by default.
+    pub command: String,
+    pub connect_timeout: Duration,
+}
+
+/// What the host-key check saw, kept for the error message.
+#[derive(Debug, Clone)]
+enum KeyCheck {
+    Accepted,
+    Refused(String),
+}
+
+struct Checker {
+    target: String,
+    lookup_host: String,
+    port: u16,
+    known_hosts: Vec<PathBuf>,
+    accept_new: bool,
+    outcome: Arc<Mutex<Option<KeyCheck>>>,
+}
+
+impl Checker {
+    fn decide(&self, key: &PublicKey) -> KeyCheck {
+        let known = match KnownHosts::load(&self.known_hosts) {
+            Ok(k) => k,
+            Err(e) => return KeyCheck::Refused(format!("cannot read known_hosts: {e}")),
+        };
+        let key_type = key.algorithm().as_str().to_string();
+        let Ok(blob) = key.to_bytes() else {
+            return KeyCheck::Refused("cannot encode the host key".into());
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let shown = display_host(&self.lookup_host, self.port);
+        match known.check(&self.lookup_host, self.port, &key_type, &blob) {
+            Verdict::Trusted { .. } => KeyCheck::Accepted,
+            Verdict::Revoked { path, line } => KeyCheck::Refused(format!(
+                "host key {fingerprint} of {} ({shown}) is REVOKED in {} line {line}; refusing",
+                self.target,
+                path.display()
+            )),
+            Verdict::Changed { offered, known } => {
+                let where_ = known
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} line {} has {} {}",
+                            k.path.display(),
+                            k.line,
+                            k.key_type,
+                            k.fingerprint
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                KeyCheck::Refused(format!(
+                    "host key of {} ({shown}) has CHANGED: it offered {key_type} {offered}, but {where_}; refusing, as OpenSSH does (remove the old line only if you know why it changed)",
+                    self.target
+                ))
+            }
+            Verdict::Unknown if self.accept_new => {
+                let Some(path) = self.known_hosts.first() else {
+                    return KeyCheck::Refused("no known_hosts file to record a new host in".into());
+                };
+                match super::known_hosts::append(
+                    path,
+                    &self.lookup_host,
+                    self.port,
+                    &key_type,
+                    &blob,
+                ) {
+                    Ok(()) => {
+                        eprintln!(
+                            "gantry: recorded new host key of {} ({shown}) {key_type} {fingerprint} in {}",
+                            self.target,
+                            path.display()
+                        );
+                        KeyCheck::Accepted
+                    }
+                    Err(e) => KeyCheck::Refused(format!(
+                        "cannot record the host key in {}: {e}",
+                        path.display()
+                    )),
+                }
+            }
+            Verdict::Unknown => KeyCheck::Refused(format!(
+                "host {} ({shown}) is not in known_hosts ({}); it offered {key_type} {fingerprint}; refusing (check the fingerprint, then add it or pass --accept-new)",
+                self.target,
+                self.known_hosts
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+fn display_host(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let outcome = match server_public_key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.decide(key),
+            russh::keys::PublicKeyOrCertificate::Certificate(_) => KeyCheck::Refused(format!(
+                "{} offered a host certificate; gantry checks plain host keys only",
+                self.target
+            )),
+        };
+        let accepted = matches!(outcome, KeyCheck::Accepted);
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(outcome);
+        }
+        Ok(accepted)
+    }
+}
+
+/// An authenticated SSH connection.
+pub struct Session {
+    handle: Handle<Checker>,
+    /// Kept alive while the session uses the tunnel through it.
+    _jump: Option<Box<Session>>,
+    pub target: Target,
+}
+
+fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        keepalive_interval: Some(Duration::from_secs(5)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        ..Default::default()
+    })
+}
+
+impl Session {
+    /// Connects (through the jump host, if any), checks the host key and
+    /// authenticates. Every failure is one clear line naming the host.
+    pub async fn connect(target: &Target) -> anyhow::Result<Self> {
+        let outcome = Arc::new(Mutex::new(None));
+        let checker = Checker {
+            target: target.name.clone(),
+            lookup_host: target
+                .host_key_alias
+                .clone()
+                .unwrap_or_else(|| target.address.clone()),
+            // ssh looks an alias up bare, without the port.
+            port: if target.host_key_alias.is_some() {
+                22
+            } else {
+                target.port
+            },
+            known_hosts: target.known_hosts.clone(),
+            accept_new: target.accept_new,
+            outcome: outcome.clone(),
+        };
+        let name = inert(&target.name);
+        let (handle, jump) = match &target.jump {
+            None => {
+                let connecting = client::connect(
+                    client_config(),
+                    (target.address.as_str(), target.port),
+                    checker,
+                );
+                let handle = match tokio::time::timeout(target.connect_timeout, connecting).await {
+                    Err(_) => {
+                        return Err(fail(
+                            Code::Unavailable,
+                            format!(
+                                "{name}: no answer from {}:{} within {:?}",
+                                target.address, target.port, target.connect_timeout
+                            ),
+                        ));
+                    }
+                    Ok(result) => result.map_err(|e| connect_error(&name, target, &outcome, e))?,
+                };
+                (handle, None)
+            }
+            Some(jump) => {
+                let via = Box::pin(Session::connect(jump)).await?;
+                let channel = via
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.address.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        fail(
+                            Code::Unavailable,
+                            format!(
+                                "{name}: jump host {} cannot reach {}:{}: {e}",
+                                inert(&jump.name),
+                                target.address,
+                                target.port
+                            ),
+                        )
+                    })?;
+                let handle =
+                    client::connect_stream(client_config(), channel.into_stream(), checker)
+                        .await
+                        .map_err(|e| connect_error(&name, target, &outcome, e))?;
+                (handle, Some(Box::new(via)))
+            }
+        };
+        let mut session = Self {
+            handle,
+            _jump: jump,
+            target: target.clone(),
+        };
+        session.authenticate().await?;
+        Ok(session)
+    }
+
+    async fn authenticate(&mut self) -> anyhow::Result<()> {
+        let user = self.target.user.clone();
+        let name = inert(&self.target.name);
+        let mut tried = Vec::new();
+        // Keys in ssh-agent first, as OpenSSH does.
+        if std::env::var_os("SSH_AUTH_SOCK").is_some()
+            && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
+            && let Ok(identities) = agent.request_identities().await
+        {
+            for identity in identities {
+                let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = identity else {
+                    continue;
+                };
+                let hash = self
+                    .handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten();
+                tried.push(format!("agent key {}", key.fingerprint(HashAlg::Sha256)));
+                if let Ok(result) = self
+                    .handle
+                    .authenticate_publickey_with(user.clone(), key, hash, &mut agent)
+                    .await
+                    && result.success()
+                {
+                    return Ok(());
+                }
+            }
+        }
+        for path in &self.target.identities {
+            if !path.exists() {
+                continue;
+            }
+            let key = match russh::keys::load_secret_key(path, None) {
+                Ok(key) => key,
+                Err(e) => {
+                    tried.push(format!("{} (cannot load: {e})", path.display()));
+                    continue;
+                }
+            };
+            tried.push(path.display().to_string());
+            let hash = self
+                .handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            let result = self
+                .handle
+                .authenticate_publickey(
+                    user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
+                .await
+                .map_err(|e| {
+                    fail(
+                        Code::Unavailable,
+                        format!("{name}: authentication failed: {e}"),
+                    )
+                })?;
+            if result.success() {
+                return Ok(());
+            }
+        }
+        Err(fail(
+            Code::Unavailable,
+            format!(
+                "{name}: the server refused every key for user {user} (tried: {})",
+                if tried.is_empty() {
+                    "none available".to_string()
+                } else {
+                    tried.join(", ")
+                }
+            ),
+        ))
+    }
+
+    /// Runs the target's command (`gantry attach`) and returns the channel
+    /// as a byte stream for the wire client.
+    pub async fn attach(&self) -> anyhow::Result<ChannelStream<Msg>> {
+        let channel = self.handle.channel_open_session().await.map_err(|e| {
+            fail(
+                Code::Unavailable,
+                format!("{}: cannot open a session: {e}", inert(&self.target.name)),
+            )
+        })?;
+        channel
+            .exec(true, self.target.command.as_str())
+            .await
+            .map_err(|e| {
+                fail(
+                    Code::Unavailable,
+                    format!("{}: exec failed: {e}", inert(&self.target.name)),
+                )
+            })?;
+        Ok(channel.into_stream())
+    }
+
+    /// One round trip over the connection.
+    pub async fn round_trip(&self) -> Option<Duration> {
+        let start = Instant::now();
+        self.handle.send_ping().await.ok()?;
+        Some(start.elapsed())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+}
+
+fn connect_error(
+    name: &str,
+    target: &Target,
+    outcome: &Arc<Mutex<Option<KeyCheck>>>,
+    error: russh::Error,
+) -> anyhow::Error {
+    let refused = outcome
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .and_then(|o| match o {
+            KeyCheck::Refused(why) => Some(why),
+            KeyCheck::Accepted => None,
+        });
+    match refused {
+        Some(why) => fail(Code::Refused, inert(&why)),
+        None => fail(
+            Code::Unavailable,
+            format!(
+                "{name}: cannot connect to {}:{}: {error}",
+                target.address, target.port
+            ),
+        ),
+    }
+}

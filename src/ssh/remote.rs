@@ -1,0 +1,387 @@
+//! `gantry ctl --host NAME [--hosts FILE] …`: every ctl command over SSH,
+//! with the same output and exit codes as the local form, and
+//! `ctl --hosts FILE status` for every host at once, fetched in parallel.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::client::{Session, Target};
+use super::heads::{self, Continuity};
+use super::hosts::{self, HostEntry, HostsFile, Jump};
+use crate::client::WireClient;
+use crate::ctl::{CtlArgs, CtlCommand};
+use crate::exit::{Code, Exit, fail};
+use crate::text::inert;
+use crate::wire::{Request, Status};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Remote {
+    targets: Vec<Target>,
+    all: bool,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+fn local_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".into())
+}
+
+fn default_identities() -> Vec<PathBuf> {
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|name| home().join(".ssh").join(name))
+        .collect()
+}
+
+impl Remote {
+    /// `None` when ctl should use the local socket.
+    pub fn from_args(args: &CtlArgs) -> anyhow::Result<Option<Self>> {
+        match (&args.host, &args.hosts) {
+            (None, None) => Ok(None),
+            (Some(name), Some(file)) => {
+                let hosts = load_hosts(file)?;
+                let entry = hosts.get(name).ok_or_else(|| {
+                    fail(
+                        Code::Usage,
+                        format!("{}: no host named {:?}", file.display(), inert(name)),
+                    )
+                })?;
+                Ok(Some(Self {
+                    targets: vec![target_from_entry(&hosts, entry, args.accept_new)?],
+                    all: false,
+                }))
+            }
+            (Some(name), None) => Ok(Some(Self {
+                targets: vec![target_from_alias(name, args.accept_new)?],
+                all: false,
+            })),
+            (None, Some(file)) => {
+                let hosts = load_hosts(file)?;
+                let targets = hosts
+                    .hosts
+                    .iter()
+                    .map(|entry| target_from_entry(&hosts, entry, args.accept_new))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(Some(Self { targets, all: true }))
+            }
+        }
+    }
+
+    pub async fn run(
+        self,
+        args: &CtlArgs,
+        command: CtlCommand,
+        operator: &str,
+    ) -> anyhow::Result<()> {
+        if self.all {
+            if !matches!(command, CtlCommand::Status) {
+                return Err(fail(
+                    Code::Usage,
+                    "with --hosts and no --host, only `status` runs on every host; name one with --host",
+                ));
+            }
+            return status_all(self.targets, args.json).await;
+        }
+        let target = self
+            .targets
+            .into_iter()
+            .next()
+            .ok_or_else(|| fail(Code::Usage, "no host"))?;
+        let session = Session::connect(&target).await?;
+        let stream = session.attach().await?;
+        let mut client = WireClient::handshake(stream).await?;
+        let broken = check_continuity(&target, &mut client).await;
+        let verifying = matches!(
+            command,
+            CtlCommand::Audit {
+                action: Some(crate::ctl::AuditAction::Verify),
+                ..
+            }
+        );
+        let result = crate::ctl::execute(client, args, command, operator).await;
+        match (result, broken) {
+            (Ok(()), Some(why)) if verifying => Err(fail(Code::Failed, why)),
+            (result, _) => result,
+        }
+    }
+}
+
+fn load_hosts(file: &Path) -> anyhow::Result<HostsFile> {
+    hosts::load(file).map_err(|e| Exit::new(Code::Config, e.to_string()).into())
+}
+
+fn target_from_entry(
+    file: &HostsFile,
+    entry: &HostEntry,
+    accept_new: bool,
+) -> anyhow::Result<Target> {
+    let jump = match &entry.jump {
+        None => None,
+        Some(Jump::Host(name)) => {
+            let via = file.get(name).ok_or_else(|| {
+                fail(
+                    Code::Config,
+                    format!(
+                        "{}: jump host {name:?} is not in the file",
+                        file.path.display()
+                    ),
+                )
+            })?;
+            Some(Box::new(target_from_entry(file, via, accept_new)?))
+        }
+        Some(Jump::Address { user, host, port }) => Some(Box::new(Target {
+            name: host.clone(),
+            address: host.clone(),
+            port: *port,
+            user: user.clone().unwrap_or_else(local_user),
+            identities: entry
+                .identity
+                .iter()
+                .cloned()
+                .chain(default_identities())
+                .collect(),
+            known_hosts: known_hosts_of(entry),
+            host_key_alias: None,
+            accept_new,
+            jump: None,
+            command: String::new(),
+            connect_timeout: CONNECT_TIMEOUT,
+        })),
+    };
+    Ok(Target {
+        name: entry.name.clone(),
+        address: entry.address.clone(),
+        port: entry.port,
+        user: entry.user.clone().unwrap_or_else(local_user),
+        identities: match &entry.identity {
+            Some(path) => vec![path.clone()],
+            None => default_identities(),
+        },
+        known_hosts: known_hosts_of(entry),
+        host_key_alias: None,
+        accept_new,
+        jump,
+        command: entry.command.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+    })
+}
+
+fn known_hosts_of(entry: &HostEntry) -> Vec<PathBuf> {
+    match &entry.known_hosts {
+        Some(path) => vec![path.clone()],
+        None => vec![home().join(".ssh/known_hosts")],
+    }
+}
+
+/// A host named by a ~/.ssh/config alias (or a plain address).
+fn target_from_alias(alias: &str, accept_new: bool) -> anyhow::Result<Target> {
+    let resolved =
+        super::ssh_config::resolve(alias).map_err(|e| Exit::new(Code::Config, e.to_string()))?;
+    let accept_new = accept_new
+        || resolved
+            .strict_host_key_checking
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("accept-new"));
+    let jump = match resolved.proxy_jump.as_deref() {
+        None | Some("none") => None,
+        Some(spec) => {
+            // A chain "a,b" reaches b through a; gantry follows the last hop
+            // through the ones before it.
+            let mut via: Option<Box<Target>> = None;
+            for hop in spec.split(',') {
+                let (user, rest) = match hop.split_once('@') {
+                    Some((u, r)) => (Some(u.to_string()), r),
+                    None => (None, hop),
+                };
+                let (host, port) = match rest.rsplit_once(':') {
+                    Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
+                    _ => (rest, None),
+                };
+                let mut hop_target = target_from_alias(host, accept_new)?;
+                if let Some(user) = user {
+                    hop_target.user = user;
+                }
+                if let Some(port) = port {
+                    hop_target.port = port;
+                }
+                hop_target.jump = via.take();
+                via = Some(Box::new(hop_target));
+            }
+            via
+        }
+    };
+    let known_hosts = if resolved.known_hosts_files.is_empty() {
+        vec![home().join(".ssh/known_hosts")]
+    } else {
+        resolved.known_hosts_files.clone()
+    };
+    Ok(Target {
+        name: alias.to_string(),
+        address: resolved.host_name.clone(),
+        port: resolved.port,
+        user: resolved.user.clone().unwrap_or_else(local_user),
+        identities: if resolved.identity_files.is_empty() {
+            default_identities()
+        } else {
+            resolved.identity_files.clone()
+        },
+        known_hosts,
+        host_key_alias: resolved.host_key_alias.clone(),
+        accept_new,
+        jump,
+        command: hosts::DEFAULT_COMMAND.to_string(),
+        connect_timeout: CONNECT_TIMEOUT,
+    })
+}
+
+fn head_key(target: &Target, agent_host: &str) -> String {
+    format!("{agent_host}@{}:{}", target.address, target.port)
+}
+
+/// Compares the host's audit head with the one remembered; warns loudly
+/// when the log does not extend it. Returns the warning, if any.
+async fn check_continuity<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
+    target: &Target,
+    client: &mut WireClient<S>,
+) -> Option<String> {
+    let key = head_key(target, &client.host);
+    let current = client.snapshot.as_ref().and_then(|s| s.audit_head.clone());
+    let verdict = match heads::remembered(&key) {
+        None => Continuity::Extends,
+        Some(seen) => {
+            let at_seen = match &current {
+                Some(head) if head.seq > seen.seq => client
+                    .ask(Request::AuditEntry { seq: seen.seq }, None, None)
+                    .await
+                    .ok()
+                    .and_then(|reply| reply.data)
+                    .and_then(|data| {
+                        data.get("hash")
+                            .and_then(|h| h.as_str())
+                            .map(str::to_string)
+                    }),
+                _ => None,
+            };
+            heads::judge(&seen, current.as_ref(), at_seen.as_deref())
+        }
+    };
+    match verdict {
+        Continuity::Extends => {
+            if let Some(head) = &current
+                && let Err(e) = heads::remember(&key, head)
+            {
+                eprintln!(
+                    "gantry: cannot record the audit head in {}: {e}",
+                    heads::path().display()
+                );
+            }
+            None
+        }
+        Continuity::Broken(why) => {
+            let message = format!(
+                "WARNING: {} ({}): {why}. The audit log on this host cannot be trusted; the remembered head stays in {}",
+                inert(&target.name),
+                inert(&client.host),
+                heads::path().display()
+            );
+            eprintln!("gantry: {message}");
+            Some(message)
+        }
+    }
+}
+
+/// One host's status for `ctl --hosts FILE status`.
+async fn fetch_status(
+    target: Target,
+) -> Result<(Status, Option<Duration>, Option<String>), String> {
+    let session = Session::connect(&target)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let rtt = session.round_trip().await;
+    let stream = session.attach().await.map_err(|e| format!("{e:#}"))?;
+    let mut client = WireClient::handshake(stream)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let warning = check_continuity(&target, &mut client).await;
+    let status = client.status().await.map_err(|e| format!("{e:#}"))?;
+    Ok((status, rtt, warning))
+}
+
+async fn status_all(targets: Vec<Target>, as_json: bool) -> anyhow::Result<()> {
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|target| tokio::spawn(fetch_status(target)))
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(
+            task.await
+                .unwrap_or_else(|e| Err(format!("task failed: {e}"))),
+        );
+    }
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if as_json {
+        let rows: Vec<_> = names
+            .iter()
+            .zip(&results)
+            .map(|(name, result)| match result {
+                Ok((status, rtt, warning)) => json!({
+                    "name": name,
+                    "ok": true,
+                    "rtt_ms": rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    "audit_warning": warning,
+                    "status": status,
+                }),
+                Err(e) => json!({ "name": name, "ok": false, "error": e }),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<14} {:<18} {:<28} {:>9} {:>6} {:>8}",
+            "HOST", "STATE", "RELEASE", "SOAK", "GATES", "LINK"
+        );
+        for (name, result) in names.iter().zip(&results) {
+            match result {
+                Ok((status, rtt, warning)) => {
+                    let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+                    let passing = applicable.iter().filter(|c| c.ok).count();
+                    let soak = status
+                        .soak_remaining_s
+                        .map_or("—".to_string(), |s| format!("{s:.1}s"));
+                    let link = rtt.map_or("—".to_string(), |d| {
+                        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+                    });
+                    println!(
+                        "{:<14} {:<18} {:<28} {:>9} {:>6} {:>8}{}",
+                        inert(name),
+                        status.state,
+                        inert(status.current_release.as_deref().unwrap_or("—")),
+                        soak,
+                        format!("{passing}/{}", applicable.len()),
+                        link,
+                        if warning.is_some() {
+                            "  AUDIT LOG BROKEN"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                Err(e) => println!("{:<14} {:<18} {}", inert(name), "unreachable", inert(e)),
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(fail(
+            Code::Unavailable,
+            format!("{failed} of {} hosts unreachable", names.len()),
+        ));
+    }
+    Ok(())
+}

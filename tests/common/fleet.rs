@@ -1,0 +1,167 @@
+//! `gantry demo --headless --hosts N` as a test fixture: the real binary,
+//! its printed hosts file, and helpers to run `gantry ctl --hosts … --host …`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::GANTRY;
+
+pub struct DemoFleet {
+    pub child: Child,
+    pub hosts_file: PathBuf,
+    pub known_hosts: PathBuf,
+    pub identity: PathBuf,
+    pub dir: PathBuf,
+    /// Isolates the client's remembered audit heads per test.
+    pub client_state: tempfile::TempDir,
+}
+
+impl DemoFleet {
+    pub fn start(hosts: usize, soak: u64) -> Self {
+        let mut child = Command::new(GANTRY)
+            .args([
+                "demo",
+                "--headless",
+                "--hosts",
+                &hosts.to_string(),
+                "--soak",
+                &soak.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start demo fleet");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut hosts_file, mut known_hosts, mut identity) = (None, None, None);
+        while hosts_file.is_none() || known_hosts.is_none() || identity.is_none() {
+            let line = lines
+                .next()
+                .expect("demo printed its files")
+                .expect("utf-8");
+            let value = |prefix: &str| line.strip_prefix(prefix).map(|v| PathBuf::from(v.trim()));
+            hosts_file = hosts_file.or_else(|| value("hosts file:"));
+            known_hosts = known_hosts.or_else(|| value("known_hosts:"));
+            identity = identity.or_else(|| value("identity:"));
+        }
+        // Keep draining stdout so the demo never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let hosts_file = hosts_file.expect("hosts file");
+        let dir = hosts_file.parent().expect("dir").to_path_buf();
+        let fleet = Self {
+            child,
+            hosts_file,
+            known_hosts: known_hosts.expect("known_hosts"),
+            identity: identity.expect("identity"),
+            dir,
+            client_state: tempfile::tempdir().expect("temp"),
+        };
+        // Wait until every agent answers over SSH.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = fleet.ctl_all(&["status"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fleet never came up: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        fleet
+    }
+
+    pub fn host_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn ctl_all(&self, args: &[&str]) -> Output {
+        self.ctl_with(&self.hosts_file, None, args)
+    }
+
+    pub fn ctl(&self, host: &str, args: &[&str]) -> Output {
+        self.ctl_with(&self.hosts_file, Some(host), args)
+    }
+
+    pub fn ctl_with(&self, hosts_file: &Path, host: Option<&str>, args: &[&str]) -> Output {
+        let mut command = Command::new(GANTRY);
+        command.arg("ctl").arg("--hosts").arg(hosts_file);
+        if let Some(host) = host {
+            command.args(["--host", host]);
+        }
+        command
+            .args(args)
+            .env("USER", "tester")
+            .env("GANTRY_CLIENT_STATE", self.client_state.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("run ctl")
+    }
+
+    pub fn status(&self, host: &str) -> Value {
+        let out = self.ctl(host, &["--json", "status"]);
+        assert!(
+            out.status.success(),
+            "status of {host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
+    pub fn wait_state(&self, host: &str, state: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.status(host);
+            if status["state"] == state {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{host} never reached {state}: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, as Ctrl-C would; returns once the demo has exited.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling the demo process this fixture started.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().expect("wait demo")
+    }
+}
+
+impl Drop for DemoFleet {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle` (for "nothing left running").
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(needle)
+                && super::alive(entry.file_name().to_string_lossy().parse().unwrap_or(0))
+            {
+                found.push(text);
+            }
+        }
+    }
+    found
+}
