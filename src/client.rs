@@ -103,23 +103,7 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
         operator: Option<&str>,
     ) -> anyhow::Result<String> {
         self.next_id += 1;
-        let id = format!(
-            "c-{}-{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros(),
-            self.next_id
-        );
-        let command = ClientMsg::Command(Command {
-            id: id.clone(),
-            operator: operator.filter(|o| !o.is_empty()).map(str::to_string),
-            reason,
-            request,
-        });
-        self.writer
-            .write_all(wire::encode(&command).as_bytes())
-            .await?;
-        self.writer.flush().await?;
-        Ok(id)
+        write_command(&mut self.writer, self.next_id, request, reason, operator).await
     }
 
     /// Sends a command and waits for its reply, passing every other
@@ -149,6 +133,20 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
         self.ask_with(request, reason, operator, |_| {}).await
     }
 
+    /// Splits into a reader (for a task that only listens) and a writer,
+    /// since reading a line is not cancel-safe inside a `select!`.
+    pub fn split(self) -> (WireReader<S>, WireWriter<S>) {
+        (
+            WireReader {
+                reader: self.reader,
+            },
+            WireWriter {
+                writer: self.writer,
+                next_id: self.next_id,
+            },
+        )
+    }
+
     pub async fn status(&mut self) -> anyhow::Result<Status> {
         let reply = self.ask(Request::Status, None, None).await?;
         let data = reply
@@ -156,4 +154,69 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
             .ok_or_else(|| fail(Code::Failed, "status reply had no data"))?;
         Ok(serde_json::from_value(data)?)
     }
+}
+
+pub struct WireReader<S> {
+    reader: BufReader<ReadHalf<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite> WireReader<S> {
+    /// The next known message; `None` when the agent closed the stream.
+    pub async fn next_message(&mut self) -> Option<AgentMsg> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {
+                    if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
+                        return Some(msg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub struct WireWriter<S> {
+    writer: WriteHalf<S>,
+    next_id: u64,
+}
+
+impl<S: AsyncRead + AsyncWrite> WireWriter<S> {
+    /// Sends a command; returns its id.
+    pub async fn send(
+        &mut self,
+        request: Request,
+        reason: Option<String>,
+        operator: Option<&str>,
+    ) -> anyhow::Result<String> {
+        self.next_id += 1;
+        write_command(&mut self.writer, self.next_id, request, reason, operator).await
+    }
+}
+
+/// Writes one command line with a fresh id (process, time, counter: unique
+/// across reconnects, which matters since the agent remembers replies by id).
+async fn write_command<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    n: u64,
+    request: Request,
+    reason: Option<String>,
+    operator: Option<&str>,
+) -> anyhow::Result<String> {
+    let id = format!(
+        "c-{}-{}-{n}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let command = ClientMsg::Command(Command {
+        id: id.clone(),
+        operator: operator.filter(|o| !o.is_empty()).map(str::to_string),
+        reason,
+        request,
+    });
+    writer.write_all(wire::encode(&command).as_bytes()).await?;
+    writer.flush().await?;
+    Ok(id)
 }

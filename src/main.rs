@@ -41,7 +41,7 @@ enum Command {
         /// The service is `gantry sim` on a free loopback port.
         #[arg(long)]
         sim: bool,
-        /// Soak seconds for every stage (with --sim; default 300/600/900).
+        /// Soak seconds for every stage (default: 10 with --sim, else 300/600/900).
         #[arg(long)]
         soak: Option<u64>,
         /// Overwrite an existing gantry.toml.

@@ -224,7 +224,7 @@ impl AgentConfig {
     pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
         let bad =
             |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
-        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
+        let file: File = toml::from_str(text).map_err(|e| bad(toml_error(text, &e)))?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -239,6 +239,11 @@ impl AgentConfig {
         } else {
             base.join(&file.host.state_dir)
         };
+        // "/etc/gantry/." reads badly in messages; drop the `.` parts.
+        let state_dir: PathBuf = state_dir
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
 
         let service = match file.service.kind.as_str() {
             "command" => {
@@ -415,6 +420,19 @@ impl AgentConfig {
 
     pub fn socket_path(&self) -> PathBuf {
         self.state_dir.join("agent.sock")
+    }
+}
+
+/// One line for a TOML error: "line N: message" (toml's own rendering is
+/// several lines with a source excerpt).
+pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
     }
 }
 

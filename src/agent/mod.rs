@@ -155,6 +155,8 @@ struct Agent {
     sample_instant: Instant,
     scrape_error: Option<String>,
     rollback_timer: Option<RollbackTimer>,
+    /// The last sample's process check (the only truth for a systemd unit).
+    service_alive: bool,
     drill_report: Option<serde_json::Value>,
 }
 
@@ -242,6 +244,7 @@ impl Agent {
             sample_instant: Instant::now(),
             scrape_error: None,
             rollback_timer: None,
+            service_alive: false,
             drill_report: None,
         };
         agent.fact(Event::Resumed).await;
@@ -302,6 +305,7 @@ impl Agent {
             return;
         }
         let alive = self.service.alive().await;
+        self.service_alive = alive;
         let scrape = self.prober.sample(&self.config.checks, alive).await;
         self.sample_instant = Instant::now();
         let now = Utc::now();
@@ -360,11 +364,14 @@ impl Agent {
                 eprintln!("gantry agent: audit write failed, acting anyway for safety: {e}");
             }
         }
+        let moved = next.word() != self.pipeline.word()
+            || effects.iter().any(|e| matches!(e, Effect::Persist));
         let previous = std::mem::replace(&mut self.pipeline, next);
         for effect in effects.into_iter().skip(leading) {
             self.perform(effect, &previous).await;
         }
-        self.publish(true);
+        // Soak progress alone goes out at most once a second.
+        self.publish(moved);
         Ok(())
     }
 
@@ -602,7 +609,7 @@ impl Agent {
             &self.pipeline,
             status::Seen {
                 service_kind: self.service.kind_name(),
-                running: self.service.pid().is_some(),
+                running: self.service.pid().is_some() || self.service_alive,
                 pid: self.service.pid(),
                 audit_head: self.audit.head(),
                 sampled_at: self.sampled_at,
@@ -835,6 +842,7 @@ impl Agent {
                 // It runs a command on the host with the caller's bytes.
                 if actor.role < Role::Admin {
                     let message = format!("role {} may not validate (needs admin)", actor.role);
+                    self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Forbidden, message));
                 }
                 return Answer::DryRun;

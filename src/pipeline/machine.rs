@@ -377,8 +377,9 @@ pub enum Effect {
     SetKnownGood {
         release: ReleaseRef,
     },
-    /// After a restart of the agent: make the files and the service match
-    /// (start it if it is not running; never restart a running one).
+    /// After a restart of the agent: make the files and the service match.
+    /// A running service whose files already match is left alone; if the
+    /// files had to be fixed, or nothing runs, it is (re)started.
     Reconcile {
         release: ReleaseRef,
         stage: Stage,
@@ -1236,7 +1237,11 @@ impl Pipeline {
                 ),
             ));
         }
-        if config.require_distinct_approver && deploy.submitted_by.name == by.name {
+        // Distinct by the name claimed and by who the agent saw: a session
+        // may claim any name, not another key or account.
+        let same_person = deploy.submitted_by.name == by.name
+            || (deploy.submitted_by.seen_as.is_some() && deploy.submitted_by.seen_as == by.seen_as);
+        if config.require_distinct_approver && same_person {
             return Err(Refusal::new(
                 RefusalKind::Policy,
                 format!(
@@ -1516,7 +1521,10 @@ impl Pipeline {
                     watch,
                     watch_done,
                 };
-                self.last_drill_at = Some(now);
+                if known_good_healthy {
+                    // Only a drill that proved the way back counts.
+                    self.last_drill_at = Some(now);
+                }
                 let ok = known_good_healthy;
                 let message = if ok {
                     format!("drill passed: rolled back and forward, {} live", drilled.id)

@@ -187,49 +187,31 @@ fn target_from_alias(alias: &str, accept_new: bool) -> anyhow::Result<Target> {
             .strict_host_key_checking
             .as_deref()
             .is_some_and(|v| v.eq_ignore_ascii_case("accept-new"));
-    let jump = match resolved.proxy_jump.as_deref() {
-        None | Some("none") => None,
-        Some(spec) => {
-            // A chain "a,b" reaches b through a; gantry follows the last hop
-            // through the ones before it.
-            let mut via: Option<Box<Target>> = None;
-            for hop in spec.split(',') {
-                let (user, rest) = match hop.split_once('@') {
-                    Some((u, r)) => (Some(u.to_string()), r),
-                    None => (None, hop),
-                };
-                let (host, port) = match rest.rsplit_once(':') {
-                    Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
-                    _ => (rest, None),
-                };
-                let mut hop_target = target_from_alias(host, accept_new)?;
-                if let Some(user) = user {
-                    hop_target.user = user;
-                }
-                if let Some(port) = port {
-                    hop_target.port = port;
-                }
-                hop_target.jump = via.take();
-                via = Some(Box::new(hop_target));
-            }
-            via
+    // A chain "a,b" reaches b through a: each hop is reached through the
+    // ones before it.
+    let mut jump: Option<Box<Target>> = None;
+    for hop in resolved.jump_hops() {
+        let mut hop_target = target_from_alias(&hop.host, accept_new)?;
+        if let Some(user) = hop.user {
+            hop_target.user = user;
         }
-    };
-    let known_hosts = if resolved.known_hosts_files.is_empty() {
-        vec![home().join(".ssh/known_hosts")]
-    } else {
-        resolved.known_hosts_files.clone()
-    };
+        if let Some(port) = hop.port {
+            hop_target.port = port;
+        }
+        if let Some(previous) = jump.take() {
+            hop_target.jump = Some(previous);
+        }
+        jump = Some(Box::new(hop_target));
+    }
+    // `UserKnownHostsFile none` leaves the list empty: then every host is
+    // unknown, as with OpenSSH.
+    let known_hosts = resolved.known_hosts_files.clone();
     Ok(Target {
         name: alias.to_string(),
         address: resolved.host_name.clone(),
         port: resolved.port,
         user: resolved.user.clone().unwrap_or_else(local_user),
-        identities: if resolved.identity_files.is_empty() {
-            default_identities()
-        } else {
-            resolved.identity_files.clone()
-        },
+        identities: resolved.existing_identity_files.clone(),
         known_hosts,
         host_key_alias: resolved.host_key_alias.clone(),
         accept_new,

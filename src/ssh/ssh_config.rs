@@ -50,6 +50,48 @@ pub struct Resolved {
     pub source: Source,
 }
 
+impl Resolved {
+    /// `proxy_jump` split into hops, the one to reach first first, read
+    /// with OpenSSH's rules (the user is before the last `@`; an IPv6 or
+    /// numeric host comes in brackets, which are removed). Each hop is
+    /// itself a name for `~/.ssh/config`, as ssh treats it. Empty when
+    /// there is no jump or the spelling is not one ssh accepts.
+    pub fn jump_hops(&self) -> Vec<JumpHop> {
+        self.proxy_jump
+            .as_deref()
+            .map_or_else(Vec::new, parse_jump_hops)
+    }
+}
+
+/// One hop of a `ProxyJump`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpHop {
+    pub user: Option<String>,
+    pub host: String,
+    /// `None`: whatever the hop's own config says (22 by default).
+    pub port: Option<u16>,
+}
+
+/// Splits a `ProxyJump` spelling (`[user@]host[:port]`, comma separated)
+/// into hops; empty for `none` or a spelling ssh would refuse.
+pub fn parse_jump_hops(spec: &str) -> Vec<JumpHop> {
+    if spec.eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    let mut hops = Vec::new();
+    for hop in spec.split(',') {
+        match parse_hop(hop) {
+            Some((user, host, port)) => hops.push(JumpHop {
+                user: user.map(str::to_string),
+                host: host.to_string(),
+                port,
+            }),
+            None => return Vec::new(),
+        }
+    }
+    hops
+}
+
 /// Who answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -1248,6 +1290,32 @@ mod tests {
         assert_eq!(r.proxy_jump, None);
         let r = ok("Host *\n ProxyJump j\n", "a");
         assert_eq!(r.proxy_jump.as_deref(), Some("j"));
+        let r = ok(
+            "Host *\n ProxyJump a@b@j1:2,[10.0.0.1],[fe80::1]:2200\n",
+            "a",
+        );
+        assert_eq!(
+            r.jump_hops(),
+            [
+                JumpHop {
+                    user: Some("a@b".into()),
+                    host: "j1".into(),
+                    port: Some(2)
+                },
+                JumpHop {
+                    user: None,
+                    host: "10.0.0.1".into(),
+                    port: None
+                },
+                JumpHop {
+                    user: None,
+                    host: "fe80::1".into(),
+                    port: Some(2200)
+                },
+            ]
+        );
+        assert!(parse_jump_hops("none").is_empty());
+        assert!(parse_jump_hops("a,,b").is_empty());
     }
 
     #[test]
