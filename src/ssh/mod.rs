@@ -5,6 +5,7 @@ pub mod client;
 pub mod heads;
 pub mod hosts;
 pub mod known_hosts;
+pub mod link;
 pub mod remote;
 pub mod server;
 pub mod ssh_config;

@@ -111,6 +111,16 @@ impl Remote {
     }
 }
 
+/// Every host of a hosts file as a connectable target.
+pub fn targets(file: &Path, accept_new: bool) -> anyhow::Result<Vec<Target>> {
+    let hosts = load_hosts(file)?;
+    hosts
+        .hosts
+        .iter()
+        .map(|entry| target_from_entry(&hosts, entry, accept_new))
+        .collect()
+}
+
 fn load_hosts(file: &Path) -> anyhow::Result<HostsFile> {
     hosts::load(file).map_err(|e| Exit::new(Code::Config, e.to_string()).into())
 }

@@ -34,9 +34,20 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    /// Binds `bind` (use port 0 for a free one) and serves until dropped.
+    /// Binds `bind` (use port 0 for a free one) with a fresh host key and
+    /// serves until dropped.
     pub async fn start(bind: SocketAddr, authorized: Vec<Authorized>) -> anyhow::Result<Self> {
         let host = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
+        Self::start_with_key(bind, authorized, host).await
+    }
+
+    /// As [`start`](Self::start) with a given host key: a host that comes
+    /// back keeps its identity.
+    pub async fn start_with_key(
+        bind: SocketAddr,
+        authorized: Vec<Authorized>,
+        host: PrivateKey,
+    ) -> anyhow::Result<Self> {
         let host_key = host.public_key().clone();
         let config = Arc::new(russh::server::Config {
             keys: vec![host],
