@@ -25,6 +25,9 @@ pub struct CtlArgs {
     /// The hosts file (TOML, docs/hosts.md); with no --host, `status` shows every host.
     #[arg(long, env = "GANTRY_HOSTS", global = true)]
     pub hosts: Option<PathBuf>,
+    /// The ssh_config file for --host aliases (like `ssh -F`; default ~/.ssh/config).
+    #[arg(long, env = "GANTRY_SSH_CONFIG", global = true)]
+    pub ssh_config: Option<PathBuf>,
     /// Trust and record a host key never seen before (like StrictHostKeyChecking=accept-new).
     #[arg(long, global = true)]
     pub accept_new: bool,

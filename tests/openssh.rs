@@ -271,3 +271,65 @@ fn the_openssh_client_speaks_the_wire_through_attach() {
     assert!(text.contains("\"id\":\"1\",\"ok\":true"), "{text}");
     assert!(text.contains("\"id\":\"2\",\"ok\":true"), "{text}");
 }
+
+#[test]
+fn hosts_named_by_ssh_config_aliases_and_keys_from_ssh_agent() {
+    let Some(s) = setup("lab-openssh-alias") else {
+        return;
+    };
+    // A fresh HOME whose ~/.ssh/config names the host; the key lives only
+    // in ssh-agent, so the agent path is what authenticates.
+    let home = tempfile::tempdir().unwrap();
+    let ssh_dir = home.path().join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::write(
+        ssh_dir.join("config"),
+        format!(
+            "Host lab-alias\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  UserKnownHostsFile {}\n  IdentitiesOnly no\n",
+            s.sshd.port,
+            sshd::user(),
+            s.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let agent_sock = home.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&agent_sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent_sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(s.lab.path("ssh/operator_key"))
+        .env("SSH_AUTH_SOCK", &agent_sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "ssh-add: {}", stderr(&added));
+    // The operator key's forced command attaches to the lab's agent, so the
+    // alias needs no remote command.
+    let out = Command::new(GANTRY)
+        .args([
+            "ctl",
+            "--host",
+            "lab-alias",
+            "--json",
+            "status",
+            "--ssh-config",
+        ])
+        .arg(ssh_dir.join("config"))
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", &agent_sock)
+        .env("GANTRY_CLIENT_STATE", s.client_state.path())
+        .output()
+        .unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["host"], "lab-openssh-alias");
+}

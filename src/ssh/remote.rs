@@ -57,7 +57,7 @@ impl Remote {
                 }))
             }
             (Some(name), None) => Ok(Some(Self {
-                targets: vec![target_from_alias(name, args.accept_new)?],
+                targets: vec![target_from_alias(name, args.accept_new, &args.ssh_config)?],
                 all: false,
             })),
             (None, Some(file)) => {
@@ -189,9 +189,13 @@ fn known_hosts_of(entry: &HostEntry) -> Vec<PathBuf> {
 }
 
 /// A host named by a ~/.ssh/config alias (or a plain address).
-fn target_from_alias(alias: &str, accept_new: bool) -> anyhow::Result<Target> {
-    let resolved =
-        super::ssh_config::resolve(alias).map_err(|e| Exit::new(Code::Config, e.to_string()))?;
+fn target_from_alias(
+    alias: &str,
+    accept_new: bool,
+    ssh_config: &Option<PathBuf>,
+) -> anyhow::Result<Target> {
+    let resolved = super::ssh_config::resolve(alias, ssh_config.as_deref())
+        .map_err(|e| Exit::new(Code::Config, e.to_string()))?;
     let accept_new = accept_new
         || resolved
             .strict_host_key_checking
@@ -201,7 +205,7 @@ fn target_from_alias(alias: &str, accept_new: bool) -> anyhow::Result<Target> {
     // ones before it.
     let mut jump: Option<Box<Target>> = None;
     for hop in resolved.jump_hops() {
-        let mut hop_target = target_from_alias(&hop.host, accept_new)?;
+        let mut hop_target = target_from_alias(&hop.host, accept_new, ssh_config)?;
         if let Some(user) = hop.user {
             hop_target.user = user;
         }

@@ -180,20 +180,20 @@ const DEFAULT_IDENTITY_FILES: [&str; 7] = [
 
 const DEFAULT_KNOWN_HOSTS_FILES: [&str; 2] = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"];
 
-/// Resolves `alias` as `ssh ALIAS` would: with `ssh -G` when `ssh` is on
-/// `PATH` (user and system config, as OpenSSH reads them), else with the
-/// fallback parser on `$HOME/.ssh/config` (a missing file resolves to
-/// OpenSSH's defaults).
-pub fn resolve(alias: &str) -> Result<Resolved, SshConfigError> {
+/// Resolves `alias` as `ssh [-F CONFIG_FILE] ALIAS` would: with `ssh -G`
+/// when `ssh` is on `PATH` (user and system config, as OpenSSH reads them),
+/// else with the fallback parser on `config_file` or `$HOME/.ssh/config` (a
+/// missing file resolves to OpenSSH's defaults).
+pub fn resolve(alias: &str, config_file: Option<&Path>) -> Result<Resolved, SshConfigError> {
     if let Some(ssh) = find_on_path("ssh") {
-        return resolve_with_ssh(&ssh, None, alias);
+        return resolve_with_ssh(&ssh, config_file, alias);
     }
     let account = LocalAccount::for_fallback();
     let home = account
         .home
         .ok_or(SshConfigError::NoAccount("home directory"))?;
     let user = account.user.ok_or(SshConfigError::NoAccount("user name"))?;
-    let path = home.join(".ssh").join("config");
+    let path = config_file.map_or_else(|| home.join(".ssh").join("config"), Path::to_path_buf);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
