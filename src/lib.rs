@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod attach;
 pub mod client;
+pub mod console;
 pub mod ctl;
 pub mod demo;
 pub mod durable;
