@@ -37,12 +37,105 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        if args.headless && args.hosts > 0 {
+        if args.headless {
             fleet(args).await
+        } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            control_room(args).await
         } else {
+            // No terminal to draw on (CI, a pipe): print one host's story.
             story(args.soak).await
         }
     })
+}
+
+/// Soaks per demo host, chosen so that within 30 s one host awaits
+/// approval, one has rolled back a bad release, one is mid-paper and one
+/// is live in its watch window.
+const STORY_SOAKS: [u64; 5] = [2, 2, 12, 2, 60];
+
+/// `gantry demo` in a terminal: five hosts over SSH, a scripted story, and
+/// the control room on them. `q` leaves nothing running.
+async fn control_room(args: &DemoArgs) -> anyhow::Result<()> {
+    let n = args.hosts.max(STORY_SOAKS.len());
+    let soaks: Vec<u64> = (0..n)
+        .map(|i| STORY_SOAKS.get(i).copied().unwrap_or(args.soak))
+        .collect();
+    let mut fleet = Fleet::start_with(&soaks).await?;
+    let script = tokio::spawn(fleet_story(fleet.dir.path().to_path_buf()));
+    let (title, watched) = crate::console::resolve(&crate::console::WatchArgs {
+        hosts_file: Some(fleet.hosts_file.clone()),
+        hosts: Vec::new(),
+        ssh_config: None,
+        accept_new: false,
+    })?;
+    let _ = title;
+    let result = crate::console::watch("demo", watched).await;
+    script.abort();
+    fleet.hosts.stop();
+    fleet.servers.clear();
+    result
+}
+
+/// The scripted story, through each agent's local socket (the control
+/// room watches over SSH). Failures are ignored: the operator may be
+/// pressing keys on the same hosts.
+async fn fleet_story(dir: PathBuf) {
+    let host = |n: usize| dir.join(format!("demo-{n}"));
+    let first_release = |n: usize| {
+        let dir = host(n);
+        async move {
+            let mut c = connect(&dir.join("agent.sock")).await.ok()?;
+            submit(
+                &mut c,
+                &dir.join("examples/good.env"),
+                "demo: nightly promotion",
+            )
+            .await
+            .ok()?;
+            Some((c, dir))
+        }
+    };
+    let approve_when_ready = |mut c: WireClient<UnixStream>| async move {
+        let status = wait_for(&mut c, "awaiting_approval", Duration::from_secs(60))
+            .await
+            .ok()?;
+        let a = status.awaiting_approval?;
+        c.ask(
+            Request::Approve {
+                deploy_id: a.deploy_id,
+                digest: a.digest,
+                stage: a.stage,
+            },
+            Some("demo: canary clean".into()),
+            Some("demo-script"),
+        )
+        .await
+        .ok()?;
+        wait_for(&mut c, "live", Duration::from_secs(10))
+            .await
+            .ok()?;
+        Some(c)
+    };
+    let one = first_release(1);
+    let two = async {
+        let (c, dir) = first_release(2).await?;
+        let mut c = approve_when_ready(c).await?;
+        submit(
+            &mut c,
+            &dir.join("examples/bad-drawdown.env"),
+            "demo: riskier strategy",
+        )
+        .await
+        .ok()
+    };
+    let three = first_release(3);
+    let four = async {
+        approve_when_ready(first_release(4).await?.0)
+            .await
+            .map(|_| ())
+    };
+    let five = first_release(5);
+    let _ = tokio::join!(one, two, three, four, five);
 }
 
 /// Agents (and through them their services) started by the demo.
@@ -339,6 +432,11 @@ impl Fleet {
     /// Starts `n` hosts behind embedded SSH servers and writes the files a
     /// client needs to reach them.
     pub async fn start(n: usize, soak: u64) -> anyhow::Result<Self> {
+        Self::start_with(&vec![soak; n]).await
+    }
+
+    /// As [`start`](Self::start), one host per soak given.
+    pub async fn start_with(soaks: &[u64]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("gantry-fleet-").tempdir()?;
         let identity = dir.path().join("id_ed25519");
         let key =
@@ -354,15 +452,15 @@ impl Fleet {
         }];
         let exe = std::env::current_exe()?;
         let mut hosts = Hosts::new();
-        let mut servers = Vec::with_capacity(n);
+        let mut servers = Vec::with_capacity(soaks.len());
         let mut known = String::new();
         let mut file = String::from(
             "# A demo fleet written by `gantry demo --headless`.\nwaves = [\"canary\", \"primary\", \"full\"]\n",
         );
-        for i in 0..n {
+        for (i, soak) in soaks.iter().enumerate() {
             let name = format!("demo-{}", i + 1);
             let host_dir = dir.path().join(&name);
-            let config = hosts.start(&host_dir, &name, soak)?;
+            let config = hosts.start(&host_dir, &name, *soak)?;
             let server = EmbeddedServer::start("127.0.0.1:0".parse()?, authorized.clone()).await?;
             known.push_str(&server.known_hosts_line());
             known.push('\n');
@@ -398,7 +496,7 @@ fn shell_quote(text: &str) -> String {
 }
 
 async fn fleet(args: &DemoArgs) -> anyhow::Result<()> {
-    let mut fleet = Fleet::start(args.hosts, args.soak).await?;
+    let mut fleet = Fleet::start(args.hosts.max(1), args.soak).await?;
     println!(
         "gantry demo: {} hosts, each a real agent behind its own SSH server on 127.0.0.1",
         args.hosts

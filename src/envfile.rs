@@ -180,9 +180,96 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// One line of a release diff, values of secret-looking keys masked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiffLine {
+    /// "+" added, "-" removed, "~" changed.
+    pub change: String,
+    pub key: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+const MASK: &str = "••••••";
+
+/// Whether a key's value must not be shown on a screen.
+pub fn is_secret(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "KEY",
+        "CREDENTIAL",
+        "PRIVATE",
+        "AUTH",
+        "SIGNATURE",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
+}
+
+/// The key-level difference from `old` to `new`, in `new`'s order then the
+/// removed keys; a secret's value shows only whether it changed.
+pub fn diff(old: &EnvFile, new: &EnvFile) -> Vec<DiffLine> {
+    let shown = |key: &str, value: &str| {
+        if is_secret(key) {
+            MASK.to_string()
+        } else {
+            value.to_string()
+        }
+    };
+    let mut lines = Vec::new();
+    for (key, value) in new.iter() {
+        match old.get(key) {
+            None => lines.push(DiffLine {
+                change: "+".into(),
+                key: key.into(),
+                old: None,
+                new: Some(shown(key, value)),
+            }),
+            Some(before) if before != value => lines.push(DiffLine {
+                change: "~".into(),
+                key: key.into(),
+                old: Some(shown(key, before)),
+                new: Some(shown(key, value)),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (key, value) in old.iter() {
+        if new.get(key).is_none() {
+            lines.push(DiffLine {
+                change: "-".into(),
+                key: key.into(),
+                old: Some(shown(key, value)),
+                new: None,
+            });
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_names_changes_and_masks_secrets() {
+        let old = parse(b"A=1\nB=2\nAPI_KEY=old-secret\nGONE=x\n").unwrap();
+        let new = parse(b"A=1\nB=3\nAPI_KEY=new-secret\nC=4\n").unwrap();
+        let d = diff(&old, &new);
+        let text = format!("{d:?}");
+        assert!(!text.contains("secret"), "{text}");
+        assert_eq!(
+            d.iter()
+                .map(|l| (l.change.as_str(), l.key.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("~", "B"), ("~", "API_KEY"), ("+", "C"), ("-", "GONE")]
+        );
+    }
 
     #[test]
     fn parses_keys_comments_quotes() {

@@ -14,12 +14,27 @@ use gantry::ctl::{CtlArgs, CtlCommand};
                   69 agent unavailable, 77 role not permitted, 78 bad config (docs/cli.md)."
 )]
 struct Cli {
+    /// With no command, gantry opens the control room on $GANTRY_HOSTS.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The control room: every host's pipeline, live, with the keys to act.
+    Watch {
+        /// The hosts file (docs/hosts.md).
+        #[arg(long, env = "GANTRY_HOSTS")]
+        hosts: Option<PathBuf>,
+        /// ssh_config for aliases (like `ssh -F`).
+        #[arg(long, env = "GANTRY_SSH_CONFIG")]
+        ssh_config: Option<PathBuf>,
+        /// Trust and record host keys never seen before.
+        #[arg(long)]
+        accept_new: bool,
+        /// Hosts to watch: names in the hosts file, or ~/.ssh/config aliases.
+        names: Vec<String>,
+    },
     /// Run a simulated host end to end: a real agent, a real `gantry sim`, short soaks.
     Demo {
         /// Soak seconds per stage.
@@ -84,7 +99,24 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let command = cli.command.unwrap_or(Command::Watch {
+        hosts: std::env::var_os("GANTRY_HOSTS").map(PathBuf::from),
+        ssh_config: std::env::var_os("GANTRY_SSH_CONFIG").map(PathBuf::from),
+        accept_new: false,
+        names: Vec::new(),
+    });
+    let result = match command {
+        Command::Watch {
+            hosts,
+            ssh_config,
+            accept_new,
+            names,
+        } => gantry::console::run(&gantry::console::WatchArgs {
+            hosts_file: hosts,
+            hosts: names,
+            ssh_config,
+            accept_new,
+        }),
         Command::Demo {
             soak,
             headless,

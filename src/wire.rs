@@ -115,6 +115,12 @@ pub enum Request {
         name: String,
         content: String,
     },
+    /// The key-level diff of a stored release against another (the
+    /// approve dialog shows it), secret-looking values masked.
+    ReleaseDiff {
+        release: String,
+        against: Option<String>,
+    },
 }
 
 fn default_tier() -> Tier {
@@ -139,6 +145,7 @@ impl Request {
             Request::AuditVerify => "audit_verify",
             Request::AuditEntry { .. } => "audit_entry",
             Request::Validate { .. } => "validate",
+            Request::ReleaseDiff { .. } => "release_diff",
         }
     }
 }

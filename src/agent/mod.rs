@@ -838,6 +838,12 @@ impl Agent {
                     None => Reply::err(id, ErrorCode::Failed, format!("no audit entry #{seq}")),
                 });
             }
+            Op::ReleaseDiff { release, against } => {
+                return Answer::Now(match self.release_diff(release, against.as_deref()) {
+                    Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
+                    Err(e) => Reply::err(id, ErrorCode::Failed, e),
+                });
+            }
             Op::Validate { .. } => {
                 // It runs a command on the host with the caller's bytes.
                 if actor.role < Role::Admin {
@@ -962,6 +968,28 @@ impl Agent {
                 })),
             )),
         }
+    }
+
+    fn release_diff(
+        &self,
+        release: &str,
+        against: Option<&str>,
+    ) -> Result<Vec<crate::envfile::DiffLine>, String> {
+        let read = |id: &str| -> Result<crate::envfile::EnvFile, String> {
+            // Ids are file names the agent made; refuse anything else.
+            if id.contains('/') || id.starts_with('.') {
+                return Err(format!("{id:?} is not a release id"));
+            }
+            let bytes = std::fs::read(self.store.release_path(id))
+                .map_err(|e| format!("release {id}: {e}"))?;
+            crate::envfile::parse(&bytes).map_err(|e| format!("release {id}: {e}"))
+        };
+        let new = read(release)?;
+        let old = match against {
+            Some(id) => read(id)?,
+            None => crate::envfile::EnvFile::default(),
+        };
+        Ok(crate::envfile::diff(&old, &new))
     }
 
     /// A refused human action is still a human action: it is audited.

@@ -1,5 +1,213 @@
-//! The control room (`gantry watch`): app state, update, views, keymap,
-//! theme and dialogs.
+//! The control room (`gantry watch`): one SSH link task per host, every
+//! event turned into a `Msg`, one synchronous `update`, and a view drawn
+//! from the model only, once per batch of messages.
+//!
+//! ```text
+//!  keyboard/mouse thread ──┐
+//!  link task per host ─────┼─► Msg ─► update(&mut Model) ─► Commands ─► link.ask(…) ─► Msg::Replied
+//!  tick (250 ms) ──────────┘                │
+//!                                           └─► draw(&Model) once the queue is drained
+//! ```
 
 pub mod keymap;
+pub mod layout;
+pub mod state;
 pub mod theme;
+pub mod update;
+pub mod view;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use tokio::sync::mpsc;
+
+use self::keymap::Keymap;
+use self::state::{HostView, Model};
+use self::theme::Theme;
+use self::update::{Command, Msg, update};
+use crate::ssh::client::Target;
+use crate::ssh::link::{self, LinkHandle};
+use crate::wire::Request;
+
+pub struct WatchArgs {
+    pub hosts_file: Option<PathBuf>,
+    pub hosts: Vec<String>,
+    pub ssh_config: Option<PathBuf>,
+    pub accept_new: bool,
+}
+
+/// A host to watch: how to reach it and its wave.
+pub struct Watched {
+    pub target: Target,
+    pub wave: Option<String>,
+}
+
+pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
+    let (title, watched) = resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(watch(&title, watched))
+}
+
+/// The hosts from the hosts file (all, or those named) or from aliases.
+pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
+    if let Some(file) = &args.hosts_file {
+        let hosts = crate::ssh::hosts::load(file)
+            .map_err(|e| crate::exit::fail(crate::exit::Code::Config, e.to_string()))?;
+        let targets = crate::ssh::remote::targets(file, args.accept_new)?;
+        let watched: Vec<Watched> = hosts
+            .hosts
+            .iter()
+            .zip(targets)
+            .filter(|(entry, _)| args.hosts.is_empty() || args.hosts.contains(&entry.name))
+            .map(|(entry, target)| Watched {
+                target,
+                wave: entry.wave.clone(),
+            })
+            .collect();
+        let title = file
+            .file_stem()
+            .map_or("fleet".into(), |s| s.to_string_lossy().into_owned());
+        return Ok((title, watched));
+    }
+    if args.hosts.is_empty() {
+        return Err(crate::exit::fail(
+            crate::exit::Code::Usage,
+            "name hosts to watch: gantry watch --hosts FILE, or gantry watch ALIAS…",
+        ));
+    }
+    let watched = args
+        .hosts
+        .iter()
+        .map(|alias| {
+            crate::ssh::remote::target_from_alias(alias, args.accept_new, &args.ssh_config)
+                .map(|target| Watched { target, wave: None })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(("hosts".into(), watched))
+}
+
+/// Restores the terminal however the control room ends.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Runs the control room on these hosts until the user quits.
+pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
+    let keymap = Keymap::load()?;
+    let theme = Theme::load(Theme::no_color_from_env())?;
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (link_tx, mut link_rx) = mpsc::channel(1024);
+    let mut handles: Vec<LinkHandle> = Vec::new();
+    let mut hosts = Vec::new();
+    for (i, w) in watched.into_iter().enumerate() {
+        hosts.push(HostView::new(&w.target.name, w.wave));
+        handles.push(link::spawn(w.target, i, link_tx.clone()));
+    }
+    drop(link_tx);
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some((i, event)) = link_rx.recv().await {
+            if forward.send(Msg::Link(i, event)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let input = tx.clone();
+    std::thread::spawn(move || {
+        while let Ok(event) = event::read() {
+            let msg = match event {
+                TermEvent::Key(key) if key.kind != KeyEventKind::Release => Msg::Key(key),
+                TermEvent::Mouse(mouse) => Msg::Mouse(mouse),
+                TermEvent::Resize(w, h) => Msg::Resize(w, h),
+                _ => continue,
+            };
+            if input.blocking_send(msg).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    let size = terminal.size()?;
+    let mut model = Model::new(title, hosts, chrono::Utc::now());
+    model.size = (size.width, size.height);
+    let operator = std::env::var("USER").ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let first = tokio::select! {
+            Some(msg) = rx.recv() => msg,
+            _ = tick.tick() => Msg::Tick(chrono::Utc::now()),
+        };
+        let mut batch = vec![first];
+        while let Ok(msg) = rx.try_recv() {
+            batch.push(msg);
+        }
+        for msg in batch {
+            for command in update(&mut model, &keymap, msg) {
+                perform(command, &handles, &tx, operator.clone());
+            }
+        }
+        if model.quit {
+            break;
+        }
+        terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme))?;
+    }
+    Ok(())
+}
+
+fn perform(
+    command: Command,
+    handles: &[LinkHandle],
+    tx: &mpsc::Sender<Msg>,
+    operator: Option<String>,
+) {
+    match command {
+        Command::Ask {
+            host,
+            request,
+            reason,
+        } => {
+            let Some(handle) = handles.get(host).cloned() else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = handle.ask(request, reason, operator).await;
+                let _ = tx.send(Msg::Replied(host, result)).await;
+            });
+        }
+        Command::LoadDiff {
+            host,
+            release,
+            against,
+        } => {
+            let Some(handle) = handles.get(host).cloned() else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = match handle
+                    .ask(Request::ReleaseDiff { release, against }, None, None)
+                    .await
+                {
+                    Ok(reply) if reply.ok => serde_json::from_value(reply.data.unwrap_or_default())
+                        .map_err(|e| e.to_string()),
+                    Ok(reply) => Err(reply.error.unwrap_or_default()),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(Msg::DiffLoaded(host, result)).await;
+            });
+        }
+    }
+}

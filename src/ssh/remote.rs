@@ -189,7 +189,7 @@ fn known_hosts_of(entry: &HostEntry) -> Vec<PathBuf> {
 }
 
 /// A host named by a ~/.ssh/config alias (or a plain address).
-fn target_from_alias(
+pub fn target_from_alias(
     alias: &str,
     accept_new: bool,
     ssh_config: &Option<PathBuf>,

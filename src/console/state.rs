@@ -1,0 +1,259 @@
+//! What the control room knows: hosts, their links and last status, the
+//! audit tail, the selection, the open dialog. Only `update` changes it;
+//! views read it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tui_input::Input;
+
+use crate::envfile::DiffLine;
+use crate::wire::{AuditEntry, Awaiting, Reply, Status};
+
+/// A host's data is stale when nothing arrived for this long, or its link
+/// is down. Stale never looks like ok.
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
+/// Audit entries kept for the tail.
+pub const AUDIT_KEPT: usize = 500;
+/// PnL samples kept per host for the sparkline.
+pub const PNL_KEPT: usize = 120;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting {
+        attempt: u32,
+    },
+    Up {
+        rtt: Option<Duration>,
+    },
+    Down {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct HostView {
+    pub name: String,
+    pub wave: Option<String>,
+    pub link: Link,
+    pub status: Option<Status>,
+    /// When the last message from the host arrived.
+    pub heard_at: Option<DateTime<Utc>>,
+    pub pnl: VecDeque<f64>,
+}
+
+impl HostView {
+    pub fn new(name: &str, wave: Option<String>) -> Self {
+        Self {
+            name: name.to_string(),
+            wave,
+            link: Link::Connecting { attempt: 0 },
+            status: None,
+            heard_at: None,
+            pnl: VecDeque::new(),
+        }
+    }
+
+    /// How old the data is, if it is stale; `None` when fresh.
+    pub fn stale_for(&self, now: DateTime<Utc>) -> Option<Duration> {
+        let age = self
+            .heard_at
+            .map(|t| (now - t).to_std().unwrap_or_default());
+        match (&self.link, age) {
+            (Link::Up { .. }, Some(age)) if age < STALE_AFTER => None,
+            (_, Some(age)) => Some(age),
+            (_, None) => Some(Duration::MAX),
+        }
+    }
+
+    pub fn state(&self) -> &str {
+        self.status.as_ref().map_or("unknown", |s| s.state.as_str())
+    }
+
+    /// The value of the first applicable check whose name contains `word`.
+    pub fn check_value(&self, word: &str) -> Option<f64> {
+        self.status
+            .as_ref()?
+            .checks
+            .iter()
+            .find(|c| c.name.contains(word))
+            .and_then(|c| c.value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogKind {
+    Approve,
+    Rollback,
+    EmergencyStop,
+    Drill,
+    Rearm,
+}
+
+impl DialogKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            DialogKind::Approve => "approve canary → live",
+            DialogKind::Rollback => "roll back",
+            DialogKind::EmergencyStop => "EMERGENCY STOP",
+            DialogKind::Drill => "rollback drill",
+            DialogKind::Rearm => "rearm",
+        }
+    }
+
+    /// Rollback and emergency stop also ask for the host's name, typed.
+    pub fn needs_typed_confirmation(self) -> bool {
+        matches!(self, DialogKind::Rollback | DialogKind::EmergencyStop)
+    }
+
+    /// The audit kind that records this action.
+    pub fn audit_kind(self) -> &'static str {
+        match self {
+            DialogKind::Approve => "approve",
+            DialogKind::Rollback => "rollback",
+            DialogKind::EmergencyStop => "estop",
+            DialogKind::Drill => "drill.start",
+            DialogKind::Rearm => "rearm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Reason,
+    Confirm,
+}
+
+#[derive(Debug, Clone)]
+pub enum Phase {
+    Editing,
+    Sending,
+    Done { reply: Box<Reply> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub host: usize,
+    pub kind: DialogKind,
+    /// For approve: exactly what is approved.
+    pub awaiting: Option<Awaiting>,
+    pub diff: Option<Result<Vec<DiffLine>, String>>,
+    pub reason: Input,
+    pub confirm: Input,
+    pub field: Field,
+    /// The host's data was stale and the operator said to go on anyway.
+    pub stale_acknowledged: bool,
+    pub error: Option<String>,
+    pub phase: Phase,
+    /// The audit entry that records the action (it may land before the
+    /// reply does).
+    pub audit: Option<Box<AuditEntry>>,
+}
+
+impl Dialog {
+    pub fn new(host: usize, kind: DialogKind, awaiting: Option<Awaiting>) -> Self {
+        Self {
+            host,
+            kind,
+            awaiting,
+            diff: None,
+            reason: Input::default(),
+            confirm: Input::default(),
+            field: Field::Reason,
+            stale_acknowledged: false,
+            error: None,
+            phase: Phase::Editing,
+            audit: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Filter,
+    Command,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub input: Input,
+}
+
+/// The whole control room.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub title: String,
+    pub hosts: Vec<HostView>,
+    pub selected: usize,
+    /// (host index, entry), oldest first.
+    pub audit: VecDeque<(usize, AuditEntry)>,
+    pub filter: String,
+    pub prompt: Option<Prompt>,
+    pub dialog: Option<Dialog>,
+    pub help: bool,
+    pub now: DateTime<Utc>,
+    /// One line of feedback in the footer.
+    pub flash: Option<String>,
+    pub quit: bool,
+    /// The terminal's size, for mouse hit-testing.
+    pub size: (u16, u16),
+}
+
+impl Model {
+    pub fn new(title: &str, hosts: Vec<HostView>, now: DateTime<Utc>) -> Self {
+        Self {
+            title: title.to_string(),
+            hosts,
+            selected: 0,
+            audit: VecDeque::new(),
+            filter: String::new(),
+            prompt: None,
+            dialog: None,
+            help: false,
+            now,
+            flash: None,
+            quit: false,
+            size: (80, 24),
+        }
+    }
+
+    pub fn selected_host(&self) -> Option<&HostView> {
+        self.hosts.get(self.selected)
+    }
+
+    /// Audit entries passing the filter, newest last.
+    pub fn filtered_audit(&self) -> Vec<&(usize, AuditEntry)> {
+        let needle = self.filter.to_lowercase();
+        self.audit
+            .iter()
+            .filter(|(host, entry)| {
+                needle.is_empty() || {
+                    let name = self.hosts.get(*host).map_or("", |h| h.name.as_str());
+                    let actor = entry.actor.as_ref().map_or("", |a| a.name.as_str());
+                    [name, entry.kind.as_str(), entry.message.as_str(), actor]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(&needle))
+                }
+            })
+            .collect()
+    }
+
+    /// (awaiting approval, rolled back, halted, stale) for the header.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let by_state = |s: &str| self.hosts.iter().filter(|h| h.state() == s).count();
+        let stale = self
+            .hosts
+            .iter()
+            .filter(|h| h.stale_for(self.now).is_some())
+            .count();
+        (
+            by_state("awaiting_approval"),
+            by_state("rolled_back"),
+            by_state("halted"),
+            stale,
+        )
+    }
+}

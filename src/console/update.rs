@@ -1,0 +1,451 @@
+//! `update(&mut Model, Msg) -> Vec<Command>`: everything that can happen
+//! to the control room, and the I/O it asks for as data. A key handler
+//! only maps the key to an action through the keymap.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use tui_input::backend::crossterm::EventHandler;
+
+use super::keymap::{Action, Keymap, Mode};
+use super::layout;
+use super::state::{
+    AUDIT_KEPT, Dialog, DialogKind, Field, Link, Model, PNL_KEPT, Phase, Prompt, PromptKind,
+};
+use crate::envfile::DiffLine;
+use crate::ssh::link::LinkEvent;
+use crate::wire::{AgentMsg, Reply, Request};
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Tick(DateTime<Utc>),
+    Link(usize, LinkEvent),
+    Replied(usize, Result<Reply, String>),
+    DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+}
+
+/// I/O for the shell to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Ask {
+        host: usize,
+        request: Request,
+        reason: Option<String>,
+    },
+    LoadDiff {
+        host: usize,
+        release: String,
+        against: Option<String>,
+    },
+}
+
+pub fn mode(model: &Model) -> Mode {
+    if model.help {
+        Mode::Help
+    } else if model.dialog.is_some() {
+        Mode::Dialog
+    } else if model.prompt.is_some() {
+        Mode::Prompt
+    } else {
+        Mode::Normal
+    }
+}
+
+pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Tick(now) => {
+            model.now = now;
+            Vec::new()
+        }
+        Msg::Resize(w, h) => {
+            model.size = (w, h);
+            Vec::new()
+        }
+        Msg::Link(host, event) => {
+            link_event(model, host, event);
+            Vec::new()
+        }
+        Msg::Replied(host, result) => {
+            if let Some(dialog) = &mut model.dialog
+                && dialog.host == host
+                && matches!(dialog.phase, Phase::Sending)
+            {
+                let reply =
+                    result.unwrap_or_else(|e| Reply::err("", crate::wire::ErrorCode::Failed, e));
+                dialog.phase = Phase::Done {
+                    reply: Box::new(reply),
+                };
+            }
+            Vec::new()
+        }
+        Msg::DiffLoaded(host, diff) => {
+            if let Some(dialog) = &mut model.dialog
+                && dialog.host == host
+            {
+                dialog.diff = Some(diff);
+            }
+            Vec::new()
+        }
+        Msg::Mouse(mouse) => {
+            mouse_event(model, mouse);
+            Vec::new()
+        }
+        Msg::Key(key) => key_event(model, keymap, key),
+    }
+}
+
+fn link_event(model: &mut Model, index: usize, event: LinkEvent) {
+    let now = model.now;
+    let Some(host) = model.hosts.get_mut(index) else {
+        return;
+    };
+    match event {
+        LinkEvent::Connecting { attempt } => {
+            if !matches!(host.link, Link::Down { .. }) {
+                host.link = Link::Connecting { attempt };
+            }
+        }
+        LinkEvent::Up => {
+            host.link = Link::Up { rtt: None };
+            host.heard_at = Some(now);
+        }
+        LinkEvent::Rtt(rtt) => {
+            if let Link::Up { rtt: slot } = &mut host.link {
+                *slot = Some(rtt);
+            }
+        }
+        LinkEvent::Down { error, retry_in } => {
+            host.link = Link::Down {
+                error,
+                retry_at: now + chrono::Duration::from_std(retry_in).unwrap_or_default(),
+            };
+        }
+        LinkEvent::Message(msg) => {
+            host.heard_at = Some(now);
+            match msg {
+                AgentMsg::Snapshot { status, audit } => {
+                    host.status = Some(*status);
+                    for entry in audit {
+                        let known = model
+                            .audit
+                            .iter()
+                            .any(|(h, e)| *h == index && e.seq == entry.seq);
+                        if !known {
+                            model.audit.push_back((index, entry));
+                        }
+                    }
+                    sort_and_trim(model);
+                }
+                AgentMsg::State { status } => host.status = Some(*status),
+                AgentMsg::Health { checks, .. } => {
+                    if let Some(status) = &mut host.status {
+                        status.checks = checks;
+                    }
+                    if let Some(pnl) = host.check_value("pnl") {
+                        host.pnl.push_back(pnl);
+                        while host.pnl.len() > PNL_KEPT {
+                            host.pnl.pop_front();
+                        }
+                    }
+                }
+                AgentMsg::Audit { entry } => {
+                    if let Some(dialog) = &mut model.dialog
+                        && dialog.host == index
+                        && entry.kind == dialog.kind.audit_kind()
+                        && !matches!(dialog.phase, Phase::Editing)
+                        && dialog.audit.is_none()
+                    {
+                        dialog.audit = Some(entry.clone());
+                    }
+                    model.audit.push_back((index, *entry));
+                    sort_and_trim(model);
+                }
+                AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
+            }
+        }
+    }
+}
+
+fn sort_and_trim(model: &mut Model) {
+    model
+        .audit
+        .make_contiguous()
+        .sort_by(|a, b| a.1.at.cmp(&b.1.at));
+    while model.audit.len() > AUDIT_KEPT {
+        model.audit.pop_front();
+    }
+}
+
+fn mouse_event(model: &mut Model, mouse: MouseEvent) {
+    if model.dialog.is_some() || model.help {
+        return;
+    }
+    match mouse.kind {
+        MouseEventKind::Down(MouseButton::Left) => {
+            let areas = layout::split(model.size.0, model.size.1, model.hosts.len());
+            let table = areas.table;
+            // Row 0 is the border, row 1 the column header.
+            if mouse.column >= table.x
+                && mouse.column < table.x + table.width
+                && mouse.row >= table.y + 2
+                && mouse.row < table.y + table.height.saturating_sub(1)
+            {
+                let row = usize::from(mouse.row - table.y - 2)
+                    + layout::first_row(model.selected, table.height);
+                if row < model.hosts.len() {
+                    model.selected = row;
+                }
+            }
+        }
+        MouseEventKind::ScrollDown => move_selection(model, 1),
+        MouseEventKind::ScrollUp => move_selection(model, -1),
+        _ => {}
+    }
+}
+
+fn move_selection(model: &mut Model, by: isize) {
+    if model.hosts.is_empty() {
+        return;
+    }
+    let last = model.hosts.len() as isize - 1;
+    model.selected = (model.selected as isize + by).clamp(0, last) as usize;
+}
+
+fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> {
+    let mode = mode(model);
+    let action = keymap.action(mode, &key);
+    match mode {
+        Mode::Help => {
+            if action.is_some() {
+                model.help = false;
+            }
+            Vec::new()
+        }
+        Mode::Prompt => prompt_key(model, action, key),
+        Mode::Dialog => dialog_key(model, action, key),
+        Mode::Normal => normal_key(model, action),
+    }
+}
+
+fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
+    model.flash = None;
+    let Some(action) = action else {
+        return Vec::new();
+    };
+    match action {
+        Action::Quit => model.quit = true,
+        Action::Up => move_selection(model, -1),
+        Action::Down => move_selection(model, 1),
+        Action::PageUp => move_selection(model, -10),
+        Action::PageDown => move_selection(model, 10),
+        Action::Top => model.selected = 0,
+        Action::Bottom => model.selected = model.hosts.len().saturating_sub(1),
+        Action::Help => model.help = true,
+        Action::Filter => {
+            model.prompt = Some(Prompt {
+                kind: PromptKind::Filter,
+                input: tui_input::Input::new(model.filter.clone()),
+            })
+        }
+        Action::Command => {
+            model.prompt = Some(Prompt {
+                kind: PromptKind::Command,
+                input: tui_input::Input::default(),
+            })
+        }
+        Action::Approve => return open_dialog(model, DialogKind::Approve),
+        Action::Rollback => return open_dialog(model, DialogKind::Rollback),
+        Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
+        Action::Drill => return open_dialog(model, DialogKind::Drill),
+        Action::Submit | Action::Cancel | Action::NextField => {}
+    }
+    Vec::new()
+}
+
+fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
+    let host = model.selected;
+    let Some(view) = model.hosts.get(host) else {
+        return Vec::new();
+    };
+    let awaiting = view
+        .status
+        .as_ref()
+        .and_then(|s| s.awaiting_approval.clone());
+    if kind == DialogKind::Approve && awaiting.is_none() {
+        model.flash = Some(format!(
+            "{}: nothing awaits approval (state {})",
+            view.name,
+            view.state()
+        ));
+        return Vec::new();
+    }
+    let mut commands = Vec::new();
+    if let Some(a) = &awaiting
+        && kind == DialogKind::Approve
+    {
+        commands.push(Command::LoadDiff {
+            host,
+            release: a.release.clone(),
+            against: view
+                .status
+                .as_ref()
+                .and_then(|s| s.previous_release.clone()),
+        });
+    }
+    model.dialog = Some(Dialog::new(
+        host,
+        kind,
+        if kind == DialogKind::Approve {
+            awaiting
+        } else {
+            None
+        },
+    ));
+    commands
+}
+
+fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
+    let Some(prompt) = &mut model.prompt else {
+        return Vec::new();
+    };
+    match action {
+        Some(Action::Cancel) => {
+            if prompt.kind == PromptKind::Filter {
+                model.filter.clear();
+            }
+            model.prompt = None;
+        }
+        Some(Action::Submit) => {
+            let text = prompt.input.value().trim().to_string();
+            let kind = prompt.kind;
+            model.prompt = None;
+            match kind {
+                PromptKind::Filter => model.filter = text,
+                PromptKind::Command => return run_command(model, &text),
+            }
+        }
+        _ => {
+            prompt.input.handle_event(&TermEvent::Key(key));
+            if prompt.kind == PromptKind::Filter {
+                model.filter = prompt.input.value().to_string();
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// `:` commands.
+fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
+    match text {
+        "rearm" => open_dialog(model, DialogKind::Rearm),
+        "approve" => open_dialog(model, DialogKind::Approve),
+        "rollback" => open_dialog(model, DialogKind::Rollback),
+        "estop" => open_dialog(model, DialogKind::EmergencyStop),
+        "drill" => open_dialog(model, DialogKind::Drill),
+        "q" | "quit" => {
+            model.quit = true;
+            Vec::new()
+        }
+        "" => Vec::new(),
+        other => {
+            model.flash = Some(format!(
+                "unknown command {other:?} (rearm, approve, rollback, estop, drill, quit)"
+            ));
+            Vec::new()
+        }
+    }
+}
+
+fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
+    let now = model.now;
+    let Some(dialog) = &mut model.dialog else {
+        return Vec::new();
+    };
+    if !matches!(dialog.phase, Phase::Editing) {
+        // Sending or done: Esc or Enter closes; the reply stays in the audit.
+        if matches!(action, Some(Action::Cancel | Action::Submit))
+            && !matches!(dialog.phase, Phase::Sending)
+        {
+            model.dialog = None;
+        }
+        return Vec::new();
+    }
+    match action {
+        Some(Action::Cancel) => {
+            model.dialog = None;
+            Vec::new()
+        }
+        Some(Action::NextField) => {
+            if dialog.kind.needs_typed_confirmation() {
+                dialog.field = match dialog.field {
+                    Field::Reason => Field::Confirm,
+                    Field::Confirm => Field::Reason,
+                };
+            }
+            Vec::new()
+        }
+        Some(Action::Submit) => {
+            let Some(host) = model.hosts.get(dialog.host) else {
+                return Vec::new();
+            };
+            let reason = dialog.reason.value().trim().to_string();
+            if reason.is_empty() {
+                dialog.field = Field::Reason;
+                dialog.error =
+                    Some("a reason is required: say why, it goes to the audit log".into());
+                return Vec::new();
+            }
+            if dialog.kind.needs_typed_confirmation() && dialog.confirm.value() != host.name {
+                if dialog.field == Field::Reason {
+                    dialog.field = Field::Confirm;
+                    dialog.error = None;
+                } else {
+                    dialog.error = Some(format!("type the host's name, {}, to confirm", host.name));
+                }
+                return Vec::new();
+            }
+            if let Some(age) = host.stale_for(now)
+                && !dialog.stale_acknowledged
+            {
+                dialog.stale_acknowledged = true;
+                dialog.error = Some(format!(
+                    "{}'s data is stale ({}): press Enter again to act on it anyway",
+                    host.name,
+                    super::view::age(age)
+                ));
+                return Vec::new();
+            }
+            let request = match dialog.kind {
+                DialogKind::Approve => match &dialog.awaiting {
+                    Some(a) => Request::Approve {
+                        deploy_id: a.deploy_id.clone(),
+                        digest: a.digest.clone(),
+                        stage: a.stage,
+                    },
+                    None => return Vec::new(),
+                },
+                DialogKind::Rollback => Request::Rollback,
+                DialogKind::EmergencyStop => Request::Estop,
+                DialogKind::Drill => Request::Drill,
+                DialogKind::Rearm => Request::Rearm,
+            };
+            dialog.error = None;
+            dialog.phase = Phase::Sending;
+            vec![Command::Ask {
+                host: dialog.host,
+                request,
+                reason: Some(reason),
+            }]
+        }
+        _ => {
+            let input = match dialog.field {
+                Field::Reason => &mut dialog.reason,
+                Field::Confirm => &mut dialog.confirm,
+            };
+            input.handle_event(&TermEvent::Key(key));
+            Vec::new()
+        }
+    }
+}

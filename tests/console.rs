@@ -1,0 +1,355 @@
+//! The control room without a terminal: update on messages, and the screen
+//! rendered into ratatui's TestBackend, snapshotted with insta.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use gantry::console::keymap::Keymap;
+use gantry::console::state::{HostView, Link, Model};
+use gantry::console::theme::Theme;
+use gantry::console::update::{Command, Msg, update};
+use gantry::console::view;
+use gantry::pipeline::{Actor, Role, Stage};
+use gantry::wire::{AuditEntry, Awaiting, CheckView, Request, ServiceView, Status};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 14, 2, 11).unwrap()
+}
+
+fn check(name: &str, value: Option<f64>, op: &str, limit: f64, status: &str) -> CheckView {
+    CheckView {
+        name: name.into(),
+        ok: status == "ok",
+        status: status.into(),
+        value,
+        op: op.into(),
+        limit,
+        severity: "P0".into(),
+        failures: u32::from(status != "ok"),
+        failures_allowed: 1,
+        age_s: value.map(|_| 0.4),
+        applies: true,
+    }
+}
+
+fn status(host: &str, state: &str, release: &str) -> Status {
+    Status {
+        host: host.into(),
+        state: state.into(),
+        deploy_id: Some("d-20261124T140000Z-1".into()),
+        current_release: Some(release.into()),
+        previous_release: Some("20261120T090000Z-9f00e1a2".into()),
+        stage_started_at: Some("2026-11-24T14:00:00.000Z".into()),
+        soak_remaining_s: None,
+        soak_total_s: None,
+        stage: None,
+        checks: vec![
+            check("process_alive", Some(1.0), "==", 1.0, "ok"),
+            check("telemetry_fresh", Some(0.4), "<", 2.0, "ok"),
+            check("pnl_in_band", Some(412.2), ">=", 0.0, "ok"),
+            check("drawdown_budget", Some(0.8), "<", 3.0, "ok"),
+            check("no_kill_events", Some(0.0), "==", 0.0, "ok"),
+            check("reconciliation_clean", Some(0.0), "==", 0.0, "ok"),
+        ],
+        last_drill_at: None,
+        awaiting_approval: None,
+        halted_reason: None,
+        tier: None,
+        submitted_by: None,
+        deploy_reason: None,
+        outcome: None,
+        service: ServiceView {
+            kind: "command".into(),
+            running: true,
+            pid: Some(4411),
+        },
+        audit_head: None,
+        sampled_at: None,
+        scrape_error: None,
+        agent_version: "0.1.0".into(),
+        now: "2026-11-24T14:02:11.000Z".into(),
+    }
+}
+
+fn host(name: &str, wave: &str, status: Status, rtt_ms: u64) -> HostView {
+    let mut h = HostView::new(name, Some(wave.into()));
+    h.link = Link::Up {
+        rtt: Some(Duration::from_millis(rtt_ms)),
+    };
+    h.heard_at = Some(now());
+    h.pnl = (0..40)
+        .map(|i| f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0)
+        .collect();
+    h.status = Some(status);
+    h
+}
+
+fn audit(seq: u64, kind: &str, message: &str) -> AuditEntry {
+    AuditEntry {
+        seq,
+        at: format!("2026-11-24T14:01:{:02}.000Z", 40 + seq),
+        host: "lhr-1".into(),
+        kind: kind.into(),
+        state: "canary".into(),
+        actor: None,
+        reason: None,
+        deploy_id: None,
+        release: None,
+        message: message.into(),
+        detail: None,
+        prev: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// The DESIGN screen: one host awaiting approval, one mid-paper, one
+/// rolled back and stale, one halted, one live.
+fn fleet_model() -> Model {
+    let mut awaiting = status("lhr-1", "awaiting_approval", "20261124T133000Z-ab12cd34");
+    awaiting.awaiting_approval = Some(Awaiting {
+        deploy_id: "d-20261124T133000Z-7".into(),
+        release: "20261124T133000Z-ab12cd34".into(),
+        digest: "ab12cd34".repeat(8),
+        stage: Stage::Canary,
+    });
+    let mut paper = status("ewr-1", "paper", "20261124T133000Z-ab12cd34");
+    paper.soak_remaining_s = Some(462.0);
+    paper.soak_total_s = Some(600.0);
+    paper.checks[3] = check("drawdown_budget", None, "<", 3.0, "no data");
+    let rolled = status("fra-1", "rolled_back", "20261120T090000Z-9f00e1a2");
+    let mut halted = status("sin-1", "halted", "20261120T090000Z-9f00e1a2");
+    halted.halted_reason = Some("emergency stop by amy: venue outage".into());
+    let mut live = status("ord-1", "live", "20261124T100000Z-77aa00bb");
+    live.soak_remaining_s = Some(3000.0);
+    live.soak_total_s = Some(3600.0);
+    let mut stale = host("fra-1", "full", rolled, 31);
+    stale.heard_at = Some(now() - chrono::Duration::seconds(42));
+    stale.link = Link::Down {
+        error: "connection refused".into(),
+        retry_at: now() + chrono::Duration::seconds(4),
+    };
+    let mut model = Model::new(
+        "prod-eu",
+        vec![
+            host("lhr-1", "canary", awaiting, 12),
+            host("ewr-1", "primary", paper, 31),
+            stale,
+            host("sin-1", "full", halted, 44),
+            host("ord-1", "full", live, 9),
+        ],
+        now(),
+    );
+    model
+        .audit
+        .push_back((0, audit(1, "gate.pass", "canary soak complete, 6/6 checks")));
+    model
+        .audit
+        .push_back((0, audit(2, "stage.await", "canary → live needs approval")));
+    let mut estop = audit(3, "estop", "halted: emergency stop by amy: venue outage");
+    estop.actor = Some(Actor {
+        name: "amy".into(),
+        role: Role::Operator,
+        seen_as: None,
+    });
+    estop.reason = Some("venue outage".into());
+    model.audit.push_back((3, estop));
+    model
+}
+
+fn render(model: &Model, width: u16, height: u16) -> String {
+    let mut model = model.clone();
+    model.size = (width, height);
+    let keymap = Keymap::default_map();
+    let theme = Theme::default_theme(true);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| view::draw(frame, &model, &keymap, &theme))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        for x in 0..width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn type_text(model: &mut Model, keymap: &Keymap, text: &str) -> Vec<Command> {
+    let mut commands = Vec::new();
+    for c in text.chars() {
+        commands.extend(update(model, keymap, key(KeyCode::Char(c))));
+    }
+    commands
+}
+
+#[test]
+fn fleet_screen_160x45() {
+    insta::assert_snapshot!(render(&fleet_model(), 160, 45));
+}
+
+#[test]
+fn fleet_screen_80x24() {
+    insta::assert_snapshot!(render(&fleet_model(), 80, 24));
+}
+
+#[test]
+fn approve_dialog_names_what_it_approves_and_sends_the_digest() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('a')));
+    assert_eq!(
+        commands,
+        vec![Command::LoadDiff {
+            host: 0,
+            release: "20261124T133000Z-ab12cd34".into(),
+            against: Some("20261120T090000Z-9f00e1a2".into()),
+        }]
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::DiffLoaded(
+            0,
+            Ok(vec![
+                gantry::envfile::DiffLine {
+                    change: "~".into(),
+                    key: "MAX_POSITION_USD".into(),
+                    old: Some("25000".into()),
+                    new: Some("30000".into()),
+                },
+                gantry::envfile::DiffLine {
+                    change: "~".into(),
+                    key: "API_SECRET".into(),
+                    old: Some("••••••".into()),
+                    new: Some("••••••".into()),
+                },
+            ]),
+        ),
+    );
+    // No reason: the dialog stays open and says why.
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    insta::assert_snapshot!("approve_dialog_no_reason", render(&model, 100, 30));
+    type_text(&mut model, &keymap, "canary clean");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert_eq!(
+        commands,
+        vec![Command::Ask {
+            host: 0,
+            request: Request::Approve {
+                deploy_id: "d-20261124T133000Z-7".into(),
+                digest: "ab12cd34".repeat(8),
+                stage: Stage::Canary,
+            },
+            reason: Some("canary clean".into()),
+        }]
+    );
+}
+
+#[test]
+fn emergency_stop_needs_the_typed_host_name() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    assert!(update(&mut model, &keymap, key(KeyCode::Char('e'))).is_empty());
+    assert!(model.dialog.is_none(), "a lower-case e does nothing");
+    update(
+        &mut model,
+        &keymap,
+        Msg::Key(KeyEvent::new(KeyCode::Char('E'), KeyModifiers::SHIFT)),
+    );
+    assert!(model.dialog.is_some());
+    type_text(&mut model, &keymap, "venue outage");
+    assert!(
+        update(&mut model, &keymap, key(KeyCode::Enter)).is_empty(),
+        "moves to the confirmation"
+    );
+    type_text(&mut model, &keymap, "ord-2");
+    assert!(
+        update(&mut model, &keymap, key(KeyCode::Enter)).is_empty(),
+        "wrong name keeps it open"
+    );
+    insta::assert_snapshot!("estop_wrong_confirmation", render(&model, 100, 30));
+    for _ in 0..5 {
+        update(&mut model, &keymap, key(KeyCode::Backspace));
+    }
+    type_text(&mut model, &keymap, "ord-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                host: 4,
+                request: Request::Estop,
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+    // Esc closes a dialog; nothing more is sent.
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    assert!(update(&mut model, &keymap, key(KeyCode::Esc)).is_empty());
+    assert!(model.dialog.is_none());
+}
+
+#[test]
+fn a_key_on_a_stale_host_acts_only_after_a_second_confirmation() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 2; // fra-1: link down, last heard 42 s ago
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    type_text(&mut model, &keymap, "pnl off");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    type_text(&mut model, &keymap, "fra-1");
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    let error = model.dialog.as_ref().unwrap().error.clone().unwrap();
+    assert!(error.contains("stale"), "{error}");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(matches!(
+        &commands[..],
+        [Command::Ask {
+            request: Request::Rollback,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn help_lists_the_keys_and_filter_narrows_the_audit() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help", render(&model, 100, 40));
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "estop");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert_eq!(model.filtered_audit().len(), 1);
+}
+
+#[test]
+fn host_strings_with_terminal_escapes_are_drawn_inert() {
+    let mut model = fleet_model();
+    model.audit.push_back((
+        0,
+        audit(9, "approve", "evil \u{1b}]0;owned\u{7}\u{1b}[2J message"),
+    ));
+    if let Some(s) = &mut model.hosts[0].status {
+        s.current_release = Some("\u{1b}[31mred".into());
+    }
+    let screen = render(&model, 160, 45);
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
+    assert!(screen.contains("evil"));
+}

@@ -1,0 +1,202 @@
+//! The real binary in tmux, as a person runs it: `gantry demo` opens the
+//! control room on five hosts; approve a host and see it go live, fire an
+//! emergency stop with its typed confirmation and see it halted, quit and
+//! find nothing left running.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::GANTRY;
+use common::fleet::processes_mentioning;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            if std::env::var("GANTRY_REQUIRE_OPENSSH").as_deref() == Ok("1") {
+                panic!("tmux is required in CI (the README's test command installs it)");
+            }
+            eprintln!("skipping: tmux not installed");
+            return None;
+        }
+        let session = format!("gantry-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "45"])
+            .arg(command)
+            .env("USER", "tester")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Some(Self { session })
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let status = Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn row<'a>(screen: &'a str, host: &str) -> &'a str {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {host} ")))
+            .unwrap_or("")
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn demo_in_tmux_approve_estop_quit() {
+    // Keep the session open after the demo exits, to read its last words.
+    let Some(tmux) = Tmux::start(&format!("{GANTRY} demo; sleep 30")) else {
+        return;
+    };
+    // Within 30 s the story is on screen.
+    let screen = tmux.wait_for(
+        "the story",
+        |s| {
+            Tmux::row(s, "demo-1").contains("approve")
+                && Tmux::row(s, "demo-2").contains("ROLLED BACK")
+                && Tmux::row(s, "demo-3").contains("PAPER")
+                && Tmux::row(s, "demo-4").contains("LIVE")
+        },
+        Duration::from_secs(30),
+    );
+    assert!(screen.contains("1 awaiting approval"), "{screen}");
+    assert!(screen.contains("1 rolled back"), "{screen}");
+
+    // demo-1 is selected first: approve it.
+    assert!(Tmux::row(&screen, "demo-1").contains('▶'), "{screen}");
+    tmux.keys(&["a"]);
+    tmux.wait_for(
+        "the approve dialog",
+        |s| s.contains("Approve canary → live on demo-1"),
+        Duration::from_secs(5),
+    );
+    tmux.text("canary clean in tmux");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "the agent's reply",
+        |s| s.contains("✓ agent"),
+        Duration::from_secs(10),
+    );
+    tmux.wait_for(
+        "the audit entry in the dialog",
+        |s| s.contains("audit #") && s.contains("approve"),
+        Duration::from_secs(10),
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "demo-1 live",
+        |s| Tmux::row(s, "demo-1").contains("LIVE"),
+        Duration::from_secs(10),
+    );
+
+    // Emergency stop on demo-4, with the typed confirmation.
+    tmux.keys(&["j", "j", "j"]);
+    tmux.wait_for(
+        "demo-4 selected",
+        |s| Tmux::row(s, "demo-4").contains('▶'),
+        Duration::from_secs(5),
+    );
+    tmux.keys(&["E"]);
+    tmux.wait_for(
+        "the estop dialog",
+        |s| s.contains("EMERGENCY STOP demo-4"),
+        Duration::from_secs(5),
+    );
+    tmux.text("venue outage drill");
+    tmux.keys(&["Enter"]);
+    tmux.text("demo-5");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "a wrong confirmation refused",
+        |s| s.contains("type the host's name, demo-4"),
+        Duration::from_secs(5),
+    );
+    for _ in 0..6 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text("demo-4");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "the estop reply",
+        |s| s.contains("✓ agent"),
+        Duration::from_secs(10),
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "demo-4 halted",
+        |s| Tmux::row(s, "demo-4").contains("HALTED"),
+        Duration::from_secs(10),
+    );
+
+    // q leaves nothing running.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning("gantry-fleet-");
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left running after q: {left:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(tmux.alive());
+}
