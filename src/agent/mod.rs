@@ -50,6 +50,9 @@ use crate::wire::{AgentMsg, AuditEntry, Command, ErrorCode, Reply, Request as Op
 const FAST_SAMPLE: Duration = Duration::from_millis(5);
 /// Soak progress is saved at least this often.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// A `state` event goes out on every transition and at least this often,
+/// so clients can tell a quiet host from a lost one.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Replies remembered for resent command ids.
 const REPLY_MEMORY: usize = 1024;
 
@@ -157,6 +160,10 @@ struct Agent {
     rollback_timer: Option<RollbackTimer>,
     /// The last sample's process check (the only truth for a systemd unit).
     service_alive: bool,
+    /// What the last `health` event said, to send the next only on change
+    /// or after a second.
+    health_sent: Vec<(String, bool)>,
+    health_sent_at: Instant,
     drill_report: Option<serde_json::Value>,
 }
 
@@ -245,6 +252,8 @@ impl Agent {
             scrape_error: None,
             rollback_timer: None,
             service_alive: false,
+            health_sent: Vec::new(),
+            health_sent_at: Instant::now(),
             drill_report: None,
         };
         agent.fact(Event::Resumed).await;
@@ -316,11 +325,18 @@ impl Agent {
         });
         self.fact_at(event, now).await;
         let checks = status::checks(&self.config, &self.pipeline, now);
-        let _ = self.events.send(AgentMsg::Health {
-            host: self.config.host.clone(),
-            at: status::rfc3339(now),
-            checks,
-        });
+        // A check changing state goes out at once; values alone once a second.
+        let verdicts: Vec<(String, bool)> =
+            checks.iter().map(|c| (c.status.clone(), c.ok)).collect();
+        if verdicts != self.health_sent || self.health_sent_at.elapsed() >= Duration::from_secs(1) {
+            self.health_sent = verdicts;
+            self.health_sent_at = Instant::now();
+            let _ = self.events.send(AgentMsg::Health {
+                host: self.config.host.clone(),
+                at: status::rfc3339(now),
+                checks,
+            });
+        }
     }
 
     /// Steps a fact (not a command): it is never refused by policy, and its
@@ -595,7 +611,7 @@ impl Agent {
     fn publish(&mut self, transition: bool) {
         let status = self.status();
         let _ = self.status_tx.send(status.clone());
-        if transition || self.last_state_sent.elapsed() >= Duration::from_secs(1) {
+        if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
             self.last_state_sent = Instant::now();
             let _ = self.events.send(AgentMsg::State {
                 status: Box::new(status),

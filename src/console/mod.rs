@@ -5,7 +5,7 @@
 //! ```text
 //!  keyboard/mouse thread ──┐
 //!  link task per host ─────┼─► Msg ─► update(&mut Model) ─► Commands ─► link.ask(…) ─► Msg::Replied
-//!  tick (250 ms) ──────────┘                │
+//!  tick (1 s) ─────────────┘                │
 //!                                           └─► draw(&Model) once the queue is drained
 //! ```
 
@@ -143,7 +143,8 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
     let mut model = Model::new(title, hosts, chrono::Utc::now());
     model.size = (size.width, size.height);
     let operator = std::env::var("USER").ok();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    // The clock and the countdowns show seconds; nothing needs a faster tick.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let first = tokio::select! {
             Some(msg) = rx.recv() => msg,

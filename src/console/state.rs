@@ -11,9 +11,9 @@ use tui_input::Input;
 use crate::envfile::DiffLine;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
-/// A host's data is stale when nothing arrived for this long, or its link
-/// is down. Stale never looks like ok.
-pub const STALE_AFTER: Duration = Duration::from_secs(5);
+/// A host's data is stale when nothing arrived for this long (three of the
+/// agent's 5 s heartbeats), or its link is down. Stale never looks like ok.
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// Audit entries kept for the tail.
 pub const AUDIT_KEPT: usize = 500;
 /// PnL samples kept per host for the sparkline.
