@@ -353,3 +353,22 @@ fn host_strings_with_terminal_escapes_are_drawn_inert() {
     );
     assert!(screen.contains("evil"));
 }
+
+#[test]
+fn a_mouse_click_selects_a_row() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.size = (160, 45);
+    let areas = gantry::console::layout::split(160, 45, model.hosts.len());
+    // Border, column header, then host rows: click the fourth host.
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 10,
+        row: areas.table.y + 2 + 3,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut model, &keymap, Msg::Mouse(click));
+    assert_eq!(model.selected, 3);
+    assert!(render(&model, 160, 45).contains("▶ sin-1"));
+}
