@@ -93,6 +93,18 @@ pub enum CtlCommand {
     },
     /// Parse a release and run the validate command on it; change nothing.
     Validate { envfile: PathBuf },
+    /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
+    Rollout {
+        envfile: PathBuf,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "balanced")]
+        tier: String,
+        #[arg(long)]
+        commit: Option<String>,
+        #[arg(long)]
+        promotion: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -203,6 +215,12 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             (Request::Validate { name, content }, None)
         }
         CtlCommand::Status => (Request::Status, None),
+        CtlCommand::Rollout { .. } => {
+            return Err(fail(
+                Code::Usage,
+                "rollout runs across a fleet: gantry ctl --hosts FILE rollout ENVFILE --reason R (without --host)",
+            ));
+        }
         CtlCommand::Approve {
             reason,
             deploy,
@@ -252,7 +270,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
 
 /// Reads and checks a release file locally, so a malformed one is refused
 /// naming its file and line before anything is sent.
-fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
+pub fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
     let bytes = std::fs::read(path).map_err(|e| {
         fail(
             Code::DataErr,

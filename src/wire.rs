@@ -254,6 +254,14 @@ pub struct Status {
     pub state: String,
     pub deploy_id: Option<String>,
     pub current_release: Option<String>,
+    /// sha256 of the current release, so a client can tell "already on it".
+    #[serde(default)]
+    pub current_digest: Option<String>,
+    /// The release of the deploy in flight (or the last one), with its digest.
+    #[serde(default)]
+    pub deploy_release: Option<String>,
+    #[serde(default)]
+    pub deploy_digest: Option<String>,
     pub previous_release: Option<String>,
     pub stage_started_at: Option<String>,
     pub soak_remaining_s: Option<f64>,

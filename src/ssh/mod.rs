@@ -7,5 +7,6 @@ pub mod hosts;
 pub mod known_hosts;
 pub mod link;
 pub mod remote;
+pub mod rollout;
 pub mod server;
 pub mod ssh_config;

@@ -21,6 +21,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Remote {
     targets: Vec<Target>,
     all: bool,
+    file: Option<HostsFile>,
 }
 
 fn home() -> PathBuf {
@@ -54,11 +55,13 @@ impl Remote {
                 Ok(Some(Self {
                     targets: vec![target_from_entry(&hosts, entry, args.accept_new)?],
                     all: false,
+                    file: None,
                 }))
             }
             (Some(name), None) => Ok(Some(Self {
                 targets: vec![target_from_alias(name, args.accept_new, &args.ssh_config)?],
                 all: false,
+                file: None,
             })),
             (None, Some(file)) => {
                 let hosts = load_hosts(file)?;
@@ -67,7 +70,11 @@ impl Remote {
                     .iter()
                     .map(|entry| target_from_entry(&hosts, entry, args.accept_new))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                Ok(Some(Self { targets, all: true }))
+                Ok(Some(Self {
+                    targets,
+                    all: true,
+                    file: Some(hosts),
+                }))
             }
         }
     }
@@ -78,6 +85,31 @@ impl Remote {
         command: CtlCommand,
         operator: &str,
     ) -> anyhow::Result<()> {
+        if self.all
+            && let CtlCommand::Rollout {
+                envfile,
+                reason,
+                tier,
+                commit,
+                promotion,
+            } = &command
+        {
+            let (name, content) = crate::ctl::read_release(envfile)?;
+            let release = super::rollout::Release {
+                digest: crate::agent::audit::sha256_hex(content.as_bytes()),
+                name,
+                content,
+                tier: tier.parse().map_err(|e: String| fail(Code::Usage, e))?,
+                reason: reason.clone(),
+                commit: commit.clone(),
+                promotion: promotion.clone(),
+            };
+            let file = self
+                .file
+                .ok_or_else(|| fail(Code::Usage, "rollout needs --hosts FILE"))?;
+            let waves = super::rollout::waves(&file, self.targets);
+            return super::rollout::run(waves, release, operator, args.json).await;
+        }
         if self.all {
             if !matches!(command, CtlCommand::Status) {
                 return Err(fail(
