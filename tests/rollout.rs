@@ -164,4 +164,17 @@ fn waves_go_in_order_a_primary_failure_rolls_back_and_a_killed_rollout_resumes()
     }
     stop.store(true, Ordering::Relaxed);
     approvals.join().unwrap();
+
+    // 4. The monthly drill, host by host, against the SLA.
+    let out = fleet.ctl_all(&["--json", "drill", "--reason", "monthly drill"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 7);
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["ok"], true, "{row}");
+        assert!(row["timings"]["total_ms"].as_f64().unwrap() < 60_000.0);
+    }
+    for i in 1..=7 {
+        assert!(fleet.status(&format!("demo-{i}"))["last_drill_at"].is_string());
+    }
 }

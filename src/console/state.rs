@@ -14,6 +14,8 @@ use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 /// A host's data is stale when nothing arrived for this long (three of the
 /// agent's 5 s heartbeats), or its link is down. Stale never looks like ok.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
+/// A live host should have rehearsed its rollback within this many days.
+pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 /// Audit entries kept for the tail.
 pub const AUDIT_KEPT: usize = 500;
 /// PnL samples kept per host for the sparkline.
@@ -70,6 +72,27 @@ impl HostView {
 
     pub fn state(&self) -> &str {
         self.status.as_ref().map_or("unknown", |s| s.state.as_str())
+    }
+
+    /// A live host whose last drill is older than 30 days (or never ran):
+    /// its way back is untested.
+    pub fn drill_overdue(&self, now: DateTime<Utc>) -> bool {
+        let Some(status) = &self.status else {
+            return false;
+        };
+        if status.state != "live" {
+            return false;
+        }
+        match status
+            .last_drill_at
+            .as_deref()
+            .map(DateTime::parse_from_rfc3339)
+        {
+            Some(Ok(at)) => {
+                now - at.with_timezone(&Utc) > chrono::Duration::days(DRILL_MAX_AGE_DAYS)
+            }
+            _ => true,
+        }
     }
 
     /// The value of the first applicable check whose name contains `word`.

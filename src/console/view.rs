@@ -66,6 +66,12 @@ fn header(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     count(rolled_back, "rolled back", theme.state_failed);
     count(halted, "halted", theme.state_halted);
     count(stale, "stale", theme.stale);
+    let overdue = model
+        .hosts
+        .iter()
+        .filter(|h| h.drill_overdue(model.now))
+        .count();
+    count(overdue, "drill overdue", theme.state_attention);
     spans.push(Span::styled(
         format!("· {} UTC", model.now.format("%H:%M:%S")),
         theme.muted,
@@ -410,13 +416,37 @@ fn detail(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
         host.check_value(word)
             .map_or("—".into(), |v| format!("{v:.0}"))
     };
+    let drill = match status.last_drill_at.as_deref() {
+        Some(at) => format!("last drill {}", inert(at.get(..16).unwrap_or(at))),
+        None => "never drilled".to_string(),
+    };
+    let overdue = host.drill_overdue(model.now);
     frame.render_widget(
-        Paragraph::new(format!(
-            "kill events {} · recon mismatches {}",
-            count("kill"),
-            count("recon")
-        ))
-        .style(theme.text),
+        Paragraph::new(vec![
+            Line::styled(
+                format!(
+                    "kill events {} · recon mismatches {}",
+                    count("kill"),
+                    count("recon")
+                ),
+                theme.text,
+            ),
+            Line::styled(
+                if overdue {
+                    format!(
+                        "{drill} ⚠ over {} days: press d",
+                        super::state::DRILL_MAX_AGE_DAYS
+                    )
+                } else {
+                    drill
+                },
+                if overdue {
+                    theme.state_attention
+                } else {
+                    theme.muted
+                },
+            ),
+        ]),
         counts_area,
     );
 }
