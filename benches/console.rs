@@ -78,6 +78,7 @@ fn synthetic_status(i: usize) -> Status {
         audit_head: None,
         sampled_at: None,
         scrape_error: None,
+        freeze: None,
         agent_version: "0.1.0".into(),
         now: String::new(),
     }

@@ -14,6 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::client::WireClient;
 
+pub mod history;
+
 #[derive(Args, Debug, Clone)]
 pub struct CtlArgs {
     /// The agent's config (its socket is found from it).
@@ -52,6 +54,9 @@ pub enum CtlCommand {
         commit: Option<String>,
         #[arg(long)]
         promotion: Option<String>,
+        /// Deploy inside an active freeze window (admin; the reason is audited).
+        #[arg(long)]
+        override_freeze: bool,
     },
     /// Where the pipeline is, with every check.
     Status,
@@ -93,6 +98,19 @@ pub enum CtlCommand {
     },
     /// Parse a release and run the validate command on it; change nothing.
     Validate { envfile: PathBuf },
+    /// Past deploys, newest first: outcome and each stage's time.
+    History {
+        /// How many deploys to list.
+        #[arg(long, default_value_t = crate::wire::history::DEFAULT_LIMIT)]
+        limit: usize,
+    },
+    /// Smoke deploy: run a release once with EXECUTION_PLANE=paper and no trading,
+    /// check its startup log, stop it, restore the known-good.
+    Smoke {
+        envfile: PathBuf,
+        #[arg(long)]
+        reason: String,
+    },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
     Rollout {
         envfile: PathBuf,
@@ -196,6 +214,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             tier,
             commit,
             promotion,
+            override_freeze,
         } => {
             let tier: Tier = tier.parse().map_err(|e: String| fail(Code::Usage, e))?;
             let (name, content) = read_release(envfile)?;
@@ -206,15 +225,21 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
                     tier,
                     commit: commit.clone(),
                     promotion: promotion.clone(),
+                    override_freeze: *override_freeze,
                 },
                 Some(reason.clone()),
             )
+        }
+        CtlCommand::Smoke { envfile, reason } => {
+            let (name, content) = read_release(envfile)?;
+            (Request::Smoke { name, content }, Some(reason.clone()))
         }
         CtlCommand::Validate { envfile } => {
             let (name, content) = read_release(envfile)?;
             (Request::Validate { name, content }, None)
         }
         CtlCommand::Status => (Request::Status, None),
+        CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Rollout { .. } => {
             return Err(fail(
                 Code::Usage,
@@ -331,6 +356,10 @@ fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> 
             let status: Status = serde_json::from_value(data.clone())?;
             print!("{}", render_status(&status));
         }
+        CtlCommand::History { .. } => {
+            let history: crate::wire::history::History = serde_json::from_value(data.clone())?;
+            print!("{}", history::render(&history, chrono::Utc::now()));
+        }
         CtlCommand::Audit { action: None, .. } => {
             let entries: Vec<AuditEntry> = serde_json::from_value(data.clone())?;
             for entry in &entries {
@@ -410,6 +439,12 @@ pub fn render_status(s: &Status) -> String {
     line("state", format!("{}{since}", s.state));
     if let Some(reason) = &s.halted_reason {
         line("halted", reason.clone());
+    }
+    if let Some(window) = &s.freeze {
+        line(
+            "freeze",
+            format!("FROZEN: {window}; submits need an admin's --override-freeze"),
+        );
     }
     if let Some(id) = &s.deploy_id {
         let tier = s.tier.map(|t| t.to_string()).unwrap_or_default();

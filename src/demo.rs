@@ -346,6 +346,7 @@ async fn submit(
                     tier: crate::pipeline::Tier::Balanced,
                     commit: None,
                     promotion: None,
+                    override_freeze: false,
                 },
                 Some(reason.into()),
                 Some(OPERATOR),

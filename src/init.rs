@@ -82,7 +82,7 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 6] = [
     (
         "good.env",
         "# A healthy release.\nSTRATEGY=mean_reversion\nMAX_POSITION_USD=25000\nSIM_PNL_DRIFT=5\n",
@@ -94,6 +94,14 @@ const EXAMPLES: [(&str, &str); 4] = [
     (
         "bad-crash.env",
         "# Crashes one second after start: the gate rolls it back.\nSTRATEGY=momentum\nSIM_FAULT=crash\nSIM_FAULT_AFTER_S=1\n",
+    ),
+    (
+        "smoke-forbidden.env",
+        "# Logs a forbidden line after idle: a smoke deploy fails on it.\nSTRATEGY=momentum\nSIM_LOG_LINE=order executed BTC-PERP 1.0 @ 100\n",
+    ),
+    (
+        "smoke-never-idle.env",
+        "# Never reaches idle: a smoke deploy times out waiting for it.\nSTRATEGY=momentum\nSIM_NEVER_IDLE=1\n",
     ),
     (
         "bad-drawdown.env",
@@ -177,6 +185,14 @@ timeout_ms = 300
 # at once, P1 after `consecutive` failures in a row. A series that is
 # missing for `stale_after_s` fails the gate: no data is never a pass.
 # process_alive (P0, every stage) is built in.
+
+[smoke]
+# `gantry ctl smoke ENVFILE`: the release runs once with EXECUTION_PLANE=paper
+# and no TRADE_MODE; its log (service.log) must show these phases in order
+# (regular expressions) and no forbidden line, within timeout_s.
+phases = ["starting", "environment validated", "persistence mounted", "replay started", "orchestrator initialized", "idle reached"]
+forbidden = ["order executed", "strategy tick", "fatal"]
+timeout_s = 10
 
 [[check]]
 name = "telemetry_fresh"
@@ -302,6 +318,21 @@ op = "=="
 limit = 0
 severity = "P0"
 stale_after_s = 30
+
+# Freeze windows refuse a submit unless an admin overrides with a reason;
+# alerts go to webhooks by priority (docs/freeze-and-alerts.md).
+# [[freeze]]
+# name = "friday-afternoon"
+# zone = "America/New_York"
+# weekly = {{ days = ["fri"], from = "14:00", to = "24:00" }}
+#
+# [[freeze]]
+# name = "holidays"
+# zone = "America/New_York"
+# dates = {{ from = "12-20", to = "01-02" }}
+#
+# [alerts]
+# webhooks = [{{ url = "https://hooks.slack.com/services/…", format = "slack", min_priority = "P1" }}]
 "#,
         name_q = toml_str(name),
     )

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::pipeline::{Actor, Role, Stage, Tier};
 
+pub mod history;
+
 /// Bumped when a message changes incompatibly.
 pub const PROTOCOL: u32 = 1;
 
@@ -90,6 +92,9 @@ pub enum Request {
         commit: Option<String>,
         #[serde(default)]
         promotion: Option<String>,
+        /// Deploy through an active freeze window (admin, with the reason).
+        #[serde(default)]
+        override_freeze: bool,
     },
     /// Names exactly what it approves; a stale one is refused.
     Approve {
@@ -115,12 +120,27 @@ pub enum Request {
         name: String,
         content: String,
     },
+    /// A smoke deploy: run the release once with EXECUTION_PLANE=paper and
+    /// no trading, check its startup log, stop it, restore what served.
+    Smoke {
+        name: String,
+        content: String,
+    },
     /// The key-level diff of a stored release against another (the
     /// approve dialog shows it), secret-looking values masked.
     ReleaseDiff {
         release: String,
         against: Option<String>,
     },
+    /// Past deploys, newest first, with stage timings (`history::History`).
+    History {
+        #[serde(default = "default_history_limit")]
+        limit: usize,
+    },
+}
+
+fn default_history_limit() -> usize {
+    history::DEFAULT_LIMIT
 }
 
 fn default_tier() -> Tier {
@@ -146,6 +166,8 @@ impl Request {
             Request::AuditEntry { .. } => "audit_entry",
             Request::Validate { .. } => "validate",
             Request::ReleaseDiff { .. } => "release_diff",
+            Request::Smoke { .. } => "smoke",
+            Request::History { .. } => "history",
         }
     }
 }
@@ -282,6 +304,10 @@ pub struct Status {
     pub sampled_at: Option<String>,
     /// Why the last scrape gave no data, if it did not.
     pub scrape_error: Option<String>,
+    /// The freeze window active now ("name (when zone)"): submits are
+    /// refused unless an admin overrides.
+    #[serde(default)]
+    pub freeze: Option<String>,
     pub agent_version: String,
     pub now: String,
 }

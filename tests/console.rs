@@ -72,6 +72,7 @@ fn status(host: &str, state: &str, release: &str) -> Status {
         audit_head: None,
         sampled_at: None,
         scrape_error: None,
+        freeze: None,
         agent_version: "0.1.0".into(),
         now: "2026-11-24T14:02:11.000Z".into(),
     }
@@ -374,4 +375,18 @@ fn a_mouse_click_selects_a_row() {
     update(&mut model, &keymap, Msg::Mouse(click));
     assert_eq!(model.selected, 3);
     assert!(render(&model, 160, 45).contains("▶ sin-1"));
+}
+
+#[test]
+fn the_header_counts_frozen_hosts() {
+    let mut model = fleet_model();
+    assert!(!render(&model, 160, 45).contains("frozen"));
+    for host in model.hosts.iter_mut().take(2) {
+        if let Some(s) = &mut host.status {
+            s.freeze = Some("friday-afternoon (fri 14:00–24:00 America/New_York)".into());
+        }
+    }
+    let screen = render(&model, 160, 45);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("· 2 frozen"), "{header}");
 }

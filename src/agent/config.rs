@@ -22,8 +22,17 @@ pub struct File {
     #[serde(default)]
     pub pipeline: PipelineSection,
     pub probe: ProbeSection,
+    #[serde(default)]
+    pub smoke: Option<SmokeSection>,
     #[serde(default, rename = "check")]
     pub checks: Vec<CheckSection>,
+    #[serde(default, rename = "freeze")]
+    pub freezes: Vec<super::freeze::FreezeSection>,
+    #[serde(default)]
+    pub alerts: Option<super::notify::AlertsSection>,
+    /// The agent's read-only HTTP endpoint (off when absent).
+    #[serde(default)]
+    pub http: Option<super::http::HttpSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +215,14 @@ pub struct AgentConfig {
     /// Checks in pipeline order: `process_alive` first, then the file's.
     pub checks: Vec<Check>,
     pub pipeline: pipeline::Config,
+    /// `[[freeze]]` windows, in file order (docs/freeze-and-alerts.md).
+    pub freezes: Vec<super::freeze::Window>,
+    /// `[alerts]`: webhooks by priority; without it, alerts.jsonl only.
+    pub alerts: super::notify::AlertsConfig,
+    /// `[http]`: /metrics and the JSON API (docs/http.md); None is off.
+    pub http: Option<super::http::HttpConfig>,
+    /// `ctl smoke`: what the startup log must show, in order, and must not.
+    pub smoke: Option<SmokeConfig>,
 }
 
 impl AgentConfig {
@@ -415,12 +432,78 @@ impl AgentConfig {
             probe_timeout_ms: file.probe.timeout_ms,
             checks,
             pipeline,
+            freezes: super::freeze::parse_all(&file.freezes).map_err(&bad)?,
+            alerts: file
+                .alerts
+                .as_ref()
+                .map(super::notify::AlertsConfig::parse)
+                .transpose()
+                .map_err(&bad)?
+                .unwrap_or_default(),
+            http: file
+                .http
+                .as_ref()
+                .map(super::http::HttpConfig::from_section)
+                .transpose()
+                .map_err(&bad)?,
+            smoke: smoke_config(&file.smoke).map_err(&bad)?,
         })
     }
 
     pub fn socket_path(&self) -> PathBuf {
         self.state_dir.join("agent.sock")
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeSection {
+    /// Regular expressions the service log must match, in this order.
+    pub phases: Vec<String>,
+    /// Regular expressions no log line may match.
+    #[serde(default)]
+    pub forbidden: Vec<String>,
+    #[serde(default = "default_smoke_timeout")]
+    pub timeout_s: f64,
+}
+
+fn default_smoke_timeout() -> f64 {
+    30.0
+}
+
+#[derive(Debug, Clone)]
+pub struct SmokeConfig {
+    pub phases: Vec<(String, regex_lite::Regex)>,
+    pub forbidden: Vec<(String, regex_lite::Regex)>,
+    pub timeout_ms: u64,
+}
+
+fn smoke_config(section: &Option<SmokeSection>) -> Result<Option<SmokeConfig>, String> {
+    let Some(section) = section else {
+        return Ok(None);
+    };
+    let compile = |field: &str,
+                   patterns: &[String]|
+     -> Result<Vec<(String, regex_lite::Regex)>, String> {
+        patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                regex_lite::Regex::new(p)
+                    .map(|r| (p.clone(), r))
+                    .map_err(|e| format!("smoke.{field}[{i}]: {p:?} is not a valid pattern: {e}"))
+            })
+            .collect()
+    };
+    let phases = compile("phases", &section.phases)?;
+    if phases.is_empty() {
+        return Err("smoke.phases: name at least one startup phase".into());
+    }
+    Ok(Some(SmokeConfig {
+        phases,
+        forbidden: compile("forbidden", &section.forbidden)?,
+        timeout_ms: seconds_field("smoke.timeout_s", section.timeout_s)?,
+    }))
 }
 
 /// One line for a TOML error: "line N: message" (toml's own rendering is

@@ -15,8 +15,13 @@
 pub mod audit;
 pub mod command;
 pub mod config;
+pub mod freeze;
+pub mod http;
+pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod service;
+pub mod smoke;
 pub mod socket;
 pub mod status;
 pub mod store;
@@ -72,6 +77,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 /// What the agent is doing about a validate command it started.
 enum Validation {
     Deploy,
+    Smoke(ReleaseRef),
     DryRun(Waiter),
 }
 
@@ -146,8 +152,12 @@ struct Agent {
     exits: mpsc::UnboundedReceiver<Exited>,
     validations_tx: mpsc::UnboundedSender<ValidationDone>,
     validations: mpsc::UnboundedReceiver<ValidationDone>,
+    smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
+    smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
     events: broadcast::Sender<AgentMsg>,
     status_tx: watch::Sender<crate::wire::Status>,
+    /// Read-only snapshots for the HTTP endpoint, published with status.
+    metrics: metrics::Tracker,
     candidate: Option<Candidate>,
     waiting: Vec<(Pending, Waiter)>,
     replies: HashMap<String, Reply>,
@@ -165,6 +175,10 @@ struct Agent {
     health_sent: Vec<(String, bool)>,
     health_sent_at: Instant,
     drill_report: Option<serde_json::Value>,
+    /// Webhooks; `perform(Alert)` only queues for them.
+    notifier: notify::Notifier,
+    /// The UTC day whose P3 digest is still to come.
+    digest_day: chrono::NaiveDate,
 }
 
 impl Agent {
@@ -198,8 +212,14 @@ impl Agent {
             exits_tx,
         );
         let prober = probe::Prober::new(&config.probe_url, config.probe_timeout_ms)?;
+        let notifier = notify::Notifier::new(
+            &config.alerts,
+            &config.host,
+            Some(&store.path("alerts.jsonl")),
+        )?;
         let (requests_tx, requests) = mpsc::channel(256);
         let (validations_tx, validations) = mpsc::unbounded_channel();
+        let (smokes_tx, smokes) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
         let initial = status::build(
@@ -226,6 +246,11 @@ impl Agent {
             audit_path: store.path("audit.jsonl"),
         });
         tokio::spawn(socket::serve(listener, hub));
+        let (tracker, snapshots) = metrics::Tracker::new(&pipeline, &status_tx.borrow());
+        if let Some(http) = &config.http {
+            let bound = http::spawn(http, snapshots, store.path("audit.jsonl")).await?;
+            eprintln!("gantry agent: read-only HTTP on http://{bound}/metrics");
+        }
         let mut agent = Self {
             config,
             store,
@@ -239,8 +264,11 @@ impl Agent {
             exits,
             validations_tx,
             validations,
+            smokes_tx,
+            smokes,
             events,
             status_tx,
+            metrics: tracker,
             candidate: None,
             waiting: Vec::new(),
             replies: HashMap::new(),
@@ -255,6 +283,8 @@ impl Agent {
             health_sent: Vec::new(),
             health_sent_at: Instant::now(),
             drill_report: None,
+            notifier,
+            digest_day: Utc::now().date_naive(),
         };
         agent.fact(Event::Resumed).await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -288,6 +318,7 @@ impl Agent {
                     self.sample().await;
                 }
                 Some(done) = self.validations.recv() => self.validated(done).await,
+                Some(result) = self.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {
                     self.sample().await;
                     next_sample = tokio::time::Instant::now() + self.sample_interval();
@@ -296,6 +327,8 @@ impl Agent {
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.save(true);
+        // Queued pages get a moment; a hanging receiver does not hold the stop.
+        self.notifier.close(Duration::from_secs(1)).await;
         eprintln!("gantry agent: stopping; the service keeps running");
         Ok(())
     }
@@ -308,6 +341,7 @@ impl Agent {
     }
 
     async fn sample(&mut self) {
+        self.daily_digest_due(Utc::now());
         if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. })
         {
             self.publish(false);
@@ -423,27 +457,17 @@ impl Agent {
                     );
                 }
             }
+            Effect::StartSmoke { release } => {
+                self.start_validation(&release.clone(), Validation::Smoke(release))
+            }
             Effect::StopService => {
                 if let Err(e) = self.service.stop().await {
                     self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
                 }
             }
             Effect::Kill => self.run_kill(previous).await,
-            Effect::Alert { priority, title } => {
-                let line = json!({
-                    "at": status::rfc3339(Utc::now()),
-                    "host": self.config.host,
-                    "priority": format!("{priority:?}"),
-                    "title": title,
-                });
-                if let Err(e) = self.alerts.append_line(&line.to_string()) {
-                    eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
-                }
-                eprintln!(
-                    "gantry agent: [{priority:?}] {}",
-                    crate::text::inert(&title)
-                );
-            }
+            // alerts.jsonl, then the webhook queue (never waits): notify.rs.
+            Effect::Alert { priority, title } => self.alert(priority, title, Vec::new()),
             Effect::Persist => self.save(true),
             Effect::Checkpoint => self.save(false),
             Effect::Settled {
@@ -610,6 +634,7 @@ impl Agent {
     /// transition, and otherwise at most once a second.
     fn publish(&mut self, transition: bool) {
         let status = self.status();
+        self.metrics.publish(&self.pipeline, &status);
         let _ = self.status_tx.send(status.clone());
         if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
             self.last_state_sent = Instant::now();
@@ -637,7 +662,9 @@ impl Agent {
 
     fn start_validation(&mut self, release: &ReleaseRef, purpose: Validation) {
         let bytes = match &purpose {
-            Validation::Deploy => self.candidate.as_ref().map(|c| c.bytes.clone()),
+            Validation::Deploy | Validation::Smoke(_) => {
+                self.candidate.as_ref().map(|c| c.bytes.clone())
+            }
             Validation::DryRun(..) => None,
         };
         self.run_validate(bytes.unwrap_or_default(), &release.id, purpose);
@@ -708,6 +735,16 @@ impl Agent {
                     detail: done.detail,
                 })
                 .await;
+            }
+            Validation::Smoke(release) => {
+                if done.passed {
+                    self.begin_smoke(release).await;
+                } else {
+                    let _ = self.smokes_tx.send(smoke::SmokeResult {
+                        passed: false,
+                        detail: done.detail,
+                    });
+                }
             }
             Validation::DryRun(waiter) => {
                 let answer = if done.passed {
@@ -854,6 +891,13 @@ impl Agent {
                     None => Reply::err(id, ErrorCode::Failed, format!("no audit entry #{seq}")),
                 });
             }
+            Op::History { limit } => {
+                let history = crate::wire::history::History {
+                    host: self.config.host.clone(),
+                    deploys: crate::wire::history::list(&self.pipeline, *limit),
+                };
+                return Answer::Now(Reply::ok(id, serde_json::to_value(history).ok()));
+            }
             Op::ReleaseDiff { release, against } => {
                 return Answer::Now(match self.release_diff(release, against.as_deref()) {
                     Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
@@ -875,36 +919,15 @@ impl Agent {
                 tier,
                 commit,
                 promotion,
+                override_freeze,
             } => {
                 if let Err(message) = parse_release(name, content) {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let bytes = content.as_bytes().to_vec();
-                let digest = audit::sha256_hex(&bytes);
+                let release =
+                    self.make_candidate(name, content, &actor, &reason, *tier, commit, promotion);
                 let now = Utc::now();
-                let release_id = self.store.find_release(&digest).unwrap_or_else(|| {
-                    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..8])
-                });
-                let release = ReleaseRef {
-                    id: release_id.clone(),
-                    digest: digest.clone(),
-                };
-                self.candidate = Some(Candidate {
-                    release: release.clone(),
-                    bytes,
-                    meta: ReleaseMeta {
-                        id: release_id,
-                        sha256: digest,
-                        source_name: crate::text::inert(name),
-                        stored_at: status::rfc3339(now),
-                        submitted_by: actor.name.clone(),
-                        reason: reason.clone(),
-                        tier: tier.as_str().to_string(),
-                        commit: commit.clone(),
-                        promotion: promotion.clone(),
-                    },
-                });
                 Event::Submit {
                     release,
                     tier: *tier,
@@ -912,6 +935,35 @@ impl Agent {
                     reason: reason.clone(),
                     commit: commit.clone(),
                     promotion: promotion.clone(),
+                    freeze: freeze::active(&self.config.freezes, now).map(freeze::Window::describe),
+                    override_freeze: *override_freeze,
+                }
+            }
+            Op::Smoke { name, content } => {
+                if self.config.smoke.is_none() {
+                    let message = format!(
+                        "no [smoke] section in {}: name the startup phases to check",
+                        self.config.path.display()
+                    );
+                    return Answer::Now(Reply::err(id, ErrorCode::Refused, message));
+                }
+                if let Err(message) = parse_release(name, content) {
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
+                }
+                let release = self.make_candidate(
+                    name,
+                    content,
+                    &actor,
+                    &reason,
+                    crate::pipeline::Tier::Conservative,
+                    &None,
+                    &None,
+                );
+                Event::Smoke {
+                    release,
+                    by: actor.clone(),
+                    reason: reason.clone(),
                 }
             }
             Op::Approve {
@@ -975,6 +1027,9 @@ impl Agent {
             Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => {
                 Answer::Later(Pending::Drill)
             }
+            Op::Smoke { .. } if matches!(self.pipeline.phase, Phase::Smoking { .. }) => {
+                Answer::Later(Pending::Smoke)
+            }
             _ => Answer::Now(Reply::ok(
                 id,
                 Some(json!({
@@ -984,6 +1039,110 @@ impl Agent {
                 })),
             )),
         }
+    }
+
+    /// Keeps a received release as the candidate (stored only once it is
+    /// used) and names it: the same bytes are the same release.
+    #[allow(clippy::too_many_arguments)]
+    fn make_candidate(
+        &mut self,
+        name: &str,
+        content: &str,
+        actor: &Actor,
+        reason: &str,
+        tier: crate::pipeline::Tier,
+        commit: &Option<String>,
+        promotion: &Option<String>,
+    ) -> ReleaseRef {
+        let bytes = content.as_bytes().to_vec();
+        let digest = audit::sha256_hex(&bytes);
+        let now = Utc::now();
+        let release_id = self
+            .store
+            .find_release(&digest)
+            .unwrap_or_else(|| format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..8]));
+        let release = ReleaseRef {
+            id: release_id.clone(),
+            digest: digest.clone(),
+        };
+        self.candidate = Some(Candidate {
+            release: release.clone(),
+            bytes,
+            meta: ReleaseMeta {
+                id: release_id,
+                sha256: digest,
+                source_name: crate::text::inert(name),
+                stored_at: status::rfc3339(now),
+                submitted_by: actor.name.clone(),
+                reason: reason.to_string(),
+                tier: tier.as_str().to_string(),
+                commit: commit.clone(),
+                promotion: promotion.clone(),
+            },
+        });
+        release
+    }
+
+    /// The smoke's validate command passed: run the candidate in smoke mode
+    /// and watch its log.
+    async fn begin_smoke(&mut self, release: ReleaseRef) {
+        let Some(config) = self.config.smoke.clone() else {
+            return;
+        };
+        let log = self.store.path("service.log");
+        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let started = async {
+            if !self.store.has_release(&release.id) {
+                let candidate = self
+                    .candidate
+                    .take()
+                    .filter(|c| c.release == release)
+                    .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
+                self.store
+                    .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
+            }
+            self.store.point("current.env", &release)?;
+            self.store.write_smoke_stage()?;
+            let env = self.store.service_env()?;
+            self.service.restart(&env, &release.id).await
+        }
+        .await;
+        let tx = self.smokes_tx.clone();
+        if let Err(e) = started {
+            let _ = tx.send(smoke::SmokeResult {
+                passed: false,
+                detail: format!("running: cannot start {}: {e:#}", release.id),
+            });
+            return;
+        }
+        let watch = smoke::Watch {
+            log,
+            offset,
+            pid: self.service.pid(),
+            release: release.id.clone(),
+            config,
+        };
+        tokio::spawn(async move {
+            let _ = tx.send(smoke::watch(watch).await);
+        });
+    }
+
+    /// The smoke ended: stop it, put back what served, tell the pipeline.
+    async fn finish_smoke(&mut self, result: smoke::SmokeResult) {
+        if let Err(e) = self.service.stop().await {
+            self.note_failure("stop", &format!("cannot stop the smoke deploy: {e:#}"));
+        }
+        // The pipeline restarts what served (if it was running); the links
+        // go back in any case, so current.env never names a smoke.
+        if let Some(serving) = self.pipeline.serving.clone() {
+            let _ = self.store.point("current.env", &serving);
+            let _ = self.store.write_stage(crate::pipeline::Stage::Live);
+        }
+        self.fact(Event::SmokeFinished {
+            passed: result.passed,
+            detail: result.detail,
+        })
+        .await;
     }
 
     fn release_diff(

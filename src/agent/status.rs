@@ -69,6 +69,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         audit_head: seen.audit_head,
         sampled_at: seen.sampled_at.map(rfc3339),
         scrape_error: seen.scrape_error,
+        freeze: super::freeze::active(&config.freezes, now).map(super::freeze::Window::describe),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         now: rfc3339(now),
     }

@@ -161,6 +161,15 @@ impl Store {
         Ok(true)
     }
 
+    /// stage.env for a smoke deploy: the paper plane and no trade mode, so
+    /// the service starts, replays and idles without trading.
+    pub fn write_smoke_stage(&self) -> io::Result<()> {
+        durable::write_atomic(
+            &self.path("stage.env"),
+            b"# written by gantry: a smoke deploy (no trading)\nEXECUTION_PLANE=paper\n",
+        )
+    }
+
     /// The environment the service runs with: current.env, then stage.env
     /// (the stage wins, as with systemd's EnvironmentFile order).
     pub fn service_env(&self) -> io::Result<Vec<(String, String)>> {

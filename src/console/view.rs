@@ -72,6 +72,13 @@ fn header(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
         .filter(|h| h.drill_overdue(model.now))
         .count();
     count(overdue, "drill overdue", theme.state_attention);
+    // Hosts inside a freeze window: a submit there needs an admin override.
+    let frozen = model
+        .hosts
+        .iter()
+        .filter(|h| h.status.as_ref().is_some_and(|s| s.freeze.is_some()))
+        .count();
+    count(frozen, "frozen", theme.state_attention);
     spans.push(Span::styled(
         format!("· {} UTC", model.now.format("%H:%M:%S")),
         theme.muted,

@@ -240,6 +240,14 @@ pub enum Phase {
     },
     /// Emergency stop or an unrecoverable gate failure; only rearm leaves.
     Halted { since: Time, reason: String },
+    /// A smoke deploy: the candidate runs with `EXECUTION_PLANE=paper` and
+    /// no trading while its startup log is checked, then the prior phase
+    /// (and its release) comes back.
+    Smoking {
+        prior: Box<Phase>,
+        release: ReleaseRef,
+        since: Time,
+    },
 }
 
 /// The words status, the wire and the screen use.
@@ -256,6 +264,7 @@ pub enum StateWord {
     RollingBack,
     RolledBack,
     Halted,
+    Smoke,
 }
 
 impl StateWord {
@@ -271,6 +280,7 @@ impl StateWord {
             StateWord::RollingBack => "rolling_back",
             StateWord::RolledBack => "rolled_back",
             StateWord::Halted => "halted",
+            StateWord::Smoke => "smoke",
         }
     }
 }
@@ -295,6 +305,13 @@ pub enum Event {
         reason: String,
         commit: Option<String>,
         promotion: Option<String>,
+        /// The freeze window active now, as the agent describes it (the
+        /// machine reads no clock and no zone database).
+        #[serde(default)]
+        freeze: Option<String>,
+        /// An admin deploys through an active freeze; audited.
+        #[serde(default)]
+        override_freeze: bool,
     },
     Validated {
         passed: bool,
@@ -323,6 +340,17 @@ pub enum Event {
     Drill {
         by: Actor,
         reason: String,
+    },
+    /// Run a release once in smoke mode (`ctl smoke`).
+    Smoke {
+        release: ReleaseRef,
+        by: Actor,
+        reason: String,
+    },
+    /// The smoke procedure ended; `detail` names the check that failed.
+    SmokeFinished {
+        passed: bool,
+        detail: String,
     },
 }
 
@@ -356,6 +384,8 @@ pub enum Pending {
     Rollback,
     /// A drill is answered once it has rolled back and forward.
     Drill,
+    /// A smoke deploy is answered once its checks ran.
+    Smoke,
 }
 
 /// Actions for the agent, performed in order.
@@ -385,6 +415,11 @@ pub enum Effect {
         stage: Stage,
     },
     StopService,
+    /// Start `release` in smoke mode and check its startup log; the agent
+    /// answers with `Event::SmokeFinished` after stopping it.
+    StartSmoke {
+        release: ReleaseRef,
+    },
     /// Run the kill command (cancel, flatten, halt).
     Kill,
     Alert {
@@ -515,6 +550,7 @@ impl Pipeline {
             | Phase::AwaitingApproval { .. }
             | Phase::RollingBack { .. }
             | Phase::Drilling { .. } => self.deploy.as_ref(),
+            Phase::Smoking { .. } => None,
             Phase::Idle | Phase::Live { .. } | Phase::RolledBack { .. } | Phase::Halted { .. } => {
                 None
             }
@@ -548,6 +584,8 @@ impl Pipeline {
                 reason,
                 commit,
                 promotion,
+                freeze,
+                override_freeze,
             } => {
                 authorize(by, Op::Submit)?;
                 require_reason(reason)?;
@@ -557,8 +595,18 @@ impl Pipeline {
                         "tier aggressive needs an admin to start",
                     ));
                 }
+                if *override_freeze && by.role != Role::Admin {
+                    return Err(Refusal::new(
+                        RefusalKind::Forbidden,
+                        format!(
+                            "role {} may not override a deploy freeze (needs admin)",
+                            by.role
+                        ),
+                    ));
+                }
+                let freeze = freeze.as_deref().map(|window| (window, *override_freeze));
                 self.submit(
-                    config, release, *tier, by, reason, commit, promotion, now, out,
+                    config, release, *tier, by, reason, commit, promotion, freeze, now, out,
                 )
             }
             Event::Validated { passed, detail } => {
@@ -601,6 +649,18 @@ impl Pipeline {
                 require_reason(reason)?;
                 self.drill(config, by, reason, now, out)
             }
+            Event::Smoke {
+                release,
+                by,
+                reason,
+            } => {
+                authorize(by, Op::Submit)?;
+                require_reason(reason)?;
+                self.smoke(release, by, reason, now, out)
+            }
+            Event::SmokeFinished { passed, detail } => {
+                self.smoke_finished(config, *passed, detail, now, out)
+            }
         }
     }
 
@@ -639,6 +699,22 @@ impl Pipeline {
             } => {
                 watch.healthy_at = None;
                 *deadline = now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64);
+            }
+            Phase::Smoking { .. } => {
+                // The smoke procedure died with the old agent: what served
+                // before comes back, watched afresh.
+                let Phase::Smoking { prior, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+                else {
+                    unreachable!("matched Smoking above")
+                };
+                self.phase = *prior;
+                let stage = match &self.phase {
+                    Phase::Soaking { stage, .. } => Some(*stage),
+                    Phase::AwaitingApproval { .. } => Some(Stage::Canary),
+                    Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
+                    _ => None,
+                };
+                self.gate = stage.map(|stage| Gate::new(stage, &config.checks, now));
             }
             Phase::Validating { .. } => {
                 // The validate command died with the old agent; the candidate
@@ -691,6 +767,8 @@ impl Pipeline {
         reason: &str,
         commit: &Option<String>,
         promotion: &Option<String>,
+        // The active freeze window, and whether an admin overrides it.
+        freeze: Option<(&str, bool)>,
         now: Time,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
@@ -725,6 +803,14 @@ impl Pipeline {
                 format!("release {} is already live here", release.id),
             ));
         }
+        if let Some((window, false)) = freeze {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "deploy freeze {window} is active; an admin may override with --override-freeze and a reason"
+                ),
+            ));
+        }
         self.deploys_started += 1;
         let candidate = Deploy {
             id: format!(
@@ -750,7 +836,11 @@ impl Pipeline {
             by,
             reason,
             format!(
-                "release {} (sha256 {}) submitted, tier {tier}; validating",
+                "{}release {} (sha256 {}) submitted, tier {tier}; validating",
+                match freeze {
+                    Some((window, true)) => format!("FREEZE OVERRIDE of {window}: "),
+                    _ => String::new(),
+                },
                 release.id,
                 short(&release.digest)
             ),
@@ -899,7 +989,10 @@ impl Pipeline {
         let verdict = gate.observe(&config.checks, sample, now);
         let (passing, total) = gate.tally(&config.checks);
         match &mut self.phase {
-            Phase::Idle | Phase::Halted { .. } | Phase::Validating { .. } => {}
+            Phase::Idle
+            | Phase::Halted { .. }
+            | Phase::Validating { .. }
+            | Phase::Smoking { .. } => {}
             Phase::Soaking { stage, soak } => {
                 let stage = *stage;
                 match verdict {
@@ -1569,6 +1662,106 @@ impl Pipeline {
         }
     }
 
+    fn smoke(
+        &mut self,
+        release: &ReleaseRef,
+        by: &Actor,
+        reason: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        if let Some(deploy) = self.in_flight() {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "deploy {} is in flight ({}); a smoke deploy waits for it",
+                    deploy.id,
+                    self.word()
+                ),
+            ));
+        }
+        if matches!(self.phase, Phase::Halted { .. } | Phase::Smoking { .. }) {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("state {}: no smoke deploy now", self.word()),
+            ));
+        }
+        let prior = std::mem::replace(&mut self.phase, Phase::Idle);
+        self.phase = Phase::Smoking {
+            prior: Box::new(prior),
+            release: release.clone(),
+            since: now,
+        };
+        // The serving release is stopped for the smoke; nobody watches it.
+        self.gate = None;
+        let mut note = self.human_note(
+            "smoke.start",
+            by,
+            reason,
+            format!(
+                "smoke deploy of {} with EXECUTION_PLANE=paper, no trading",
+                release.id
+            ),
+        );
+        note.release = Some(release.id.clone());
+        out.push(Effect::Audit(note));
+        out.push(Effect::StartSmoke {
+            release: release.clone(),
+        });
+        Ok(())
+    }
+
+    fn smoke_finished(
+        &mut self,
+        config: &Config,
+        passed: bool,
+        detail: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Phase::Smoking { prior, release, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            let word = self.word();
+            return Err(unexpected("a smoke result", "smoke", word));
+        };
+        self.phase = *prior;
+        let (kind, message) = if passed {
+            (
+                "smoke.pass",
+                format!("smoke deploy of {} passed: {detail}", release.id),
+            )
+        } else {
+            (
+                "smoke.fail",
+                format!("smoke deploy of {} FAILED: {detail}", release.id),
+            )
+        };
+        let mut note = self.note(kind, message.clone());
+        note.release = Some(release.id.clone());
+        out.push(Effect::Audit(note));
+        // Bring back what served before, and watch it afresh.
+        let stage = match &self.phase {
+            Phase::Soaking { stage, .. } => Some(*stage),
+            Phase::AwaitingApproval { .. } => Some(Stage::Canary),
+            Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
+            _ => None,
+        };
+        if let (Some(stage), Some(serving)) = (stage, self.serving.clone()) {
+            self.gate = Some(Gate::new(stage, &config.checks, now));
+            out.push(Effect::Reconcile {
+                release: serving,
+                stage,
+            });
+        }
+        out.push(Effect::Persist);
+        out.push(Effect::Settled {
+            pending: Pending::Smoke,
+            ok: passed,
+            message,
+        });
+        Ok(())
+    }
+
     fn serving_id(&self) -> &str {
         self.serving.as_ref().map_or("(none)", |r| r.id.as_str())
     }
@@ -1596,6 +1789,7 @@ fn word_of(phase: &Phase) -> StateWord {
         Phase::RollingBack { .. } | Phase::Drilling { .. } => StateWord::RollingBack,
         Phase::RolledBack { .. } => StateWord::RolledBack,
         Phase::Halted { .. } => StateWord::Halted,
+        Phase::Smoking { .. } => StateWord::Smoke,
     }
 }
 
@@ -1608,7 +1802,8 @@ fn phase_since(phase: &Phase) -> Option<Time> {
         | Phase::RollingBack { since, .. }
         | Phase::RolledBack { since }
         | Phase::Drilling { since, .. }
-        | Phase::Halted { since, .. } => Some(*since),
+        | Phase::Halted { since, .. }
+        | Phase::Smoking { since, .. } => Some(*since),
     }
 }
 

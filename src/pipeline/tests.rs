@@ -153,6 +153,8 @@ impl Rig {
             reason: "promoted".into(),
             commit: Some("abc123".into()),
             promotion: None,
+            freeze: None,
+            override_freeze: false,
         })
     }
 
@@ -585,6 +587,8 @@ fn distinct_approver_and_aggressive_tier() {
             reason: "yolo".into(),
             commit: None,
             promotion: None,
+            freeze: None,
+            override_freeze: false,
         })
         .unwrap_err();
     assert_eq!(refusal.kind, RefusalKind::Forbidden);
@@ -595,6 +599,8 @@ fn distinct_approver_and_aggressive_tier() {
         reason: "measured".into(),
         commit: None,
         promotion: None,
+        freeze: None,
+        override_freeze: false,
     })
     .unwrap();
     rig.step(Event::Validated {
@@ -812,6 +818,8 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
             reason: "r".into(),
             commit: None,
             promotion: None,
+            freeze: None,
+            override_freeze: false,
         },
         Act::Validated(passed) => Event::Validated {
             passed: *passed,
@@ -974,4 +982,75 @@ fn random_sequences_reach_live_rollback_and_halt() {
     ] {
         assert!(seen.contains(&word), "never reached {word}: {seen:?}");
     }
+}
+
+fn submit_frozen(by: Actor, override_freeze: bool) -> Event {
+    Event::Submit {
+        release: release(1),
+        tier: Tier::Balanced,
+        by,
+        reason: "hotfix for the venue change".into(),
+        commit: None,
+        promotion: None,
+        freeze: Some("friday-afternoon (fri 14:00–24:00 America/New_York)".into()),
+        override_freeze,
+    }
+}
+
+#[test]
+fn a_freeze_refuses_a_submit_naming_the_window_and_changes_nothing() {
+    let mut rig = Rig::new();
+    let before = rig.pipeline.clone();
+    let refusal = rig.step(submit_frozen(admin("ci"), false)).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Policy);
+    assert!(
+        refusal.message.contains(
+            "deploy freeze friday-afternoon (fri 14:00–24:00 America/New_York) is active"
+        ) && refusal.message.contains("--override-freeze"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(rig.pipeline, before);
+    assert!(rig.effects.is_empty());
+}
+
+#[test]
+fn only_an_admin_overrides_a_freeze_and_the_override_is_audited() {
+    let mut rig = Rig::new();
+    let refusal = rig.step(submit_frozen(operator("ops"), true)).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Forbidden);
+    let effects = rig.step(submit_frozen(admin("lead"), true)).unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Validating);
+    let Some(Effect::Audit(note)) = effects.first() else {
+        panic!("the submit is audited first: {effects:?}");
+    };
+    assert_eq!(note.kind, "deploy.submit");
+    assert!(
+        note.message.starts_with(
+            "FREEZE OVERRIDE of friday-afternoon (fri 14:00–24:00 America/New_York): "
+        ),
+        "{}",
+        note.message
+    );
+    assert_eq!(note.reason.as_deref(), Some("hotfix for the venue change"));
+    assert_eq!(note.actor.as_ref().map(|a| a.name.as_str()), Some("lead"));
+}
+
+#[test]
+fn no_freeze_no_override_note() {
+    let mut rig = Rig::new();
+    let effects = rig.step(Event::Submit {
+        release: release(1),
+        tier: Tier::Balanced,
+        by: admin("ci"),
+        reason: "r".into(),
+        commit: None,
+        promotion: None,
+        freeze: None,
+        override_freeze: true,
+    });
+    let Some(Effect::Audit(note)) = effects.unwrap().first().cloned() else {
+        panic!("audited");
+    };
+    assert!(!note.message.contains("FREEZE"), "{}", note.message);
 }

@@ -144,6 +144,7 @@ async fn start_host(
                     .promotion
                     .clone()
                     .or_else(|| Some(format!("rollout wave {wave}"))),
+                override_freeze: false,
             },
             Some(release.reason.clone()),
             Some(operator),

@@ -1,0 +1,857 @@
+//! Alerts to people: webhooks by priority (P0–P3) in Slack and Discord
+//! payload formats, next to the local alerts.jsonl the agent always writes.
+//!
+//! The one rule: nothing here may delay the pipeline. A rollback must not
+//! wait on a webhook that hangs or answers 500, so [`Notifier::send`] only
+//! puts the alert on a bounded queue and returns. A sender task takes it
+//! from there, posting to every webhook in a task of its own, with a
+//! timeout and retries with backoff; when too many deliveries are stuck the
+//! queue fills and further alerts are dropped (and said so in alerts.jsonl)
+//! rather than held.
+//!
+//! [`Notifier`] needs only a tokio runtime, so a fleet rollout (`ctl
+//! rollout`) can page with it too. Config and payloads:
+//! docs/freeze-and-alerts.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::durable::AppendLog;
+use crate::pipeline::{Outcome, Phase, Pipeline, Priority, StageResult};
+
+/// Alerts waiting for the sender task; past this, new ones are dropped.
+pub const QUEUE: usize = 256;
+/// Deliveries in flight at once; with every slot held by a hanging
+/// receiver the queue fills instead of the task list growing without end.
+const IN_FLIGHT: usize = 32;
+/// First retry after this, doubling, capped at [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The most retries a config may ask for: a page that needs more is lost.
+pub const MAX_RETRIES: u32 = 10;
+
+/// `[alerts]` as written in gantry.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSection>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub url: String,
+    /// "slack" or "discord".
+    pub format: String,
+    /// The least urgent priority this webhook gets ("P0" … "P3").
+    #[serde(default = "default_min_priority")]
+    pub min_priority: String,
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_min_priority() -> String {
+    "P3".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Slack,
+    Discord,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: Format,
+    pub min_priority: Priority,
+}
+
+impl Webhook {
+    /// P0 is the most urgent; a webhook with min_priority P1 gets P0 and P1.
+    pub fn wants(&self, priority: Priority) -> bool {
+        priority <= self.min_priority
+    }
+}
+
+/// The validated `[alerts]` section; the default sends nowhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    pub webhooks: Vec<Webhook>,
+    pub timeout_ms: u64,
+    pub retries: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            timeout_ms: default_timeout_ms(),
+            retries: default_retries(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// Validates `[alerts]`; the error names the field
+    /// (`alerts.webhooks[0].url: …`).
+    pub fn parse(section: &AlertsSection) -> Result<Self, String> {
+        if section.timeout_ms == 0 {
+            return Err("alerts.timeout_ms: must be above 0".into());
+        }
+        if section.retries > MAX_RETRIES {
+            return Err(format!(
+                "alerts.retries: {} is more than {MAX_RETRIES}",
+                section.retries
+            ));
+        }
+        let mut webhooks = Vec::new();
+        for (index, w) in section.webhooks.iter().enumerate() {
+            let at = format!("alerts.webhooks[{index}]");
+            let url = reqwest::Url::parse(&w.url)
+                .map_err(|e| format!("{at}.url: {:?} is not a URL ({e})", redact(&w.url)))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!(
+                    "{at}.url: {:?} is not an http(s) URL",
+                    redact(&w.url)
+                ));
+            }
+            let format = match w.format.to_ascii_lowercase().as_str() {
+                "slack" => Format::Slack,
+                "discord" => Format::Discord,
+                other => {
+                    return Err(format!(
+                        "{at}.format: {other:?} is not \"slack\" or \"discord\""
+                    ));
+                }
+            };
+            let min_priority = parse_priority(&w.min_priority).ok_or_else(|| {
+                format!(
+                    "{at}.min_priority: {:?} is not P0, P1, P2 or P3",
+                    w.min_priority
+                )
+            })?;
+            webhooks.push(Webhook {
+                url: w.url.clone(),
+                format,
+                min_priority,
+            });
+        }
+        Ok(Self {
+            webhooks,
+            timeout_ms: section.timeout_ms,
+            retries: section.retries,
+        })
+    }
+}
+
+pub fn parse_priority(text: &str) -> Option<Priority> {
+    Some(match text.to_ascii_uppercase().as_str() {
+        "P0" => Priority::P0,
+        "P1" => Priority::P1,
+        "P2" => Priority::P2,
+        "P3" => Priority::P3,
+        _ => return None,
+    })
+}
+
+pub fn priority_str(priority: Priority) -> &'static str {
+    match priority {
+        Priority::P0 => "P0",
+        Priority::P1 => "P1",
+        Priority::P2 => "P2",
+        Priority::P3 => "P3",
+    }
+}
+
+/// A webhook URL carries its secret in the path (Slack, Discord): messages
+/// and logs show only the scheme and host.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            // Credentials in the authority are secret as well.
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            if rest.len() > authority.len() {
+                format!("{scheme}://{host}/…")
+            } else {
+                format!("{scheme}://{host}")
+            }
+        }
+        None => url.chars().take(24).collect(),
+    }
+}
+
+/// One alert, as every payload format renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub priority: Priority,
+    pub title: String,
+    /// The host it is about (for a rollout: the fleet or the host).
+    pub host: String,
+    pub at: String,
+    /// Short facts shown under the title: state, deploy, release, …
+    pub fields: Vec<(String, String)>,
+}
+
+impl Alert {
+    /// "[P0] lab-1: halted: …", the one-line form.
+    pub fn headline(&self) -> String {
+        format!(
+            "[{}] {}: {}",
+            priority_str(self.priority),
+            self.host,
+            self.title
+        )
+    }
+}
+
+/// Slack incoming-webhook payload: `text` (what notifications show) and
+/// minimal Block Kit: the title, then the fields.
+pub fn slack_payload(alert: &Alert) -> Value {
+    let mut blocks = vec![json!({
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": truncate(
+                &format!(
+                    "*{} · {}*\n{}",
+                    priority_str(alert.priority),
+                    slack_escape(&alert.host),
+                    slack_escape(&alert.title)
+                ),
+                3000,
+            ),
+        }
+    })];
+    if !alert.fields.is_empty() {
+        let fields: Vec<Value> = alert
+            .fields
+            .iter()
+            .take(10)
+            .map(|(k, v)| {
+                json!({
+                    "type": "mrkdwn",
+                    "text": truncate(&format!("*{}*\n{}", slack_escape(k), slack_escape(v)), 2000),
+                })
+            })
+            .collect();
+        blocks.push(json!({ "type": "section", "fields": fields }));
+    }
+    json!({
+        "text": truncate(&slack_escape(&alert.headline()), 3000),
+        "blocks": blocks,
+    })
+}
+
+/// Discord webhook payload: `content` plus one embed coloured by priority.
+/// Mentions are disabled, so a title can never ping @everyone.
+pub fn discord_payload(alert: &Alert) -> Value {
+    let fields: Vec<Value> = alert
+        .fields
+        .iter()
+        .take(25)
+        .map(|(k, v)| json!({ "name": truncate(k, 256), "value": truncate(v, 1024), "inline": true }))
+        .collect();
+    json!({
+        "content": truncate(&alert.headline(), 2000),
+        "allowed_mentions": { "parse": [] },
+        "embeds": [{
+            "title": truncate(&format!("{} · {}", priority_str(alert.priority), alert.host), 256),
+            "description": truncate(&alert.title, 4096),
+            "color": match alert.priority {
+                Priority::P0 => 0xd0_02_1b,
+                Priority::P1 => 0xf5_a6_23,
+                Priority::P2 => 0x41_75_05,
+                Priority::P3 => 0x9b_9b_9b,
+            },
+            "timestamp": alert.at,
+            "fields": fields,
+        }],
+    })
+}
+
+pub fn payload(format: Format, alert: &Alert) -> Value {
+    match format {
+        Format::Slack => slack_payload(alert),
+        Format::Discord => discord_payload(alert),
+    }
+}
+
+/// Slack's mrkdwn needs these three escaped, and nothing else.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// What became of [`Notifier::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// On the queue; delivery happens in the background.
+    Yes,
+    /// No webhook takes this priority.
+    NoWebhook,
+    /// The queue is full (receivers are stuck): dropped.
+    Full,
+    /// The notifier was closed.
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Sends alerts to webhooks without ever making the caller wait.
+pub struct Notifier {
+    tx: Option<mpsc::Sender<Alert>>,
+    task: Option<JoinHandle<()>>,
+    host: String,
+    webhooks: Vec<Webhook>,
+}
+
+impl Notifier {
+    /// Starts the sender task (so: call inside a tokio runtime). `log`, if
+    /// given, is an alerts.jsonl that gets a line for every delivery that
+    /// failed after its retries.
+    pub fn new(config: &AlertsConfig, host: &str, log: Option<&Path>) -> Result<Self, NotifyError> {
+        // reqwest is built without a default TLS provider; https webhooks
+        // need one. Installing twice is harmless (the first one stays).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let sender = Sender {
+            client,
+            webhooks: Arc::new(config.webhooks.clone()),
+            retries: config.retries,
+            log: log.map(Path::to_path_buf),
+        };
+        let task = tokio::spawn(sender.run(rx));
+        Ok(Self {
+            tx: Some(tx),
+            task: Some(task),
+            host: host.to_string(),
+            webhooks: config.webhooks.clone(),
+        })
+    }
+
+    /// Queues an alert for every webhook that takes `priority`; never waits.
+    pub fn send(
+        &self,
+        priority: Priority,
+        title: impl Into<String>,
+        fields: Vec<(String, String)>,
+    ) -> Queued {
+        if !self.webhooks.iter().any(|w| w.wants(priority)) {
+            return Queued::NoWebhook;
+        }
+        let Some(tx) = &self.tx else {
+            return Queued::Closed;
+        };
+        let alert = Alert {
+            priority,
+            title: title.into(),
+            host: self.host.clone(),
+            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            fields,
+        };
+        match tx.try_send(alert) {
+            Ok(()) => Queued::Yes,
+            Err(mpsc::error::TrySendError::Full(_)) => Queued::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Queued::Closed,
+        }
+    }
+
+    /// Stops taking alerts and gives those queued or in flight up to
+    /// `within` to be delivered (a process about to exit calls this);
+    /// whatever is left then is abandoned.
+    pub async fn close(&mut self, within: Duration) {
+        self.tx = None;
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(within, &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The sender task's side.
+struct Sender {
+    client: reqwest::Client,
+    webhooks: Arc<Vec<Webhook>>,
+    retries: u32,
+    log: Option<PathBuf>,
+}
+
+impl Sender {
+    async fn run(self, mut rx: mpsc::Receiver<Alert>) {
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut deliveries = JoinSet::new();
+        while let Some(alert) = rx.recv().await {
+            let alert = Arc::new(alert);
+            for index in 0..self.webhooks.len() {
+                if !self.webhooks[index].wants(alert.priority) {
+                    continue;
+                }
+                // Waits only when IN_FLIGHT deliveries are stuck; meanwhile
+                // the queue fills and `send` drops, never blocks.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let delivery = Delivery {
+                    client: self.client.clone(),
+                    webhooks: self.webhooks.clone(),
+                    index,
+                    retries: self.retries,
+                    log: self.log.clone(),
+                };
+                let alert = alert.clone();
+                deliveries.spawn(async move {
+                    delivery.run(&alert).await;
+                    drop(slot);
+                });
+            }
+            while deliveries.try_join_next().is_some() {}
+        }
+        while deliveries.join_next().await.is_some() {}
+    }
+}
+
+struct Delivery {
+    client: reqwest::Client,
+    webhooks: Arc<Vec<Webhook>>,
+    index: usize,
+    retries: u32,
+    log: Option<PathBuf>,
+}
+
+impl Delivery {
+    async fn run(self, alert: &Alert) {
+        let hook = &self.webhooks[self.index];
+        let body = payload(hook.format, alert).to_string();
+        let mut error = String::new();
+        let mut attempts = 0;
+        for attempt in 0..=self.retries {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            attempts += 1;
+            let sent = self
+                .client
+                .post(&hook.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => {
+                    let status = response.status();
+                    error = format!("HTTP {status}");
+                    // Another try will not fix a request the receiver
+                    // understood and refused.
+                    let retryable = status.is_server_error()
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        || status == reqwest::StatusCode::REQUEST_TIMEOUT;
+                    if !retryable {
+                        break;
+                    }
+                }
+                Err(e) if e.is_timeout() => error = "timed out".into(),
+                Err(e) => error = e.without_url().to_string(),
+            }
+        }
+        let webhook = redact(&hook.url);
+        eprintln!(
+            "gantry: alert {} to {webhook} failed after {attempts} tries: {error}",
+            priority_str(alert.priority)
+        );
+        if let Some(path) = self.log {
+            let line = json!({
+                "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "host": alert.host,
+                "kind": "delivery_failed",
+                "priority": priority_str(alert.priority),
+                "title": alert.title,
+                "webhook": webhook,
+                "attempts": attempts,
+                "error": error,
+            })
+            .to_string();
+            // An fsync'd append: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || append(&path, &line)).await;
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF_FIRST
+        .saturating_mul(1 << attempt.saturating_sub(1).min(8))
+        .min(BACKOFF_MAX)
+}
+
+/// Appends one line to an alerts.jsonl (the agent's own appends and these
+/// are single O_APPEND writes, so lines never interleave).
+pub fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    AppendLog::open(path, 0o640)?.append_line(line)
+}
+
+/// The P3 daily digest of `day` (UTC): what the host's deploys did that
+/// day. Returns the title and the fields.
+pub fn daily_digest(day: NaiveDate, pipeline: &Pipeline) -> (String, Vec<(String, String)>) {
+    let mut seen = std::collections::HashSet::new();
+    let candidate = match &pipeline.phase {
+        Phase::Validating { candidate, .. } => Some(candidate.as_ref()),
+        _ => None,
+    };
+    let deploys = pipeline
+        .history
+        .iter()
+        .chain(pipeline.deploy.iter())
+        .chain(candidate)
+        .filter(|d| seen.insert(d.id.clone()));
+    let on_day = |t: Option<crate::pipeline::Time>| t.is_some_and(|t| t.date_naive() == day);
+    let (mut submitted, mut live, mut rolled_back, mut rejected, mut stopped) = (0, 0, 0, 0, 0);
+    for d in deploys {
+        if on_day(Some(d.submitted_at)) {
+            submitted += 1;
+        }
+        if d.stages.iter().any(|s| {
+            s.stage == crate::pipeline::Stage::Live
+                && s.result != StageResult::Aborted
+                && on_day(Some(s.started_at))
+        }) {
+            live += 1;
+        }
+        if on_day(d.ended_at) {
+            match d.outcome {
+                Outcome::RolledBack(_) => rolled_back += 1,
+                Outcome::Rejected(_) => rejected += 1,
+                Outcome::Stopped(_) | Outcome::Halted(_) => stopped += 1,
+                Outcome::InFlight | Outcome::Live => {}
+            }
+        }
+    }
+    let title = format!(
+        "daily digest {day}: {submitted} deploy{} submitted, {live} went live, {rolled_back} rolled back",
+        if submitted == 1 { "" } else { "s" }
+    );
+    let mut fields = vec![
+        ("submitted".to_string(), submitted.to_string()),
+        ("went live".to_string(), live.to_string()),
+        ("rolled back".to_string(), rolled_back.to_string()),
+        ("rejected".to_string(), rejected.to_string()),
+        ("stopped or halted".to_string(), stopped.to_string()),
+    ];
+    if let Some(at) = pipeline.last_drill_at {
+        fields.push((
+            "last drill".to_string(),
+            at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ));
+    }
+    (title, fields)
+}
+
+// The agent's side: every alert is appended to alerts.jsonl (synced, the
+// local record) and queued for the webhooks; neither waits on a network.
+impl super::Agent {
+    pub(super) fn alert(
+        &mut self,
+        priority: Priority,
+        title: String,
+        extra: Vec<(String, String)>,
+    ) {
+        let at = super::status::rfc3339(Utc::now());
+        let line = json!({
+            "at": at,
+            "host": self.config.host,
+            "priority": priority_str(priority),
+            "title": title,
+        });
+        if let Err(e) = self.alerts.append_line(&line.to_string()) {
+            eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
+        }
+        eprintln!(
+            "gantry agent: [{}] {}",
+            priority_str(priority),
+            crate::text::inert(&title)
+        );
+        let mut fields = vec![("state".to_string(), self.pipeline.word().to_string())];
+        if let Some(deploy) = &self.pipeline.deploy {
+            fields.push(("deploy".to_string(), deploy.id.clone()));
+        }
+        if let Some(serving) = &self.pipeline.serving {
+            fields.push(("serving".to_string(), serving.id.clone()));
+        }
+        fields.extend(extra);
+        if self.notifier.send(priority, title.clone(), fields) == Queued::Full {
+            let line = json!({
+                "at": at,
+                "host": self.config.host,
+                "kind": "dropped",
+                "priority": priority_str(priority),
+                "title": title,
+                "why": format!("the webhook queue is full ({QUEUE} waiting behind stuck receivers); not sent"),
+            });
+            if let Err(e) = self.alerts.append_line(&line.to_string()) {
+                eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
+            }
+        }
+    }
+
+    /// Once per UTC day, at the first sample after midnight: the P3 digest
+    /// of the day that ended. (A day whose midnight passes while the agent
+    /// is down gets none.)
+    pub(super) fn daily_digest_due(&mut self, now: crate::pipeline::Time) {
+        let today = now.date_naive();
+        if today <= self.digest_day {
+            return;
+        }
+        let day = std::mem::replace(&mut self.digest_day, today);
+        let (title, fields) = daily_digest(day, &self.pipeline);
+        self.alert(Priority::P3, title, fields);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(url: &str, format: &str, min: &str) -> AlertsSection {
+        AlertsSection {
+            webhooks: vec![WebhookSection {
+                url: url.into(),
+                format: format.into(),
+                min_priority: min.into(),
+            }],
+            timeout_ms: 2000,
+            retries: 2,
+        }
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            priority: Priority::P0,
+            title: "halted: emergency stop by amy: <venue> & co".into(),
+            host: "lhr-1".into(),
+            at: "2026-11-24T14:02:11.000Z".into(),
+            fields: vec![("state".into(), "halted".into())],
+        }
+    }
+
+    #[test]
+    fn webhooks_are_checked_naming_the_field() {
+        let ok =
+            AlertsConfig::parse(&section("https://hooks.example/T/B/x", "slack", "P1")).unwrap();
+        assert_eq!(ok.webhooks[0].format, Format::Slack);
+        assert!(ok.webhooks[0].wants(Priority::P0));
+        assert!(ok.webhooks[0].wants(Priority::P1));
+        assert!(!ok.webhooks[0].wants(Priority::P2));
+        let e =
+            AlertsConfig::parse(&section("ftp://hooks.example/secret", "slack", "P1")).unwrap_err();
+        assert!(
+            e.starts_with("alerts.webhooks[0].url:") && e.contains("http(s)"),
+            "{e}"
+        );
+        assert!(!e.contains("secret"), "the URL's path is not echoed: {e}");
+        let e = AlertsConfig::parse(&section("hooks.example/x", "slack", "P1")).unwrap_err();
+        assert!(e.starts_with("alerts.webhooks[0].url:"), "{e}");
+        let e = AlertsConfig::parse(&section("http://x/y", "teams", "P1")).unwrap_err();
+        assert!(e.starts_with("alerts.webhooks[0].format:"), "{e}");
+        let e = AlertsConfig::parse(&section("http://x/y", "discord", "P5")).unwrap_err();
+        assert!(e.starts_with("alerts.webhooks[0].min_priority:"), "{e}");
+        let mut s = section("http://x/y", "discord", "P3");
+        s.timeout_ms = 0;
+        assert!(
+            AlertsConfig::parse(&s)
+                .unwrap_err()
+                .starts_with("alerts.timeout_ms")
+        );
+        s.timeout_ms = 1;
+        s.retries = 99;
+        assert!(
+            AlertsConfig::parse(&s)
+                .unwrap_err()
+                .starts_with("alerts.retries")
+        );
+    }
+
+    #[test]
+    fn redact_keeps_scheme_and_host() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T0/B0/XYZ"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact("http://u:pw@10.0.0.1:81"), "http://10.0.0.1:81");
+    }
+
+    #[test]
+    fn slack_payload_has_text_and_escaped_blocks() {
+        let p = slack_payload(&alert());
+        let text = p["text"].as_str().unwrap();
+        assert!(text.starts_with("[P0] lhr-1: halted"), "{text}");
+        assert!(text.contains("&lt;venue&gt; &amp; co"), "{text}");
+        assert_eq!(p["blocks"][0]["type"], "section");
+        assert_eq!(p["blocks"][0]["text"]["type"], "mrkdwn");
+        assert_eq!(p["blocks"][1]["fields"][0]["text"], "*state*\nhalted");
+    }
+
+    #[test]
+    fn discord_payload_has_content_an_embed_and_no_mentions() {
+        let mut a = alert();
+        a.title = "@everyone ".repeat(500);
+        let p = discord_payload(&a);
+        assert!(p["content"].as_str().unwrap().chars().count() <= 2000);
+        assert_eq!(p["allowed_mentions"]["parse"], json!([]));
+        assert_eq!(p["embeds"][0]["title"], "P0 · lhr-1");
+        assert_eq!(p["embeds"][0]["color"], 0xd0021b);
+        assert_eq!(p["embeds"][0]["fields"][0]["name"], "state");
+        assert_eq!(p["embeds"][0]["timestamp"], "2026-11-24T14:02:11.000Z");
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(250));
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert_eq!(backoff(3), Duration::from_millis(1000));
+        assert_eq!(backoff(10), BACKOFF_MAX);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn send_never_waits_and_drops_when_full() {
+        // A listener that never accepts: deliveries hang until their
+        // timeout, every slot is taken, and the queue fills behind them.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let config = AlertsConfig {
+            webhooks: vec![Webhook {
+                url,
+                format: Format::Slack,
+                min_priority: Priority::P1,
+            }],
+            timeout_ms: 60_000,
+            retries: 0,
+        };
+        let notifier = Notifier::new(&config, "h", None).unwrap();
+        assert_eq!(
+            notifier.send(Priority::P3, "digest", vec![]),
+            Queued::NoWebhook
+        );
+        let started = std::time::Instant::now();
+        let mut full = 0;
+        for i in 0..(QUEUE + IN_FLIGHT + 50) {
+            if notifier.send(Priority::P0, format!("alert {i}"), vec![]) == Queued::Full {
+                full += 1;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert!(full > 0, "a stuck receiver fills the queue");
+    }
+
+    #[test]
+    fn digest_counts_the_days_deploys() {
+        use crate::pipeline::{Actor, Deploy, ReleaseRef, Role, StageRecord, Tier};
+        use chrono::TimeZone;
+        let t = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        let deploy = |id: &str, at, outcome, ended, live: bool| Deploy {
+            id: id.into(),
+            release: ReleaseRef {
+                id: format!("r-{id}"),
+                digest: "ab".into(),
+            },
+            tier: Tier::Balanced,
+            submitted_by: Actor {
+                name: "ci".into(),
+                role: Role::Admin,
+                seen_as: None,
+            },
+            submitted_at: at,
+            reason: "r".into(),
+            commit: None,
+            promotion: None,
+            needs_approval: false,
+            stages: if live {
+                vec![StageRecord {
+                    stage: crate::pipeline::Stage::Live,
+                    started_at: at,
+                    ended_at: None,
+                    result: StageResult::InProgress,
+                    detail: None,
+                }]
+            } else {
+                vec![]
+            },
+            approval: None,
+            outcome,
+            ended_at: ended,
+        };
+        let pipeline = Pipeline {
+            history: vec![
+                deploy("a", t(23, 10), Outcome::Live, None, true),
+                deploy(
+                    "b",
+                    t(24, 9),
+                    Outcome::RolledBack("crash".into()),
+                    Some(t(24, 9)),
+                    false,
+                ),
+                deploy(
+                    "c",
+                    t(24, 11),
+                    Outcome::Rejected("bad".into()),
+                    Some(t(24, 11)),
+                    false,
+                ),
+            ],
+            deploy: Some(deploy("d", t(24, 12), Outcome::Live, None, true)),
+            ..Pipeline::default()
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let (title, fields) = daily_digest(day, &pipeline);
+        assert_eq!(
+            title,
+            "daily digest 2026-11-24: 3 deploys submitted, 1 went live, 1 rolled back"
+        );
+        assert!(fields.contains(&("rejected".into(), "1".into())));
+    }
+}
