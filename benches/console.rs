@@ -50,6 +50,7 @@ fn synthetic_status(i: usize) -> Status {
         deploy_id: Some(format!("d-20261124T120000Z-{i}")),
         current_release: Some("20261124T120000Z-ab12cd34".into()),
         current_digest: None,
+        promotion: None,
         deploy_release: None,
         deploy_digest: None,
         previous_release: Some("20261120T090000Z-9f00e1a2".into()),

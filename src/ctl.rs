@@ -122,6 +122,9 @@ pub enum CtlCommand {
         commit: Option<String>,
         #[arg(long)]
         promotion: Option<String>,
+        /// Deploy inside a freeze window (admin; audited on every host).
+        #[arg(long)]
+        override_freeze: bool,
     },
 }
 

@@ -179,7 +179,7 @@ canary = {soak}
 [probe]
 url = "http://127.0.0.1:{port}/metrics"
 interval_ms = 200
-timeout_ms = 300
+timeout_ms = 500
 
 # Checks: the value of `metric` must satisfy `op limit`. P0 fails the gate
 # at once, P1 after `consecutive` failures in a row. A series that is
@@ -202,7 +202,7 @@ limit = 2
 severity = "P1"
 stages = ["shadow", "paper", "canary", "live"]
 consecutive = 3
-stale_after_s = 1
+stale_after_s = 3
 
 [[check]]
 name = "no_kill_events"
@@ -211,7 +211,7 @@ op = "=="
 limit = 0
 severity = "P0"
 stages = ["shadow", "paper", "canary", "live"]
-stale_after_s = 1
+stale_after_s = 3
 
 [[check]]
 name = "pnl_in_band"
@@ -221,7 +221,7 @@ limit = 0
 severity = "P1"
 stages = ["paper", "canary", "live"]
 consecutive = 3
-stale_after_s = 1
+stale_after_s = 3
 
 [[check]]
 name = "drawdown_budget"
@@ -230,7 +230,7 @@ op = "<"
 limit = 3
 severity = "P0"
 stages = ["paper", "canary", "live"]
-stale_after_s = 1
+stale_after_s = 3
 
 [[check]]
 name = "no_canary_breach"
@@ -239,7 +239,7 @@ op = "=="
 limit = 0
 severity = "P0"
 stages = ["canary", "live"]
-stale_after_s = 1
+stale_after_s = 3
 
 [[check]]
 name = "reconciliation_clean"
@@ -248,7 +248,7 @@ op = "=="
 limit = 0
 severity = "P0"
 stages = ["canary", "live"]
-stale_after_s = 1
+stale_after_s = 3
 "#,
         name_q = toml_str(name),
         exe_q = toml_str(&exe),

@@ -126,6 +126,13 @@ pub enum Request {
         name: String,
         content: String,
     },
+    /// Raise an alert through this host's webhooks (operator): how a
+    /// fleet-level event, such as a rollout failing in a wave, reaches the
+    /// people on call. Audited.
+    Notify {
+        priority: crate::pipeline::Priority,
+        title: String,
+    },
     /// The key-level diff of a stored release against another (the
     /// approve dialog shows it), secret-looking values masked.
     ReleaseDiff {
@@ -167,6 +174,7 @@ impl Request {
             Request::Validate { .. } => "validate",
             Request::ReleaseDiff { .. } => "release_diff",
             Request::Smoke { .. } => "smoke",
+            Request::Notify { .. } => "notify",
             Request::History { .. } => "history",
         }
     }
@@ -276,6 +284,9 @@ pub struct Status {
     pub state: String,
     pub deploy_id: Option<String>,
     pub current_release: Option<String>,
+    /// The promotion reference of the deploy (a rollout writes its wave).
+    #[serde(default)]
+    pub promotion: Option<String>,
     /// sha256 of the current release, so a client can tell "already on it".
     #[serde(default)]
     pub current_digest: Option<String>,

@@ -42,6 +42,7 @@ fn status(host: &str, state: &str, release: &str) -> Status {
         deploy_id: Some("d-20261124T140000Z-1".into()),
         current_release: Some(release.into()),
         current_digest: None,
+        promotion: None,
         deploy_release: None,
         deploy_digest: None,
         previous_release: Some("20261120T090000Z-9f00e1a2".into()),

@@ -130,6 +130,13 @@ fn waves_go_in_order_a_primary_failure_rolls_back_and_a_killed_rollout_resumes()
             "demo-{i} must never start the bad release"
         );
     }
+    // The partial failure is a P1, raised through a host of the failed wave.
+    assert!(text.contains("P1 alert raised through demo-2"), "{text}");
+    let alerts = std::fs::read_to_string(fleet.host_dir("demo-2").join("alerts.jsonl")).unwrap();
+    assert!(
+        alerts.contains("\"P1\"") && alerts.contains("rollout: primary wave"),
+        "{alerts}"
+    );
 
     // 3. Kill a rollout midway; running it again finishes the job.
     let v2 = dir.path().join("v2.env");

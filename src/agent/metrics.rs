@@ -483,6 +483,7 @@ mod tests {
             deploy_id: Some("d-1".into()),
             current_release: None,
             current_digest: None,
+            promotion: None,
             deploy_release: None,
             deploy_digest: None,
             previous_release: None,

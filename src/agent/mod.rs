@@ -885,6 +885,36 @@ impl Agent {
                     Err(e) => Reply::err(id, ErrorCode::Failed, e.to_string()),
                 });
             }
+            Op::Notify { priority, title } => {
+                if actor.role < Role::Operator {
+                    let message = format!("role {} may not notify (needs operator)", actor.role);
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Forbidden, message));
+                }
+                let title = crate::text::inert(title);
+                let note = Note {
+                    kind: "notify".into(),
+                    actor: Some(actor.clone()),
+                    reason: Some(reason.clone()).filter(|r| !r.is_empty()),
+                    message: format!("{priority:?} alert raised: {title}"),
+                    deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+                    release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+                    state: self.pipeline.word(),
+                };
+                if let Err(e) = self.write_audit(&note, None) {
+                    return Answer::Now(Reply::err(
+                        id,
+                        ErrorCode::Internal,
+                        format!("refused: the audit log cannot be written ({e})"),
+                    ));
+                }
+                self.alert(
+                    *priority,
+                    title,
+                    vec![("raised by".into(), actor.name.clone())],
+                );
+                return Answer::Now(Reply::ok(id, Some(json!({ "message": "alert queued" }))));
+            }
             Op::AuditEntry { seq } => {
                 return Answer::Now(match audit::entry_at(self.audit.path(), *seq) {
                     Some(entry) => Reply::ok(id, serde_json::to_value(entry).ok()),

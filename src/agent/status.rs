@@ -43,6 +43,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         deploy_id: deploy.map(|d| d.id.clone()),
         current_release: pipeline.serving.as_ref().map(|r| r.id.clone()),
         current_digest: pipeline.serving.as_ref().map(|r| r.digest.clone()),
+        promotion: deploy.and_then(|d| d.promotion.clone()),
         deploy_release: deploy.map(|d| d.release.id.clone()),
         deploy_digest: deploy.map(|d| d.release.digest.clone()),
         previous_release: pipeline.known_good.as_ref().map(|r| r.id.clone()),

@@ -92,6 +92,7 @@ impl Remote {
                 tier,
                 commit,
                 promotion,
+                override_freeze,
             } = &command
         {
             let (name, content) = crate::ctl::read_release(envfile)?;
@@ -103,6 +104,7 @@ impl Remote {
                 reason: reason.clone(),
                 commit: commit.clone(),
                 promotion: promotion.clone(),
+                override_freeze: *override_freeze,
             };
             let file = self
                 .file

@@ -38,6 +38,7 @@ pub struct Release {
     pub reason: String,
     pub commit: Option<String>,
     pub promotion: Option<String>,
+    pub override_freeze: bool,
 }
 
 /// One wave: its name and its hosts, in file order.
@@ -144,7 +145,7 @@ async fn start_host(
                     .promotion
                     .clone()
                     .or_else(|| Some(format!("rollout wave {wave}"))),
-                override_freeze: false,
+                override_freeze: release.override_freeze,
             },
             Some(release.reason.clone()),
             Some(operator),
@@ -283,6 +284,35 @@ async fn roll_back(targets: &[&Target], release: &Release, operator: &str, why: 
     }
 }
 
+/// A partial rollout failure is a P1 for the people on call: raised once,
+/// through the first host of the failed wave that answers (its agent's
+/// webhooks), and audited there.
+async fn raise_p1(hosts: &[Target], message: &str, operator: &str) {
+    for target in hosts {
+        let sent = async {
+            let (_session, mut client) = connect(target).await.ok()?;
+            let reply = client
+                .ask(
+                    Request::Notify {
+                        priority: crate::pipeline::Priority::P1,
+                        title: format!("rollout: {message}"),
+                    },
+                    Some("rollout failure".into()),
+                    Some(operator),
+                )
+                .await
+                .ok()?;
+            reply.ok.then_some(())
+        }
+        .await;
+        if sent.is_some() {
+            println!("P1 alert raised through {}", inert(&target.name));
+            return;
+        }
+    }
+    println!("could not raise the P1 alert: no host of the wave answered");
+}
+
 /// Awaits futures concurrently, results in order.
 async fn futures_join<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
 where
@@ -359,6 +389,7 @@ pub async fn run(
                 wave.name
             ),
         };
+        raise_p1(&wave.hosts, &message, operator).await;
         if as_json {
             println!(
                 "{}",
