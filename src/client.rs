@@ -16,9 +16,8 @@ use crate::wire::{self, AgentMsg, AuditEntry, ClientMsg, Command, Reply, Request
 const GREETING_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct WireClient<S> {
-    reader: BufReader<ReadHalf<S>>,
-    writer: WriteHalf<S>,
-    next_id: u64,
+    reader: WireReader<S>,
+    writer: WireWriter<S>,
     /// What the agent said on connect.
     pub host: String,
     pub role: Role,
@@ -31,9 +30,10 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
     pub async fn handshake(stream: S) -> anyhow::Result<Self> {
         let (read, writer) = tokio::io::split(stream);
         let mut client = Self {
-            reader: BufReader::new(read),
-            writer,
-            next_id: 0,
+            reader: WireReader {
+                reader: BufReader::new(read),
+            },
+            writer: WireWriter { writer, next_id: 0 },
             host: String::new(),
             role: Role::Viewer,
             snapshot: None,
@@ -83,17 +83,10 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
     /// The next message; lines that are not a known message are skipped
     /// (new types may appear).
     pub async fn next_message(&mut self) -> anyhow::Result<AgentMsg> {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.reader.read_line(&mut line).await?;
-            if n == 0 {
-                return Err(fail(Code::Unavailable, "the agent closed the connection"));
-            }
-            if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
-                return Ok(msg);
-            }
-        }
+        self.reader
+            .next_message()
+            .await
+            .ok_or_else(|| fail(Code::Unavailable, "the agent closed the connection"))
     }
 
     pub async fn send(
@@ -102,8 +95,7 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
         reason: Option<String>,
         operator: Option<&str>,
     ) -> anyhow::Result<String> {
-        self.next_id += 1;
-        write_command(&mut self.writer, self.next_id, request, reason, operator).await
+        self.writer.send(request, reason, operator).await
     }
 
     /// Sends a command and waits for its reply, passing every other
@@ -136,15 +128,7 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
     /// Splits into a reader (for a task that only listens) and a writer,
     /// since reading a line is not cancel-safe inside a `select!`.
     pub fn split(self) -> (WireReader<S>, WireWriter<S>) {
-        (
-            WireReader {
-                reader: self.reader,
-            },
-            WireWriter {
-                writer: self.writer,
-                next_id: self.next_id,
-            },
-        )
+        (self.reader, self.writer)
     }
 
     pub async fn status(&mut self) -> anyhow::Result<Status> {
@@ -162,6 +146,8 @@ pub struct WireReader<S> {
 
 impl<S: AsyncRead + AsyncWrite> WireReader<S> {
     /// The next known message; `None` when the agent closed the stream.
+    /// Lines that are not a known message are skipped (new types may
+    /// appear).
     pub async fn next_message(&mut self) -> Option<AgentMsg> {
         let mut line = String::new();
         loop {

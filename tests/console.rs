@@ -391,3 +391,36 @@ fn the_header_counts_frozen_hosts() {
     let header = screen.lines().next().unwrap();
     assert!(header.contains("· 2 frozen"), "{header}");
 }
+
+#[test]
+fn a_rollout_in_progress_shows_its_waves_and_whom_it_waits_for() {
+    let mut model = fleet_model();
+    assert_eq!(
+        gantry::console::view::rollout_title(&model),
+        "",
+        "no rollout, no title"
+    );
+    let digest = "ab12cd34".repeat(8);
+    for (i, host) in model.hosts.iter_mut().enumerate() {
+        let status = host.status.as_mut().unwrap();
+        status.promotion = Some(format!("rollout wave {}", host.wave.clone().unwrap()));
+        status.deploy_digest = Some(digest.clone());
+        if i == 0 {
+            // The canary is live on the release.
+            status.state = "live".into();
+            status.current_digest = Some(digest.clone());
+        }
+    }
+    model.hosts[1].status.as_mut().unwrap().state = "awaiting_approval".into();
+    let title = gantry::console::view::rollout_title(&model);
+    assert!(title.contains("canary 1/1 ✓"), "{title}");
+    assert!(
+        title.contains("primary 0/1 waits for approval on ewr-1"),
+        "{title}"
+    );
+    assert!(
+        title.contains("full 0/3 ✗"),
+        "a rolled-back or halted host marks its wave: {title}"
+    );
+    assert!(render(&model, 160, 45).contains("rollout ab12cd34"));
+}

@@ -156,11 +156,80 @@ fn fleet(frame: &mut Frame, model: &Model, theme: &Theme, areas: &Areas) {
         .header(Row::new(header).style(theme.header))
         .block(
             Block::default()
+                .title(Span::styled(rollout_title(model), theme.state_attention))
                 .borders(Borders::ALL)
                 .border_style(theme.border),
         )
         .column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// A rollout in progress, read from the hosts' deploys (a rollout marks
+/// each deploy "rollout wave W"): each wave's hosts live on the release,
+/// and whom the rollout waits for.
+pub fn rollout_title(model: &Model) -> String {
+    let statuses: Vec<(&HostView, &Status)> = model
+        .hosts
+        .iter()
+        .filter_map(|h| h.status.as_ref().map(|s| (h, s)))
+        .collect();
+    let Some(digest) = statuses
+        .iter()
+        .find(|(_, s)| {
+            s.promotion
+                .as_deref()
+                .is_some_and(|p| p.starts_with("rollout wave"))
+        })
+        .and_then(|(_, s)| s.deploy_digest.clone())
+    else {
+        return String::new();
+    };
+    let mut waves: Vec<String> = Vec::new();
+    for host in &model.hosts {
+        let wave = host.wave.clone().unwrap_or_else(|| "—".into());
+        if !waves.contains(&wave) {
+            waves.push(wave);
+        }
+    }
+    let parts: Vec<String> = waves
+        .iter()
+        .map(|wave| {
+            let hosts: Vec<&(&HostView, &Status)> = statuses
+                .iter()
+                .filter(|(h, _)| h.wave.clone().unwrap_or_else(|| "—".into()) == *wave)
+                .collect();
+            let live = hosts
+                .iter()
+                .filter(|(_, s)| s.state == "live" && s.current_digest.as_deref() == Some(&digest))
+                .count();
+            let waiting: Vec<&str> = hosts
+                .iter()
+                .filter(|(_, s)| {
+                    s.state == "awaiting_approval" && s.deploy_digest.as_deref() == Some(&digest)
+                })
+                .map(|(h, _)| h.name.as_str())
+                .collect();
+            let failed = hosts.iter().any(|(_, s)| {
+                s.deploy_digest.as_deref() == Some(&digest)
+                    && matches!(s.state.as_str(), "rolled_back" | "halted")
+            });
+            let mut part = format!("{wave} {live}/{}", hosts.len());
+            if live == hosts.len() {
+                part.push_str(" ✓");
+            } else if failed {
+                part.push_str(" ✗");
+            }
+            if !waiting.is_empty() {
+                part.push_str(&format!(" waits for approval on {}", waiting.join(", ")));
+            }
+            part
+        })
+        .collect();
+    inert(&format!(
+        " rollout {}: {} ",
+        digest.get(..8).unwrap_or(&digest),
+        parts.join(" ▸ ")
+    ))
 }
 
 fn fleet_row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) -> Row<'a> {

@@ -158,6 +158,15 @@ impl Rig {
         })
     }
 
+    /// The validate command passed.
+    fn validated(&mut self) -> Vec<Effect> {
+        self.step(Event::Validated {
+            passed: true,
+            detail: String::new(),
+        })
+        .expect("validation result accepted")
+    }
+
     fn deploy_to_awaiting(&mut self, n: u8) {
         self.submit(n).unwrap();
         self.step(Event::Validated {
@@ -208,11 +217,7 @@ fn good_release_soaks_to_approval_then_live() {
     assert!(effects.contains(&Effect::Validate {
         release: release(1)
     }));
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     assert_eq!(rig.pipeline.word(), StateWord::Shadow);
     rig.run_healthy(10_000);
     assert_eq!(rig.pipeline.word(), StateWord::Paper);
@@ -236,11 +241,7 @@ fn good_release_soaks_to_approval_then_live() {
 fn soak_takes_its_full_time() {
     let mut rig = Rig::new();
     rig.submit(1).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     let started = rig.now;
     rig.run_healthy(10_000);
     let took = (rig.now - started).num_milliseconds();
@@ -257,11 +258,7 @@ fn no_data_never_passes_and_fails_closed_after_staleness() {
     rig.deploy_live(1);
     let mut rig2 = Rig::new();
     rig2.submit(1).unwrap();
-    rig2.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig2.validated();
     rig2.run_healthy(10_000); // into paper, where drawdown applies
     assert_eq!(rig2.pipeline.word(), StateWord::Paper);
     // Three no-data samples: under the 1 s staleness limit, still paper, not ok.
@@ -287,11 +284,7 @@ fn p0_fails_at_once_p1_after_consecutive() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
     rig.submit(2).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     let p1 = Sample {
         values: vec![Some(1.0), Some(0.5), Some(9.0)],
     };
@@ -304,11 +297,7 @@ fn p0_fails_at_once_p1_after_consecutive() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
     rig.submit(2).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     rig.sample(dead());
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
 }
@@ -352,11 +341,7 @@ fn known_good_failing_after_rollback_halts_instead_of_flapping() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
     rig.submit(2).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     rig.sample(dead());
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
     let effects = rig.sample(dead());
@@ -374,11 +359,7 @@ fn known_good_failing_after_rollback_halts_instead_of_flapping() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
     rig.submit(2).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     rig.sample(dead());
     rig.sample(healthy());
     assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
@@ -391,11 +372,7 @@ fn rollback_that_never_answers_halts_at_deadline() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
     rig.submit(2).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     rig.sample(dead());
     let p1_failing = Sample {
         values: vec![Some(1.0), Some(0.5), Some(9.0)],
@@ -429,11 +406,7 @@ fn healthy_but_p1_reset() -> Sample {
 fn first_deploy_failure_stops_without_known_good() {
     let mut rig = Rig::new();
     rig.submit(1).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     let effects = rig.sample(dead());
     assert_eq!(rig.pipeline.word(), StateWord::Idle);
     assert!(effects.contains(&Effect::StopService));
@@ -454,11 +427,7 @@ fn second_submit_is_refused_naming_the_first() {
     assert_eq!(refusal.kind, RefusalKind::Policy);
     let id = rig.pipeline.in_flight().unwrap().id.clone();
     assert!(refusal.message.contains(&id), "{}", refusal.message);
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     let refusal = rig.submit(2).unwrap_err();
     assert!(refusal.message.contains(&id), "{}", refusal.message);
 }
@@ -564,11 +533,7 @@ fn distinct_approver_and_aggressive_tier() {
     config.require_approval_for_live = false;
     let mut rig = Rig::with(config.clone());
     rig.submit(1).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     for _ in 0..3 {
         rig.run_healthy(10_000);
     }
@@ -603,11 +568,7 @@ fn distinct_approver_and_aggressive_tier() {
         override_freeze: false,
     })
     .unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     for _ in 0..3 {
         rig.run_healthy(10_000);
     }
@@ -718,11 +679,7 @@ fn drill_rolls_back_and_forward() {
 fn restart_keeps_soak_left_and_does_not_count_downtime() {
     let mut rig = Rig::new();
     rig.submit(1).unwrap();
-    rig.step(Event::Validated {
-        passed: true,
-        detail: String::new(),
-    })
-    .unwrap();
+    rig.validated();
     for _ in 0..4 {
         rig.sample(healthy());
     }
