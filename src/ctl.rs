@@ -110,6 +110,9 @@ pub enum CtlCommand {
         envfile: PathBuf,
         #[arg(long)]
         reason: String,
+        /// Run inside a freeze window (admin; audited).
+        #[arg(long)]
+        override_freeze: bool,
     },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
     Rollout {
@@ -233,9 +236,20 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
                 Some(reason.clone()),
             )
         }
-        CtlCommand::Smoke { envfile, reason } => {
+        CtlCommand::Smoke {
+            envfile,
+            reason,
+            override_freeze,
+        } => {
             let (name, content) = read_release(envfile)?;
-            (Request::Smoke { name, content }, Some(reason.clone()))
+            (
+                Request::Smoke {
+                    name,
+                    content,
+                    override_freeze: *override_freeze,
+                },
+                Some(reason.clone()),
+            )
         }
         CtlCommand::Validate { envfile } => {
             let (name, content) = read_release(envfile)?;

@@ -125,6 +125,8 @@ pub enum Request {
     Smoke {
         name: String,
         content: String,
+        #[serde(default)]
+        override_freeze: bool,
     },
     /// Raise an alert through this host's webhooks (operator): how a
     /// fleet-level event, such as a rollout failing in a wave, reaches the

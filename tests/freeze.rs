@@ -173,3 +173,31 @@ fn bad_freeze_windows_are_refused_naming_the_field() {
         assert!(!lab.path("audit.jsonl").exists(), "nothing written");
     }
 }
+
+#[test]
+fn a_smoke_deploy_is_held_back_by_a_freeze_too() {
+    let mut lab = Lab::new("lab-freeze-smoke", 1);
+    append_config(&lab, &windows_covering_now());
+    lab.start_agent();
+    let good = lab.example("good.env");
+    let out = lab.ctl_path(&["smoke", "--reason", "check"], &good);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("deploy freeze test-window"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lab.ctl_path(
+        &[
+            "smoke",
+            "--override-freeze",
+            "--reason",
+            "must verify before the open",
+        ],
+        &good,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+    assert!(audit.contains("FREEZE OVERRIDE of test-window"), "{audit}");
+    assert!(audit.contains("\"kind\":\"smoke.pass\""), "{audit}");
+}

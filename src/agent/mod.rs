@@ -969,7 +969,11 @@ impl Agent {
                     override_freeze: *override_freeze,
                 }
             }
-            Op::Smoke { name, content } => {
+            Op::Smoke {
+                name,
+                content,
+                override_freeze,
+            } => {
                 if self.config.smoke.is_none() {
                     let message = format!(
                         "no [smoke] section in {}: name the startup phases to check",
@@ -994,6 +998,9 @@ impl Agent {
                     release,
                     by: actor.clone(),
                     reason: reason.clone(),
+                    freeze: freeze::active(&self.config.freezes, Utc::now())
+                        .map(freeze::Window::describe),
+                    override_freeze: *override_freeze,
                 }
             }
             Op::Approve {

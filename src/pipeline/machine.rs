@@ -341,11 +341,16 @@ pub enum Event {
         by: Actor,
         reason: String,
     },
-    /// Run a release once in smoke mode (`ctl smoke`).
+    /// Run a release once in smoke mode (`ctl smoke`). It stops the
+    /// serving release for a while, so a freeze window holds it back too.
     Smoke {
         release: ReleaseRef,
         by: Actor,
         reason: String,
+        #[serde(default)]
+        freeze: Option<String>,
+        #[serde(default)]
+        override_freeze: bool,
     },
     /// The smoke procedure ended; `detail` names the check that failed.
     SmokeFinished {
@@ -653,10 +658,23 @@ impl Pipeline {
                 release,
                 by,
                 reason,
+                freeze,
+                override_freeze,
             } => {
                 authorize(by, Op::Submit)?;
                 require_reason(reason)?;
-                self.smoke(release, by, reason, now, out)
+                if let Some(window) = freeze
+                    && !override_freeze
+                {
+                    return Err(Refusal::new(
+                        RefusalKind::Policy,
+                        format!(
+                            "deploy freeze {window} is active; an admin may override with --override-freeze and a reason"
+                        ),
+                    ));
+                }
+                let overridden = freeze.as_deref().filter(|_| *override_freeze);
+                self.smoke(release, by, reason, overridden, now, out)
             }
             Event::SmokeFinished { passed, detail } => {
                 self.smoke_finished(config, *passed, detail, now, out)
@@ -1667,6 +1685,7 @@ impl Pipeline {
         release: &ReleaseRef,
         by: &Actor,
         reason: &str,
+        overridden: Option<&str>,
         now: Time,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
@@ -1699,7 +1718,8 @@ impl Pipeline {
             by,
             reason,
             format!(
-                "smoke deploy of {} with EXECUTION_PLANE=paper, no trading",
+                "{}smoke deploy of {} with EXECUTION_PLANE=paper, no trading",
+                overridden.map_or(String::new(), |w| format!("FREEZE OVERRIDE of {w}: ")),
                 release.id
             ),
         );
