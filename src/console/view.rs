@@ -30,6 +30,16 @@ pub fn age(d: Duration) -> String {
     }
 }
 
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{:02}:{:02}", s / 60, s % 60)
@@ -87,9 +97,11 @@ fn header(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
 }
 
 /// The stage as the table shows it.
-fn stage_label(status: &Status) -> String {
+fn stage_label(status: &Status, wide: bool) -> String {
     match status.state.as_str() {
-        "awaiting_approval" => "CANARY ▸ approve".into(),
+        "awaiting_approval" if wide => "CANARY ▸ approve".into(),
+        // Narrow screens cut the column at 11 characters.
+        "awaiting_approval" => "▸ APPROVE".into(),
         "rolled_back" => "ROLLED BACK".into(),
         "rolling_back" => "ROLLING BACK".into(),
         other => other.to_uppercase(),
@@ -288,7 +300,7 @@ fn fleet_row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: 
                 state_style(theme, &status.state)
             };
             cells.push(Cell::from(inert(release)));
-            cells.push(Cell::from(stage_label(status)).style(state_style));
+            cells.push(Cell::from(stage_label(status, wide)).style(state_style));
             cells.push(Cell::from(soak));
             cells.push(Cell::from(gates).style(if passing == applicable.len() {
                 theme.text
@@ -404,10 +416,15 @@ fn detail(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     frame.render_widget(Paragraph::new(rail(status, host, model, theme)), rail_area);
     let [checks_area, gauges_area] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
+    // The check name gives way first on a narrow screen: value, limit and
+    // failures must stay readable.
+    let name_width = usize::from(checks_area.width)
+        .saturating_sub(34)
+        .clamp(10, 22);
     let mut lines = vec![Line::styled(
         format!(
-            "{:<2}{:<22} {:>10} {:>8} {:>6}",
+            "{:<2}{:<name_width$} {:>10} {:>8} {:>6}",
             "", "health", "value", "limit", "fails"
         ),
         theme.header,
@@ -428,8 +445,8 @@ fn detail(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
         let age = c.age_s.map(|a| format!(" {a:.0}s")).unwrap_or_default();
         lines.push(Line::styled(
             inert(&format!(
-                "{mark} {:<22} {:>10} {:>2}{:>6} {:>3}/{}{age}",
-                c.name,
+                "{mark} {:<name_width$} {:>10} {:>2}{:>6} {:>3}/{}{age}",
+                truncate(&c.name, name_width),
                 value,
                 c.op,
                 crate::pipeline::gate::format_value(c.limit),
