@@ -424,3 +424,23 @@ fn a_rollout_in_progress_shows_its_waves_and_whom_it_waits_for() {
     );
     assert!(render(&model, 160, 45).contains("rollout ab12cd34"));
 }
+
+#[test]
+fn help_at_80x24_shows_every_key() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Char('?')));
+    let screen = render(&model, 80, 24);
+    for needle in [
+        "approve canary",
+        "emergency stop",
+        "close without acting",
+        "tab",
+        ":rearm",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{needle:?} missing at 80×24:\n{screen}"
+        );
+    }
+}

@@ -820,34 +820,44 @@ fn draw_dialog(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Theme)
 }
 
 fn help(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
-    let mut lines = Vec::new();
-    for (mode, title) in [
-        (Mode::Normal, "fleet"),
-        (Mode::Dialog, "dialogs"),
-        (Mode::Prompt, "/ filter and : command"),
-        (Mode::Help, "this help"),
-    ] {
-        lines.push(Line::styled(title.to_string(), theme.header));
+    let section = |mode: Mode, title: &str| {
+        let mut lines = vec![Line::styled(title.to_string(), theme.header)];
         for b in keymap.bindings(mode) {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {:<14}", b.keys.join(" ")), theme.key),
                 Span::styled(b.description.clone(), theme.text),
             ]));
         }
+        lines
+    };
+    let fleet = section(Mode::Normal, "fleet");
+    let mut rest = section(Mode::Dialog, "dialogs");
+    rest.extend(section(Mode::Prompt, "/ filter and : command"));
+    rest.extend(section(Mode::Help, "this help"));
+    rest.push(Line::styled(":rearm :approve :rollback", theme.muted));
+    rest.push(Line::styled(":estop :drill :quit", theme.muted));
+    let screen = frame.area();
+    let one_column = fleet.len() + rest.len() + 2 <= usize::from(screen.height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.dialog_border)
+        .title(" keys (?) ");
+    if one_column {
+        let mut lines = fleet;
+        lines.extend(rest);
+        let area = centered(screen, 64, lines.len() as u16 + 2);
+        frame.render_widget(Clear, area);
+        frame.render_widget(Paragraph::new(lines).block(block), area);
+        return;
     }
-    lines.push(Line::styled(
-        ":rearm  :approve  :rollback  :estop  :drill  :quit",
-        theme.muted,
-    ));
-    let area = centered(frame.area(), 64, lines.len() as u16 + 2);
+    // A short screen gets two columns, so every key still shows.
+    let height = fleet.len().max(rest.len()) as u16 + 2;
+    let area = centered(screen, screen.width.saturating_sub(2).min(110), height);
     frame.render_widget(Clear, area);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.dialog_border)
-                .title(" keys (?) "),
-        ),
-        area,
-    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    frame.render_widget(Paragraph::new(fleet), left);
+    frame.render_widget(Paragraph::new(rest), right);
 }
