@@ -430,19 +430,7 @@ impl Page {
     }
 }
 
-/// A label value escaped for the text format: backslash, quote, newline.
-pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::prom::escape_label_value as escape;
 
 /// A float as the text format spells it (Go's strconv forms for the
 /// specials; Rust's shortest round-trip form otherwise).

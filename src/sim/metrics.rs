@@ -167,19 +167,7 @@ pub fn render_garbage(sample: &Sample) -> String {
     )
 }
 
-/// Label values escape `\`, `"` and newlines (exposition format 0.0.4).
-fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::prom::escape_label_value as escape;
 
 /// Rounded to microunits so the text stays short; Display never uses an
 /// exponent, which every parser accepts.
