@@ -62,13 +62,12 @@ async fn control_room(args: &DemoArgs) -> anyhow::Result<()> {
         .collect();
     let mut fleet = Fleet::start_with(&soaks).await?;
     let script = tokio::spawn(fleet_story(fleet.dir.path().to_path_buf()));
-    let (title, watched) = crate::console::resolve(&crate::console::WatchArgs {
+    let (_, watched) = crate::console::resolve(&crate::console::WatchArgs {
         hosts_file: Some(fleet.hosts_file.clone()),
         hosts: Vec::new(),
         ssh_config: None,
         accept_new: false,
     })?;
-    let _ = title;
     let result = crate::console::watch("demo", watched).await;
     script.abort();
     fleet.hosts.stop();

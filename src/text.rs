@@ -1,4 +1,5 @@
-//! Making host-supplied text safe to print.
+//! Text helpers: making host-supplied text safe to print, and pointing a
+//! config error at its line.
 //!
 //! Any string that came from a host (a release reason, a log line, an
 //! operator name) may carry terminal escapes; printed raw, it could rewrite
@@ -14,6 +15,26 @@ pub fn inert(text: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// The 1-based line of a byte offset into `text`.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    // Counting bytes rather than slicing the str keeps this total even for
+    // an offset inside a character.
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A TOML error as (line, one-line message): toml's own rendering spans
+/// several lines with a source excerpt. Line 1 is only a fallback should
+/// toml give no span.
+pub fn toml_error(text: &str, error: &toml::de::Error) -> (usize, String) {
+    let line = error.span().map_or(1, |span| line_at(text, span.start));
+    (line, error.message().trim().replace('\n', " "))
 }
 
 #[cfg(test)]

@@ -241,7 +241,10 @@ impl AgentConfig {
     pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
         let bad =
             |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
-        let file: File = toml::from_str(text).map_err(|e| bad(toml_error(text, &e)))?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            let (line, message) = crate::text::toml_error(text, &e);
+            bad(format!("line {line}: {message}"))
+        })?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -504,19 +507,6 @@ fn smoke_config(section: &Option<SmokeSection>) -> Result<Option<SmokeConfig>, S
         forbidden: compile("forbidden", &section.forbidden)?,
         timeout_ms: seconds_field("smoke.timeout_s", section.timeout_s)?,
     }))
-}
-
-/// One line for a TOML error: "line N: message" (toml's own rendering is
-/// several lines with a source excerpt).
-pub fn toml_error(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim().replace('\n', " ");
-    match error.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
-        }
-        None => message,
-    }
 }
 
 fn parse_op(op: &str) -> Option<Comparison> {

@@ -487,15 +487,7 @@ impl Agent {
         stage: Stage,
         restart: bool,
     ) -> anyhow::Result<()> {
-        if !self.store.has_release(&release.id) {
-            let candidate = self
-                .candidate
-                .take()
-                .filter(|c| c.release == *release)
-                .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
-            self.store
-                .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
-        }
+        self.ensure_stored(release)?;
         let swap_started = Instant::now();
         let moved = self.store.point("current.env", release)?;
         let restaged = self.store.write_stage(stage)?;
@@ -1078,6 +1070,22 @@ impl Agent {
         }
     }
 
+    /// A release is written to releases/ the first time it is used, from
+    /// the candidate that brought it.
+    fn ensure_stored(&mut self, release: &ReleaseRef) -> anyhow::Result<()> {
+        if self.store.has_release(&release.id) {
+            return Ok(());
+        }
+        let candidate = self
+            .candidate
+            .take()
+            .filter(|c| c.release == *release)
+            .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
+        self.store
+            .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
+        Ok(())
+    }
+
     /// Keeps a received release as the candidate (stored only once it is
     /// used) and names it: the same bytes are the same release.
     #[allow(clippy::too_many_arguments)]
@@ -1129,15 +1137,7 @@ impl Agent {
         let log = self.store.path("service.log");
         let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let started = async {
-            if !self.store.has_release(&release.id) {
-                let candidate = self
-                    .candidate
-                    .take()
-                    .filter(|c| c.release == release)
-                    .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
-                self.store
-                    .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
-            }
+            self.ensure_stored(&release)?;
             self.store.point("current.env", &release)?;
             self.store.write_smoke_stage()?;
             let env = self.store.service_env()?;

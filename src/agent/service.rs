@@ -213,6 +213,11 @@ fn is_same(running: &Running) -> bool {
     }
 }
 
+/// Whether `pid` is a live process (not a zombie waiting to be reaped).
+pub fn running(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
 fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid).map(|(_, ticks)| ticks)
 }

@@ -79,7 +79,7 @@ pub async fn watch(w: Watch) -> SmokeResult {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        if !alive(pid) {
+        if !super::service::running(pid) {
             return fail(format!(
                 "running: the service exited before phase {} ({:?})",
                 next_phase + 1,
@@ -97,7 +97,7 @@ pub async fn watch(w: Watch) -> SmokeResult {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Every phase seen: the process must still run the release it was given.
-    if !alive(pid) {
+    if !super::service::running(pid) {
         return fail("running: the service exited after its startup phases".into());
     }
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -116,16 +116,5 @@ pub async fn watch(w: Watch) -> SmokeResult {
             w.release,
             started.elapsed().as_secs_f64()
         ),
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
     }
 }

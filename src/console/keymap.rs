@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::text::line_at;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde::Deserialize;
 use toml::Spanned;
@@ -565,13 +566,8 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
         problem,
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
-        // toml gives a span for errors in a document read from text; line 1
-        // is only a fallback should one not.
-        let line = e.span().map_or(1, |span| line_at(text, span.start));
-        invalid(
-            line,
-            KeymapProblem::Toml(e.message().trim().replace('\n', " ")),
-        )
+        let (line, message) = crate::text::toml_error(text, &e);
+        invalid(line, KeymapProblem::Toml(message))
     })?;
 
     let modes = [
@@ -635,18 +631,6 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
         }
     }
     Ok(entries)
-}
-
-/// The 1-based line of a byte offset into `text`.
-pub(super) fn line_at(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    // Counting bytes rather than slicing the str keeps this total even for
-    // an offset inside a character.
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// A user's config file for the control room, and whether they named it.

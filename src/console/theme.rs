@@ -15,7 +15,8 @@ use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::keymap::{line_at, read_user_file, user_file};
+use super::keymap::{read_user_file, user_file};
+use crate::text::line_at;
 
 /// The embedded default theme: only the 16 ANSI colours, so it suits any
 /// colour terminal.
@@ -150,13 +151,8 @@ impl Theme {
             problem,
         };
         let raw: RawTheme = toml::from_str(text).map_err(|e| {
-            // toml gives a span for errors in a document read from text;
-            // line 1 is only a fallback should one not.
-            let line = e.span().map_or(1, |span| line_at(text, span.start));
-            invalid(
-                line,
-                ThemeProblem::Toml(e.message().trim().replace('\n', " ")),
-            )
+            let (line, message) = crate::text::toml_error(text, &e);
+            invalid(line, ThemeProblem::Toml(message))
         })?;
 
         // A map loses file order; sorting by position reports the first

@@ -726,13 +726,8 @@ impl Pipeline {
                     unreachable!("matched Smoking above")
                 };
                 self.phase = *prior;
-                let stage = match &self.phase {
-                    Phase::Soaking { stage, .. } => Some(*stage),
-                    Phase::AwaitingApproval { .. } => Some(Stage::Canary),
-                    Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
-                    _ => None,
-                };
-                self.gate = stage.map(|stage| Gate::new(stage, &config.checks, now));
+                self.gate =
+                    serving_stage(&self.phase).map(|stage| Gate::new(stage, &config.checks, now));
             }
             Phase::Validating { .. } => {
                 // The validate command died with the old agent; the candidate
@@ -1760,13 +1755,7 @@ impl Pipeline {
         note.release = Some(release.id.clone());
         out.push(Effect::Audit(note));
         // Bring back what served before, and watch it afresh.
-        let stage = match &self.phase {
-            Phase::Soaking { stage, .. } => Some(*stage),
-            Phase::AwaitingApproval { .. } => Some(Stage::Canary),
-            Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
-            _ => None,
-        };
-        if let (Some(stage), Some(serving)) = (stage, self.serving.clone()) {
+        if let (Some(stage), Some(serving)) = (serving_stage(&self.phase), self.serving.clone()) {
             self.gate = Some(Gate::new(stage, &config.checks, now));
             out.push(Effect::Reconcile {
                 release: serving,
@@ -1810,6 +1799,17 @@ fn word_of(phase: &Phase) -> StateWord {
         Phase::RolledBack { .. } => StateWord::RolledBack,
         Phase::Halted { .. } => StateWord::Halted,
         Phase::Smoking { .. } => StateWord::Smoke,
+    }
+}
+
+/// The stage a phase's release serves in, when something serves: what a
+/// smoke deploy brings back afterwards.
+fn serving_stage(phase: &Phase) -> Option<Stage> {
+    match phase {
+        Phase::Soaking { stage, .. } => Some(*stage),
+        Phase::AwaitingApproval { .. } => Some(Stage::Canary),
+        Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
+        _ => None,
     }
 }
 

@@ -2,9 +2,9 @@
 //! rollback, emergency stop and drills.
 //!
 //! `(pipeline, event, now) -> (pipeline, effects)`: no I/O, no clock, no
-//! tokio, and nothing else of gantry imported. The agent (`crate::agent`) is
-//! the shell that feeds it facts and performs its effects. See
-//! docs/pipeline.md for the state diagram.
+//! runtime, and nothing else of gantry imported. The agent is the shell
+//! that feeds it facts and performs its effects. See docs/pipeline.md for
+//! the state diagram.
 
 pub mod gate;
 pub mod machine;

@@ -359,6 +359,18 @@ impl Session {
         Ok(channel.into_stream())
     }
 
+    /// Connects, attaches and reads the agent's greeting: a session ready
+    /// for commands. The session is returned too; dropping it closes the
+    /// connection.
+    pub async fn open(
+        target: &Target,
+    ) -> anyhow::Result<(Self, crate::client::WireClient<ChannelStream<Msg>>)> {
+        let session = Self::connect(target).await?;
+        let stream = session.attach().await?;
+        let client = crate::client::WireClient::handshake(stream).await?;
+        Ok((session, client))
+    }
+
     /// One round trip over the connection.
     pub async fn round_trip(&self) -> Option<Duration> {
         let start = Instant::now();

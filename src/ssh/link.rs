@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::client::{Session, Target};
-use crate::client::WireClient;
 use crate::wire::{AgentMsg, Reply, Request};
 
 /// First retry delay; doubles up to [`MAX_BACKOFF`].
@@ -145,13 +144,7 @@ async fn session(
     events: &mpsc::Sender<(usize, LinkEvent)>,
     asks: &mut mpsc::Receiver<Ask>,
 ) -> Result<(), String> {
-    let ssh = Session::connect(target)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let stream = ssh.attach().await.map_err(|e| format!("{e:#}"))?;
-    let client = WireClient::handshake(stream)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let (ssh, client) = Session::open(target).await.map_err(|e| format!("{e:#}"))?;
     let snapshot = client.snapshot.clone();
     let tail = client.audit_tail.clone();
     let (mut reader, mut writer) = client.split();

@@ -129,9 +129,7 @@ impl Remote {
             .into_iter()
             .next()
             .ok_or_else(|| fail(Code::Usage, "no host"))?;
-        let session = Session::connect(&target).await?;
-        let stream = session.attach().await?;
-        let mut client = WireClient::handshake(stream).await?;
+        let (_session, mut client) = Session::open(&target).await?;
         let broken = check_continuity(&target, &mut client).await;
         let verifying = matches!(
             command,
@@ -332,14 +330,8 @@ async fn check_continuity<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
 async fn fetch_status(
     target: Target,
 ) -> Result<(Status, Option<Duration>, Option<String>), String> {
-    let session = Session::connect(&target)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let (session, mut client) = Session::open(&target).await.map_err(|e| format!("{e:#}"))?;
     let rtt = session.round_trip().await;
-    let stream = session.attach().await.map_err(|e| format!("{e:#}"))?;
-    let mut client = WireClient::handshake(stream)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
     let warning = check_continuity(&target, &mut client).await;
     let status = client.status().await.map_err(|e| format!("{e:#}"))?;
     Ok((status, rtt, warning))
@@ -443,13 +435,8 @@ async fn drill_all(
     for target in targets {
         let name = target.name.clone();
         let result = async {
-            let session = Session::connect(&target)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            let stream = session.attach().await.map_err(|e| format!("{e:#}"))?;
-            let mut client = WireClient::handshake(stream)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
+            let (_session, mut client) =
+                Session::open(&target).await.map_err(|e| format!("{e:#}"))?;
             client
                 .ask(Request::Drill, Some(reason.to_string()), Some(operator))
                 .await

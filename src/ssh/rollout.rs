@@ -112,10 +112,7 @@ async fn connect(
     Session,
     WireClient<russh::ChannelStream<russh::client::Msg>>,
 )> {
-    let session = Session::connect(target).await?;
-    let stream = session.attach().await?;
-    let client = WireClient::handshake(stream).await?;
-    Ok((session, client))
+    Session::open(target).await
 }
 
 /// Submits on one host unless it is already on (or deploying) the release.
