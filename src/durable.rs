@@ -5,6 +5,11 @@
 //! at all. Every change here is temp → fsync → rename → fsync(dir): after a
 //! crash the path holds either the old content or the new, never a torn or
 //! missing file, and once the call returns the change survives power loss.
+//!
+//! Modes are exact, whatever the umask: a file is created with its mode and
+//! then `fchmod`ed to it, before any byte is written, so a secret is never
+//! readable by anyone the mode does not name. An append that fails is cut
+//! back, so a full disk never leaves half a line for the next one to land on.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,16 +22,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, bytes, 0o644)
 }
 
-/// As [`write_atomic`], creating the file with `mode` (before umask).
+/// As [`write_atomic`], the file's mode exactly `mode`.
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_of(path);
     let temp = temp_name(path);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temp)?;
+        let mut file = create_exact(&temp, mode)?;
+        crate::faults::disk_full()?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp, path)?;
@@ -43,11 +45,8 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_of(path);
     let temp = temp_name(path);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temp)?;
+        let mut file = create_exact(&temp, mode)?;
+        crate::faults::disk_full()?;
         file.write_all(bytes)?;
         file.sync_all()?;
         // hard_link fails if `path` exists, so a release is never overwritten.
@@ -67,6 +66,7 @@ pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
     let dir = parent_of(link);
     let temp = temp_name(link);
     let result = (|| {
+        crate::faults::disk_full()?;
         std::os::unix::fs::symlink(target, &temp)?;
         fs::rename(&temp, link)?;
         sync_dir(&dir)
@@ -86,14 +86,32 @@ pub fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates `path` (which must not exist) with exactly `mode`.
+fn create_exact(path: &Path, mode: u32) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    set_mode(&file, mode)?;
+    Ok(file)
+}
+
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
 /// An append-only file whose every append is on disk before it returns.
 pub struct AppendLog {
     file: File,
+    /// Bytes known to be whole lines; anything past it is a failed append.
+    len: u64,
 }
 
 impl AppendLog {
-    /// Opens (creating if needed) `path` for appending, syncing the directory
-    /// when the file is new so its name is durable too.
+    /// Opens (creating if needed) `path` for appending with exactly `mode`,
+    /// syncing the directory when the file is new so its name is durable.
     pub fn open(path: &Path, mode: u32) -> io::Result<Self> {
         let existed = path.exists();
         let file = OpenOptions::new()
@@ -101,20 +119,50 @@ impl AppendLog {
             .create(true)
             .mode(mode)
             .open(path)?;
+        set_mode(&file, mode)?;
         if !existed {
             file.sync_all()?;
             sync_dir(&parent_of(path))?;
         }
-        Ok(Self { file })
+        let len = file.metadata()?.len();
+        Ok(Self { file, len })
     }
 
-    /// Appends `line` plus a newline in one write, then fdatasync.
+    /// Appends `line` plus a newline in one write, then fdatasync. On
+    /// failure the file is cut back to where it was: the line does not
+    /// exist, and the next append starts on a clean line.
     pub fn append_line(&mut self, line: &str) -> io::Result<()> {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
-        self.file.write_all(&buf)?;
-        self.file.sync_data()
+        let written = self.repair().and_then(|()| {
+            if let Err(full) = crate::faults::disk_full() {
+                let _ = self.file.write_all(&buf[..buf.len() / 2]);
+                return Err(full);
+            }
+            self.file.write_all(&buf)?;
+            self.file.sync_data()
+        });
+        match written {
+            Ok(()) => {
+                self.len += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                let _ = self.file.sync_data();
+                Err(e)
+            }
+        }
+    }
+
+    /// Cuts a tail left by an append that failed (and whose cut failed).
+    fn repair(&mut self) -> io::Result<()> {
+        if self.file.metadata()?.len() != self.len {
+            self.file.set_len(self.len)?;
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 }
 

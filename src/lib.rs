@@ -14,6 +14,7 @@ pub mod demo;
 pub mod durable;
 pub mod envfile;
 pub mod exit;
+pub mod faults;
 pub mod init;
 pub mod pipeline;
 pub mod prom;

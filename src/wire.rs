@@ -344,6 +344,12 @@ pub struct AuditEntry {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Value>,
+    /// On the first entry of a transition: the pipeline event it records
+    /// and the time it was stepped at (`{"at":…,"event":…}`). The audit log
+    /// is the agent's write-ahead log: recovery replays these past the last
+    /// saved state (docs/layout.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
     pub prev: String,
     pub hash: String,
 }

@@ -105,6 +105,7 @@ fn audit(seq: u64, kind: &str, message: &str) -> AuditEntry {
         release: None,
         message: message.into(),
         detail: None,
+        event: None,
         prev: String::new(),
         hash: String::new(),
     }

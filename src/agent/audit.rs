@@ -112,6 +112,7 @@ impl AuditLog {
         entry.hash = hash_of_line(&line).unwrap_or_default();
         self.seq = entry.seq;
         self.head = entry.hash.clone();
+        crate::faults::point("audit.appended");
         Ok(entry)
     }
 
@@ -233,6 +234,18 @@ pub fn entry_at(path: &Path, seq: u64) -> Option<AuditEntry> {
     (entry.seq == seq).then_some(entry)
 }
 
+/// Every entry after `seq`, in order: what recovery replays.
+pub fn entries_after(path: &Path, seq: u64) -> Vec<AuditEntry> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let skip = usize::try_from(seq).unwrap_or(usize::MAX);
+    text.lines()
+        .skip(skip)
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// The last `n` parseable entries of the file.
 pub fn tail(path: &Path, n: usize) -> Vec<AuditEntry> {
     let Ok(text) = fs::read_to_string(path) else {
@@ -267,6 +280,7 @@ mod tests {
             release: None,
             message: "m".into(),
             detail: None,
+            event: None,
             prev: String::new(),
             hash: String::new(),
         }

@@ -20,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod probe;
+pub mod recovery;
 pub mod service;
 pub mod smoke;
 pub mod socket;
@@ -95,7 +96,8 @@ struct ValidationDone {
     detail: String,
 }
 
-/// A release received but not yet stored (it is stored once it passes).
+/// A release the pipeline accepted, not yet stored: it is stored once it
+/// passes validation (or when a smoke deploy runs it).
 struct Candidate {
     release: ReleaseRef,
     bytes: Vec<u8>,
@@ -146,7 +148,18 @@ struct Agent {
     alerts: AppendLog,
     service: Service,
     prober: probe::Prober,
+    /// The local port the probe scrapes, to check who answers there.
+    probe_port: Option<u16>,
     pipeline: Pipeline,
+    /// The pipeline changed since deploy_state.json was last saved.
+    dirty: bool,
+    estop_flag: Option<recovery::EstopFlag>,
+    /// Facts that arose while performing effects (an activation that
+    /// failed), stepped once the current transition is done.
+    followups: VecDeque<Event>,
+    /// Entries that could not be written when they happened (a full disk),
+    /// written as soon as the log takes them again.
+    unrecorded: Vec<Note>,
     _lock: File,
     requests: mpsc::Receiver<Request>,
     exits: mpsc::UnboundedReceiver<Exited>,
@@ -186,12 +199,14 @@ impl Agent {
         let store = Store::new(&config.state_dir)
             .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
         let lock = take_lock(&config.state_dir.join("agent.lock"))?;
+        // A validation a crash interrupted is dropped with its copy.
+        let _ = store.clear_candidates();
         let audit = AuditLog::open(&store.path("audit.jsonl"))
             .map_err(|e| Exit::new(Code::Failed, format!("refusing to start: {e}")))?;
         let alerts = AppendLog::open(&store.path("alerts.jsonl"), 0o640)?;
-        let pipeline = match store.load_state() {
-            Ok(Some(file)) => file.pipeline,
-            Ok(None) => Pipeline::default(),
+        let (saved, saved_seq) = match store.load_state() {
+            Ok(Some(file)) => (file.pipeline, file.audit_seq),
+            Ok(None) => (Pipeline::default(), 0),
             Err(e) => {
                 return Err(Exit::new(
                     Code::Failed,
@@ -203,6 +218,44 @@ impl Agent {
                 .into());
             }
         };
+        // The audit log is the write-ahead log: carry out every decision it
+        // records past the saved state (recovery.rs).
+        let replayed = recovery::replay(
+            &config,
+            saved,
+            &audit::entries_after(audit.path(), saved_seq),
+        );
+        let mut pipeline = replayed.pipeline;
+        let mut kill_due = replayed.kill_due;
+        let estop_flag = match recovery::EstopFlag::open(&store.path("estop.flag")) {
+            Ok(flag) => Some(flag),
+            Err(e) => {
+                eprintln!(
+                    "gantry agent: WARNING: cannot prepare {} ({e}); an emergency stop on a full disk would not survive a crash",
+                    store.path("estop.flag").display()
+                );
+                None
+            }
+        };
+        if let Some(stop) = estop_flag.as_ref().and_then(recovery::EstopFlag::read)
+            && pipeline.last_estop_at.is_none_or(|at| at < stop.at)
+        {
+            eprintln!(
+                "gantry agent: an emergency stop at {} is in estop.flag but not in the state: halting",
+                stop.at
+            );
+            if let Ok(t) = pipeline.step(&config.pipeline, &stop.event, stop.at) {
+                pipeline = t.next;
+                kill_due = true;
+            }
+        }
+        if replayed.steps > 0 {
+            eprintln!(
+                "gantry agent: replayed {} recorded decision(s) past the saved state; now {}",
+                replayed.steps,
+                pipeline.word()
+            );
+        }
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let service = Service::new(
             config.service.clone(),
@@ -212,6 +265,9 @@ impl Agent {
             exits_tx,
         );
         let prober = probe::Prober::new(&config.probe_url, config.probe_timeout_ms)?;
+        let probe_port = reqwest::Url::parse(&config.probe_url)
+            .ok()
+            .and_then(|u| u.port_or_known_default());
         let notifier = notify::Notifier::new(
             &config.alerts,
             &config.host,
@@ -258,7 +314,12 @@ impl Agent {
             alerts,
             service,
             prober,
+            probe_port,
             pipeline,
+            dirty: true,
+            estop_flag,
+            followups: VecDeque::new(),
+            unrecorded: Vec::new(),
             _lock: lock,
             requests,
             exits,
@@ -287,6 +348,12 @@ impl Agent {
             digest_day: Utc::now().date_naive(),
         };
         agent.fact(Event::Resumed).await;
+        if kill_due {
+            // A halt was recorded but its kill command has no recorded
+            // result: run it (again).
+            let previous = agent.pipeline.clone();
+            agent.run_kill(&previous).await;
+        }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         eprintln!(
             "gantry agent: {} serving {} in {} (state {})",
@@ -347,9 +414,24 @@ impl Agent {
             self.publish(false);
             return;
         }
+        self.flush_unrecorded();
         let alive = self.service.alive().await;
         self.service_alive = alive;
-        let scrape = self.prober.sample(&self.config.checks, alive).await;
+        let mut scrape = self.prober.sample(&self.config.checks, alive).await;
+        if let Some(port) = self.probe_port
+            && !self.service.answers_on(port)
+        {
+            // An orphan, another agent's service or a stranger may answer on
+            // the port: its numbers are not this service's health.
+            for (value, check) in scrape.values.iter_mut().zip(&self.config.checks) {
+                if check.spec.name != config::PROCESS_ALIVE {
+                    *value = None;
+                }
+            }
+            scrape.error = Some(format!(
+                "port {port} is not answered by the service gantry started: no data"
+            ));
+        }
         self.sample_instant = Instant::now();
         let now = Utc::now();
         self.sampled_at = Some(now);
@@ -381,13 +463,18 @@ impl Agent {
     }
 
     async fn fact_at(&mut self, event: Event, now: Time) {
+        self.step_fact(event, now).await;
+        self.step_followups().await;
+    }
+
+    async fn step_fact(&mut self, event: Event, now: Time) {
         let before = self.pipeline.word();
         match self.pipeline.step(&self.config.pipeline, &event, now) {
             Ok(transition) => {
                 if entered_rollback(&self.pipeline.phase, &transition.next.phase) {
                     self.rollback_timer = Some(RollbackTimer::started(self.sample_instant));
                 }
-                if let Err(e) = self.commit(transition, false).await {
+                if let Err(e) = self.commit(transition, false, &event, now).await {
                     eprintln!("gantry agent: {e}");
                 }
             }
@@ -395,30 +482,91 @@ impl Agent {
         }
     }
 
-    /// Performs a transition: audit entries first (for a human command, a
-    /// failed audit write refuses the command and nothing changes), then the
-    /// rest of the effects in order.
-    async fn commit(&mut self, transition: Transition, human: bool) -> Result<(), String> {
+    /// Steps the facts that performing effects gave rise to (a loop, not
+    /// recursion: each may add more).
+    async fn step_followups(&mut self) {
+        while let Some(event) = self.followups.pop_front() {
+            self.step_fact(event, Utc::now()).await;
+        }
+    }
+
+    /// Performs a transition in the write-ahead order (recovery.rs): the
+    /// state it applies to is on disk, then its first audit entry (which
+    /// carries `event`), then the effects, then the new state. If that
+    /// first entry cannot be written, a human command is refused and
+    /// nothing changes; an emergency stop and the agent's own facts (a
+    /// rollback must not wait on a disk) go ahead, and the entries are
+    /// written once the log takes them.
+    async fn commit(
+        &mut self,
+        transition: Transition,
+        human: bool,
+        event: &Event,
+        now: Time,
+    ) -> Result<(), String> {
         let Transition { next, effects } = transition;
+        let stop = matches!(event, Event::Estop { .. });
         let leading = effects
             .iter()
             .take_while(|e| matches!(e, Effect::Audit(_)))
             .count();
-        for effect in &effects[..leading] {
-            if let Effect::Audit(note) = effect
-                && let Err(e) = self.write_audit_timed(note)
-            {
-                if human {
-                    return Err(format!("refused: the audit log cannot be written ({e})"));
+        let recorded = recovery::Recorded {
+            at: now,
+            event: event.clone(),
+        };
+        if stop
+            && let Some(flag) = &self.estop_flag
+            && let Err(e) = flag.write(&recorded)
+        {
+            eprintln!("gantry agent: cannot write estop.flag: {e}");
+        }
+        let mut record_failed = None;
+        if leading > 0
+            && self.dirty
+            && let Err(e) = self.save_now()
+        {
+            record_failed = Some(format!("deploy_state.json cannot be saved ({e})"));
+        }
+        if record_failed.is_some() && human && !stop {
+            return Err(format!(
+                "refused: {}; nothing was done",
+                record_failed.unwrap_or_default()
+            ));
+        }
+        for (index, effect) in effects[..leading].iter().enumerate() {
+            let Effect::Audit(note) = effect else {
+                continue;
+            };
+            let event = (index == 0)
+                .then(|| serde_json::to_value(&recorded).ok())
+                .flatten();
+            if let Err(e) = self.write_audit_timed(note, event) {
+                if index == 0 && human && !stop {
+                    return Err(format!(
+                        "refused: the audit log cannot be written ({e}); nothing was done"
+                    ));
                 }
-                eprintln!("gantry agent: audit write failed, acting anyway for safety: {e}");
+                eprintln!(
+                    "gantry agent: AUDIT WRITE FAILED, acting anyway ({}): {e}",
+                    if stop {
+                        "an emergency stop always stops"
+                    } else {
+                        "a fact is not refused"
+                    }
+                );
+                self.unrecorded.push(note.clone());
             }
         }
         let moved = next.word() != self.pipeline.word()
             || effects.iter().any(|e| matches!(e, Effect::Persist));
         let previous = std::mem::replace(&mut self.pipeline, next);
+        self.dirty = true;
         for effect in effects.into_iter().skip(leading) {
             self.perform(effect, &previous).await;
+        }
+        if leading > 0 && self.dirty {
+            // Whatever was recorded is saved, Persist effect or not.
+            self.save(true);
         }
         // Soak progress alone goes out at most once a second.
         self.publish(moved);
@@ -428,25 +576,28 @@ impl Agent {
     async fn perform(&mut self, effect: Effect, previous: &Pipeline) {
         match effect {
             Effect::Audit(note) => {
-                if let Err(e) = self.write_audit_timed(&note) {
+                if let Err(e) = self.write_audit_timed(&note, None) {
                     eprintln!("gantry agent: audit write failed: {e}");
+                    self.unrecorded.push(note);
                 }
             }
             Effect::Validate { release } => self.start_validation(&release, Validation::Deploy),
             Effect::Activate { release, stage } => {
                 if let Err(e) = self.activate(&release, stage, true).await {
-                    self.note_failure(
-                        "activate",
-                        &format!("cannot start {} in {stage}: {e:#}", release.id),
-                    );
+                    self.activation_failed(release, stage, &e);
                 }
             }
             Effect::Reconcile { release, stage } => {
-                if let Err(e) = self.activate(&release, stage, false).await {
-                    self.note_failure(
-                        "reconcile",
-                        &format!("cannot restore {} in {stage}: {e:#}", release.id),
+                if let Some(known_good) = self.pipeline.known_good.clone()
+                    && let Err(e) = self.store.point("previous.env", &known_good)
+                {
+                    eprintln!(
+                        "gantry agent: cannot point previous.env at {}: {e}",
+                        known_good.id
                     );
+                }
+                if let Err(e) = self.activate(&release, stage, false).await {
+                    self.activation_failed(release, stage, &e);
                 }
             }
             Effect::SetKnownGood { release } => {
@@ -464,6 +615,7 @@ impl Agent {
                 if let Err(e) = self.service.stop().await {
                     self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
                 }
+                self.service_alive = false;
             }
             Effect::Kill => self.run_kill(previous).await,
             // alerts.jsonl, then the webhook queue (never waits): notify.rs.
@@ -478,9 +630,23 @@ impl Agent {
         }
     }
 
+    /// The service is not running what the pipeline named: the machine
+    /// hears of it (it fails the gate), never a silent note.
+    fn activation_failed(&mut self, release: ReleaseRef, stage: Stage, error: &anyhow::Error) {
+        eprintln!(
+            "gantry agent: cannot start {} in {stage}: {error:#}",
+            release.id
+        );
+        self.followups.push_back(Event::ActivationFailed {
+            release,
+            stage,
+            detail: format!("{error:#}"),
+        });
+    }
+
     /// current.env → release, stage.env, then (re)start the service. With
-    /// `restart` false (after an agent restart) a running service whose
-    /// files already match is left alone.
+    /// `restart` false (after an agent restart) a running service that was
+    /// started with exactly these files is left alone.
     async fn activate(
         &mut self,
         release: &ReleaseRef,
@@ -492,10 +658,15 @@ impl Agent {
         let moved = self.store.point("current.env", release)?;
         let restaged = self.store.write_stage(stage)?;
         let swapped = Instant::now();
-        if !restart && !moved && !restaged && self.service.alive().await {
+        let env = self.store.service_env()?;
+        if !restart
+            && !moved
+            && !restaged
+            && self.service.alive().await
+            && self.service.runs(&env, &release.id)
+        {
             return Ok(());
         }
-        let env = self.store.service_env()?;
         self.service.restart(&env, &release.id).await?;
         let restarted = Instant::now();
         if let Some(timer) = &mut self.rollback_timer
@@ -565,9 +736,14 @@ impl Agent {
         let _ = self.write_audit(&note, None);
     }
 
-    /// Writes a pipeline note; the entry that closes a rollback (or a
+    /// Writes a pipeline note (with the event it records, on a
+    /// transition's first entry); the entry that closes a rollback (or a
     /// drill's rollback) carries its measured timings.
-    fn write_audit_timed(&mut self, note: &Note) -> Result<(), String> {
+    fn write_audit_timed(
+        &mut self,
+        note: &Note,
+        event: Option<serde_json::Value>,
+    ) -> Result<(), String> {
         let detail = match note.kind.as_str() {
             "rollback.done" | "drill.back" => self.rollback_timer.as_mut().map(|t| {
                 t.healthy = Some(self.sample_instant);
@@ -578,13 +754,38 @@ impl Agent {
         if note.kind == "drill.back" {
             self.drill_report = detail.clone();
         }
-        self.write_audit(note, detail)
+        self.append_audit(note, detail, event)
     }
 
     fn write_audit(
         &mut self,
         note: &Note,
         detail: Option<serde_json::Value>,
+    ) -> Result<(), String> {
+        self.append_audit(note, detail, None)
+    }
+
+    /// Writes the entries a full disk held back, oldest first, each saying
+    /// it is late (and without its event: its decision is in the state).
+    fn flush_unrecorded(&mut self) {
+        while let Some(note) = self.unrecorded.first().cloned() {
+            let mut late = note;
+            late.message = format!(
+                "RECORDED LATE (the audit log could not be written when it happened): {}",
+                late.message
+            );
+            if self.write_audit(&late, None).is_err() {
+                return;
+            }
+            self.unrecorded.remove(0);
+        }
+    }
+
+    fn append_audit(
+        &mut self,
+        note: &Note,
+        detail: Option<serde_json::Value>,
+        event: Option<serde_json::Value>,
     ) -> Result<(), String> {
         let entry = AuditEntry {
             seq: 0,
@@ -598,6 +799,7 @@ impl Agent {
             release: note.release.clone(),
             message: note.message.clone(),
             detail,
+            event,
             prev: String::new(),
             hash: String::new(),
         };
@@ -612,14 +814,20 @@ impl Agent {
         if !now && self.last_saved.elapsed() < CHECKPOINT_EVERY {
             return;
         }
-        let stamp = status::rfc3339(Utc::now());
-        match self
-            .store
-            .save_state(&self.config.host, &self.pipeline, &stamp)
-        {
-            Ok(()) => self.last_saved = Instant::now(),
-            Err(e) => eprintln!("gantry agent: cannot save deploy_state.json: {e}"),
+        if let Err(e) = self.save_now() {
+            eprintln!("gantry agent: cannot save deploy_state.json: {e}");
         }
+    }
+
+    /// Saves the pipeline with the audit head it reflects.
+    fn save_now(&mut self) -> std::io::Result<()> {
+        let stamp = status::rfc3339(Utc::now());
+        let seq = self.audit.head().map_or(0, |h| h.seq);
+        self.store
+            .save_state(&self.config.host, &self.pipeline, seq, &stamp)?;
+        self.last_saved = Instant::now();
+        self.dirty = false;
+        Ok(())
     }
 
     /// Updates the status everyone sees; sends a `state` event on a
@@ -642,7 +850,8 @@ impl Agent {
             &self.pipeline,
             status::Seen {
                 service_kind: self.service.kind_name(),
-                running: self.service.pid().is_some() || self.service_alive,
+                running: self.service.pid().is_some()
+                    || (self.service.kind_name() == "systemd" && self.service_alive),
                 pid: self.service.pid(),
                 audit_head: self.audit.head(),
                 sampled_at: self.sampled_at,
@@ -654,64 +863,54 @@ impl Agent {
 
     fn start_validation(&mut self, release: &ReleaseRef, purpose: Validation) {
         let bytes = match &purpose {
-            Validation::Deploy | Validation::Smoke(_) => {
-                self.candidate.as_ref().map(|c| c.bytes.clone())
-            }
+            Validation::Deploy | Validation::Smoke(_) => self
+                .candidate
+                .as_ref()
+                .filter(|c| c.release == *release)
+                .map(|c| c.bytes.clone()),
             Validation::DryRun(..) => None,
         };
-        self.run_validate(bytes.unwrap_or_default(), &release.id, purpose);
+        self.run_validate(bytes.unwrap_or_default(), &release.digest, purpose);
     }
 
-    /// Runs the validate command on a temporary copy outside the state dir,
-    /// so a rejected candidate leaves no trace there.
-    fn run_validate(&mut self, bytes: Vec<u8>, name: &str, purpose: Validation) {
+    /// Runs the validate command on a copy under candidates/ (0600, removed
+    /// when it ends and on every start), so a rejected candidate leaves no
+    /// trace among the releases and no secret in a shared temp dir.
+    fn run_validate(&mut self, bytes: Vec<u8>, digest: &str, purpose: Validation) {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tx = self.validations_tx.clone();
         let validate = self.config.validate.clone();
-        let name = name.to_string();
         let cwd = self.config.state_dir.clone();
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let short = digest.get(..12).unwrap_or(digest);
+        let copy = match &validate {
+            None => Ok(None),
+            Some(_) => self
+                .store
+                .write_candidate(&format!("{short}-{run}"), &bytes)
+                .map(Some),
+        };
         tokio::spawn(async move {
-            let Some((argv, timeout_ms)) = validate else {
-                let _ = tx.send(ValidationDone {
-                    purpose,
-                    passed: true,
-                    detail: "parsed; no validate command configured".into(),
-                });
-                return;
-            };
-            let temp = tempfile::Builder::new()
-                .prefix("gantry-candidate-")
-                .suffix(".env")
-                .tempfile();
-            let result = match temp {
-                Ok(mut file) => {
-                    let written = file.write_all(&bytes).and_then(|()| file.flush());
-                    match written {
-                        Ok(()) => {
-                            let path = file.path().display().to_string();
-                            let ran =
-                                command::run(&argv, &[("{env}", &path)], &[], &cwd, timeout_ms)
-                                    .await;
-                            let mut detail = format!("validate command {}", ran.summary);
-                            if !ran.ok && !ran.output.is_empty() {
-                                detail.push_str(&format!(": {}", ran.output));
-                            }
-                            (ran.ok, detail)
-                        }
-                        Err(e) => (
-                            false,
-                            format!("cannot write a temporary copy of {name}: {e}"),
-                        ),
+            let (passed, detail) = match (validate, copy) {
+                (None, _) => (true, "parsed; no validate command configured".to_string()),
+                (Some(_), Err(e)) => (false, format!("cannot write the copy to validate: {e}")),
+                (Some((argv, timeout_ms)), Ok(path)) => {
+                    let path = path.unwrap_or_default();
+                    let shown = path.display().to_string();
+                    let ran =
+                        command::run(&argv, &[("{env}", &shown)], &[], &cwd, timeout_ms).await;
+                    let _ = std::fs::remove_file(&path);
+                    let mut detail = format!("validate command {}", ran.summary);
+                    if !ran.ok && !ran.output.is_empty() {
+                        detail.push_str(&format!(": {}", ran.output));
                     }
+                    (ran.ok, detail)
                 }
-                Err(e) => (
-                    false,
-                    format!("cannot create a temporary copy of {name}: {e}"),
-                ),
             };
             let _ = tx.send(ValidationDone {
                 purpose,
-                passed: result.0,
-                detail: result.1,
+                passed,
+                detail,
             });
         });
     }
@@ -719,14 +918,18 @@ impl Agent {
     async fn validated(&mut self, done: ValidationDone) {
         match done.purpose {
             Validation::Deploy => {
-                if !done.passed {
-                    self.candidate = None;
+                // A release that passed is stored before the machine hears
+                // of it, so a replayed `Validated` finds it on disk.
+                let (mut passed, mut detail) = (done.passed, done.detail);
+                if passed
+                    && let Phase::Validating { candidate, .. } = &self.pipeline.phase
+                    && let Err(e) = self.ensure_stored(&candidate.release.clone())
+                {
+                    passed = false;
+                    detail = format!("passed validation but cannot be stored: {e:#}");
                 }
-                self.fact(Event::Validated {
-                    passed: done.passed,
-                    detail: done.detail,
-                })
-                .await;
+                self.candidate = None;
+                self.fact(Event::Validated { passed, detail }).await;
             }
             Validation::Smoke(release) => {
                 if done.passed {
@@ -848,7 +1051,7 @@ impl Agent {
                     match parse_release(name, content) {
                         Ok(()) => self.run_validate(
                             content.as_bytes().to_vec(),
-                            name,
+                            &audit::sha256_hex(content.as_bytes()),
                             Validation::DryRun(waiter),
                         ),
                         Err(message) => {
@@ -863,6 +1066,7 @@ impl Agent {
 
     async fn dispatch(&mut self, command: &Command, actor: Actor, reason: String) -> Answer {
         let id = command.id.as_str();
+        let mut incoming: Option<Candidate> = None;
         let event = match &command.request {
             Op::Status => {
                 return Answer::Now(Reply::ok(id, serde_json::to_value(self.status()).ok()));
@@ -947,8 +1151,10 @@ impl Agent {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let release =
+                let candidate =
                     self.make_candidate(name, content, &actor, &reason, *tier, commit, promotion);
+                let release = candidate.release.clone();
+                incoming = Some(candidate);
                 let now = Utc::now();
                 Event::Submit {
                     release,
@@ -977,7 +1183,7 @@ impl Agent {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let release = self.make_candidate(
+                let candidate = self.make_candidate(
                     name,
                     content,
                     &actor,
@@ -986,6 +1192,8 @@ impl Agent {
                     &None,
                     &None,
                 );
+                let release = candidate.release.clone();
+                incoming = Some(candidate);
                 Event::Smoke {
                     release,
                     by: actor.clone(),
@@ -1024,15 +1232,12 @@ impl Agent {
             },
         };
         let received = Instant::now();
-        let transition = match self
-            .pipeline
-            .step(&self.config.pipeline, &event, Utc::now())
-        {
+        let now = Utc::now();
+        let transition = match self.pipeline.step(&self.config.pipeline, &event, now) {
             Ok(t) => t,
             Err(refusal) => {
-                if matches!(event, Event::Submit { .. }) {
-                    self.candidate = None;
-                }
+                // A refused submit or smoke leaves the candidate that is
+                // validating (if any) as it was.
                 self.audit_refusal(command, &actor, &reason, &refusal.message);
                 return Answer::Now(refused(id, &refusal));
             }
@@ -1043,9 +1248,14 @@ impl Agent {
             self.rollback_timer = Some(RollbackTimer::started(received));
             self.drill_report = None;
         }
-        if let Err(message) = self.commit(transition, true).await {
+        // Only a release the machine accepted becomes the candidate.
+        if incoming.is_some() {
+            self.candidate = incoming;
+        }
+        if let Err(message) = self.commit(transition, true, &event, now).await {
             return Answer::Now(Reply::err(id, ErrorCode::Internal, message));
         }
+        self.step_followups().await;
         match &command.request {
             Op::Submit { .. } => Answer::Later(Pending::Submit {
                 deploy_id: deploy_id.unwrap_or_default(),
@@ -1078,19 +1288,20 @@ impl Agent {
         }
         let candidate = self
             .candidate
-            .take()
+            .as_ref()
             .filter(|c| c.release == *release)
             .ok_or_else(|| anyhow::anyhow!("release {} is not stored", release.id))?;
         self.store
             .store_release(&release.id, &candidate.bytes, &candidate.meta)?;
+        self.candidate = None;
         Ok(())
     }
 
-    /// Keeps a received release as the candidate (stored only once it is
-    /// used) and names it: the same bytes are the same release.
+    /// Names a received release (the same bytes are the same release); it
+    /// becomes the candidate only once the machine accepts its command.
     #[allow(clippy::too_many_arguments)]
     fn make_candidate(
-        &mut self,
+        &self,
         name: &str,
         content: &str,
         actor: &Actor,
@@ -1098,7 +1309,7 @@ impl Agent {
         tier: crate::pipeline::Tier,
         commit: &Option<String>,
         promotion: &Option<String>,
-    ) -> ReleaseRef {
+    ) -> Candidate {
         let bytes = content.as_bytes().to_vec();
         let digest = audit::sha256_hex(&bytes);
         let now = Utc::now();
@@ -1110,8 +1321,8 @@ impl Agent {
             id: release_id.clone(),
             digest: digest.clone(),
         };
-        self.candidate = Some(Candidate {
-            release: release.clone(),
+        Candidate {
+            release,
             bytes,
             meta: ReleaseMeta {
                 id: release_id,
@@ -1124,8 +1335,7 @@ impl Agent {
                 commit: commit.clone(),
                 promotion: promotion.clone(),
             },
-        });
-        release
+        }
     }
 
     /// The smoke's validate command passed: run the candidate in smoke mode
@@ -1257,35 +1467,77 @@ fn parse_release(name: &str, content: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One agent per state dir: an exclusive lock on agent.lock, holding the
-/// pid of the agent that has it.
+/// One agent per state dir: an exclusive lock on agent.lock (0600, so no
+/// other user can take it to keep the agent from starting), holding the pid
+/// of the agent that has it.
 fn take_lock(path: &PathBuf) -> anyhow::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .map_err(|e| {
+            let owner = std::fs::metadata(path)
+                .map(|m| format!(" (owned by uid {})", m.uid()))
+                .unwrap_or_default();
+            Exit::new(
+                Code::Refused,
+                format!("cannot open the lock {}{owner}: {e}", path.display()),
+            )
+        })?;
     match file.try_lock() {
         Ok(()) => {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             file.set_len(0)?;
             writeln!(file, "{}", std::process::id())?;
             file.sync_all()?;
             Ok(file)
         }
         Err(_) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let mut recorded = String::new();
+            let _ = file.read_to_string(&mut recorded);
+            let inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
+            let holder = match lock_holder(inode) {
+                Some(pid) if pid.to_string() == recorded.trim() => {
+                    format!("another agent (pid {pid}{})", command_of(pid))
+                }
+                Some(pid) => format!(
+                    "a process that is not the agent recorded there (pid {pid}{}; the file names pid {})",
+                    command_of(pid),
+                    recorded.trim()
+                ),
+                None => format!("another process (the file names pid {})", recorded.trim()),
+            };
             Err(Exit::new(
                 Code::Refused,
-                format!(
-                    "another agent (pid {}) holds {}; one agent per state dir",
-                    holder.trim(),
-                    path.display()
-                ),
+                format!("{holder} holds {}; one agent per state dir", path.display()),
             )
             .into())
         }
     }
+}
+
+/// The pid holding a lock on inode `inode`, from /proc/locks.
+fn lock_holder(inode: u64) -> Option<u32> {
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let pid = fields.get(4)?.parse().ok()?;
+        let file_inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+        (file_inode == inode).then_some(pid)
+    })
+}
+
+fn command_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| {
+            let text = String::from_utf8_lossy(&b).replace('\0', " ");
+            format!(", `{}`", crate::text::inert(text.trim()))
+        })
+        .unwrap_or_default()
 }

@@ -6,6 +6,14 @@
 //! restart. Its pid and start time go to service.pid, so a restarted agent
 //! adopts the running process instead of starting a second one, and a
 //! recycled pid is never mistaken for it.
+//!
+//! service.pid can lag a crash (it is written after the spawn, removed
+//! after the stop), so it is never the only truth: every process the agent
+//! starts carries `GANTRY_OWNER=<state dir>` in its environment, inherited
+//! by its children. On start the agent adopts the one service process that
+//! matches, and stops every other process carrying its marker before it
+//! starts anything; a stop stops them all. Health is read only from a port
+//! one of those processes listens on ([`Service::answers_on`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 use tokio::sync::mpsc;
+
+/// The environment marker every service process carries.
+pub const OWNER_VAR: &str = "GANTRY_OWNER";
 
 use super::config::ServiceKind;
 use crate::durable;
@@ -28,6 +39,8 @@ pub struct Exited {
 pub struct Service {
     kind: ServiceKind,
     state_dir: PathBuf,
+    /// The marker's value: the state dir's canonical path.
+    owner: String,
     host: String,
     stop_timeout: Duration,
     running: Option<Running>,
@@ -48,8 +61,13 @@ impl Service {
         stop_timeout_ms: u64,
         exits: mpsc::UnboundedSender<Exited>,
     ) -> Self {
+        let owner = fs::canonicalize(state_dir)
+            .unwrap_or_else(|_| state_dir.to_path_buf())
+            .display()
+            .to_string();
         let mut service = Self {
             kind,
+            owner,
             state_dir: state_dir.to_path_buf(),
             host: host.to_string(),
             stop_timeout: Duration::from_millis(stop_timeout_ms),
@@ -71,21 +89,118 @@ impl Service {
         self.state_dir.join("service.pid")
     }
 
-    /// Takes over a process a previous agent started, if it still runs.
+    /// Takes over the service a previous agent started, if it still runs,
+    /// and stops every other process carrying the marker: a crash between
+    /// a start and its pid file, or a stop and its removal, leaves no
+    /// process that the agent does not know of.
     fn adopt(&mut self) {
-        let Ok(text) = fs::read_to_string(self.pid_path()) else {
-            return;
-        };
-        let mut parts = text.split_whitespace();
-        let (Some(Ok(pid)), Some(Ok(start_ticks))) = (
-            parts.next().map(str::parse::<u32>),
-            parts.next().map(str::parse::<u64>),
-        ) else {
-            return;
-        };
-        if start_time(pid) == Some(start_ticks) {
-            self.running = Some(Running { pid, start_ticks });
+        let marked = marked_processes(&self.owner);
+        let recorded = fs::read_to_string(self.pid_path())
+            .ok()
+            .and_then(|text| {
+                let mut parts = text.split_whitespace();
+                Some(Running {
+                    pid: parts.next()?.parse().ok()?,
+                    start_ticks: parts.next()?.parse().ok()?,
+                })
+            })
+            .filter(is_same);
+        // Without a pid file, the one process group the marker names is the
+        // service (it was started just before a crash); more than one is
+        // never guessed at.
+        let leaders: Vec<Running> = marked
+            .iter()
+            .filter(|m| m.pgid == m.pid)
+            .map(|m| m.running)
+            .collect();
+        let adopted = recorded.or(match leaders.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        });
+        let strays: Vec<&Marked> = marked
+            .iter()
+            .filter(|m| adopted.is_none_or(|a| m.pgid != a.pid))
+            .collect();
+        if !strays.is_empty() {
+            eprintln!(
+                "gantry agent: stopping {} process(es) carrying {OWNER_VAR}={} that no record names: pid {}",
+                strays.len(),
+                self.owner,
+                strays
+                    .iter()
+                    .map(|m| m.pid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for stray in &strays {
+                signal_group(stray.pgid, libc::SIGKILL);
+                signal_pid(stray.pid, libc::SIGKILL);
+            }
         }
+        self.running = adopted;
+        match adopted {
+            Some(running) if recorded.is_none() => {
+                let _ = durable::write_atomic_mode(
+                    &self.pid_path(),
+                    format!("{} {}\n", running.pid, running.start_ticks).as_bytes(),
+                    super::store::SHARED_MODE,
+                );
+            }
+            None => {
+                let _ = durable::remove(&self.pid_path());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the running service was started with exactly `env` (the
+    /// release and the stage overlay) as release `release`: after a crash
+    /// between a link swap and a restart, the files say one thing and the
+    /// process another. A systemd unit reads its files on every start;
+    /// it is trusted to match.
+    pub fn runs(&self, env: &[(String, String)], release: &str) -> bool {
+        match &self.kind {
+            ServiceKind::Systemd { .. } => true,
+            ServiceKind::Command { .. } => {
+                let Some(pid) = self.pid() else { return false };
+                let Some(actual) = environ(pid) else {
+                    return false;
+                };
+                let has = |k: &str, v: &str| actual.iter().any(|(ak, av)| ak == k && av == v);
+                has("GANTRY_RELEASE", release)
+                    && has(OWNER_VAR, &self.owner)
+                    && env.iter().all(|(k, v)| has(k, v))
+            }
+        }
+    }
+
+    /// Whether a process the agent started listens on local TCP `port`:
+    /// health is read only from such a port. False when another process
+    /// answers there or nothing local does (the agent cannot tell who
+    /// would). A systemd unit's processes are the unit's, started by
+    /// systemd, not marked: for it this holds.
+    pub fn answers_on(&self, port: u16) -> bool {
+        if matches!(self.kind, ServiceKind::Systemd { .. }) {
+            return true;
+        }
+        let inodes = listening_inodes(port);
+        if inodes.is_empty() {
+            return false;
+        }
+        let ours = |pid: u32| {
+            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    fs::read_link(fd.path()).is_ok_and(|target| {
+                        let target = target.to_string_lossy();
+                        inodes
+                            .iter()
+                            .any(|inode| target == format!("socket:[{inode}]"))
+                    })
+                })
+            })
+        };
+        // The service itself first; a child it forked is found by marker.
+        self.pid().is_some_and(ours) || marked_processes(&self.owner).iter().any(|m| ours(m.pid))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -119,10 +234,17 @@ impl Service {
         env: &[(String, String)],
         release: &str,
     ) -> anyhow::Result<()> {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.state_dir.join("service.log"))?;
+        let log = {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(self.state_dir.join("service.log"))?;
+            // A service may print its secrets: only the agent's user reads.
+            log.set_permissions(fs::Permissions::from_mode(0o600))?;
+            log
+        };
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
@@ -145,7 +267,8 @@ impl Service {
         }
         command
             .env("GANTRY_HOST", &self.host)
-            .env("GANTRY_RELEASE", release);
+            .env("GANTRY_RELEASE", release)
+            .env(OWNER_VAR, &self.owner);
         let mut child = command
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", argv[0]))?;
@@ -154,9 +277,11 @@ impl Service {
             .ok_or_else(|| anyhow::anyhow!("service exited at once"))?;
         let start_ticks = start_time(pid).unwrap_or(0);
         self.running = Some(Running { pid, start_ticks });
-        durable::write_atomic(
+        crate::faults::point("service.spawned");
+        durable::write_atomic_mode(
             &self.pid_path(),
             format!("{pid} {start_ticks}\n").as_bytes(),
+            super::store::SHARED_MODE,
         )?;
         let exits = self.exits.clone();
         tokio::spawn(async move {
@@ -166,37 +291,134 @@ impl Service {
         Ok(())
     }
 
-    /// Stops the service: SIGTERM to its process group, SIGKILL after the
-    /// stop timeout.
+    /// Stops the service and every other process carrying the marker:
+    /// SIGTERM to their process groups, SIGKILL after the stop timeout. The
+    /// pid file goes only once they are gone, so a crash in between leaves
+    /// the record (and the marker) to find them by.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        match self.kind.clone() {
-            ServiceKind::Systemd { unit } => systemctl(&["stop", &unit]).await,
-            ServiceKind::Command { .. } => {
-                let Some(running) = self.running.take() else {
-                    return Ok(());
-                };
-                let _ = durable::remove(&self.pid_path());
-                if !is_same(&running) {
-                    return Ok(());
+        if let ServiceKind::Systemd { unit } = &self.kind {
+            return systemctl(&["stop", unit]).await;
+        }
+        let marked = marked_processes(&self.owner);
+        let mut groups: Vec<u32> = marked.iter().map(|m| m.pgid).collect();
+        let mut members: Vec<Running> = marked.iter().map(|m| m.running).collect();
+        if let Some(running) = self.running.take().filter(is_same) {
+            groups.push(running.pid);
+            members.push(running);
+        }
+        groups.sort_unstable();
+        groups.dedup();
+        for group in &groups {
+            signal_group(*group, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + self.stop_timeout;
+        while members.iter().any(is_same) {
+            if Instant::now() >= deadline {
+                for group in &groups {
+                    signal_group(*group, libc::SIGKILL);
                 }
-                signal_group(running.pid, libc::SIGTERM);
-                let deadline = Instant::now() + self.stop_timeout;
-                while is_same(&running) {
-                    if Instant::now() >= deadline {
-                        signal_group(running.pid, libc::SIGKILL);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                for member in &members {
+                    signal_pid(member.pid, libc::SIGKILL);
                 }
-                Ok(())
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        crate::faults::point("service.stopped");
+        durable::remove(&self.pid_path())?;
+        Ok(())
+    }
+}
+
+/// A process carrying the agent's marker.
+struct Marked {
+    pid: u32,
+    pgid: u32,
+    running: Running,
+}
+
+/// Every live process whose environment holds `GANTRY_OWNER=owner`, but
+/// this one. Processes of other users cannot be read and are not ours.
+fn marked_processes(owner: &str) -> Vec<Marked> {
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            environ(*pid).is_some_and(|env| env.iter().any(|(k, v)| k == OWNER_VAR && v == owner))
+        })
+        .filter_map(|pid| {
+            let (state, start_ticks, pgid) = stat_fields(pid)?;
+            (state != 'Z' && state != 'X').then_some(Marked {
+                pid,
+                pgid,
+                running: Running { pid, start_ticks },
+            })
+        })
+        .collect()
+}
+
+/// A process's environment, as it was when it started.
+fn environ(pid: u32) -> Option<Vec<(String, String)>> {
+    let bytes = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(
+        bytes
+            .split(|b| *b == 0)
+            .filter_map(|pair| {
+                let pair = std::str::from_utf8(pair).ok()?;
+                let (k, v) = pair.split_once('=')?;
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// Inodes of the TCP sockets listening on `port`, any local address.
+fn listening_inodes(port: u16) -> Vec<String> {
+    const LISTEN: &str = "0A";
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if *state == LISTEN && local_port == Some(port) {
+                inodes.push(inode.to_string());
             }
         }
+    }
+    inodes
+}
+
+fn signal_pid(pid: u32, signal: i32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    // SAFETY: kill(2) on one pid that carries our marker; no memory involved.
+    unsafe {
+        libc::kill(pid, signal);
     }
 }
 
 fn signal_group(pid: u32, signal: i32) {
     let Ok(pid) = i32::try_from(pid) else { return };
+    // SAFETY: getpgrp(2) has no failure mode and touches no memory.
+    if pid <= 1 || pid == unsafe { libc::getpgrp() } {
+        // Never the agent's own group (a marked process that joined it).
+        return;
+    }
     // SAFETY: kill(2) with a negative pid signals a process group; no memory
     // is involved. The group was created for the service (process_group(0)).
     unsafe {
@@ -208,30 +430,31 @@ fn signal_group(pid: u32, signal: i32) {
 /// not a zombie waiting to be reaped.
 fn is_same(running: &Running) -> bool {
     match stat_fields(running.pid) {
-        Some((state, ticks)) => ticks == running.start_ticks && state != 'Z' && state != 'X',
+        Some((state, ticks, _)) => ticks == running.start_ticks && state != 'Z' && state != 'X',
         None => false,
     }
 }
 
 /// Whether `pid` is a live process (not a zombie waiting to be reaped).
 pub fn running(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+    stat_fields(pid).is_some_and(|(state, _, _)| state != 'Z' && state != 'X')
 }
 
 fn start_time(pid: u32) -> Option<u64> {
-    stat_fields(pid).map(|(_, ticks)| ticks)
+    stat_fields(pid).map(|(_, ticks, _)| ticks)
 }
 
-/// (state, starttime) from /proc/PID/stat.
-fn stat_fields(pid: u32) -> Option<(char, u64)> {
+/// (state, starttime, process group) from /proc/PID/stat.
+fn stat_fields(pid: u32) -> Option<(char, u64, u32)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may hold spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // starttime is field 22 overall, the 20th after comm.
-    let ticks = fields.nth(18)?.parse().ok()?;
-    Some((state, ticks))
+    // pgrp is field 5 overall, the 3rd after comm; starttime is field 22.
+    let pgid = fields.nth(1)?.parse().ok()?;
+    let ticks = fields.nth(16)?.parse().ok()?;
+    Some((state, ticks, pgid))
 }
 
 async fn systemctl(args: &[&str]) -> anyhow::Result<()> {

@@ -32,12 +32,35 @@ pub struct Hub {
     pub audit_path: std::path::PathBuf,
 }
 
+/// Binds the socket with mode 0660 from its first instant: it is bound in
+/// a private (0700) directory, given its mode, then renamed into place, so
+/// no umask opens a window in which anyone else may connect.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    // The agent holds the state dir's lock, so a socket file left here is
-    // a dead agent's.
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    const PRIVATE_PREFIX: &str = ".sock-";
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // Private dirs a crash left behind (the agent holds the state dir's
+    // lock, so none is in use).
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PRIVATE_PREFIX)
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let private = tempfile::Builder::new()
+        .prefix(PRIVATE_PREFIX)
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&dir)?;
+    let temp = private.path().join("s");
+    let listener = UnixListener::bind(&temp)?;
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o660))?;
+    // A socket file left at `path` is a dead agent's.
+    std::fs::rename(&temp, path)?;
     Ok(listener)
 }
 

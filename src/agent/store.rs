@@ -1,15 +1,17 @@
 //! The on-host layout under the state dir, and every write to it.
 //!
 //! ```text
-//! releases/<UTC stamp>-<hash8>.env   immutable candidates (0444), with .json metadata
+//! releases/<UTC stamp>-<hash8>.env   immutable releases (0400), with .json metadata
+//! candidates/<sha256>.env            a submitted release while it validates (0600)
 //! current.env -> releases/…          what the service runs
 //! previous.env -> releases/…         the last known-good
 //! stage.env                          TRADE_MODE / CANARY_MODE overlay
-//! deploy_state.json                  the pipeline, rewritten atomically
+//! deploy_state.json                  the pipeline, rewritten atomically (0640)
 //! audit.jsonl                        see audit.rs
 //! agent.lock, agent.sock, service.pid, service.log, alerts.jsonl
 //! ```
-//! All writes go through `crate::durable`.
+//! All writes go through `crate::durable`, with exact modes: a release holds
+//! secrets, so only the agent's user reads it, whatever the umask.
 
 use std::fs;
 use std::io;
@@ -34,8 +36,17 @@ pub struct StateFile {
     pub active_release: Option<String>,
     pub previous_release: Option<String>,
     pub updated_at: String,
+    /// The audit head when this was saved: every decision up to it is in
+    /// `pipeline`; recovery replays those after it (docs/layout.md).
+    #[serde(default)]
+    pub audit_seq: u64,
     pub pipeline: Pipeline,
 }
+
+/// Modes of what the agent writes (exact, not subject to the umask).
+pub const RELEASE_MODE: u32 = 0o400;
+pub const PRIVATE_MODE: u32 = 0o600;
+pub const SHARED_MODE: u32 = 0o640;
 
 /// releases/<id>.json
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +65,7 @@ pub struct ReleaseMeta {
 impl Store {
     pub fn new(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir.join("releases"))?;
+        fs::create_dir_all(dir.join("candidates"))?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -77,17 +89,48 @@ impl Store {
         }
     }
 
-    pub fn save_state(&self, host: &str, pipeline: &Pipeline, now: &str) -> io::Result<()> {
+    pub fn save_state(
+        &self,
+        host: &str,
+        pipeline: &Pipeline,
+        audit_seq: u64,
+        now: &str,
+    ) -> io::Result<()> {
         let file = StateFile {
             host: host.to_string(),
             state: pipeline.word().as_str().to_string(),
             active_release: pipeline.serving.as_ref().map(|r| r.id.clone()),
             previous_release: pipeline.known_good.as_ref().map(|r| r.id.clone()),
             updated_at: now.to_string(),
+            audit_seq,
             pipeline: pipeline.clone(),
         };
         let json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-        durable::write_atomic(&self.path("deploy_state.json"), &json)
+        durable::write_atomic_mode(&self.path("deploy_state.json"), &json, SHARED_MODE)?;
+        crate::faults::point("state.saved");
+        Ok(())
+    }
+
+    /// Keeps a submitted release's bytes while it validates: the validate
+    /// command reads this file, and nothing else under the state dir
+    /// changes until it passes.
+    pub fn write_candidate(&self, digest: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let path = self.candidate_path(digest);
+        durable::write_atomic_mode(&path, bytes, PRIVATE_MODE)?;
+        Ok(path)
+    }
+
+    pub fn candidate_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("candidates").join(format!("{digest}.env"))
+    }
+
+    /// Removes every candidate copy: on start (a validation that a crash
+    /// interrupted is dropped) and once a validation ends.
+    pub fn clear_candidates(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.dir.join("candidates"))?.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        durable::sync_dir(&self.dir.join("candidates"))
     }
 
     /// The id of a stored release with this digest, if any: the same bytes
@@ -111,12 +154,13 @@ impl Store {
             return Ok(());
         }
         let meta_json = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
-        durable::create_new(
-            &self.dir.join("releases").join(format!("{id}.json")),
-            &meta_json,
-            0o444,
-        )?;
-        durable::create_new(&path, bytes, 0o444)
+        let meta_path = self.dir.join("releases").join(format!("{id}.json"));
+        if !meta_path.exists() {
+            durable::create_new(&meta_path, &meta_json, RELEASE_MODE)?;
+        }
+        durable::create_new(&path, bytes, RELEASE_MODE)?;
+        crate::faults::point("release.stored");
+        Ok(())
     }
 
     pub fn has_release(&self, id: &str) -> bool {
@@ -132,6 +176,7 @@ impl Store {
             return Ok(false);
         }
         durable::symlink_atomic(&target, &link)?;
+        crate::faults::point("link.swapped");
         Ok(true)
     }
 
@@ -157,16 +202,18 @@ impl Store {
         if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
-        durable::write_atomic(&path, text.as_bytes())?;
+        durable::write_atomic_mode(&path, text.as_bytes(), SHARED_MODE)?;
+        crate::faults::point("stage.written");
         Ok(true)
     }
 
     /// stage.env for a smoke deploy: the paper plane and no trade mode, so
     /// the service starts, replays and idles without trading.
     pub fn write_smoke_stage(&self) -> io::Result<()> {
-        durable::write_atomic(
+        durable::write_atomic_mode(
             &self.path("stage.env"),
             b"# written by gantry: a smoke deploy (no trading)\nEXECUTION_PLANE=paper\n",
+            SHARED_MODE,
         )
     }
 

@@ -357,6 +357,14 @@ pub enum Event {
         passed: bool,
         detail: String,
     },
+    /// An `Activate` or `Reconcile` could not be carried out (the release
+    /// is not stored, the service would not start, the disk is full): the
+    /// release named is not running, and the gate fails on it.
+    ActivationFailed {
+        release: ReleaseRef,
+        stage: Stage,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -495,6 +503,10 @@ pub struct Pipeline {
     pub history: Vec<Deploy>,
     pub deploys_started: u64,
     pub last_drill_at: Option<Time>,
+    /// When the last emergency stop was stepped: recovery applies a
+    /// recorded stop only if it is newer (docs/layout.md).
+    #[serde(default)]
+    pub last_estop_at: Option<Time>,
 }
 
 /// Finished deploys kept in deploy_state.json.
@@ -511,6 +523,7 @@ impl Default for Pipeline {
             history: Vec::new(),
             deploys_started: 0,
             last_drill_at: None,
+            last_estop_at: None,
         }
     }
 }
@@ -641,6 +654,7 @@ impl Pipeline {
                 authorize(by, Op::Estop)?;
                 require_reason(reason)?;
                 let reason = format!("emergency stop by {}: {reason}", by.name);
+                self.last_estop_at = Some(now);
                 self.halt(reason, Some(by.clone()), now, out);
                 Ok(())
             }
@@ -679,6 +693,11 @@ impl Pipeline {
             Event::SmokeFinished { passed, detail } => {
                 self.smoke_finished(config, *passed, detail, now, out)
             }
+            Event::ActivationFailed {
+                release,
+                stage,
+                detail,
+            } => self.activation_failed(config, release, *stage, detail, now, out),
         }
     }
 
@@ -757,8 +776,8 @@ impl Pipeline {
         };
         out.push(Effect::Audit(self.note("agent.resume", message)));
         match &self.phase {
-            Phase::Halted { .. } => out.push(Effect::StopService),
-            Phase::Idle => {}
+            // Nothing may run: whatever a crash left running is stopped.
+            Phase::Halted { .. } | Phase::Idle => out.push(Effect::StopService),
             _ => {
                 if let (Some(release), Some(stage)) = (self.serving.clone(), self.watched_stage()) {
                     // A drill or rollback restarts on purpose; everything else
@@ -915,11 +934,16 @@ impl Pipeline {
             // A rejected candidate changes nothing on disk but the audit log.
             return Ok(());
         }
-        // A release that served healthy becomes the one to return to.
-        if matches!(*prior, Phase::Live { .. } | Phase::RolledBack { .. })
-            && let Some(serving) = &self.serving
-        {
-            self.known_good = Some(serving.clone());
+        // A release that served healthy becomes the one to return to. From
+        // idle (a new host, or after rearm) nothing serves: a failing deploy
+        // stops, it never starts what served before an emergency stop (only
+        // an admin's explicit restore may).
+        match (&*prior, &self.serving) {
+            (Phase::Live { .. } | Phase::RolledBack { .. }, Some(serving)) => {
+                self.known_good = Some(serving.clone())
+            }
+            (Phase::Idle, _) => self.known_good = None,
+            _ => {}
         }
         if let Some(old) = self.deploy.take() {
             self.push_history(old);
@@ -959,41 +983,7 @@ impl Pipeline {
     }
 
     fn sampled(&mut self, config: &Config, sample: &Sample, now: Time, out: &mut Vec<Effect>) {
-        if let Phase::Validating { .. } = self.phase {
-            // The serving release goes on being watched while a candidate
-            // validates; if its gate moves the pipeline, the candidate is
-            // dropped, since the ground it was submitted on has changed.
-            let Phase::Validating { prior, candidate } =
-                std::mem::replace(&mut self.phase, Phase::Idle)
-            else {
-                unreachable!("matched above")
-            };
-            self.phase = *prior;
-            let before = self.word();
-            self.sampled(config, sample, now, out);
-            if self.word() == before {
-                let prior = std::mem::replace(&mut self.phase, Phase::Idle);
-                self.phase = Phase::Validating {
-                    prior: Box::new(prior),
-                    candidate,
-                };
-            } else {
-                let mut candidate = *candidate;
-                let message = format!(
-                    "deploy {} cancelled: the serving release's gate moved the pipeline to {}",
-                    candidate.id,
-                    self.word()
-                );
-                candidate.finish(Outcome::Rejected(message.clone()), now);
-                out.push(Effect::Settled {
-                    pending: Pending::Submit {
-                        deploy_id: candidate.id.clone(),
-                    },
-                    ok: false,
-                    message,
-                });
-                self.push_history(candidate);
-            }
+        if self.beneath_candidate(now, out, |p, out| p.sampled(config, sample, now, out)) {
             return;
         }
         let Some(gate) = &mut self.gate else {
@@ -1094,6 +1084,117 @@ impl Pipeline {
                 }
             }
             Phase::Drilling { .. } => self.drill_sampled(config, verdict, now, out),
+        }
+    }
+
+    /// While a candidate validates, the serving release goes on being
+    /// watched: `f` acts on the phase beneath. If that moves the pipeline,
+    /// the candidate is dropped, since the ground it was submitted on has
+    /// changed. Returns whether a candidate was validating.
+    fn beneath_candidate(
+        &mut self,
+        now: Time,
+        out: &mut Vec<Effect>,
+        f: impl FnOnce(&mut Self, &mut Vec<Effect>),
+    ) -> bool {
+        if !matches!(self.phase, Phase::Validating { .. }) {
+            return false;
+        }
+        let Phase::Validating { prior, candidate } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            unreachable!("matched above")
+        };
+        self.phase = *prior;
+        let before = self.word();
+        f(self, out);
+        if self.word() == before {
+            let prior = std::mem::replace(&mut self.phase, Phase::Idle);
+            self.phase = Phase::Validating {
+                prior: Box::new(prior),
+                candidate,
+            };
+        } else {
+            let mut candidate = *candidate;
+            let message = format!(
+                "deploy {} cancelled: the serving release's gate moved the pipeline to {}",
+                candidate.id,
+                self.word()
+            );
+            candidate.finish(Outcome::Rejected(message.clone()), now);
+            out.push(Effect::Settled {
+                pending: Pending::Submit {
+                    deploy_id: candidate.id.clone(),
+                },
+                ok: false,
+                message,
+            });
+            self.push_history(candidate);
+        }
+        true
+    }
+
+    /// An activation failed: the release it named is not running. On the
+    /// way to live that fails the gate (rollback, or stop on a first
+    /// deploy); on the way back (a rollback, a restart after one) it halts.
+    fn activation_failed(
+        &mut self,
+        config: &Config,
+        release: &ReleaseRef,
+        stage: Stage,
+        detail: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let serving = match &self.phase {
+            Phase::Validating { .. } | Phase::Smoking { .. } => self.serving.as_ref(),
+            _ if self.watched_stage().is_some() => self.serving.as_ref(),
+            _ => None,
+        };
+        if serving != Some(release) {
+            return Err(unexpected(
+                "an activation failure",
+                &format!("one for the serving release ({})", self.serving_id()),
+                self.word(),
+            ));
+        }
+        let detail = format!("cannot start {} in {stage}: {detail}", release.id);
+        if !self.beneath_candidate(now, out, |p, out| {
+            p.serving_failed(config, &detail, now, out)
+        }) {
+            self.serving_failed(config, &detail, now, out);
+        }
+        Ok(())
+    }
+
+    fn serving_failed(&mut self, config: &Config, detail: &str, now: Time, out: &mut Vec<Effect>) {
+        const CHECK: &str = "activation";
+        match &self.phase {
+            Phase::Soaking { stage, .. } => {
+                let stage = *stage;
+                self.gate_failed(config, stage, CHECK, detail, now, out)
+            }
+            Phase::AwaitingApproval { .. } => {
+                self.gate_failed(config, Stage::Canary, CHECK, detail, now, out)
+            }
+            Phase::Live { .. } => self.gate_failed(config, Stage::Live, CHECK, detail, now, out),
+            Phase::RollingBack { .. } | Phase::RolledBack { .. } => {
+                let reason = format!("known-good release failed to start: {detail}");
+                self.halt(reason, None, now, out)
+            }
+            Phase::Drilling { .. } => self.drill_sampled(
+                config,
+                Verdict::Breach {
+                    check: CHECK.into(),
+                    detail: detail.to_string(),
+                },
+                now,
+                out,
+            ),
+            Phase::Idle
+            | Phase::Halted { .. }
+            | Phase::Validating { .. }
+            | Phase::Smoking { .. } => {}
         }
     }
 
@@ -1450,13 +1551,16 @@ impl Pipeline {
         let mut note = note;
         note.state = StateWord::Halted;
         out.push(Effect::Audit(note));
-        out.push(Effect::Kill);
+        // Trading stops first, then the decision is saved, then the venue
+        // is flattened: a kill command that takes seconds neither lets the
+        // strategy reopen what it closes nor leaves the halt unsaved.
         out.push(Effect::StopService);
+        out.push(Effect::Persist);
+        out.push(Effect::Kill);
         out.push(Effect::Alert {
             priority: Priority::P0,
             title: format!("halted: {reason}"),
         });
-        out.push(Effect::Persist);
         if let Some(pending) = pending {
             out.push(Effect::Settled {
                 pending,

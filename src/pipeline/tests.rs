@@ -591,9 +591,9 @@ fn estop_from_anywhere_and_only_rearm_leaves() {
         .unwrap();
     assert_eq!(rig.pipeline.word(), StateWord::Halted);
     assert_eq!(
-        &effects[1..3],
-        &[Effect::Kill, Effect::StopService],
-        "audit first, then kill, then stop"
+        &effects[1..4],
+        &[Effect::StopService, Effect::Persist, Effect::Kill],
+        "audit first, then stop trading, save, then flatten"
     );
     assert!(rig.submit(2).unwrap_err().message.contains("rearm"));
     rig.sample(healthy());
