@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 pub const POINTS: &[&str] = &[
     "audit.appended",
     "state.saved",
-    "estop.flagged",
     "release.stored",
     "link.swapped",
     "stage.written",

@@ -225,8 +225,8 @@ impl Agent {
             saved,
             &audit::entries_after(audit.path(), saved_seq),
         );
-        let mut pipeline = replayed.pipeline;
-        let mut kill_due = replayed.kill_due;
+        let pipeline = replayed.pipeline;
+        let kill_due = replayed.kill_due;
         let estop_flag = match recovery::EstopFlag::open(&store.path("estop.flag")) {
             Ok(flag) => Some(flag),
             Err(e) => {
@@ -237,18 +237,10 @@ impl Agent {
                 None
             }
         };
-        if let Some(stop) = estop_flag.as_ref().and_then(recovery::EstopFlag::read)
-            && pipeline.last_estop_at.is_none_or(|at| at < stop.at)
-        {
-            eprintln!(
-                "gantry agent: an emergency stop at {} is in estop.flag but not in the state: halting",
-                stop.at
-            );
-            if let Ok(t) = pipeline.step(&config.pipeline, &stop.event, stop.at) {
-                pipeline = t.next;
-                kill_due = true;
-            }
-        }
+        let unrecorded_stop = estop_flag
+            .as_ref()
+            .and_then(recovery::EstopFlag::read)
+            .filter(|stop| pipeline.last_estop_at.is_none_or(|at| at < stop.at));
         if replayed.steps > 0 {
             eprintln!(
                 "gantry agent: replayed {} recorded decision(s) past the saved state; now {}",
@@ -347,6 +339,15 @@ impl Agent {
             notifier,
             digest_day: Utc::now().date_naive(),
         };
+        if let Some(stop) = unrecorded_stop {
+            // An emergency stop the audit log could not take: carry it out
+            // and record it now, as of when it was ordered.
+            eprintln!(
+                "gantry agent: an emergency stop at {} is in estop.flag but not in the audit log: halting and recording it",
+                stop.at
+            );
+            agent.step_fact(stop.event, stop.at).await;
+        }
         agent.fact(Event::Resumed).await;
         if kill_due {
             // A halt was recorded but its kill command has no recorded
@@ -513,13 +514,8 @@ impl Agent {
         let recorded = recovery::Recorded {
             at: now,
             event: event.clone(),
+            to: Some(next.word()),
         };
-        if stop
-            && let Some(flag) = &self.estop_flag
-            && let Err(e) = flag.write(&recorded)
-        {
-            eprintln!("gantry agent: cannot write estop.flag: {e}");
-        }
         let mut record_failed = None;
         if leading > 0
             && self.dirty
@@ -545,6 +541,13 @@ impl Agent {
                     return Err(format!(
                         "refused: the audit log cannot be written ({e}); nothing was done"
                     ));
+                }
+                if index == 0
+                    && stop
+                    && let Some(flag) = &self.estop_flag
+                    && let Err(e) = flag.write(&recorded)
+                {
+                    eprintln!("gantry agent: EMERGENCY STOP NOT RECORDED ANYWHERE: {e}");
                 }
                 eprintln!(
                     "gantry agent: AUDIT WRITE FAILED, acting anyway ({}): {e}",
@@ -697,6 +700,7 @@ impl Agent {
             .as_ref()
             .map(|r| r.id.clone())
             .unwrap_or_default();
+        crate::faults::point("kill.started");
         let ran = command::run(
             &argv,
             &[("{reason}", &reason), ("{host}", &self.config.host)],

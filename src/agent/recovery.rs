@@ -14,10 +14,11 @@
 //! reaches the state the crashed agent had decided. `Event::Resumed` then
 //! makes the files and the service match it.
 //!
-//! The emergency stop must stop even when nothing can be written: it is
-//! also written, in place, to `estop.flag`, a file of fixed size made when
-//! the agent starts, so a full disk cannot refuse it. A flag newer than the
-//! pipeline's last stop is stepped on start like a recorded event.
+//! The emergency stop must stop even when nothing can be written: if its
+//! audit entry cannot be appended, it is written in place to `estop.flag`,
+//! a file of fixed size made when the agent starts, so a full disk cannot
+//! refuse it. A flag newer than the pipeline's last stop is stepped (and
+//! recorded) on start, before anything else.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -27,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::AgentConfig;
-use crate::pipeline::{Effect, Event, Pipeline, Time};
+use crate::pipeline::{Effect, Event, Pipeline, StateWord, Time};
 use crate::wire::AuditEntry;
 
 /// An event as the audit log records it.
@@ -35,6 +36,10 @@ use crate::wire::AuditEntry;
 pub struct Recorded {
     pub at: Time,
     pub event: Event,
+    /// The state the transition decided on: what a replay must reach (and
+    /// what a reader of the log can check a restarted agent against).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<StateWord>,
 }
 
 impl Recorded {
@@ -70,6 +75,15 @@ pub fn replay(config: &AgentConfig, mut pipeline: Pipeline, entries: &[AuditEntr
                 kill_due |= transition.effects.contains(&Effect::Kill);
                 pipeline = transition.next;
                 steps += 1;
+                if let Some(to) = recorded.to
+                    && to != pipeline.word()
+                {
+                    eprintln!(
+                        "gantry agent: WARNING: audit #{} decided {to} but replays to {}",
+                        entry.seq,
+                        pipeline.word()
+                    );
+                }
             }
             // The saved state was the one the event applied to, so this
             // is a bug or a changed config; say so and go on.
@@ -136,8 +150,6 @@ impl EstopFlag {
         }
         bytes.resize(FLAG_SIZE, b' ');
         self.file.write_all_at(&bytes, 0)?;
-        self.file.sync_data()?;
-        crate::faults::point("estop.flagged");
-        Ok(())
+        self.file.sync_data()
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod crash;
 pub mod fleet;
 pub mod sshd;
 
