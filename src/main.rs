@@ -1,5 +1,6 @@
 //! The command line: parse, then hand off to one role's entry point.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -97,8 +98,58 @@ enum Command {
     },
 }
 
+/// A SIGPIPE raised by a write to our own stdout or stderr ends the process
+/// the way it ends `cat` or `grep` (status 141 in a shell), with nothing
+/// printed: `gantry ctl status | head -c1` is not an error.
+///
+/// Why not simply restore SIGPIPE's default disposition: a write to a Unix
+/// socket raises SIGPIPE too, so `ctl` would then die silently when the
+/// agent closes its socket, where it must say so and exit 69. Rust ignores
+/// SIGPIPE (the write fails with EPIPE instead), and this handler keeps
+/// that for every other file: it dies only if fd 1 or 2 is the broken one.
+///
+/// Installed for the commands that print and own nothing (`ctl`, `init`).
+/// Those that own processes or sessions (`demo`, `watch`, `agent`,
+/// `attach`, `sim`) keep Rust's default and handle EPIPE where they write,
+/// so that their cleanup runs.
+fn die_quietly_on_broken_stdout() {
+    extern "C" fn on_sigpipe(_: libc::c_int) {
+        // Async-signal-safe calls only: poll, signal, raise.
+        let mut fds = [libc::STDOUT_FILENO, libc::STDERR_FILENO].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        // SAFETY: poll(2) on an array that lives across the call; a zero
+        // timeout never blocks. A pipe whose reader is gone reports POLLERR.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+        if ready > 0 && fds.iter().any(|f| f.revents & libc::POLLERR != 0) {
+            // SAFETY: back to the default disposition and raise: SIGPIPE is
+            // blocked while its handler runs, so it is delivered (and ends
+            // the process) as this handler returns.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+    }
+    // SAFETY: sigaction(2) with a zeroed struct filled in before the call;
+    // the handler above only makes async-signal-safe calls. SA_RESTART keeps
+    // other threads' interrupted calls going.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigpipe as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Ctl { .. } | Command::Init { .. })) {
+        die_quietly_on_broken_stdout();
+    }
     let command = cli.command.unwrap_or(Command::Watch {
         hosts: std::env::var_os("GANTRY_HOSTS").map(PathBuf::from),
         ssh_config: std::env::var_os("GANTRY_SSH_CONFIG").map(PathBuf::from),
@@ -162,7 +213,13 @@ fn main() {
     };
     if let Err(error) = result {
         let code = gantry::exit::code_of(&error);
-        eprintln!("gantry: {}", gantry::text::inert(&format!("{error:#}")));
+        // Not eprintln!, which panics when stderr is gone (a closed
+        // terminal): the status still tells.
+        let _ = writeln!(
+            std::io::stderr(),
+            "gantry: {}",
+            gantry::text::inert(&format!("{error:#}"))
+        );
         std::process::exit(code);
     }
 }

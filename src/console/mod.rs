@@ -11,6 +11,7 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod signals;
 pub mod state;
 pub mod theme;
 pub mod update;
@@ -23,6 +24,7 @@ use crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
 use self::keymap::Keymap;
+use self::signals::{Signals, hung_up};
 use self::state::{HostView, Model};
 use self::theme::Theme;
 use self::update::{Command, Msg, update};
@@ -49,7 +51,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(watch(&title, watched))
+    runtime.block_on(async {
+        let mut signals = Signals::listen()?;
+        watch(&title, watched, &mut signals).await
+    })
 }
 
 /// The hosts from the hosts file (all, or those named) or from aliases.
@@ -95,13 +100,22 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        // After a hangup both fail with EIO; there is nothing left to
+        // restore and nowhere to say so (`ratatui::restore` would eprintln,
+        // which panics on a dead stderr).
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
-        ratatui::restore();
+        let _ = ratatui::try_restore();
     }
 }
 
-/// Runs the control room on these hosts until the user quits.
-pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
+/// Runs the control room on these hosts until the user quits, a signal
+/// from `signals` arrives or the terminal hangs up; the last two end it
+/// as `q` does, with `Ok`.
+pub async fn watch(
+    title: &str,
+    watched: Vec<Watched>,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
     let keymap = Keymap::load()?;
     let theme = Theme::load(Theme::no_color_from_env())?;
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
@@ -136,7 +150,7 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
         }
     });
 
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init()?;
     let _guard = TerminalGuard;
     crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
     let size = terminal.size()?;
@@ -148,7 +162,13 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
     loop {
         let first = tokio::select! {
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => Msg::Tick(chrono::Utc::now()),
+            _ = tick.tick() => {
+                if hung_up() {
+                    break;
+                }
+                Msg::Tick(chrono::Utc::now())
+            }
+            _ = signals.recv() => break,
         };
         let mut batch = vec![first];
         while let Ok(msg) = rx.try_recv() {
@@ -162,7 +182,14 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
         if model.quit {
             break;
         }
-        terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme))?;
+        if let Err(e) = terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme)) {
+            // EIO from a terminal that hung up between two ticks is the
+            // same ending as the hangup itself.
+            if hung_up() {
+                break;
+            }
+            return Err(e.into());
+        }
     }
     Ok(())
 }

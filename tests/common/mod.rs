@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod fleet;
+pub mod procs;
 pub mod sshd;
 
 pub const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
