@@ -17,10 +17,12 @@ pub mod theme;
 pub mod update;
 pub mod view;
 
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 
 use self::keymap::Keymap;
@@ -95,14 +97,51 @@ pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
     Ok(("hosts".into(), watched))
 }
 
-/// Restores the terminal however the control room ends.
-struct TerminalGuard;
+/// The terminal in raw mode on the alternate screen, restored however the
+/// control room ends.
+///
+/// Restoring must never panic: after a hangup every write to the tty fails
+/// with EIO, and ratatui's own restore paths (`ratatui::restore`, the
+/// `Terminal` drop, the hook `ratatui::init` installs) report that with
+/// `eprintln!`, which panics on a dead stderr; a panic inside the panic
+/// hook aborts, and the demo would skip stopping its fleet. So this sets
+/// the terminal up itself and ignores what it cannot write.
+struct TerminalGuard {
+    terminal: ManuallyDrop<DefaultTerminal>,
+}
+
+impl TerminalGuard {
+    fn enter() -> std::io::Result<Self> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = ratatui::try_restore();
+            // The standard hook ignores a failed write.
+            previous(info);
+        }));
+        let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+        // From here on, an error drops the guard, which restores.
+        let mut guard = Self {
+            terminal: ManuallyDrop::new(ratatui::Terminal::new(backend)?),
+        };
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(
+            guard.terminal.backend_mut(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::event::EnableMouseCapture
+        )?;
+        Ok(guard)
+    }
+}
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        // After a hangup both fail with EIO; there is nothing left to
-        // restore and nowhere to say so (`ratatui::restore` would eprintln,
-        // which panics on a dead stderr).
+        if self.terminal.show_cursor().is_ok() {
+            // SAFETY: dropped once, here, and never used again. With the
+            // cursor shown its drop has nothing to report.
+            unsafe { ManuallyDrop::drop(&mut self.terminal) };
+        }
+        // Otherwise it is left undropped: the tty is gone, and so is the
+        // process in a moment.
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
         let _ = ratatui::try_restore();
     }
@@ -150,9 +189,8 @@ pub async fn watch(
         }
     });
 
-    let mut terminal = ratatui::try_init()?;
-    let _guard = TerminalGuard;
-    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    let mut guard = TerminalGuard::enter()?;
+    let terminal = &mut *guard.terminal;
     let size = terminal.size()?;
     let mut model = Model::new(title, hosts, chrono::Utc::now());
     model.size = (size.width, size.height);
