@@ -98,57 +98,30 @@ enum Command {
     },
 }
 
-/// A SIGPIPE raised by a write to our own stdout or stderr ends the process
-/// the way it ends `cat` or `grep` (status 141 in a shell), with nothing
-/// printed: `gantry ctl status | head -c1` is not an error.
+/// `gantry ctl status | head -c1`: a write to a closed pipe ends `ctl` and
+/// `init` the way it ends `cat` or `grep`, by SIGPIPE, with nothing printed
+/// (a shell reports 141). Rust starts with SIGPIPE ignored, so the write
+/// fails with EPIPE instead and `println!` panics. One switch here covers
+/// every line these commands print.
 ///
-/// Why not simply restore SIGPIPE's default disposition: a write to a Unix
-/// socket raises SIGPIPE too, so `ctl` would then die silently when the
-/// agent closes its socket, where it must say so and exit 69. Rust ignores
-/// SIGPIPE (the write fails with EPIPE instead), and this handler keeps
-/// that for every other file: it dies only if fd 1 or 2 is the broken one.
-///
-/// Installed for the commands that print and own nothing (`ctl`, `init`).
-/// Those that own processes or sessions (`demo`, `watch`, `agent`,
-/// `attach`, `sim`) keep Rust's default and handle EPIPE where they write,
-/// so that their cleanup runs.
-fn die_quietly_on_broken_stdout() {
-    extern "C" fn on_sigpipe(_: libc::c_int) {
-        // Async-signal-safe calls only: poll, signal, raise.
-        let mut fds = [libc::STDOUT_FILENO, libc::STDERR_FILENO].map(|fd| libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        });
-        // SAFETY: poll(2) on an array that lives across the call; a zero
-        // timeout never blocks. A pipe whose reader is gone reports POLLERR.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
-        if ready > 0 && fds.iter().any(|f| f.revents & libc::POLLERR != 0) {
-            // SAFETY: back to the default disposition and raise: SIGPIPE is
-            // blocked while its handler runs, so it is delivered (and ends
-            // the process) as this handler returns.
-            unsafe {
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                libc::raise(libc::SIGPIPE);
-            }
-        }
-    }
-    // SAFETY: sigaction(2) with a zeroed struct filled in before the call;
-    // the handler above only makes async-signal-safe calls. SA_RESTART keeps
-    // other threads' interrupted calls going.
+/// Sockets are unaffected: std sends on them with MSG_NOSIGNAL, so an agent
+/// that closes its socket is still an error with a message (pinned by
+/// tests/cleanup.rs); `ctl` writes to no pipe but its stdout and stderr.
+/// The commands that own processes or sessions (`demo`, `watch`, `agent`,
+/// `attach`, `sim`) keep SIGPIPE ignored: dying on the spot would skip
+/// their cleanup (the demo handles a broken stdout itself).
+fn die_by_sigpipe_like_a_filter() {
+    // SAFETY: signal(2) restoring the default disposition, before any
+    // thread of ours exists.
     unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigpipe as *const () as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
 fn main() {
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Ctl { .. } | Command::Init { .. })) {
-        die_quietly_on_broken_stdout();
+        die_by_sigpipe_like_a_filter();
     }
     let command = cli.command.unwrap_or(Command::Watch {
         hosts: std::env::var_os("GANTRY_HOSTS").map(PathBuf::from),

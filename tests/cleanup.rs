@@ -272,6 +272,22 @@ fn ctl_into_a_closed_pipe_ends_quietly_as_sigpipe() {
 }
 
 #[test]
+fn init_into_a_closed_pipe_ends_quietly_as_sigpipe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(GANTRY)
+        .args(["init", "--sim", "--name", "pipe"])
+        .arg(dir.path().join("host"))
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run init");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert_eq!(common::stderr(&out), "");
+}
+
+#[test]
 fn ctl_status_head_c1_has_no_panic() {
     // `gantry ctl --json status | head -c1`, with a real pipe.
     let mut lab = Lab::new("pipe-2", 1);
@@ -306,9 +322,10 @@ fn ctl_status_head_c1_has_no_panic() {
 
 #[test]
 fn ctl_still_reports_an_agent_socket_that_stops_reading() {
-    // Only a broken stdout or stderr ends ctl silently: a write to an agent
-    // socket whose reader is gone (also EPIPE, also SIGPIPE) stays an error
-    // with a message, not a silent death.
+    // ctl dies by SIGPIPE for a broken stdout (main.rs), which is safe only
+    // because sockets do not raise it (std sends with MSG_NOSIGNAL): a
+    // request written to an agent socket whose reader is gone must stay an
+    // error with a message, not a silent death.
     let mut lab = Lab::new("pipe-3", 1);
     lab.start_agent();
     let socket = lab.path("agent.sock");
