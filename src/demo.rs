@@ -236,10 +236,10 @@ impl Hosts {
             // a real host); the demo owns both, so it stops the service too.
             stop_service(dir);
         }
-        self.agents.clear();
+        let dirs: Vec<PathBuf> = self.agents.drain(..).map(|(_, dir)| dir).collect();
         // What service.pid cannot name: a service started just before its
         // agent stopped, the embedded servers' `gantry attach` sessions.
-        stop_descendants();
+        stop_leftovers(&dirs);
     }
 }
 
@@ -249,36 +249,35 @@ impl Drop for Hosts {
     }
 }
 
-/// SIGKILLs every process below this one and waits until each is gone,
-/// reaping those that were re-parented to us (we are the subreaper).
-fn stop_descendants() {
+/// SIGKILLs every process below this one that runs in one of `dirs` (its
+/// working directory, as a service's is) or names it (an agent's or
+/// `gantry attach`'s `--config`), with whatever runs below those, and waits
+/// until each is gone, reaping those re-parented to us (we are the
+/// subreaper). Other children of this process are not ours to end.
+fn stop_leftovers(dirs: &[PathBuf]) {
     let me = std::process::id();
     let deadline = Instant::now() + Duration::from_secs(3);
-    // A process may fork between the scan and the kill: scan again until
-    // a scan finds nothing alive.
+    let mut killed = Vec::new();
+    // A process may fork between the scan and the kill: scan again until a
+    // scan finds nothing.
     loop {
-        let living: Vec<Proc> = descendants(me).into_iter().filter(|p| !p.zombie).collect();
-        if living.is_empty() || Instant::now() >= deadline {
+        let ours = in_dirs(&descendants(me), dirs);
+        if ours.is_empty() || Instant::now() >= deadline {
             break;
         }
-        for p in &living {
+        for &pid in &ours {
             // SAFETY: kill(2) on a process below this one, just seen alive.
             unsafe {
-                libc::kill(p.pid as i32, libc::SIGKILL);
+                libc::kill(pid as i32, libc::SIGKILL);
             }
         }
+        killed.extend(ours);
         std::thread::sleep(Duration::from_millis(10));
-        reap(me);
     }
-    reap(me);
-}
-
-/// Collects our exited children that no `Child` handle will wait for.
-fn reap(me: u32) {
     for p in descendants(me) {
-        if p.zombie && p.ppid == me {
-            // SAFETY: waitpid(2) on our own exited child; WNOHANG never
-            // blocks, and a child already reaped elsewhere yields ECHILD.
+        if p.zombie && p.ppid == me && killed.contains(&p.pid) {
+            // SAFETY: waitpid(2) on our own exited child, one we killed and
+            // no `Child` handle waits for; WNOHANG never blocks.
             unsafe {
                 libc::waitpid(p.pid as i32, std::ptr::null_mut(), libc::WNOHANG);
             }
@@ -286,6 +285,7 @@ fn reap(me: u32) {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Proc {
     pid: u32,
     ppid: u32,
@@ -322,14 +322,36 @@ fn descendants(root: u32) -> Vec<Proc> {
     while let Some(parent) = parents.pop() {
         for p in all.iter().filter(|p| p.ppid == parent) {
             parents.push(p.pid);
-            found.push(Proc {
-                pid: p.pid,
-                ppid: p.ppid,
-                zombie: p.zombie,
-            });
+            found.push(*p);
         }
     }
     found
+}
+
+/// The living pids among `procs` that run in or name one of `dirs`, and
+/// every living pid below those.
+fn in_dirs(procs: &[Proc], dirs: &[PathBuf]) -> Vec<u32> {
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let mut ours: Vec<u32> = procs
+        .iter()
+        .filter(|p| !p.zombie)
+        .filter(|p| {
+            let cwd = std::fs::read_link(format!("/proc/{}/cwd", p.pid));
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            dirs.iter().zip(&names).any(|(dir, name)| {
+                cwd.as_ref().is_ok_and(|c| c.starts_with(dir)) || cmdline.contains(name.as_str())
+            })
+        })
+        .map(|p| p.pid)
+        .collect();
+    // `procs` lists parents before children, so one pass finds every level.
+    for p in procs {
+        if !p.zombie && ours.contains(&p.ppid) && !ours.contains(&p.pid) {
+            ours.push(p.pid);
+        }
+    }
+    ours
 }
 
 fn stop_service(dir: &Path) {

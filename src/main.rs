@@ -120,7 +120,10 @@ fn die_by_sigpipe_like_a_filter() {
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Ctl { .. } | Command::Init { .. })) {
+    if matches!(
+        cli.command,
+        Some(Command::Ctl { .. } | Command::Init { .. })
+    ) {
         die_by_sigpipe_like_a_filter();
     }
     let command = cli.command.unwrap_or(Command::Watch {

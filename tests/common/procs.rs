@@ -34,7 +34,10 @@ pub fn all() -> Vec<Proc> {
 pub fn read(pid: i32) -> Option<Proc> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
     // state is field 3 of stat, ppid 4, starttime 22 (1-based, man 5 proc).
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     Some(Proc {
