@@ -12,9 +12,9 @@
 //! the story, an error, a panic that unwinds, SIGINT, SIGTERM, SIGHUP or a
 //! terminal that hangs up. The demo makes itself the child subreaper, so a
 //! service whose agent is gone is re-parented to the demo rather than to
-//! init, and [`Hosts::stop`] ends every process still below the demo
-//! before the temp dir goes. Only SIGKILL of the demo itself leaves things
-//! behind.
+//! init, and [`Hosts::stop`] ends every process below the demo that runs
+//! in or names a host dir before the temp dir goes. Only SIGKILL of the
+//! demo itself leaves things behind.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -210,8 +210,8 @@ impl Hosts {
         Ok(config)
     }
 
-    /// Stops the agents, then their services, then anything else still
-    /// running below the demo. Idempotent; [`Drop`] calls it too.
+    /// Stops the agents, then their services, then anything else of theirs
+    /// still running below the demo. Idempotent; [`Drop`] calls it too.
     fn stop(&mut self) {
         if self.agents.is_empty() {
             return;
