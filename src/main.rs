@@ -1,5 +1,6 @@
 //! The command line: parse, then hand off to one role's entry point.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -97,8 +98,34 @@ enum Command {
     },
 }
 
+/// `gantry ctl status | head -c1`: a write to a closed pipe ends `ctl` and
+/// `init` the way it ends `cat` or `grep`, by SIGPIPE, with nothing printed
+/// (a shell reports 141). Rust starts with SIGPIPE ignored, so the write
+/// fails with EPIPE instead and `println!` panics. One switch here covers
+/// every line these commands print.
+///
+/// Sockets are unaffected: std sends on them with MSG_NOSIGNAL, so an agent
+/// that closes its socket is still an error with a message (pinned by
+/// tests/cleanup.rs); `ctl` writes to no pipe but its stdout and stderr.
+/// The commands that own processes or sessions (`demo`, `watch`, `agent`,
+/// `attach`, `sim`) keep SIGPIPE ignored: dying on the spot would skip
+/// their cleanup (the demo handles a broken stdout itself).
+fn die_by_sigpipe_like_a_filter() {
+    // SAFETY: signal(2) restoring the default disposition, before any
+    // thread of ours exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Some(Command::Ctl { .. } | Command::Init { .. })
+    ) {
+        die_by_sigpipe_like_a_filter();
+    }
     let command = cli.command.unwrap_or(Command::Watch {
         hosts: std::env::var_os("GANTRY_HOSTS").map(PathBuf::from),
         ssh_config: std::env::var_os("GANTRY_SSH_CONFIG").map(PathBuf::from),
@@ -162,7 +189,13 @@ fn main() {
     };
     if let Err(error) = result {
         let code = gantry::exit::code_of(&error);
-        eprintln!("gantry: {}", gantry::text::inert(&format!("{error:#}")));
+        // Not eprintln!, which panics when stderr is gone (a closed
+        // terminal): the status still tells.
+        let _ = writeln!(
+            std::io::stderr(),
+            "gantry: {}",
+            gantry::text::inert(&format!("{error:#}"))
+        );
         std::process::exit(code);
     }
 }

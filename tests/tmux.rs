@@ -1,15 +1,18 @@
 //! The real binary in tmux, as a person runs it: `gantry demo` opens the
 //! control room on five hosts; approve a host and see it go live, fire an
 //! emergency stop with its typed confirmation and see it halted, quit and
-//! find nothing left running.
+//! find nothing left running; and kill the tmux session under a running
+//! demo and find nothing left either.
 
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::GANTRY;
 use common::fleet::processes_mentioning;
+use common::procs;
 
 struct Tmux {
     session: String,
@@ -24,7 +27,13 @@ impl Tmux {
             eprintln!("skipping: tmux not installed");
             return None;
         }
-        let session = format!("gantry-test-{}", std::process::id());
+        // Tests run in parallel in one process: a session each.
+        static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+        let session = format!(
+            "gantry-test-{}-{}",
+            std::process::id(),
+            SESSIONS.fetch_add(1, Ordering::Relaxed)
+        );
         let status = Command::new("tmux")
             .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "45"])
             .arg(command)
@@ -83,6 +92,27 @@ impl Tmux {
             .lines()
             .find(|l| l.contains(&format!(" {host} ")))
             .unwrap_or("")
+    }
+
+    /// The pid of the process the pane runs (the demo, or the shell
+    /// running it).
+    fn pane_pid(&self) -> i32 {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pane pid")
+    }
+
+    fn kill(&self) {
+        let status = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     fn alive(&self) -> bool {
@@ -199,4 +229,49 @@ fn demo_in_tmux_approve_estop_quit() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(tmux.alive());
+}
+
+#[test]
+fn demo_in_tmux_session_killed_leaves_nothing() {
+    // Issue 9, item 6: a closed terminal (here, `tmux kill-session`: SIGHUP
+    // and a tty that fails with EIO) ends the demo like `q` does.
+    let Some(tmux) = Tmux::start(&format!("{GANTRY} demo")) else {
+        return;
+    };
+    tmux.wait_for(
+        "the control room with every host serving",
+        |s| {
+            Tmux::row(s, "demo-2").contains("ROLLED BACK")
+                && Tmux::row(s, "demo-4").contains("LIVE")
+        },
+        Duration::from_secs(30),
+    );
+    let pane = tmux.pane_pid();
+    let dir = procs::demo_dir(pane).expect("the demo's fleet dir, from an agent's --config");
+    let started: Vec<procs::Proc> = procs::descendants(pane)
+        .into_iter()
+        .chain(procs::read(pane))
+        .collect();
+    // The pane, five agents, and a service for each host the story deployed.
+    assert!(started.len() >= 1 + 5 + 4, "{started:#?}");
+    let serving = (1..=5)
+        .filter_map(|i| std::fs::read_to_string(dir.join(format!("demo-{i}/service.pid"))).ok())
+        .count();
+    assert!(serving >= 4, "services running in {}", dir.display());
+
+    let _sweep = Sweep(&started, &dir);
+
+    tmux.kill();
+    procs::assert_all_gone(&started, &dir, Duration::from_secs(5));
+}
+
+/// Kills what a failed test left behind (a no-op once it passed).
+struct Sweep<'a>(&'a [procs::Proc], &'a std::path::Path);
+
+impl Drop for Sweep<'_> {
+    fn drop(&mut self) {
+        procs::kill_all(self.0);
+        procs::kill_all(&procs::in_dir(self.1));
+        let _ = std::fs::remove_dir_all(self.1);
+    }
 }

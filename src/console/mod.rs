@@ -11,18 +11,22 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod signals;
 pub mod state;
 pub mod theme;
 pub mod update;
 pub mod view;
 
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 
 use self::keymap::Keymap;
+use self::signals::{Signals, hung_up};
 use self::state::{HostView, Model};
 use self::theme::Theme;
 use self::update::{Command, Msg, update};
@@ -49,7 +53,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(watch(&title, watched))
+    runtime.block_on(async {
+        let mut signals = Signals::listen()?;
+        watch(&title, watched, &mut signals).await
+    })
 }
 
 /// The hosts from the hosts file (all, or those named) or from aliases.
@@ -90,18 +97,64 @@ pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
     Ok(("hosts".into(), watched))
 }
 
-/// Restores the terminal however the control room ends.
-struct TerminalGuard;
+/// The terminal in raw mode on the alternate screen, restored however the
+/// control room ends.
+///
+/// Restoring must never panic: after a hangup every write to the tty fails
+/// with EIO, and ratatui's own restore paths (`ratatui::restore`, the
+/// `Terminal` drop, the hook `ratatui::init` installs) report that with
+/// `eprintln!`, which panics on a dead stderr; a panic inside the panic
+/// hook aborts, and the demo would skip stopping its fleet. So this sets
+/// the terminal up itself and ignores what it cannot write.
+struct TerminalGuard {
+    terminal: ManuallyDrop<DefaultTerminal>,
+}
 
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
-        ratatui::restore();
+impl TerminalGuard {
+    fn enter() -> std::io::Result<Self> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = ratatui::try_restore();
+            // The standard hook ignores a failed write.
+            previous(info);
+        }));
+        let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+        // From here on, an error drops the guard, which restores.
+        let mut guard = Self {
+            terminal: ManuallyDrop::new(ratatui::Terminal::new(backend)?),
+        };
+        crossterm::terminal::enable_raw_mode()?;
+        crossterm::execute!(
+            guard.terminal.backend_mut(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::event::EnableMouseCapture
+        )?;
+        Ok(guard)
     }
 }
 
-/// Runs the control room on these hosts until the user quits.
-pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if self.terminal.show_cursor().is_ok() {
+            // SAFETY: dropped once, here, and never used again. With the
+            // cursor shown its drop has nothing to report.
+            unsafe { ManuallyDrop::drop(&mut self.terminal) };
+        }
+        // Otherwise it is left undropped: the tty is gone, and so is the
+        // process in a moment.
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        let _ = ratatui::try_restore();
+    }
+}
+
+/// Runs the control room on these hosts until the user quits, a signal
+/// from `signals` arrives or the terminal hangs up; the last two end it
+/// as `q` does, with `Ok`.
+pub async fn watch(
+    title: &str,
+    watched: Vec<Watched>,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
     let keymap = Keymap::load()?;
     let theme = Theme::load(Theme::no_color_from_env())?;
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
@@ -136,9 +189,8 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
         }
     });
 
-    let mut terminal = ratatui::init();
-    let _guard = TerminalGuard;
-    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    let mut guard = TerminalGuard::enter()?;
+    let terminal = &mut *guard.terminal;
     let size = terminal.size()?;
     let mut model = Model::new(title, hosts, chrono::Utc::now());
     model.size = (size.width, size.height);
@@ -148,7 +200,13 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
     loop {
         let first = tokio::select! {
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => Msg::Tick(chrono::Utc::now()),
+            _ = tick.tick() => {
+                if hung_up() {
+                    break;
+                }
+                Msg::Tick(chrono::Utc::now())
+            }
+            _ = signals.recv() => break,
         };
         let mut batch = vec![first];
         while let Ok(msg) = rx.try_recv() {
@@ -162,7 +220,14 @@ pub async fn watch(title: &str, watched: Vec<Watched>) -> anyhow::Result<()> {
         if model.quit {
             break;
         }
-        terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme))?;
+        if let Err(e) = terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme)) {
+            // EIO from a terminal that hung up between two ticks is the
+            // same ending as the hangup itself.
+            if hung_up() {
+                break;
+            }
+            return Err(e.into());
+        }
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 pub mod crash;
 pub mod fleet;
+pub mod procs;
 pub mod sshd;
 
 pub const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
