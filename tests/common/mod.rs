@@ -25,7 +25,11 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(name: &str, soak: u64) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::init_in(tempfile::tempdir().expect("temp dir"), name, soak)
+    }
+
+    /// A lab in `dir` (a temp dir on a file system of the test's choice).
+    pub fn init_in(dir: tempfile::TempDir, name: &str, soak: u64) -> Self {
         let out = Command::new(GANTRY)
             .args(["init", "--sim", "--name", name, "--soak", &soak.to_string()])
             .arg(dir.path())
