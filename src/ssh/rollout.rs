@@ -330,7 +330,9 @@ async fn start_host(
     wave: &str,
     submit: bool,
 ) -> Result<String, String> {
-    let (_session, mut client) = connect(target).await?;
+    let (_session, mut client) = connect(target)
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
     let (status, history) = look_with(&mut client).await?;
     let release = &rollout.release;
     match standing(&status, &history, &release.digest, &rollout.id) {
@@ -382,7 +384,10 @@ async fn start_host(
             })
             .unwrap_or_else(|| "submitted".into()))
     } else {
-        Err(reply.error.unwrap_or_else(|| "refused".into()))
+        Err(format!(
+            "refused: {}",
+            reply.error.unwrap_or_else(|| "no reason given".into())
+        ))
     }
 }
 
@@ -422,7 +427,7 @@ async fn run_wave(wave: &Wave, rollout: &Arc<Rollout>, mode: Mode) -> WaveEnd {
                 outcome.insert(target.name.clone(), None);
             }
             Err(e) => {
-                println!("  {}: refused: {}", inert(&target.name), inert(&e));
+                println!("  {}: FAILED: {}", inert(&target.name), inert(&e));
                 outcome.insert(target.name.clone(), Some(Err(e)));
             }
         }
