@@ -11,43 +11,6 @@ use std::time::Duration;
 use common::fleet::DemoFleet;
 use common::{GANTRY, stderr};
 
-/// Approves every host that awaits approval, until stopped.
-fn approver(fleet: &DemoFleet, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let hosts_file = fleet.hosts_file.clone();
-    let state = fleet.client_state.path().to_path_buf();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let out = Command::new(GANTRY)
-                .args(["ctl", "--json", "--hosts"])
-                .arg(&hosts_file)
-                .arg("status")
-                .env("GANTRY_CLIENT_STATE", &state)
-                .output()
-                .unwrap();
-            if let Ok(rows) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                for row in rows.as_array().into_iter().flatten() {
-                    if row["status"]["state"] == "awaiting_approval" {
-                        let _ = Command::new(GANTRY)
-                            .args(["ctl", "--hosts"])
-                            .arg(&hosts_file)
-                            .args([
-                                "--host",
-                                row["name"].as_str().unwrap(),
-                                "approve",
-                                "--reason",
-                                "on-call approves",
-                            ])
-                            .env("GANTRY_CLIENT_STATE", &state)
-                            .env("USER", "oncall")
-                            .output();
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    })
-}
-
 fn rollout(fleet: &DemoFleet, release: &std::path::Path, reason: &str) -> std::process::Output {
     fleet.ctl_all(&["rollout", release.to_str().unwrap(), "--reason", reason])
 }
@@ -67,7 +30,7 @@ fn first_at(log: &str, kind: &str, release_hint: &str) -> Option<String> {
 fn waves_go_in_order_a_primary_failure_rolls_back_and_a_killed_rollout_resumes() {
     let fleet = DemoFleet::start(7, 1);
     let stop = Arc::new(AtomicBool::new(false));
-    let approvals = approver(&fleet, stop.clone());
+    let approvals = fleet.approver(stop.clone());
     let dir = tempfile::tempdir().unwrap();
 
     // 1. A good release, wave by wave.

@@ -6,6 +6,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -130,6 +132,97 @@ impl DemoFleet {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `ctl --hosts FILE ARGS…` as a child process, for a test to kill.
+    pub fn spawn_ctl(&self, hosts_file: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut command = Command::new(GANTRY);
+        command
+            .arg("ctl")
+            .arg("--hosts")
+            .arg(hosts_file)
+            .args(args)
+            .env("USER", "tester")
+            .env("GANTRY_CLIENT_STATE", self.client_state.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.spawn().expect("spawn ctl")
+    }
+
+    /// `ctl history --json` of one host: its deploys, newest first.
+    pub fn history(&self, host: &str) -> Vec<Value> {
+        let out = self.ctl(host, &["--json", "history", "--limit", "50"]);
+        assert!(
+            out.status.success(),
+            "history of {host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value: Value = serde_json::from_slice(&out.stdout).expect("json");
+        value["deploys"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A copy of the hosts file, beside it, with each host in the wave
+    /// `wave_of` names for it.
+    pub fn regrouped(&self, file_name: &str, wave_of: impl Fn(&str) -> &'static str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.hosts_file).expect("hosts file");
+        let mut host = String::new();
+        let mut out = String::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("name = ") {
+                host = name.trim_matches('"').to_string();
+            }
+            if line.starts_with("wave = ") {
+                out.push_str(&format!("wave = {:?}\n", wave_of(&host)));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        let path = self.dir.join(file_name);
+        std::fs::write(&path, out).expect("write hosts file");
+        path
+    }
+
+    /// Approves every host that awaits approval (as another person, since
+    /// the submitter may not approve its own deploy), until `stop`.
+    pub fn approver(&self, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let hosts_file = self.hosts_file.clone();
+        let state = self.client_state.path().to_path_buf();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let out = Command::new(GANTRY)
+                    .args(["ctl", "--json", "--hosts"])
+                    .arg(&hosts_file)
+                    .arg("status")
+                    .env("GANTRY_CLIENT_STATE", &state)
+                    .output()
+                    .expect("run ctl");
+                if let Ok(rows) = serde_json::from_slice::<Value>(&out.stdout) {
+                    for row in rows.as_array().into_iter().flatten() {
+                        if row["status"]["state"] == "awaiting_approval" {
+                            let _ = Command::new(GANTRY)
+                                .args(["ctl", "--hosts"])
+                                .arg(&hosts_file)
+                                .args([
+                                    "--host",
+                                    row["name"].as_str().unwrap_or_default(),
+                                    "approve",
+                                    "--reason",
+                                    "on-call approves",
+                                ])
+                                .env("GANTRY_CLIENT_STATE", &state)
+                                .env("USER", "oncall")
+                                .output();
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
     }
 
     /// SIGTERM, as Ctrl-C would; returns once the demo has exited.
