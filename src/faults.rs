@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 
-/// Every point, so the suite can enumerate them (and a typo in the
-/// environment is caught by the test that uses it).
-pub const POINTS: &[&str] = &[
+/// Every point of the agent, so its suite can enumerate them.
+pub const AGENT_POINTS: &[&str] = &[
     "audit.appended",
     "state.saved",
     "release.stored",
@@ -22,6 +21,14 @@ pub const POINTS: &[&str] = &[
     "service.stopped",
     "service.spawned",
     "kill.started",
+];
+
+/// The points of `ctl rollout` (tests/rollout_crash.rs).
+pub const ROLLOUT_POINTS: &[&str] = &[
+    "rollout.submitted",
+    "rollout.failed",
+    "rollout.rolled-back-one",
+    "rollout.rolled-back-all",
 ];
 
 struct Plan {
@@ -46,7 +53,10 @@ fn plan() -> Option<&'static Plan> {
 
 /// Passes point `name`; dies here if the plan says so.
 pub fn point(name: &'static str) {
-    debug_assert!(POINTS.contains(&name), "unnamed crash point {name}");
+    debug_assert!(
+        AGENT_POINTS.contains(&name) || ROLLOUT_POINTS.contains(&name),
+        "unnamed crash point {name}"
+    );
     let Some(plan) = plan() else { return };
     if plan.name != name {
         return;

@@ -37,5 +37,5 @@ fn crash_at_every_hit_of(points: &[&'static str]) {
 #[test]
 fn every_crash_point_keeps_the_invariants() {
     // One test, points in turn: the agents' timing must not compete.
-    crash_at_every_hit_of(gantry::faults::POINTS);
+    crash_at_every_hit_of(gantry::faults::AGENT_POINTS);
 }

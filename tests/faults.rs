@@ -108,7 +108,9 @@ fn a_second_submit_or_smoke_while_validating_is_refused_and_the_first_candidate_
     set_command(
         &lab,
         "validate",
-        &format!(r#"["sh", "-c", "sleep 1.5; exec {exe} sim --validate-config \"$0\"", "{{env}}"]"#),
+        &format!(
+            r#"["sh", "-c", "sleep 1.5; exec {exe} sim --validate-config \"$0\"", "{{env}}"]"#
+        ),
     );
     lab.start_agent();
     let first = lab.example("good.env");
@@ -133,7 +135,10 @@ fn a_second_submit_or_smoke_while_validating_is_refused_and_the_first_candidate_
     let mode = copies[0].metadata().unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "a candidate copy holds secrets");
 
-    let second = lab.ctl_path(&["submit", "--reason", "second"], &lab.example("good-v2.env"));
+    let second = lab.ctl_path(
+        &["submit", "--reason", "second"],
+        &lab.example("good-v2.env"),
+    );
     assert_eq!(second.status.code(), Some(3), "{}", stderr(&second));
     assert!(stderr(&second).contains("in flight"), "{}", stderr(&second));
     let smoke = lab.ctl_path(&["smoke", "--reason", "smoke"], &lab.example("good-v2.env"));
@@ -144,17 +149,23 @@ fn a_second_submit_or_smoke_while_validating_is_refused_and_the_first_candidate_
     let shadow = lab.wait_state("shadow", Duration::from_secs(5));
     let want = common::crash::digest_of(&lab.example("good.env"));
     assert_eq!(shadow["current_digest"], want.as_str());
-    wait_until("the first candidate running", Duration::from_secs(5), || {
-        let marked = marked_processes(lab.dir.path());
-        marked.len() == 1
-            && marked[0]
-                .1
-                .iter()
-                .any(|(k, v)| k == "GANTRY_RELEASE" && Some(v.as_str()) == shadow["current_release"].as_str())
-    });
+    wait_until(
+        "the first candidate running",
+        Duration::from_secs(5),
+        || {
+            let marked = marked_processes(lab.dir.path());
+            marked.len() == 1
+                && marked[0].1.iter().any(|(k, v)| {
+                    k == "GANTRY_RELEASE" && Some(v.as_str()) == shadow["current_release"].as_str()
+                })
+        },
+    );
     lab.wait_state("awaiting_approval", THREE_SOAKS + Duration::from_secs(5));
     assert!(
-        std::fs::read_dir(lab.path("candidates")).unwrap().next().is_none(),
+        std::fs::read_dir(lab.path("candidates"))
+            .unwrap()
+            .next()
+            .is_none(),
         "no candidate copy is left once validation ended"
     );
 }
@@ -165,11 +176,22 @@ fn after_estop_and_rearm_a_failing_candidate_stops_and_never_starts_the_old_rele
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
     assert!(lab.ctl(&["estop", "--reason", "outage"]).status.success());
-    assert!(lab.ctl(&["rearm", "--reason", "venue back"]).status.success());
-    let out = lab.ctl_path(&["submit", "--reason", "after rearm"], &lab.example("bad-crash.env"));
+    assert!(
+        lab.ctl(&["rearm", "--reason", "venue back"])
+            .status
+            .success()
+    );
+    let out = lab.ctl_path(
+        &["submit", "--reason", "after rearm"],
+        &lab.example("bad-crash.env"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let status = lab.wait_state("idle", Duration::from_secs(15));
-    assert_eq!(status["previous_release"], serde_json::Value::Null, "{status:#}");
+    assert_eq!(
+        status["previous_release"],
+        serde_json::Value::Null,
+        "{status:#}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         marked_processes(lab.dir.path()).is_empty(),
@@ -177,7 +199,12 @@ fn after_estop_and_rearm_a_failing_candidate_stops_and_never_starts_the_old_rele
     );
     let kinds = audit_kinds(&lab);
     assert!(kinds.iter().any(|k| k == "deploy.stopped"), "{kinds:?}");
-    assert!(!kinds.iter().skip_while(|k| *k != "rearm").any(|k| k == "rollback.start"));
+    assert!(
+        !kinds
+            .iter()
+            .skip_while(|k| *k != "rearm")
+            .any(|k| k == "rollback.start")
+    );
 }
 
 /// Requires root and a tmpfs mount; CI has both (GANTRY_REQUIRE_OPENSSH=1
@@ -185,7 +212,13 @@ fn after_estop_and_rearm_a_failing_candidate_stops_and_never_starts_the_old_rele
 fn tmpfs(size: &str) -> Option<TmpfsMount> {
     let dir = tempfile::tempdir().unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
         .arg(dir.path())
         .status()
         .is_ok_and(|s| s.success());
@@ -193,7 +226,9 @@ fn tmpfs(size: &str) -> Option<TmpfsMount> {
         if std::env::var_os("GANTRY_REQUIRE_OPENSSH").is_some() {
             panic!("cannot mount a tmpfs (needs root): the disk-full test is required in CI");
         }
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run");
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the disk-full test did not run"
+        );
         return None;
     }
     Some(TmpfsMount { dir })
@@ -205,37 +240,89 @@ struct TmpfsMount {
 
 impl Drop for TmpfsMount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
-/// Fills the file system holding `dir` to the last byte.
-fn fill(dir: &Path) {
-    use std::io::Write;
-    let mut file = std::fs::File::create(dir.join("filler")).unwrap();
-    let block = vec![0u8; 64 * 1024];
-    while file.write_all(&block).is_ok() {}
-    let small = [0u8; 512];
-    while file.write_all(&small).is_ok() {}
-    while file.write_all(&small[..1]).is_ok() {}
-    let _ = file.sync_all();
+/// Keeps the file system holding `dir` full to the last byte until
+/// dropped: whatever another writer frees (a failed temp file removed, a
+/// file truncated) is taken back at once, as on a disk that a runaway log
+/// keeps full.
+struct Filler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    path: std::path::PathBuf,
+}
+
+impl Filler {
+    fn start(dir: &Path) -> Self {
+        use std::io::Write;
+        use std::sync::atomic::Ordering;
+        let path = dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let top_up = move |file: &mut std::fs::File| {
+            for size in [64 * 1024, 512, 1] {
+                let block = vec![0u8; size];
+                while file.write_all(&block).is_ok() {}
+            }
+        };
+        top_up(&mut file);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                top_up(&mut file);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+            path,
+        }
+    }
+
+    fn free(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::fs::remove_file(&self.path).unwrap();
+    }
 }
 
 #[test]
 fn a_full_disk_refuses_approve_keeps_the_chain_and_estop_still_stops() {
     let Some(mount) = tmpfs("4m") else { return };
-    let mut lab = Lab::init_in(tempfile::tempdir_in(mount.dir.path()).unwrap(), "lab-full", 1);
+    let mut lab = Lab::init_in(
+        tempfile::tempdir_in(mount.dir.path()).unwrap(),
+        "lab-full",
+        1,
+    );
     let lab_dir = lab.dir.path().to_path_buf();
     lab.start_agent();
     let out = lab.ctl_path(&["submit", "--reason", "first"], &lab.example("good.env"));
     assert!(out.status.success(), "{}", stderr(&out));
     lab.wait_state("awaiting_approval", THREE_SOAKS + Duration::from_secs(10));
 
-    fill(mount.dir.path());
+    let filler = Filler::start(mount.dir.path());
+    // Let the canary be sampled on the full disk: the state the approval
+    // would apply to is then newer than the saved one and cannot be saved.
+    std::thread::sleep(Duration::from_millis(600));
     let approve = lab.ctl(&["approve", "--reason", "canary clean"]);
-    assert!(!approve.status.success(), "approve on a full disk must be refused");
     assert!(
-        stderr(&approve).contains("cannot be written") || stderr(&approve).contains("cannot be saved"),
+        !approve.status.success(),
+        "approve on a full disk must be refused: {}\n{}\n{}",
+        String::from_utf8_lossy(&approve.stdout),
+        stderr(&approve),
+        lab.agent_log()
+    );
+    assert!(
+        stderr(&approve).contains("cannot be written")
+            || stderr(&approve).contains("cannot be saved"),
         "{}",
         stderr(&approve)
     );
@@ -245,14 +332,18 @@ fn a_full_disk_refuses_approve_keeps_the_chain_and_estop_still_stops() {
     assert_eq!(lab.status()["state"], "awaiting_approval");
 
     let estop = lab.ctl(&["estop", "--reason", "disk full drill"]);
-    assert!(estop.status.success(), "estop always stops: {}", stderr(&estop));
+    assert!(
+        estop.status.success(),
+        "estop always stops: {}",
+        stderr(&estop)
+    );
     assert_eq!(lab.status()["state"], "halted");
     assert!(marked_processes(&lab_dir).is_empty(), "the service stopped");
 
     // A crash on the full disk, then space comes back: the stop holds, the
     // chain verifies, and the late entries are in it.
     lab.signal_agent(libc::SIGKILL);
-    std::fs::remove_file(mount.dir.path().join("filler")).unwrap();
+    filler.free();
     lab.start_agent();
     let status = lab.status();
     assert_eq!(status["state"], "halted", "{status:#}");
@@ -260,8 +351,14 @@ fn a_full_disk_refuses_approve_keeps_the_chain_and_estop_still_stops() {
     let verify = lab.ctl(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
     let text = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
-    assert!(!text.contains("canary clean"), "the refused approve left no entry");
-    assert!(text.contains("disk full drill"), "the stop is recorded once it can be");
+    assert!(
+        !text.contains("canary clean"),
+        "the refused approve left no entry"
+    );
+    assert!(
+        text.contains("disk full drill"),
+        "the stop is recorded once it can be"
+    );
     drop(lab);
     drop(mount);
 }
@@ -286,7 +383,12 @@ fn under_umask_000_no_other_user_connects_or_reads_a_release() {
     let exe = lab.path("gantry-copy");
     std::fs::copy(GANTRY, &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let ran = Command::new(&exe).arg("--version").uid(nobody).gid(nobody).output().unwrap();
+    let ran = Command::new(&exe)
+        .arg("--version")
+        .uid(nobody)
+        .gid(nobody)
+        .output()
+        .unwrap();
     assert!(ran.status.success(), "the other user can run gantry");
     let stranger_connects = |lab: &Lab| {
         let out = Command::new(&exe)
@@ -299,7 +401,10 @@ fn under_umask_000_no_other_user_connects_or_reads_a_release() {
             .unwrap();
         let err = stderr(&out);
         assert!(
-            out.status.success() || err.contains("ermission denied") || err.contains("No such file") || err.contains("refused"),
+            out.status.success()
+                || err.contains("ermission denied")
+                || err.contains("No such file")
+                || err.contains("refused"),
             "a stranger's ctl failed for another reason: {err}"
         );
         out.status.success()
@@ -318,10 +423,16 @@ fn under_umask_000_no_other_user_connects_or_reads_a_release() {
         // Race the bind: try to connect as another user the whole time.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !lab.ctl(&["status"]).status.success() {
-            assert!(!stranger_connects(&lab), "round {round}: another user connected");
+            assert!(
+                !stranger_connects(&lab),
+                "round {round}: another user connected"
+            );
             assert!(Instant::now() < deadline, "agent did not start");
         }
-        assert!(!stranger_connects(&lab), "round {round}: another user connected");
+        assert!(
+            !stranger_connects(&lab),
+            "round {round}: another user connected"
+        );
         if round == 0 {
             lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
         }

@@ -226,7 +226,7 @@ fn a_killed_rollout_run_again_ends_where_an_uninterrupted_run_would_have() {
         let child = fleet.spawn_ctl(
             &regrouped,
             &["rollout", bad.to_str().unwrap(), "--reason", &reason],
-            &[("GANTRY_CRASH_AT", point)],
+            &[("GANTRY_CRASH_AT", &format!("rollout.{point}"))],
         );
         let first = child.wait_with_output().unwrap();
         assert_eq!(

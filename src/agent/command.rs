@@ -40,6 +40,11 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // The agent's test hooks and the service's marker are not the
+    // command's: a validate or kill command is neither crashed nor owned.
+    for key in ["GANTRY_CRASH_AT", "GANTRY_DISK_FULL_AT", "GANTRY_OWNER"] {
+        command.env_remove(key);
+    }
     for (k, v) in env {
         command.env(k, v);
     }

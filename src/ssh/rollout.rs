@@ -34,11 +34,11 @@
 //! - The P1 names the rollout as well; one already in the audit of a host of
 //!   the failed wave is not raised again.
 //!
-//! Crash points (a kill there is tested; `GANTRY_CRASH_AT=<point>` makes
-//! this process SIGKILL itself there, for those tests): `submitted` (the
-//! first wave's submits are sent), `failed` (a wave failed, nothing acted
-//! on), `rolled-back-one` (after the first rollback), `rolled-back-all`
-//! (every rollback done, the P1 not raised).
+//! Crash points (src/faults.rs; a kill at each is tested):
+//! `rollout.submitted` (the first wave's submits are sent),
+//! `rollout.failed` (a wave failed, nothing acted on),
+//! `rollout.rolled-back-one` (after the first rollback),
+//! `rollout.rolled-back-all` (every rollback done, the P1 not raised).
 //!
 //! Whether this process lives or not, every host finishes or rolls back on
 //! its own: the agents own the pipeline; the rollout submits, watches, and
@@ -272,17 +272,6 @@ fn decide(waves: &[Wave], standings: &BTreeMap<String, Standing>) -> Option<Deci
     })
 }
 
-/// Test hook for the crash points named in the module doc: dies as `kill
-/// -9` would, with no cleanup and nothing flushed but what was printed.
-fn crash_point(point: &str) {
-    if std::env::var("GANTRY_CRASH_AT").is_ok_and(|p| p == point) {
-        // SAFETY: signalling this very process; kill(2) has no memory effects.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-    }
-}
-
 type Client = WireClient<russh::ChannelStream<russh::client::Msg>>;
 
 async fn connect(target: &Target) -> Result<(Session, Client), String> {
@@ -417,7 +406,7 @@ async fn run_wave(wave: &Wave, rollout: &Arc<Rollout>, mode: Mode) -> WaveEnd {
     }))
     .await;
     if submit {
-        crash_point("submitted");
+        crate::faults::point("rollout.submitted");
     }
     let mut outcome: BTreeMap<String, Option<Result<(), String>>> = BTreeMap::new();
     for (target, started) in wave.hosts.iter().zip(starts) {
@@ -566,7 +555,7 @@ async fn roll_back(targets: &[&Target], rollout: &Rollout, why: &str) -> Vec<Str
                 println!("  {name}: rolled back");
                 asked += 1;
                 if asked == 1 {
-                    crash_point("rolled-back-one");
+                    crate::faults::point("rollout.rolled-back-one");
                 }
             }
             Ok(false) => println!("  {name}: not on the release; left as it is"),
@@ -583,7 +572,7 @@ async fn roll_back(targets: &[&Target], rollout: &Rollout, why: &str) -> Vec<Str
 /// P1; returns the message the rollout exits with. The same code for the
 /// run that saw the failure and for any run after it.
 async fn conclude(waves: &[Wave], rollout: &Rollout, decision: &Decision) -> String {
-    crash_point("failed");
+    crate::faults::point("rollout.failed");
     let wave = &waves[decision.wave];
     let names = if decision.failed.is_empty() {
         "a host (recorded by an earlier run)".to_string()
@@ -605,7 +594,7 @@ async fn conclude(waves: &[Wave], rollout: &Rollout, decision: &Decision) -> Str
             println!("{why}: rolling back every host that took the release");
             let took: Vec<&Target> = waves[..=1].iter().flat_map(|w| w.hosts.iter()).collect();
             let failed = roll_back(&took, rollout, &why).await;
-            crash_point("rolled-back-all");
+            crate::faults::point("rollout.rolled-back-all");
             if failed.is_empty() {
                 format!(
                     "{why}; every host that took the release was rolled back; later waves not started"
