@@ -454,3 +454,74 @@ fn under_umask_000_no_other_user_connects_or_reads_a_release() {
     assert_eq!(mode(&lab.path("service.log")), 0o600);
     assert_eq!(mode(&lab.path("audit.jsonl")), 0o640);
 }
+
+fn probe_port(lab: &Lab) -> u16 {
+    let text = std::fs::read_to_string(&lab.config).unwrap();
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .expect("probe url");
+    url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_stranger_answering_the_probe_port_is_no_data_never_health() {
+    let mut lab = Lab::new("lab-stranger", 1);
+    let port = probe_port(&lab);
+    // A healthy-looking sim that the agent did not start holds the port.
+    let mut stranger = Command::new(GANTRY)
+        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the stranger listening", Duration::from_secs(5), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    lab.start_agent();
+    let out = lab.ctl_path(&["submit", "--reason", "port taken"], &lab.example("good.env"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The agent's own sim cannot bind: its deploy never passes shadow on
+    // the stranger's numbers.
+    let status = lab.wait_state("idle", Duration::from_secs(15));
+    let kinds = audit_kinds(&lab);
+    assert!(!kinds.iter().any(|k| k == "gate.pass"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "deploy.stopped"), "{kinds:?}\n{status:#}");
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}
+
+#[test]
+fn a_stray_process_carrying_the_marker_is_stopped_before_anything_starts() {
+    let mut lab = Lab::new("lab-stray", 1);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    let live = marked_processes(lab.dir.path());
+    assert_eq!(live.len(), 1);
+    lab.signal_agent(libc::SIGKILL);
+    // A second copy of the service appears (as a crash between a start
+    // and its pid file would leave), in a process group of its own.
+    let owner = std::fs::canonicalize(lab.dir.path()).unwrap();
+    let mut stray = Command::new("sleep");
+    stray
+        .arg("300")
+        .env("GANTRY_OWNER", &owner)
+        .process_group(0);
+    let mut stray = stray.spawn().unwrap();
+    wait_until("the stray running", Duration::from_secs(5), || {
+        marked_processes(lab.dir.path()).len() == 2
+    });
+    lab.start_agent();
+    wait_until("the stray stopped", Duration::from_secs(5), || {
+        matches!(stray.try_wait(), Ok(Some(_)))
+    });
+    let status = lab.status();
+    assert_eq!(status["state"], "live");
+    let marked = marked_processes(lab.dir.path());
+    assert_eq!(marked.len(), 1, "only the adopted service");
+    assert_eq!(marked[0].0, live[0].0, "the service was adopted, not restarted");
+    assert_eq!(status["service"]["pid"].as_i64(), Some(i64::from(live[0].0)));
+    // The emergency stop ends every process with the marker.
+    assert!(lab.ctl(&["estop", "--reason", "drill"]).status.success());
+    assert!(marked_processes(lab.dir.path()).is_empty());
+}
