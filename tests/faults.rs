@@ -461,7 +461,14 @@ fn probe_port(lab: &Lab) -> u16 {
         .lines()
         .find_map(|l| l.strip_prefix("url = \""))
         .expect("probe url");
-    url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap()
+    url.split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -479,14 +486,20 @@ fn a_stranger_answering_the_probe_port_is_no_data_never_health() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     lab.start_agent();
-    let out = lab.ctl_path(&["submit", "--reason", "port taken"], &lab.example("good.env"));
+    let out = lab.ctl_path(
+        &["submit", "--reason", "port taken"],
+        &lab.example("good.env"),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // The agent's own sim cannot bind: its deploy never passes shadow on
     // the stranger's numbers.
     let status = lab.wait_state("idle", Duration::from_secs(15));
     let kinds = audit_kinds(&lab);
     assert!(!kinds.iter().any(|k| k == "gate.pass"), "{kinds:?}");
-    assert!(kinds.iter().any(|k| k == "deploy.stopped"), "{kinds:?}\n{status:#}");
+    assert!(
+        kinds.iter().any(|k| k == "deploy.stopped"),
+        "{kinds:?}\n{status:#}"
+    );
     let _ = stranger.kill();
     let _ = stranger.wait();
 }
@@ -519,8 +532,14 @@ fn a_stray_process_carrying_the_marker_is_stopped_before_anything_starts() {
     assert_eq!(status["state"], "live");
     let marked = marked_processes(lab.dir.path());
     assert_eq!(marked.len(), 1, "only the adopted service");
-    assert_eq!(marked[0].0, live[0].0, "the service was adopted, not restarted");
-    assert_eq!(status["service"]["pid"].as_i64(), Some(i64::from(live[0].0)));
+    assert_eq!(
+        marked[0].0, live[0].0,
+        "the service was adopted, not restarted"
+    );
+    assert_eq!(
+        status["service"]["pid"].as_i64(),
+        Some(i64::from(live[0].0))
+    );
     // The emergency stop ends every process with the marker.
     assert!(lab.ctl(&["estop", "--reason", "drill"]).status.success());
     assert!(marked_processes(lab.dir.path()).is_empty());

@@ -40,6 +40,8 @@ pub struct Driver {
     pub restarts: usize,
     pub checks: usize,
     pub log: Vec<String>,
+    /// Environment for the first agent only (a fault it starts with).
+    pub first_env: Vec<(String, String)>,
     good: PathBuf,
     good2: PathBuf,
     bad: PathBuf,
@@ -78,6 +80,7 @@ impl Driver {
             restarts: 0,
             checks: 0,
             log: Vec::new(),
+            first_env: Vec::new(),
             good,
             good2,
             bad,
@@ -109,6 +112,9 @@ impl Driver {
                     .open(self.lab.path("agent.stderr"))
                     .expect("stderr file"),
             );
+        if self.restarts == 0 {
+            command.envs(self.first_env.iter().map(|(k, v)| (k, v)));
+        }
         if let Plan::Points(next) = &mut self.plan
             && let Some((point, nth)) = next(self.restarts)
         {
