@@ -154,8 +154,8 @@ command = [{exe_q}, "sim", "--listen", "127.0.0.1:{port}"]
 stop_timeout_s = 5
 
 [validate]
-# Runs on every candidate before anything is touched; {{env}} is a temporary
-# copy of the release. Non-zero exit rejects the candidate.
+# Runs on every candidate before anything is touched; {{env}} is a copy of
+# the release under candidates/ (0600). Non-zero exit rejects the candidate.
 command = [{exe_q}, "sim", "--validate-config", "{{env}}"]
 timeout_s = 10
 
@@ -278,7 +278,7 @@ unit = "trading.service"
 stop_timeout_s = 10
 
 [validate]
-# {{env}} is a temporary copy of the candidate release.
+# {{env}} is a copy of the candidate release under candidates/ (0600).
 command = ["/usr/local/bin/trader", "--validate-config", "{{env}}"]
 timeout_s = 30
 
