@@ -516,17 +516,16 @@ impl Agent {
             event: event.clone(),
             to: Some(next.word()),
         };
-        let mut record_failed = None;
+        // The pre-image a replay starts from; an emergency stop and the
+        // agent's facts go ahead without it (replay then starts earlier).
         if leading > 0
             && self.dirty
             && let Err(e) = self.save_now()
+            && human
+            && !stop
         {
-            record_failed = Some(format!("deploy_state.json cannot be saved ({e})"));
-        }
-        if record_failed.is_some() && human && !stop {
             return Err(format!(
-                "refused: {}; nothing was done",
-                record_failed.unwrap_or_default()
+                "refused: deploy_state.json cannot be saved ({e}); nothing was done"
             ));
         }
         for (index, effect) in effects[..leading].iter().enumerate() {
