@@ -107,17 +107,19 @@ pub enum SshConfigError {
     /// The fallback parser met something it does not understand; OpenSSH
     /// might, so this says how to get the real answer.
     #[error(
-        "{} line {line}: {reason}; gantry's fallback parser refuses what it does not \
+        "{} line {line}: {}; gantry's fallback parser refuses what it does not \
          understand: install OpenSSH's ssh so that `ssh -G` resolves this config",
-        file.display()
+        file.display(),
+        crate::text::inert(reason)
     )]
     Refused {
         file: PathBuf,
         line: usize,
         reason: String,
     },
-    /// A line OpenSSH would reject too.
-    #[error("{} line {line}: {reason}", file.display())]
+    /// A line OpenSSH would reject too. The reason quotes the line, as
+    /// OpenSSH's does, so it is made inert.
+    #[error("{} line {line}: {}", file.display(), crate::text::inert(reason))]
     Invalid {
         file: PathBuf,
         line: usize,
