@@ -1073,15 +1073,18 @@ fn parse_time(value: &str) -> Option<u64> {
         let multiplier = match rest.bytes().next() {
             None => 1,
             Some(unit) => {
-                rest = &rest[1..];
-                match unit.to_ascii_lowercase() {
+                let multiplier = match unit.to_ascii_lowercase() {
                     b's' => 1,
                     b'm' => 60,
                     b'h' => 3600,
                     b'd' => 86_400,
                     b'w' => 604_800,
                     _ => return None,
-                }
+                };
+                // Only after the match: the unit is ASCII, so slicing past
+                // it stays on a char boundary (`1é` used to panic here).
+                rest = &rest[1..];
+                multiplier
             }
         };
         total = total.checked_add(number.checked_mul(multiplier)?)?;
@@ -1271,6 +1274,23 @@ mod tests {
         assert_eq!(parse_port("65536"), None);
         assert_eq!(parse_port("+22"), None);
         assert_eq!(parse_port("65535"), Some(65535));
+    }
+
+    /// Found by tests/fuzz.rs: `ConnectTimeout 1\u{fffd}0` panicked,
+    /// slicing inside the character that follows the digits.
+    #[test]
+    fn regression_non_ascii_time_unit_is_refused() {
+        assert_eq!(parse_time("1\u{fffd}0"), None);
+        assert_eq!(parse_time("10é"), None);
+        let err = resolve_fallback(
+            "Host x\n  ConnectTimeout 1é\n",
+            Path::new("config"),
+            "x",
+            Path::new("/home/op"),
+            "op",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]
