@@ -324,7 +324,10 @@ mod tests {
     #[test]
     fn regression_rendering_keeps_blanks_and_quotes() {
         let env = parse(b"A=' x'\nB=\"'\"\nC='\"q\"'\nD=\"\t\"\nE=plain\n").unwrap();
-        assert_eq!(parse(env.to_string().as_bytes()).unwrap().entries, env.entries);
+        assert_eq!(
+            parse(env.to_string().as_bytes()).unwrap().entries,
+            env.entries
+        );
     }
 
     #[test]
