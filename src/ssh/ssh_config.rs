@@ -412,11 +412,8 @@ fn parse_ssh_g(
             "hostname" => host_name = Some(value.to_string()),
             "user" => user = Some(value.to_string()),
             "port" => {
-                port = Some(
-                    value
-                        .parse::<u16>()
-                        .map_err(|_| bad(line, "port is not 1 to 65535"))?,
-                )
+                // parse_port, not u16::from_str, which takes `0` and `+22`.
+                port = Some(parse_port(value).ok_or_else(|| bad(line, "port is not 1 to 65535"))?)
             }
             "identityfile" => raw_identities.push(value.to_string()),
             "proxyjump" if !value.eq_ignore_ascii_case("none") => {
@@ -1274,6 +1271,27 @@ mod tests {
         assert_eq!(parse_port("65536"), None);
         assert_eq!(parse_port("+22"), None);
         assert_eq!(parse_port("65535"), Some(65535));
+    }
+
+    /// Found by tests/fuzz.rs: `ssh -G` output saying `port 0` resolved to
+    /// port 0, though the error for a bad port promises 1 to 65535.
+    #[test]
+    fn regression_ssh_g_port_0_is_refused() {
+        let account = LocalAccount {
+            home: Some(PathBuf::from("/home/op")),
+            user: Some("op".into()),
+        };
+        for port in ["0", "+22", "65536"] {
+            let out = format!("hostname h\nport {port}\n");
+            let err = parse_ssh_g(&out, "h", "ssh -G h", &account).unwrap_err();
+            assert!(err.to_string().contains("1 to 65535"), "{err}");
+        }
+        assert_eq!(
+            parse_ssh_g("hostname h\nport 22\n", "h", "ssh -G h", &account)
+                .unwrap()
+                .port,
+            22
+        );
     }
 
     /// Found by tests/fuzz.rs: `ConnectTimeout 1\u{fffd}0` panicked,
