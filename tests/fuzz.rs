@@ -260,20 +260,20 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
-        (at.clone(), 0..HOSTILE.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
-        (at.clone(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (at, 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
+        (at, 0..HOSTILE.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (at, 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
         any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
-        (at.clone(), any::<usize>(), any::<usize>(), 1usize..200).prop_map(
-            |(at, seed, from, len)| Mutation::Splice {
+        (at, any::<usize>(), any::<usize>(), 1usize..200).prop_map(|(at, seed, from, len)| {
+            Mutation::Splice {
                 at,
                 seed,
                 from,
-                len
+                len,
             }
-        ),
-        (at.clone(), any::<u8>(), 1usize..70_000).prop_map(|(at, byte, len)| Mutation::LongRun {
+        }),
+        (at, any::<u8>(), 1usize..70_000).prop_map(|(at, byte, len)| Mutation::LongRun {
             at,
             byte,
             len
