@@ -777,6 +777,8 @@ impl Parser {
 
     fn type_line(&mut self, mut c: Cursor<'_>, name: String) -> Result<(), ParseError> {
         if c.at_end() {
+            // A quoted name may hold any character: inert, like every quote.
+            let name = crate::text::inert(&name);
             return Err(c.expected(&format!("a metric type after TYPE {name}")));
         }
         let word_pos = c.pos;

@@ -153,7 +153,8 @@ pub enum SshConfigError {
         line: String,
         reason: String,
     },
-    #[error("{key} {value:?} (from `{command}`): {reason}")]
+    /// The reason may quote a token of the value: inert.
+    #[error("{key} {value:?} (from `{command}`): {}", crate::text::inert(reason))]
     Expand {
         command: String,
         key: &'static str,
