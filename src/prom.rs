@@ -396,6 +396,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn expected(&self, what: &str) -> ParseError {
+        // `what` may name a quoted (so any-character) metric or label
+        // name; the found text is quoted with escapes already.
+        let what = crate::text::inert(what);
         self.err(format!("expected {what}, found {}", self.found()))
     }
 
@@ -777,8 +780,6 @@ impl Parser {
 
     fn type_line(&mut self, mut c: Cursor<'_>, name: String) -> Result<(), ParseError> {
         if c.at_end() {
-            // A quoted name may hold any character: inert, like every quote.
-            let name = crate::text::inert(&name);
             return Err(c.expected(&format!("a metric type after TYPE {name}")));
         }
         let word_pos = c.pos;

@@ -1177,6 +1177,10 @@ fn regression_escapes_in_errors() {
     check_prom(Bytes(
         b"# TYPE \"\x1b[2J\x1b]0;owned\x07trader.pnl.usd\"".to_vec(),
     ));
+    // The same through a quoted label name, and a quoted metric name
+    // with no value.
+    check_prom(Bytes(b"m{\"l\x1b[2J\" 1\n".to_vec()));
+    check_prom(Bytes(b"{\"m\x1b[2J\"}\n".to_vec()));
     // A `%` token of an unknown letter in `ssh -G` output.
     check_ssh_g(Bytes(
         b"hostname h\nport 22\nidentityfile ~/.ssh/%\x00p\n".to_vec(),
