@@ -1181,6 +1181,10 @@ fn regression_escapes_in_errors() {
     // with no value.
     check_prom(Bytes(b"m{\"l\x1b[2J\" 1\n".to_vec()));
     check_prom(Bytes(b"{\"m\x1b[2J\"}\n".to_vec()));
+    // A duplicate series whose quoted name and label hold a decoded newline.
+    check_prom(Bytes(
+        b"{\"\\nm\", \"l\\n\"=\"v\"} 1\n{\"\\nm\", \"l\\n\"=\"v\"} 2\n".to_vec(),
+    ));
     // A `%` token of an unknown letter in `ssh -G` output.
     check_ssh_g(Bytes(
         b"hostname h\nport 22\nidentityfile ~/.ssh/%\x00p\n".to_vec(),
