@@ -1153,7 +1153,7 @@ fn wire_non_finite_readings_keep_the_message_readable() {
 /// Hostile inputs found or suspected while fuzzing, each checked by the
 /// same checks as the random cases so that they stay fixed.
 #[test]
-fn regression_escapes_in_errors() {
+fn regression_inputs_found_by_fuzzing() {
     // An escaped ESC in a check's name reached the config error raw.
     let config = String::from_utf8(corpus("gantry_toml")[0].clone()).expect("utf-8 seed");
     let bad_op = config.replacen(
@@ -1188,6 +1188,10 @@ fn regression_escapes_in_errors() {
     // A `%` token of an unknown letter in `ssh -G` output.
     check_ssh_g(Bytes(
         b"hostname h\nport 22\nidentityfile ~/.ssh/%\x00p\n".to_vec(),
+    ));
+    // An ssh-rsa key whose modulus is an empty mpint.
+    check_known_hosts(Bytes(
+        b"10.20.0.5 ssh-rsa AAAAB3NzaC1yc2EAAAAAAAAAAA==\n".to_vec(),
     ));
     // A value of one blank rendered as `A= ` and read back empty.
     check_envfile(Bytes(b"A=\" \"\n".to_vec()));
