@@ -472,7 +472,7 @@ fn pairs(env: &envfile::EnvFile) -> Vec<(String, String)> {
 
 #[test]
 fn envfile_survives_hostile_bytes() {
-    fuzz("envfile", 1000, inputs("envfile"), check_envfile);
+    fuzz("envfile", 3000, inputs("envfile"), check_envfile);
 }
 
 /// Values of every shape the format can hold, rendered and parsed back.
@@ -489,7 +489,7 @@ fn envfile_round_trips_generated_files() {
     )
     .prop_map(String::from_iter);
     let file = prop::collection::btree_map(key, value, 0..8);
-    fuzz("envfile round trip", 500, file, |map| {
+    fuzz("envfile round trip", 1500, file, |map| {
         let env = envfile::EnvFile {
             entries: map
                 .into_iter()
@@ -557,12 +557,12 @@ fn check_prom(Bytes(bytes): Bytes) {
 
 #[test]
 fn prom_survives_hostile_pages() {
-    fuzz("prom", 1000, inputs("prom"), check_prom);
+    fuzz("prom", 3000, inputs("prom"), check_prom);
 }
 
 #[test]
 fn prom_selector_survives_hostile_text() {
-    fuzz("prom selector", 600, inputs("prom"), |Bytes(bytes)| {
+    fuzz("prom selector", 2000, inputs("prom"), |Bytes(bytes)| {
         // A selector is one line of a config file; take the first of the page.
         let text = String::from_utf8_lossy(&bytes);
         let first = text.split('\n').next().unwrap_or("");
@@ -647,7 +647,7 @@ fn check_hosts(Bytes(bytes): Bytes) {
 
 #[test]
 fn hosts_file_survives_hostile_bytes() {
-    fuzz("hosts", 600, inputs("hosts"), check_hosts);
+    fuzz("hosts", 2000, inputs("hosts"), check_hosts);
 }
 
 // ----------------------------------------------------------- known_hosts
@@ -743,7 +743,12 @@ fn check_known_hosts(Bytes(bytes): Bytes) {
 
 #[test]
 fn known_hosts_survives_hostile_bytes() {
-    fuzz("known_hosts", 600, inputs("known_hosts"), check_known_hosts);
+    fuzz(
+        "known_hosts",
+        2000,
+        inputs("known_hosts"),
+        check_known_hosts,
+    );
 }
 
 // ----------------------------------------------------------- ssh config
@@ -781,7 +786,7 @@ fn check_ssh_config(Bytes(bytes): Bytes) {
 
 #[test]
 fn ssh_config_fallback_survives_hostile_bytes() {
-    fuzz("ssh_config", 600, inputs("ssh_config"), check_ssh_config);
+    fuzz("ssh_config", 1500, inputs("ssh_config"), check_ssh_config);
 }
 
 /// `ssh -G` output, fed through the real code path: a stand-in `ssh` that
@@ -820,7 +825,7 @@ fn ssh_g_output_survives_hostile_bytes() {
         b.truncate(60_000);
         Bytes(b)
     });
-    fuzz("ssh -G", 200, under_a_pipe, check_ssh_g);
+    fuzz("ssh -G", 500, under_a_pipe, check_ssh_g);
 }
 
 // ------------------------------------------------------------ gantry.toml
@@ -860,7 +865,12 @@ fn check_gantry_toml(Bytes(bytes): Bytes) {
 
 #[test]
 fn gantry_toml_survives_hostile_bytes() {
-    fuzz("gantry.toml", 600, inputs("gantry_toml"), check_gantry_toml);
+    fuzz(
+        "gantry.toml",
+        2000,
+        inputs("gantry_toml"),
+        check_gantry_toml,
+    );
 }
 
 // ------------------------------------------------------------------ wire
@@ -895,7 +905,7 @@ where
 
 #[test]
 fn wire_survives_hostile_lines() {
-    fuzz("wire", 1000, inputs("wire"), check_wire);
+    fuzz("wire", 3000, inputs("wire"), check_wire);
 }
 
 /// Any text, control characters and all: the wire must carry it intact.
@@ -1111,10 +1121,10 @@ fn agent_msg() -> impl Strategy<Value = AgentMsg> {
 /// (finite numbers: JSON has no NaN), and each is exactly one line.
 #[test]
 fn wire_round_trips_generated_messages() {
-    fuzz("wire client round trip", 500, client_msg(), |msg| {
+    fuzz("wire client round trip", 1500, client_msg(), |msg| {
         same_after_encoding(&msg)
     });
-    fuzz("wire agent round trip", 500, agent_msg(), |msg| {
+    fuzz("wire agent round trip", 1500, agent_msg(), |msg| {
         same_after_encoding(&msg)
     });
 }
@@ -1126,7 +1136,7 @@ fn wire_round_trips_generated_messages() {
 fn wire_non_finite_readings_keep_the_message_readable() {
     fuzz(
         "wire non-finite",
-        200,
+        500,
         (
             check_view(),
             prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
