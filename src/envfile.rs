@@ -79,9 +79,18 @@ impl EnvFile {
 }
 
 impl fmt::Display for EnvFile {
+    /// One `KEY=VALUE` line per entry, which [`parse`] reads back to the
+    /// same entries: a value that parsing would trim or unquote is written
+    /// inside double quotes (the format has no escapes, and needs none:
+    /// only the outer pair is removed).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for e in &self.entries {
-            writeln!(f, "{}={}", e.key, e.value)?;
+            let v = &e.value;
+            if v.trim() != v || v.starts_with(['"', '\'']) {
+                writeln!(f, "{}=\"{v}\"", e.key)?;
+            } else {
+                writeln!(f, "{}={v}", e.key)?;
+            }
         }
         Ok(())
     }
@@ -307,6 +316,18 @@ mod tests {
         assert_eq!(parse(b"1X=2").unwrap_err().line(), 1);
         assert_eq!(parse(b"X=\"open").unwrap_err().line(), 1);
         assert_eq!(parse(b"X=a\x1b[2Jb").unwrap_err().line(), 1);
+    }
+
+    /// Found by tests/fuzz.rs: `A=' x'` parsed to " x", rendered as
+    /// `A= x` and re-parsed to "x"; `A="'"` rendered as `A='`, which does
+    /// not parse at all.
+    #[test]
+    fn regression_rendering_keeps_blanks_and_quotes() {
+        let env = parse(b"A=' x'\nB=\"'\"\nC='\"q\"'\nD=\"\t\"\nE=plain\n").unwrap();
+        assert_eq!(
+            parse(env.to_string().as_bytes()).unwrap().entries,
+            env.entries
+        );
     }
 
     #[test]

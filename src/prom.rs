@@ -396,6 +396,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn expected(&self, what: &str) -> ParseError {
+        // `what` may name a quoted (so any-character) metric or label
+        // name; the found text is quoted with escapes already.
+        let what = crate::text::inert(what);
         self.err(format!("expected {what}, found {}", self.found()))
     }
 
@@ -634,14 +637,15 @@ fn parse_timestamp(token: &str) -> Result<i64, &'static str> {
 
 /// Truncated rendering of a series for error messages.
 fn series_text(name: &str, labels: &[(String, String)]) -> String {
-    let mut text = name.to_owned();
+    // Quoted names may hold any character, a decoded `\n` included: inert.
+    let mut text = crate::text::inert(name);
     if !labels.is_empty() {
         text.push('{');
         for (i, (k, v)) in labels.iter().enumerate() {
             if i > 0 {
                 text.push(',');
             }
-            text.push_str(&format!("{k}={v:?}"));
+            text.push_str(&format!("{}={v:?}", crate::text::inert(k)));
         }
         text.push('}');
     }

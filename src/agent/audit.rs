@@ -174,13 +174,13 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let mut prev = GENESIS.to_string();
     let mut head = None;
     let mut count = 0;
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    if body.is_empty() {
+    if bytes.is_empty() {
         return Ok(Verified {
             entries: 0,
             head: None,
         });
     }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     for (index, raw) in body.split(|b| *b == b'\n').enumerate() {
         let number = index + 1;
         if raw.is_empty() {
@@ -219,6 +219,16 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
             seq: entry.seq,
             hash,
         });
+    }
+    // An entry exists once its line and its newline are synced (`append`).
+    // A last line without its newline is a write cut short, even when its
+    // JSON happens to be whole: `open` cuts it, so it must not count here,
+    // or this head would name an entry the next agent start removes.
+    if !bytes.ends_with(b"\n") {
+        return Err(broken(
+            count,
+            "no newline at the end: a write cut short (the agent cuts it when it starts)".into(),
+        ));
     }
     Ok(Verified {
         entries: count,
@@ -331,6 +341,28 @@ mod tests {
         fs::write(&path, lines.join("\n") + "\n").unwrap();
         let e = verify(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("prev"), "{e}");
+    }
+
+    /// Found by tests/audit_tamper.rs: a log cut one byte short (only the
+    /// last newline gone) verified with the full head, yet `open` cuts that
+    /// last entry; verify now refuses it, naming its line.
+    #[test]
+    fn regression_cut_before_last_newline_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        for k in ["a", "b"] {
+            log.append(entry(k)).unwrap();
+        }
+        drop(log);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let e = verify(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("no newline"), "{e}");
+        // The agent agrees: it cuts that line and keeps one entry.
+        let log = AuditLog::open(&path).unwrap();
+        assert_eq!(log.head().unwrap().seq, 1);
+        assert_eq!(verify(&path).unwrap().entries, 1);
     }
 
     #[test]

@@ -239,8 +239,14 @@ impl AgentConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
-        let bad =
-            |message: String| Exit::new(Code::Config, format!("{}: {message}", path.display()));
+        // Messages quote names and values from the file: made inert here,
+        // so no escape in a check's name reaches a terminal or a log raw.
+        let bad = |message: String| {
+            Exit::new(
+                Code::Config,
+                format!("{}: {}", path.display(), crate::text::inert(&message)),
+            )
+        };
         let file: File = toml::from_str(text).map_err(|e| {
             let (line, message) = crate::text::toml_error(text, &e);
             bad(format!("line {line}: {message}"))

@@ -289,7 +289,9 @@ fn parse_with_home(path: &Path, text: &str, home: Option<&Path>) -> Result<Hosts
         // Every error toml reports for a document read from text carries a
         // span; line 1 is only a fallback should one not.
         let line = e.span().map_or(1, |span| lines.at(span.start));
-        invalid(line, Problem::Toml(e.message().trim_end().to_string()))
+        // toml quotes an unknown key as written, escapes decoded: inert.
+        let message = crate::text::inert(&e.message().trim_end().replace('\n', " "));
+        invalid(line, Problem::Toml(message))
     })?;
 
     let mut waves = Vec::new();

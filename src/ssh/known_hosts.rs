@@ -1037,7 +1037,12 @@ fn read_public(algo: Algo, r: &mut Reader<'_>) -> Option<Vec<Vec<u8>>> {
             let e = r.mpint()?;
             let n = r.mpint()?;
             // OpenSSH refuses RSA keys under 1024 bits.
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            // An empty modulus (a zero mpint) has no bits; subtracting 8
+            // from its length overflowed (a panic in debug builds, and in
+            // release a huge count that let the key's shape pass).
+            let bits = n
+                .first()
+                .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
             if bits < 1024 {
                 return None;
             }
@@ -1093,6 +1098,16 @@ mod tests {
         "AAAAC3NzaC1lZDI1NTE5AAAAIKXs0GK/Xm+DgN7c2pkJuitvxzb6MoQ5lRnz5AgCz3qB";
     const ED_FINGERPRINT: &str = "SHA256:S92SIlE5XfBprnupUOk2yYi2Kw9/lmDMhOsQapxxopQ";
     const LOCALHOST_HASHED: &str = "|1|fNODx6D7/JiRkSUHRHOFWHhXk0g=|kVmyIHJ0GQg/SMWHadcM6LykFbQ=";
+
+    /// Found by tests/fuzz.rs: an `ssh-rsa` blob whose modulus is an
+    /// empty mpint (`ssh-rsa` then two zero lengths) overflowed the bit
+    /// count. It is a malformed key, skipped like any other.
+    #[test]
+    fn regression_rsa_key_with_empty_modulus_is_skipped() {
+        let known = KnownHosts::parse("h ssh-rsa AAAAB3NzaC1yc2EAAAAAAAAAAA==\n", Path::new("kh"));
+        assert!(known.is_empty());
+        assert_eq!(known.skipped()[0].reason, SkipReason::BadKey);
+    }
 
     fn ed_key(seed: u8) -> Vec<u8> {
         let mut blob = Vec::new();

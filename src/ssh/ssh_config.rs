@@ -107,17 +107,19 @@ pub enum SshConfigError {
     /// The fallback parser met something it does not understand; OpenSSH
     /// might, so this says how to get the real answer.
     #[error(
-        "{} line {line}: {reason}; gantry's fallback parser refuses what it does not \
+        "{} line {line}: {}; gantry's fallback parser refuses what it does not \
          understand: install OpenSSH's ssh so that `ssh -G` resolves this config",
-        file.display()
+        file.display(),
+        crate::text::inert(reason)
     )]
     Refused {
         file: PathBuf,
         line: usize,
         reason: String,
     },
-    /// A line OpenSSH would reject too.
-    #[error("{} line {line}: {reason}", file.display())]
+    /// A line OpenSSH would reject too. The reason quotes the line, as
+    /// OpenSSH's does, so it is made inert.
+    #[error("{} line {line}: {}", file.display(), crate::text::inert(reason))]
     Invalid {
         file: PathBuf,
         line: usize,
@@ -151,7 +153,8 @@ pub enum SshConfigError {
         line: String,
         reason: String,
     },
-    #[error("{key} {value:?} (from `{command}`): {reason}")]
+    /// The reason may quote a token of the value: inert.
+    #[error("{key} {value:?} (from `{command}`): {}", crate::text::inert(reason))]
     Expand {
         command: String,
         key: &'static str,
@@ -410,11 +413,8 @@ fn parse_ssh_g(
             "hostname" => host_name = Some(value.to_string()),
             "user" => user = Some(value.to_string()),
             "port" => {
-                port = Some(
-                    value
-                        .parse::<u16>()
-                        .map_err(|_| bad(line, "port is not 1 to 65535"))?,
-                )
+                // parse_port, not u16::from_str, which takes `0` and `+22`.
+                port = Some(parse_port(value).ok_or_else(|| bad(line, "port is not 1 to 65535"))?)
             }
             "identityfile" => raw_identities.push(value.to_string()),
             "proxyjump" if !value.eq_ignore_ascii_case("none") => {
@@ -1071,15 +1071,18 @@ fn parse_time(value: &str) -> Option<u64> {
         let multiplier = match rest.bytes().next() {
             None => 1,
             Some(unit) => {
-                rest = &rest[1..];
-                match unit.to_ascii_lowercase() {
+                let multiplier = match unit.to_ascii_lowercase() {
                     b's' => 1,
                     b'm' => 60,
                     b'h' => 3600,
                     b'd' => 86_400,
                     b'w' => 604_800,
                     _ => return None,
-                }
+                };
+                // Only after the match: the unit is ASCII, so slicing past
+                // it stays on a char boundary (`1é` used to panic here).
+                rest = &rest[1..];
+                multiplier
             }
         };
         total = total.checked_add(number.checked_mul(multiplier)?)?;
@@ -1269,6 +1272,44 @@ mod tests {
         assert_eq!(parse_port("65536"), None);
         assert_eq!(parse_port("+22"), None);
         assert_eq!(parse_port("65535"), Some(65535));
+    }
+
+    /// Found by tests/fuzz.rs: `ssh -G` output saying `port 0` resolved to
+    /// port 0, though the error for a bad port promises 1 to 65535.
+    #[test]
+    fn regression_ssh_g_port_0_is_refused() {
+        let account = LocalAccount {
+            home: Some(PathBuf::from("/home/op")),
+            user: Some("op".into()),
+        };
+        for port in ["0", "+22", "65536"] {
+            let out = format!("hostname h\nport {port}\n");
+            let err = parse_ssh_g(&out, "h", "ssh -G h", &account).unwrap_err();
+            assert!(err.to_string().contains("1 to 65535"), "{err}");
+        }
+        assert_eq!(
+            parse_ssh_g("hostname h\nport 22\n", "h", "ssh -G h", &account)
+                .unwrap()
+                .port,
+            22
+        );
+    }
+
+    /// Found by tests/fuzz.rs: `ConnectTimeout 1\u{fffd}0` panicked,
+    /// slicing inside the character that follows the digits.
+    #[test]
+    fn regression_non_ascii_time_unit_is_refused() {
+        assert_eq!(parse_time("1\u{fffd}0"), None);
+        assert_eq!(parse_time("10é"), None);
+        let err = resolve_fallback(
+            "Host x\n  ConnectTimeout 1é\n",
+            Path::new("config"),
+            "x",
+            Path::new("/home/op"),
+            "op",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]
