@@ -1065,6 +1065,7 @@ fn audit_entry() -> impl Strategy<Value = wire::AuditEntry> {
                 deploy_id,
                 release,
                 message,
+                event: detail.clone().map(|d| serde_json::json!({ "to": d })),
                 detail: detail.map(serde_json::Value::String),
                 prev,
                 hash,
