@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::crash::marked_processes;
-use common::{GANTRY, Lab, stderr};
+use common::{GANTRY, Lab, stderr, wait_until};
 
 const THREE_SOAKS: Duration = Duration::from_secs(3);
 
@@ -40,17 +40,6 @@ fn audit_kinds(lab: &Lab) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .map(|e| e["kind"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("{what}: not within {timeout:?}");
 }
 
 #[test]

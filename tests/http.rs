@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{GANTRY, Lab, stderr};
 use gantry::prom::{self, Lookup};
@@ -153,17 +153,6 @@ fn promtool_accepts(page: &str) {
     );
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn metrics_status_history_and_audit_follow_deploys_drills_and_rollbacks() {
     let port = free_port();
@@ -201,7 +190,7 @@ fn metrics_status_history_and_audit_follow_deploys_drills_and_rollbacks() {
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
     let status = lab.status();
     // Give the live gate a sample, so every check has a value.
-    wait_for("every live check ok", Duration::from_secs(5), || {
+    common::wait_until("every live check ok", Duration::from_secs(5), || {
         let (_, page) = metrics(addr);
         value(
             &page,
@@ -451,7 +440,7 @@ listen = "127.0.0.1:{port}"
     let out = lab.ctl_path(&["submit", "--reason", "ghost"], &lab.example("good.env"));
     assert!(out.status.success(), "{}", stderr(&out));
     lab.wait_state("shadow", Duration::from_secs(10));
-    wait_for(
+    common::wait_until(
         "a value for telemetry_fresh",
         Duration::from_secs(5),
         || {
