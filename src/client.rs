@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
-};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 
 use crate::exit::{Code, fail};
 use crate::pipeline::Role;
@@ -149,13 +147,16 @@ impl<S: AsyncRead + AsyncWrite> WireReader<S> {
     /// Lines that are not a known message are skipped (new types may
     /// appear).
     pub async fn next_message(&mut self) -> Option<AgentMsg> {
-        let mut line = String::new();
+        let mut line = Vec::new();
         loop {
             line.clear();
-            match self.reader.read_line(&mut line).await {
+            // A host that sends a longer line is treated as gone.
+            match crate::lines::read_line(&mut self.reader, &mut line, crate::wire::MAX_AGENT_LINE)
+                .await
+            {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {
-                    if let Ok(msg) = serde_json::from_str::<AgentMsg>(&line) {
+                    if let Ok(msg) = serde_json::from_slice::<AgentMsg>(&line) {
                         return Some(msg);
                     }
                 }

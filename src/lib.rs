@@ -16,6 +16,7 @@ pub mod envfile;
 pub mod exit;
 pub mod faults;
 pub mod init;
+pub mod lines;
 pub mod pipeline;
 pub mod prom;
 pub mod sim;

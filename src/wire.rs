@@ -18,6 +18,9 @@ pub const PROTOCOL: u32 = 1;
 
 /// A line longer than this is refused and the session closed.
 pub const MAX_LINE: usize = 1 << 20;
+/// The longest line a client reads from an agent: an audit tail of 10 000
+/// entries fits; a host sending more is cut off.
+pub const MAX_AGENT_LINE: usize = 16 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

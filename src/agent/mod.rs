@@ -64,6 +64,7 @@ const REPLY_MEMORY: usize = 1024;
 
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = AgentConfig::load(config_path)?;
+    raise_open_files();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -87,6 +88,9 @@ enum Validation {
 struct Waiter {
     key: String,
     id: String,
+    /// What the command asked (op, arguments, operator, reason): a resent
+    /// id must ask the same to get the first reply.
+    asked: String,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -173,7 +177,8 @@ struct Agent {
     metrics: metrics::Tracker,
     candidate: Option<Candidate>,
     waiting: Vec<(Pending, Waiter)>,
-    replies: HashMap<String, Reply>,
+    /// First replies by key, with what the command asked.
+    replies: HashMap<String, (String, Reply)>,
     reply_order: VecDeque<String>,
     last_saved: Instant,
     last_state_sent: Instant,
@@ -292,6 +297,7 @@ impl Agent {
             events: events.clone(),
             status: status_rx,
             audit_path: store.path("audit.jsonl"),
+            sessions: socket::Sessions::default(),
         });
         tokio::spawn(socket::serve(listener, hub));
         let (tracker, snapshots) = metrics::Tracker::new(&pipeline, &status_tx.borrow());
@@ -372,11 +378,18 @@ impl Agent {
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut next_sample = tokio::time::Instant::now();
         loop {
+            // A transition into a phase that samples faster (a rollback, a
+            // drill) must not wait out the slower interval it came from.
+            let soonest = tokio::time::Instant::now() + self.sample_interval();
+            if next_sample > soonest {
+                next_sample = soonest;
+            }
+            // The pipeline's own work first: no flood of client requests
+            // may delay a sample, and so a rollback.
             tokio::select! {
                 biased;
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
-                Some(request) = self.requests.recv() => self.handle(request).await,
                 Some(exited) = self.exits.recv() => {
                     if Some(exited.pid) == self.service.pid() || self.service.pid().is_none() {
                         eprintln!("gantry agent: service pid {} exited ({:?})", exited.pid, exited.code);
@@ -391,6 +404,7 @@ impl Agent {
                     self.sample().await;
                     next_sample = tokio::time::Instant::now() + self.sample_interval();
                 }
+                Some(request) = self.requests.recv() => self.handle(request).await,
             }
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -989,7 +1003,8 @@ impl Agent {
     /// Sends a reply and remembers it for a resent id.
     fn answer(&mut self, waiter: Waiter, reply: Reply) {
         if !waiter.id.is_empty() {
-            self.replies.insert(waiter.key.clone(), reply.clone());
+            self.replies
+                .insert(waiter.key.clone(), (waiter.asked, reply.clone()));
             self.reply_order.push_back(waiter.key);
             self.trim_replies();
         }
@@ -1010,13 +1025,46 @@ impl Agent {
             role,
             seen_as,
             reply,
+            id_used_for_status,
         } = request;
         // A command id is the client's, so replies are remembered per peer
         // and role: a resent id gets its first reply, another session's
         // reply is never handed out.
         let key = format!("{role}|{seen_as}|{}", command.id);
-        if let Some(first) = self.replies.get(&key) {
-            let _ = reply.send(first.clone());
+        let asked = asked(&command);
+        let used_for = self
+            .replies
+            .get(&key)
+            .map(|(first, reply)| (first.clone(), Some(reply.clone())))
+            .or_else(|| {
+                self.waiting
+                    .iter()
+                    .find(|(_, w)| w.key == key && !command.id.is_empty())
+                    .map(|(_, w)| (w.asked.clone(), None))
+            });
+        if id_used_for_status
+            || used_for
+                .as_ref()
+                .is_some_and(|(first, _)| *first != asked)
+        {
+            // A reused id must not swallow a different command (an estop
+            // answered with an old status, and nothing stopped).
+            let message = format!(
+                "command id {} was already used for another command; a resent id must carry the same op and arguments",
+                crate::text::inert(&command.id)
+            );
+            let actor = Actor {
+                name: seen_as.clone(),
+                role,
+                seen_as: Some(seen_as.clone()),
+            };
+            let reason = command.reason.clone().unwrap_or_default();
+            self.audit_refusal(&command, &actor, &reason, &message);
+            let _ = reply.send(Reply::err(&command.id, ErrorCode::BadRequest, message));
+            return;
+        }
+        if let Some((_, Some(first))) = used_for {
+            let _ = reply.send(first);
             return;
         }
         if !command.id.is_empty() && self.waiting.iter().any(|(_, w)| w.key == key) {
@@ -1043,6 +1091,7 @@ impl Agent {
         let reason = command.reason.clone().unwrap_or_default();
         let waiter = Waiter {
             key,
+            asked,
             id: command.id.clone(),
             reply,
         };
@@ -1453,6 +1502,35 @@ fn refused(id: &str, refusal: &Refusal) -> Reply {
 fn entered_rollback(before: &Phase, after: &Phase) -> bool {
     let rolling = |p: &Phase| matches!(p, Phase::RollingBack { .. } | Phase::Drilling { .. });
     rolling(after) && !rolling(before)
+}
+
+/// Raises the soft limit of open files to the hard limit (at most 65 536):
+/// sessions, the service's pipes and the state dir's files must never run
+/// out at the systemd default of 1 024 (the example unit sets LimitNOFILE).
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let wanted = limit.rlim_max.min(65_536);
+            if limit.rlim_cur < wanted {
+                limit.rlim_cur = wanted;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
+
+/// What a command asks, as one comparable string (its id left out).
+fn asked(command: &Command) -> String {
+    let mut fields = serde_json::to_value(command).unwrap_or_default();
+    if let Some(map) = fields.as_object_mut() {
+        map.remove("id");
+    }
+    audit::sha256_hex(fields.to_string().as_bytes())
 }
 
 /// A release must parse, and may not set what the stage owns.

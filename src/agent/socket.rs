@@ -2,15 +2,26 @@
 //! wire protocol. Connections only relay: every command goes to the agent's
 //! loop as a [`Request`] and its reply comes back on a oneshot, so the
 //! pipeline is touched by one task only.
+//!
+//! A client is a stranger, however it connected, so everything it can grow
+//! is bounded (docs/protocol.md, "Limits"): sessions in all and per role
+//! (with room kept for admins), commands in flight per session, lines
+//! queued for a client (a client that does not read is closed, never
+//! buffered without end), a write that does not progress, the line length.
+//! `status` is answered from the last published status without the loop,
+//! so a storm of it never delays sampling, a rollback or an estop.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::lines::{LineError, read_line};
 use crate::pipeline::Role;
 use crate::wire::{self, AgentMsg, ClientMsg, Command, ErrorCode, Reply, Status};
 
@@ -21,6 +32,9 @@ pub struct Request {
     /// How the agent identified the peer (uid), not what it claimed.
     pub seen_as: String,
     pub reply: oneshot::Sender<Reply>,
+    /// This session answered `status` under the command's id: a different
+    /// command reusing it is refused (the loop audits it).
+    pub id_used_for_status: bool,
 }
 
 /// What every connection shares.
@@ -30,6 +44,88 @@ pub struct Hub {
     pub events: broadcast::Sender<AgentMsg>,
     pub status: watch::Receiver<Status>,
     pub audit_path: std::path::PathBuf,
+    pub sessions: Sessions,
+}
+
+/// Sessions open, in all and per role.
+#[derive(Default)]
+pub struct Sessions {
+    total: AtomicUsize,
+    by_role: [AtomicUsize; 3],
+}
+
+/// Sessions at once, whatever their role.
+pub const MAX_SESSIONS: usize = 4096;
+/// Of those, kept for admin sessions: a viewer flood never locks out the
+/// admin who has to act.
+pub const ADMIN_RESERVED: usize = 64;
+/// Viewer and operator sessions at once, each.
+pub const MAX_PER_ROLE: usize = 512;
+/// Lines queued for one client; one that falls this far behind is closed.
+pub const MAX_QUEUED: usize = 64;
+/// Commands of one session waiting for their reply.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// A write to a client that makes no progress for this long closes it.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn role_index(role: Role) -> usize {
+    match role {
+        Role::Viewer => 0,
+        Role::Operator => 1,
+        Role::Admin => 2,
+    }
+}
+
+/// A session's place, given back when it ends.
+struct Seat {
+    hub: Arc<Hub>,
+    role: Option<Role>,
+}
+
+impl Seat {
+    /// A connection before its role is known: counts toward the total.
+    fn take(hub: &Arc<Hub>) -> Option<Seat> {
+        let total = hub.sessions.total.fetch_add(1, Ordering::SeqCst) + 1;
+        let seat = Seat {
+            hub: hub.clone(),
+            role: None,
+        };
+        (total <= MAX_SESSIONS).then_some(seat)
+    }
+
+    /// Once the role is known: per-role caps, and the admin reserve.
+    fn settle(&mut self, role: Role) -> Result<(), String> {
+        let sessions = &self.hub.sessions;
+        let count = sessions.by_role[role_index(role)].fetch_add(1, Ordering::SeqCst) + 1;
+        self.role = Some(role);
+        if role == Role::Admin {
+            return Ok(());
+        }
+        let others =
+            sessions.by_role[0].load(Ordering::SeqCst) + sessions.by_role[1].load(Ordering::SeqCst);
+        if count > MAX_PER_ROLE {
+            return Err(format!(
+                "too many {role} sessions (at most {MAX_PER_ROLE}); try later"
+            ));
+        }
+        if others > MAX_SESSIONS - ADMIN_RESERVED {
+            return Err(format!(
+                "too many sessions ({} kept for admins of {MAX_SESSIONS}); try later",
+                ADMIN_RESERVED
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let sessions = &self.hub.sessions;
+        sessions.total.fetch_sub(1, Ordering::SeqCst);
+        if let Some(role) = self.role {
+            sessions.by_role[role_index(role)].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Binds the socket with mode 0660 from its first instant: it is bound in
@@ -66,14 +162,37 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 
 pub async fn serve(listener: UnixListener, hub: Arc<Hub>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let (mut stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors: wait for sessions to end rather than
+                // spin; the agent's own work goes on meanwhile.
+                eprintln!("gantry agent: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(seat) = Seat::take(&hub) else {
+            let reply = Reply::err(
+                "",
+                ErrorCode::Refused,
+                format!("too many sessions (at most {MAX_SESSIONS}); try later"),
+            );
+            let line = wire::encode(&AgentMsg::Reply(reply));
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    stream.write_all(line.as_bytes()),
+                )
+                .await;
+            });
             continue;
         };
         let seen_as = peer(&stream);
         let hub = hub.clone();
         tokio::spawn(async move {
             let (read, write) = stream.into_split();
-            session(read, write, hub, Role::Admin, seen_as).await;
+            session(read, write, hub, Role::Admin, seen_as, seat).await;
         });
     }
 }
@@ -101,36 +220,55 @@ fn user_name(uid: u32) -> Option<String> {
     })
 }
 
+/// Queues a line for the client; false if the client has fallen
+/// [`MAX_QUEUED`] lines behind (or left): the session then ends.
+fn push(out: &mpsc::Sender<String>, line: String) -> bool {
+    out.try_send(line).is_ok()
+}
+
 /// One session: hello, snapshot, then events and replies, until the peer
-/// leaves. Generic over the stream so `attach` can reuse it.
-pub async fn session<R, W>(
+/// leaves, falls too far behind, or a limit is reached.
+async fn session<R, W>(
     read: R,
     mut write: W,
     hub: Arc<Hub>,
     mut role: Role,
     mut seen_as: String,
+    mut seat: Seat,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, mut lines) = mpsc::channel::<String>(1024);
+    let (out, mut lines) = mpsc::channel::<String>(MAX_QUEUED);
+    // Closed when the client is dropped: ends the reader below.
+    let (closed_tx, mut closed) = watch::channel(false);
+    let writer_closed = closed_tx.clone();
     let writer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            if write.write_all(line.as_bytes()).await.is_err() {
+            let wrote = tokio::time::timeout(WRITE_TIMEOUT, async {
+                write.write_all(line.as_bytes()).await?;
+                write.flush().await
+            })
+            .await;
+            if !matches!(wrote, Ok(Ok(()))) {
                 break;
             }
-            let _ = write.flush().await;
         }
+        let _ = writer_closed.send(true);
     });
     let mut events = hub.events.subscribe();
-    greet(&out, &hub, role).await;
+    greet(&out, &hub, role);
 
     let forward_out = out.clone();
+    let forward_closed = closed_tx.clone();
     let forward = tokio::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(msg) => {
-                    if forward_out.send(wire::encode(&msg)).await.is_err() {
+                    if !push(&forward_out, wire::encode(&msg)) {
+                        eprintln!(
+                            "gantry agent: closing a session that fell {MAX_QUEUED} lines behind"
+                        );
                         break;
                     }
                 }
@@ -138,14 +276,24 @@ pub async fn session<R, W>(
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
+        let _ = forward_closed.send(true);
     });
 
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    // Ids this session answered `status` under (bounded): answered here,
+    // they never reach the loop's reply memory.
+    let mut status_ids: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     let mut first = true;
+    let mut settled = false;
     loop {
         buf.clear();
-        match read_line(&mut reader, &mut buf).await {
+        let read = tokio::select! {
+            read = read_line(&mut reader, &mut buf, wire::MAX_LINE) => read,
+            _ = closed.wait_for(|c| *c) => break,
+        };
+        match read {
             Ok(0) => break,
             Ok(_) => {}
             Err(LineError::TooLong) => {
@@ -154,7 +302,7 @@ pub async fn session<R, W>(
                     ErrorCode::BadRequest,
                     format!("line longer than {} bytes; closing", wire::MAX_LINE),
                 );
-                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                push(&out, wire::encode(&AgentMsg::Reply(reply)));
                 break;
             }
             Err(LineError::Io) => break,
@@ -163,7 +311,9 @@ pub async fn session<R, W>(
             Ok(t) => t.trim(),
             Err(_) => {
                 let reply = Reply::err("", ErrorCode::BadRequest, "line is not valid UTF-8");
-                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                    break;
+                }
                 continue;
             }
         };
@@ -171,22 +321,37 @@ pub async fn session<R, W>(
             continue;
         }
         let was_first = std::mem::replace(&mut first, false);
-        let command = match serde_json::from_str::<ClientMsg>(text) {
-            Ok(ClientMsg::Command(command)) => command,
-            Ok(ClientMsg::Attach(info)) if was_first => {
-                // attach may only lower the role the socket grants.
-                role = role.min(info.role);
-                seen_as = format!("{} via {seen_as}", crate::text::inert(&info.seen_as));
-                greet(&out, &hub, role).await;
+        let message = serde_json::from_str::<ClientMsg>(text);
+        if let Ok(ClientMsg::Attach(info)) = &message
+            && was_first
+        {
+            // attach may only lower the role the socket grants.
+            role = role.min(info.role);
+            seen_as = format!("{} via {seen_as}", crate::text::inert(&info.seen_as));
+        }
+        if !settled {
+            settled = true;
+            if let Err(why) = seat.settle(role) {
+                let reply = Reply::err("", ErrorCode::Refused, why);
+                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                break;
+            }
+            if matches!(message, Ok(ClientMsg::Attach(_))) {
+                greet(&out, &hub, role);
                 continue;
             }
+        }
+        let command = match message {
+            Ok(ClientMsg::Command(command)) => command,
             Ok(ClientMsg::Attach(_)) => {
                 let reply = Reply::err(
                     "",
                     ErrorCode::BadRequest,
                     "attach must be the first message",
                 );
-                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                    break;
+                }
                 continue;
             }
             Err(e) => {
@@ -199,16 +364,66 @@ pub async fn session<R, W>(
                     ErrorCode::BadRequest,
                     format!("cannot read message: {e}"),
                 );
-                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                    break;
+                }
                 continue;
             }
         };
+        if command.request == wire::Request::Status {
+            // The last published status: no trip through the agent's loop.
+            if !command.id.is_empty() && !status_ids.contains(&command.id) {
+                if status_ids.len() >= 1024 {
+                    status_ids.pop_front();
+                }
+                status_ids.push_back(command.id.clone());
+            }
+            let status = hub.status.borrow().clone();
+            let reply = Reply::ok(&command.id, serde_json::to_value(status).ok());
+            if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                break;
+            }
+            continue;
+        }
+        let id_used_for_status = !command.id.is_empty() && status_ids.contains(&command.id);
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            let reply = Reply::err(
+                &command.id,
+                ErrorCode::Refused,
+                format!(
+                    "{MAX_IN_FLIGHT} commands of this session are waiting for replies; wait for them"
+                ),
+            );
+            if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                break;
+            }
+            continue;
+        };
+        if let wire::Request::AuditTail { n } = command.request
+            && !id_used_for_status
+        {
+            // Read from the file off the loop, and off the runtime's workers.
+            let path = hub.audit_path.clone();
+            let out = out.clone();
+            let id = command.id.clone();
+            tokio::spawn(async move {
+                let entries =
+                    tokio::task::spawn_blocking(move || super::audit::tail(&path, n.min(10_000)))
+                        .await
+                        .unwrap_or_default();
+                let reply = Reply::ok(&id, serde_json::to_value(entries).ok());
+                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                drop(permit);
+            });
+            continue;
+        }
         let (tx, rx) = oneshot::channel();
         let request = Request {
             command,
             role,
             seen_as: seen_as.clone(),
             reply: tx,
+            id_used_for_status,
         };
         if hub.requests.send(request).await.is_err() {
             break;
@@ -217,8 +432,9 @@ pub async fn session<R, W>(
         // Replies may come late (a drill); the session keeps reading.
         tokio::spawn(async move {
             if let Ok(reply) = rx.await {
-                let _ = out.send(wire::encode(&AgentMsg::Reply(reply))).await;
+                push(&out, wire::encode(&AgentMsg::Reply(reply)));
             }
+            drop(permit);
         });
     }
     forward.abort();
@@ -227,7 +443,7 @@ pub async fn session<R, W>(
 }
 
 /// hello (with the session's role), then a snapshot.
-async fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
+fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
     let hello = AgentMsg::Hello {
         protocol: wire::PROTOCOL,
         host: hub.host.clone(),
@@ -238,37 +454,6 @@ async fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
         status: Box::new(hub.status.borrow().clone()),
         audit: super::audit::tail(&hub.audit_path, 20),
     };
-    let _ = out.send(wire::encode(&hello)).await;
-    let _ = out.send(wire::encode(&snapshot)).await;
-}
-
-enum LineError {
-    TooLong,
-    Io,
-}
-
-/// Reads one line into `buf`, refusing lines over [`wire::MAX_LINE`].
-async fn read_line<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> Result<usize, LineError> {
-    loop {
-        let available = reader.fill_buf().await.map_err(|_| LineError::Io)?;
-        if available.is_empty() {
-            return Ok(buf.len());
-        }
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (&available[..=i], true),
-            None => (available, false),
-        };
-        if buf.len() + chunk.len() > wire::MAX_LINE {
-            return Err(LineError::TooLong);
-        }
-        buf.extend_from_slice(chunk);
-        let used = chunk.len();
-        reader.consume(used);
-        if done {
-            return Ok(buf.len());
-        }
-    }
+    push(out, wire::encode(&hello));
+    push(out, wire::encode(&snapshot));
 }

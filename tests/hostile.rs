@@ -1,0 +1,153 @@
+//! Issue 10: clients that are not polite. Real agent, real socket.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::Lab;
+use serde_json::Value;
+
+/// Sends one command line and returns its reply (skipping events).
+fn ask(reader: &mut BufReader<UnixStream>, line: &str) -> Value {
+    let mut stream = reader.get_ref().try_clone().unwrap();
+    stream.write_all(line.as_bytes()).unwrap();
+    stream.write_all(b"\n").unwrap();
+    loop {
+        let mut got = String::new();
+        assert!(reader.read_line(&mut got).unwrap() > 0, "agent closed");
+        let msg: Value = serde_json::from_str(&got).unwrap();
+        if msg["type"] == "reply" {
+            return msg;
+        }
+    }
+}
+
+#[test]
+fn a_reused_command_id_never_swallows_a_different_command() {
+    let mut lab = Lab::new("lab-ids", 1);
+    lab.start_agent();
+    let stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let first = ask(&mut reader, r#"{"type":"command","id":"x","op":"status"}"#);
+    assert_eq!(first["ok"], true, "{first}");
+    // The same id and the same command: the first reply again.
+    let again = ask(&mut reader, r#"{"type":"command","id":"x","op":"status"}"#);
+    assert_eq!(again, first);
+    // The same id for an estop: refused, nothing stops, and it is audited.
+    let estop = ask(
+        &mut reader,
+        r#"{"type":"command","id":"x","op":"estop","reason":"reused id"}"#,
+    );
+    assert_eq!(estop["ok"], false, "{estop}");
+    assert_eq!(estop["code"], "bad_request", "{estop}");
+    assert!(
+        estop["error"].as_str().unwrap().contains("already used"),
+        "{estop}"
+    );
+    assert_eq!(lab.status()["state"], "idle");
+    let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+    assert!(audit.contains("estop.refused"), "{audit}");
+    // A fresh id acts.
+    let estop = ask(
+        &mut reader,
+        r#"{"type":"command","id":"y","op":"estop","reason":"fresh id"}"#,
+    );
+    assert_eq!(estop["ok"], true, "{estop}");
+    assert_eq!(lab.status()["state"], "halted");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn raise_own_open_files(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(wanted);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+#[test]
+fn a_flood_of_idle_and_never_reading_clients_delays_no_rollback() {
+    raise_own_open_files(8192);
+    let mut lab = Lab::new("lab-flood", 1);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+    let agent = lab.agent.as_ref().unwrap().id();
+    let before = rss_kib(agent);
+
+    // 3 000 connections that only sit there.
+    let idle: Vec<UnixStream> = (0..3000)
+        .map(|_| UnixStream::connect(lab.path("agent.sock")).unwrap())
+        .collect();
+    // 100 that ask for status as fast as they can and never read a reply.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let floods: Vec<_> = (0..100)
+        .map(|_| {
+            let mut stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let line = b"{\"type\":\"command\",\"id\":\"\",\"op\":\"audit_tail\",\"n\":200}\n";
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if stream.write_all(line).is_err() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+
+    // ctl still answers, and a crashing release is still rolled back.
+    let started = std::time::Instant::now();
+    let status = lab.status();
+    assert_eq!(status["state"], "live");
+    eprintln!("ctl status under the flood: {:?}", started.elapsed());
+    let out = lab.ctl_path(
+        &["submit", "--reason", "under flood"],
+        &lab.example("bad-crash.env"),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let rolled = lab.wait_state("rolled_back", Duration::from_secs(20));
+    let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+    let done = audit
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"rollback.done\""))
+        .expect("rollback.done");
+    let entry: Value = serde_json::from_str(done).unwrap();
+    eprintln!(
+        "rollback under the flood: total {} ms",
+        entry["detail"]["total_ms"]
+    );
+    assert_eq!(rolled["current_release"], status["current_release"]);
+    let after = rss_kib(agent);
+    eprintln!("agent RSS: {before} KiB before, {after} KiB under 3 100 clients");
+    assert!(after < 300 * 1024, "RSS {after} KiB under the flood");
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for flood in floods {
+        let _ = flood.join();
+    }
+    drop(idle);
+}
