@@ -183,8 +183,10 @@ webhooks = [
     assert_eq!(hit.path, "/services/T0/B0/secret");
     assert_eq!(hit.content_type, "application/json");
     let text = hit.body["text"].as_str().unwrap();
+    // The identity the agent saw acts; the claimed name is shown as a claim.
     assert!(
-        text.starts_with("[P0] lab-alerts: halted: emergency stop by tester: venue outage"),
+        text.starts_with("[P0] lab-alerts: halted: emergency stop by ")
+            && text.contains(" (claims tester): venue outage"),
         "{text}"
     );
     let blocks = hit.body["blocks"].as_array().unwrap();
@@ -207,7 +209,7 @@ webhooks = [
         hit.body["content"]
             .as_str()
             .unwrap()
-            .starts_with("[P0] lab-alerts: halted: emergency stop by tester"),
+            .contains("(claims tester)"),
         "{}",
         hit.body
     );

@@ -159,6 +159,7 @@ fn fleet_model() -> Model {
         name: "amy".into(),
         role: Role::Operator,
         seen_as: None,
+        claimed: None,
     });
     estop.reason = Some("venue outage".into());
     model.audit.push_back((3, estop));

@@ -1038,6 +1038,7 @@ fn audit_entry() -> impl Strategy<Value = wire::AuditEntry> {
             name,
             role,
             seen_as,
+            claimed: None,
         });
     (
         (any::<u64>(), text(), text(), text(), text()),

@@ -328,7 +328,9 @@ fn metrics_status_history_and_audit_follow_deploys_drills_and_rollbacks() {
     let bad = &deploys[0];
     assert_eq!(bad["outcome"], "rolled_back");
     assert_eq!(bad["reason"], "new strategy");
-    assert_eq!(bad["submitted_by"]["name"], "tester");
+    // The identity the agent saw (the local user), the claim beside it.
+    assert_ne!(bad["submitted_by"]["name"], "tester");
+    assert_eq!(bad["submitted_by"]["claimed"], "tester");
     let failed: Vec<&Value> = bad["stages"]
         .as_array()
         .unwrap()
@@ -379,7 +381,7 @@ fn metrics_status_history_and_audit_follow_deploys_drills_and_rollbacks() {
         "the failed stage is marked: {table}"
     );
     assert!(lines[2].starts_with("    "), "why it rolled back: {table}");
-    assert!(table.contains("tester"), "{table}");
+    assert!(table.contains("(claims tester)"), "{table}");
     let out = lab.ctl(&["history", "--limit", "1"]);
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(

@@ -141,7 +141,10 @@ fn ctl_over_openssh_status_approve_rollback_estop_and_a_pinned_operator() {
         .unwrap();
     assert!(approve.contains("operator alice (pinned)"), "{approve}");
     assert!(approve.contains("key SHA256:"), "{approve}");
-    assert!(approve.contains("\"name\":\"tester\""), "{approve}");
+    // --operator alice is pinned by authorized_keys: alice approved, and the
+    // name the client claimed ($USER) is only a claim.
+    assert!(approve.contains("\"name\":\"alice\""), "{approve}");
+    assert!(approve.contains("\"claimed\":\"tester\""), "{approve}");
 }
 
 #[test]

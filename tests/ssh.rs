@@ -58,7 +58,8 @@ fn fleet_status_and_every_action_over_ssh_then_nothing_left_running() {
         .lines()
         .find(|l| l.contains("\"kind\":\"estop\""))
         .expect("estop audited");
-    assert!(estop.contains("\"name\":\"tester\""), "{estop}");
+    assert!(estop.contains("\"name\":\"key SHA256:"), "{estop}");
+    assert!(estop.contains("\"claimed\":\"tester\""), "{estop}");
     assert!(estop.contains("key SHA256:"), "{estop}");
 
     let dir = fleet.dir.display().to_string();

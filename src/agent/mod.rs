@@ -1042,22 +1042,14 @@ impl Agent {
                     .find(|(_, w)| w.key == key && !command.id.is_empty())
                     .map(|(_, w)| (w.asked.clone(), None))
             });
-        if id_used_for_status
-            || used_for
-                .as_ref()
-                .is_some_and(|(first, _)| *first != asked)
-        {
+        if id_used_for_status || used_for.as_ref().is_some_and(|(first, _)| *first != asked) {
             // A reused id must not swallow a different command (an estop
             // answered with an old status, and nothing stopped).
             let message = format!(
                 "command id {} was already used for another command; a resent id must carry the same op and arguments",
                 crate::text::inert(&command.id)
             );
-            let actor = Actor {
-                name: seen_as.clone(),
-                role,
-                seen_as: Some(seen_as.clone()),
-            };
+            let actor = actor_of(&command, role, &seen_as);
             let reason = command.reason.clone().unwrap_or_default();
             self.audit_refusal(&command, &actor, &reason, &message);
             let _ = reply.send(Reply::err(&command.id, ErrorCode::BadRequest, message));
@@ -1078,16 +1070,7 @@ impl Agent {
             ));
             return;
         }
-        let actor = Actor {
-            name: command
-                .operator
-                .clone()
-                .filter(|n| !n.trim().is_empty())
-                .map(|n| crate::text::inert(&n))
-                .unwrap_or_else(|| seen_as.clone()),
-            role,
-            seen_as: Some(seen_as),
-        };
+        let actor = actor_of(&command, role, &seen_as);
         let reason = command.reason.clone().unwrap_or_default();
         let waiter = Waiter {
             key,
@@ -1524,6 +1507,51 @@ fn raise_open_files() {
     }
 }
 
+/// Who acts: the identity the agent saw (the operator an authorized_keys
+/// line pins, else the key sshd accepted, else the local user), with the
+/// name the client claimed kept beside it as a claim.
+fn actor_of(command: &Command, role: Role, seen_as: &str) -> Actor {
+    let name = identity(seen_as);
+    let claimed = command
+        .operator
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(crate::text::inert)
+        .filter(|n| *n != name);
+    Actor {
+        name,
+        role,
+        seen_as: Some(seen_as.to_string()),
+        claimed,
+    }
+}
+
+/// The identity in a session's `seen_as` (socket.rs and attach.rs write
+/// it): `operator alice (pinned), key SHA256:…, from … via uid 0 (root)`.
+fn identity(seen_as: &str) -> String {
+    let part = |prefix: &str| {
+        seen_as
+            .split([',', ' '])
+            .collect::<Vec<_>>()
+            .windows(2)
+            .find(|w| w[0] == prefix)
+            .map(|w| w[1].to_string())
+    };
+    if let Some(operator) = part("operator") {
+        return operator;
+    }
+    if let Some(key) = part("key") {
+        return format!("key {key}");
+    }
+    // "uid 0 (root)" → root; "uid 1001" → uid 1001.
+    let local = seen_as.rsplit(" via ").next().unwrap_or(seen_as);
+    match local.split_once(" (") {
+        Some((_, name)) => name.trim_end_matches(')').to_string(),
+        None => local.to_string(),
+    }
+}
+
 /// What a command asks, as one comparable string (its id left out).
 fn asked(command: &Command) -> String {
     let mut fields = serde_json::to_value(command).unwrap_or_default();
@@ -1621,4 +1649,24 @@ fn command_of(pid: u32) -> String {
             format!(", `{}`", crate::text::inert(text.trim()))
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity;
+
+    #[test]
+    fn identity_is_what_the_agent_saw_never_the_claim() {
+        assert_eq!(identity("uid 0 (root)"), "root");
+        assert_eq!(identity("uid 1001"), "uid 1001");
+        assert_eq!(
+            identity("operator alice (pinned), key SHA256:abc, from 10.0.0.5 via uid 999 (gantry)"),
+            "alice"
+        );
+        assert_eq!(
+            identity("key SHA256:abc, from 10.0.0.5 via uid 999 (gantry)"),
+            "key SHA256:abc"
+        );
+        assert_eq!(identity("attach without ssh via uid 0 (root)"), "root");
+    }
 }

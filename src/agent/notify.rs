@@ -804,6 +804,7 @@ mod tests {
                 name: "ci".into(),
                 role: Role::Admin,
                 seen_as: None,
+                claimed: None,
             },
             submitted_at: at,
             reason: "r".into(),

@@ -566,7 +566,7 @@ fn audit(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
             let who = e
                 .actor
                 .as_ref()
-                .map(|a| format!(" [{}]", a.name))
+                .map(|a| format!(" [{}]", crate::text::inert(&a.who())))
                 .unwrap_or_default();
             let why = e
                 .reason

@@ -31,7 +31,7 @@ pub fn render(history: &History, now: Time) -> String {
         for stage in Stage::ALL {
             row.push(stage_cell(deploy, stage, now));
         }
-        row.push(deploy.submitted_by.name.clone());
+        row.push(deploy.submitted_by.who());
         row.push(when(&deploy.submitted_at));
         rows.push(row.into_iter().map(|cell| inert(&cell)).collect());
     }

