@@ -111,13 +111,13 @@ impl Checker {
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
         // A certificate that a CA line rejected is never pinned as a plain
         // key; its key is still trusted if a plain line holds it, as in ssh.
-        if let (Some(note), false) = (&note, verdict.is_trusted()) {
-            if matches!(verdict, Verdict::Unknown | Verdict::Changed { .. }) {
-                return KeyCheck::Refused(format!(
-                    "host {} ({shown}) offered {key_type} {fingerprint}, but {note}; refusing",
-                    self.target
-                ));
-            }
+        if let Some(note) = &note
+            && matches!(verdict, Verdict::Unknown | Verdict::Changed { .. })
+        {
+            return KeyCheck::Refused(format!(
+                "host {} ({shown}) offered {key_type} {fingerprint}, but {note}; refusing",
+                self.target
+            ));
         }
         match verdict {
             Verdict::Trusted { .. } => KeyCheck::Accepted,

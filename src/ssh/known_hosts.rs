@@ -41,12 +41,22 @@
 //!   hashed salt) are ignored, and kept in [`KnownHosts::skipped`] so the
 //!   caller can warn.
 //!
+//! - A host certificate the server offers ([`KnownHosts::check_certificate`],
+//!   sshconnect.c check_host_key and check_host_cert): a matching
+//!   `@revoked` line holding its key or its CA refuses; a matching
+//!   `@cert-authority` line holding its CA trusts it if it is a host
+//!   certificate, valid now, lists the looked-up host (without port)
+//!   exactly among its principals or has none, has no critical options and
+//!   a non-SHA-1 CA signature; otherwise it is judged as its plain key.
+//!   Parsing and the CA signature are ssh-key's (re-exported by russh).
+//! - Host key algorithm order ([`KnownHosts::host_key_types`], sshconnect2.c
+//!   order_hostkeyalgs): the key types of matching plain lines and whether
+//!   a CA line matches, for the client to ask for known types first.
+//!
 //! Known gaps, none of which can turn a refusal into an acceptance: ECDSA
 //! points are checked for shape, not for lying on the curve, and
 //! certificate signatures inside known_hosts lines are not verified, so
 //! such a broken line may make a host "changed" where ssh says "unknown".
-//! Host certificates offered by a server are not supported (they are never
-//! trusted here).
 
 use std::fmt;
 use std::fs;
