@@ -262,8 +262,10 @@ fn host_key_preference(known: &HostKeyTypes) -> russh::Preferred {
         // A stable sort: known types first, each group in default order.
         keys.sort_by_key(|a| !is_known(a));
     }
-    // ssh does not offer SHA-1 RSA certificates by default.
-    let certifiable = keys
+    // Certificates in the default order, as ssh lists them; ssh does not
+    // offer SHA-1 RSA certificates by default.
+    let certifiable = default
+        .key
         .iter()
         .filter(|a| !matches!(a, Algorithm::Rsa { hash: None }) && !plain_type(a).is_empty());
     let all_certs = known.authority || best_known || known.known.is_empty();
@@ -514,5 +516,58 @@ fn connect_error(
                 target.address, target.port
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(p: &russh::Preferred) -> (Vec<String>, Vec<String>) {
+        (
+            p.key.iter().map(|a| a.to_string()).collect(),
+            p.host_key_certificates
+                .iter()
+                .map(Algorithm::to_certificate_type)
+                .collect(),
+        )
+    }
+
+    fn types(authority: bool, known: &[&'static str]) -> HostKeyTypes {
+        HostKeyTypes {
+            authority,
+            known: known.to_vec(),
+        }
+    }
+
+    #[test]
+    fn known_key_types_are_asked_for_first() {
+        let default = names(&russh::Preferred::default()).0;
+        // Nothing known, or the best type known: the default order, and
+        // every certificate type ahead (no SHA-1 RSA certificate).
+        for known in [types(false, &[]), types(false, &["ssh-ed25519", "ssh-rsa"])] {
+            let (keys, certs) = names(&host_key_preference(&known));
+            assert_eq!(keys, default);
+            assert_eq!(certs[0], "ssh-ed25519-cert-v01@openssh.com");
+            assert!(certs.contains(&"rsa-sha2-512-cert-v01@openssh.com".to_string()));
+            assert!(!certs.contains(&"ssh-rsa-cert-v01@openssh.com".to_string()));
+        }
+        // Only RSA known: RSA first, only RSA certificates.
+        let (keys, certs) = names(&host_key_preference(&types(false, &["ssh-rsa"])));
+        assert_eq!(&keys[..2], ["rsa-sha2-512", "rsa-sha2-256"]);
+        assert_eq!(keys.len(), default.len());
+        assert_eq!(
+            certs,
+            [
+                "rsa-sha2-512-cert-v01@openssh.com",
+                "rsa-sha2-256-cert-v01@openssh.com"
+            ]
+        );
+        // A CA line: every certificate type, plain keys still known first.
+        let (keys, certs) = names(&host_key_preference(&types(true, &["ecdsa-sha2-nistp384"])));
+        assert_eq!(keys[0], "ecdsa-sha2-nistp384");
+        assert_eq!(keys[1], "ssh-ed25519");
+        assert_eq!(certs[0], "ssh-ed25519-cert-v01@openssh.com");
+        assert_eq!(certs.len(), 6);
     }
 }

@@ -1652,6 +1652,57 @@ mod tests {
     }
 
     #[test]
+    fn host_key_types_for_algorithm_order() {
+        let text = format!(
+            "{}\n{}\n@revoked h {}\n@cert-authority *.example {}\n{}",
+            line("h,g", &ed_key(1)),
+            line("h", &ed_key(2)),
+            line("", &ec_key(3)).trim_start(),
+            line("", &ed_key(4)).trim_start(),
+            line("[h]:2222", &ec_key(5)),
+        );
+        let known = kh(&text);
+        assert_eq!(
+            known.host_key_types("H", 22),
+            HostKeyTypes {
+                authority: false,
+                known: vec!["ssh-ed25519"],
+            }
+        );
+        // As looked up for another port: no bare-name fallback here.
+        assert_eq!(
+            known.host_key_types("h", 2222),
+            HostKeyTypes {
+                authority: false,
+                known: vec!["ecdsa-sha2-nistp256"],
+            }
+        );
+        assert_eq!(
+            known.host_key_types("a.example", 22),
+            HostKeyTypes {
+                authority: true,
+                known: vec![],
+            }
+        );
+        assert_eq!(known.host_key_types("x", 22), HostKeyTypes::default());
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_or_verify_is_never_trusted() {
+        let k = ed_key(1);
+        let known = kh(&format!(
+            "@cert-authority * {}\n{}",
+            line("", &k).trim_start(),
+            line("h", &k)
+        ));
+        for blob in [&b""[..], b"junk", &k] {
+            let got = known.check_certificate("h", 22, blob, 1);
+            assert_eq!(got.verdict, Verdict::Unknown);
+            assert!(matches!(got.authority, Authority::Unusable(_)));
+        }
+    }
+
+    #[test]
     fn separators_comments_and_line_endings() {
         let k = ed_key(1);
         let b64 = STANDARD.encode(&k);
@@ -1971,6 +2022,8 @@ mod tests {
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), blob in prop::collection::vec(any::<u8>(), 0..80)) {
             let known = KnownHosts::parse_bytes(&bytes, Path::new("kh"));
             let _ = known.check("h", 2222, "ssh-ed25519", &blob);
+            let _ = known.check_certificate("h", 2222, &blob, 0);
+            let _ = known.host_key_types("h", 2222);
             let _ = parse_blob(&blob, true);
             let _ = b64_pton(&bytes);
         }
