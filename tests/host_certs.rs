@@ -411,3 +411,109 @@ fn host_certificates_get_the_same_verdict_as_openssh() {
         assert!(text.contains(why), "{server}: {text}");
     }
 }
+
+/// `KnownHosts::check_certificate` on certificates made by `ssh-keygen`,
+/// for what the servers above cannot show: the exact validity bounds, the
+/// bare-name fallback for another port, `@revoked` of the certificate's
+/// own key without any CA line, and a certificate whose signature was
+/// tampered with.
+#[test]
+fn certificate_checks_on_ssh_keygen_certificates() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use gantry::ssh::known_hosts::{Authority, KnownHosts, Verdict};
+
+    if !sshd::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (ca, _) = sshd::keygen(dir, "ca");
+    let (host, _) = sshd::keygen(dir, "host");
+    let ca_public = public_line(&ca.with_extension("pub"));
+    let host_public = public_line(&host.with_extension("pub"));
+    let cert = sign(
+        &ca,
+        &host,
+        &["-h", "-n", "h.example", "-V", "20300101:20300102"],
+    );
+    let text = std::fs::read_to_string(cert).unwrap();
+    let blob = STANDARD
+        .decode(text.split_whitespace().nth(1).unwrap())
+        .unwrap();
+    let after = russh::keys::Certificate::from_bytes(&blob)
+        .unwrap()
+        .valid_after();
+    let before = russh::keys::Certificate::from_bytes(&blob)
+        .unwrap()
+        .valid_before();
+    let known = |text: &str| KnownHosts::parse(text, Path::new("kh"));
+    let authority = known(&format!("@cert-authority *.example {ca_public}"));
+
+    let check = authority.check_certificate("H.example", 22, &blob, after);
+    assert!(check.verdict.is_trusted(), "{check:?}");
+    assert!(matches!(check.authority, Authority::Valid { line: 1, .. }));
+    for (now, why) in [
+        (after - 1, "not yet valid"),
+        (before, "expired"),
+        (before + 1, "expired"),
+    ] {
+        let check = authority.check_certificate("h.example", 22, &blob, now);
+        assert_eq!(check.verdict, Verdict::Unknown, "{now}");
+        match check.authority {
+            Authority::Invalid { reason, .. } => assert!(reason.contains(why), "{reason}"),
+            other => panic!("{now}: {other:?}"),
+        }
+    }
+    // Principals are compared with the host as looked up, without a port.
+    assert!(
+        authority
+            .check_certificate("h.example", 2222, &blob, after)
+            .verdict
+            .is_trusted()
+    );
+    // A bare-name CA line serves another port when nothing is known for
+    // `[host]:port`; a `[host]:port` line does not serve port 22.
+    let bare = known(&format!("@cert-authority h.example {ca_public}"));
+    assert!(
+        bare.check_certificate("h.example", 2222, &blob, after)
+            .verdict
+            .is_trusted()
+    );
+    let ported = known(&format!("@cert-authority [h.example]:2222 {ca_public}"));
+    assert!(
+        ported
+            .check_certificate("h.example", 2222, &blob, after)
+            .verdict
+            .is_trusted()
+    );
+    let check = ported.check_certificate("h.example", 22, &blob, after);
+    assert_eq!(
+        (check.verdict, check.authority),
+        (Verdict::Unknown, Authority::None)
+    );
+    // Without a CA line, the plain key decides; revoking it revokes the
+    // certificate.
+    let plain = known(&format!("h.example {host_public}"));
+    let check = plain.check_certificate("h.example", 22, &blob, after);
+    assert!(check.verdict.is_trusted());
+    assert_eq!(check.authority, Authority::None);
+    let revoked = known(&format!(
+        "h.example {host_public}\n@revoked * {host_public}"
+    ));
+    assert!(matches!(
+        revoked
+            .check_certificate("h.example", 22, &blob, after)
+            .verdict,
+        Verdict::Revoked { line: 2, .. }
+    ));
+    // One bit of the CA's signature flipped: unusable, whatever trusts it.
+    let mut tampered = blob.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let both = known(&format!(
+        "@cert-authority * {ca_public}\nh.example {host_public}"
+    ));
+    let check = both.check_certificate("h.example", 22, &tampered, after);
+    assert_eq!(check.verdict, Verdict::Unknown);
+    assert!(matches!(check.authority, Authority::Unusable(_)));
+}
