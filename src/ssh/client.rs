@@ -8,13 +8,15 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use russh::client::{self, Handle};
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{
+    Algorithm, EcdsaCurve, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+};
 use russh::{ChannelStream, client::Msg};
 
-use super::known_hosts::{KnownHosts, Verdict};
+use super::known_hosts::{Authority, HostKeyTypes, KnownHosts, Verdict};
 use crate::exit::{Code, fail};
 use crate::text::inert;
 
@@ -55,18 +57,69 @@ struct Checker {
 }
 
 impl Checker {
-    fn decide(&self, key: &PublicKey) -> KeyCheck {
+    fn decide(&self, offered: &PublicKeyOrCertificate) -> KeyCheck {
         let known = match KnownHosts::load(&self.known_hosts) {
             Ok(k) => k,
             Err(e) => return KeyCheck::Refused(format!("cannot read known_hosts: {e}")),
+        };
+        let shown = display_host(&self.lookup_host, self.port);
+        let (key, verdict, note) = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                let Ok(blob) = key.to_bytes() else {
+                    return KeyCheck::Refused("cannot encode the host key".into());
+                };
+                let verdict = known.check(
+                    &self.lookup_host,
+                    self.port,
+                    key.algorithm().as_str(),
+                    &blob,
+                );
+                (key.clone(), verdict, None)
+            }
+            PublicKeyOrCertificate::Certificate(cert) => {
+                let Ok(cert_blob) = cert.to_bytes() else {
+                    return KeyCheck::Refused("cannot encode the host certificate".into());
+                };
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let checked =
+                    known.check_certificate(&self.lookup_host, self.port, &cert_blob, now);
+                let key = PublicKey::new(cert.public_key().clone(), "");
+                let fingerprint = key.fingerprint(HashAlg::Sha256);
+                let note = match checked.authority {
+                    Authority::Valid { .. } => return KeyCheck::Accepted,
+                    Authority::None => None,
+                    Authority::Unusable(why) => {
+                        return KeyCheck::Refused(format!(
+                            "host certificate of {} ({shown}) for key {fingerprint} is unusable: {why}; refusing",
+                            self.target
+                        ));
+                    }
+                    Authority::Invalid { path, line, reason } => Some(format!(
+                        "its host certificate (CA in {} line {line}) is not valid: {reason}",
+                        path.display()
+                    )),
+                };
+                (key, checked.verdict, note)
+            }
         };
         let key_type = key.algorithm().as_str().to_string();
         let Ok(blob) = key.to_bytes() else {
             return KeyCheck::Refused("cannot encode the host key".into());
         };
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let shown = display_host(&self.lookup_host, self.port);
-        match known.check(&self.lookup_host, self.port, &key_type, &blob) {
+        // A certificate that a CA line rejected is never pinned as a plain
+        // key; its key is still trusted if a plain line holds it, as in ssh.
+        if let Some(note) = &note
+            && matches!(verdict, Verdict::Unknown | Verdict::Changed { .. })
+        {
+            return KeyCheck::Refused(format!(
+                "host {} ({shown}) offered {key_type} {fingerprint}, but {note}; refusing",
+                self.target
+            ));
+        }
+        match verdict {
             Verdict::Trusted { .. } => KeyCheck::Accepted,
             Verdict::Revoked { path, line } => KeyCheck::Refused(format!(
                 "host key {fingerprint} of {} ({shown}) is REVOKED in {} line {line}; refusing",
@@ -145,13 +198,7 @@ impl client::Handler for Checker {
         &mut self,
         server_public_key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let outcome = match server_public_key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.decide(key),
-            russh::keys::PublicKeyOrCertificate::Certificate(_) => KeyCheck::Refused(format!(
-                "{} offered a host certificate; gantry checks plain host keys only",
-                self.target
-            )),
-        };
+        let outcome = self.decide(server_public_key);
         let accepted = matches!(outcome, KeyCheck::Accepted);
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(outcome);
@@ -168,13 +215,69 @@ pub struct Session {
     pub target: Target,
 }
 
-fn client_config() -> Arc<client::Config> {
+fn client_config(known: &HostKeyTypes) -> Arc<client::Config> {
     Arc::new(client::Config {
         keepalive_interval: Some(Duration::from_secs(5)),
         keepalive_max: 3,
         inactivity_timeout: None,
+        preferred: host_key_preference(known),
         ..Default::default()
     })
+}
+
+/// The plain known_hosts type name of a host key algorithm.
+fn plain_type(algorithm: &Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Ed25519 => "ssh-ed25519",
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        } => "ecdsa-sha2-nistp256",
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        } => "ecdsa-sha2-nistp384",
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        } => "ecdsa-sha2-nistp521",
+        Algorithm::Rsa { .. } => "ssh-rsa",
+        _ => "",
+    }
+}
+
+/// Host key algorithms in ssh's order (sshconnect2.c order_hostkeyalgs):
+/// if known_hosts holds a key of the most preferred type, the default
+/// order; otherwise the types it holds first, so a host known only by its
+/// RSA key is asked for that key and not judged "changed" on ed25519.
+/// Certificate algorithms go first (as in ssh's default list) when a
+/// `@cert-authority` line matches, the best type is known or nothing is;
+/// otherwise only those of known types are offered. ssh would offer the
+/// rest after the known plain types, which russh cannot express (it puts
+/// every certificate ahead); without a CA line such a certificate would
+/// only be judged by its plain key anyway, which is what we then get.
+fn host_key_preference(known: &HostKeyTypes) -> russh::Preferred {
+    let default = russh::Preferred::default();
+    let is_known = |a: &Algorithm| known.known.contains(&plain_type(a));
+    let best_known = default.key.first().is_some_and(is_known);
+    let mut keys: Vec<Algorithm> = default.key.to_vec();
+    if !best_known {
+        // A stable sort: known types first, each group in default order.
+        keys.sort_by_key(|a| !is_known(a));
+    }
+    // Certificates in the default order, as ssh lists them; ssh does not
+    // offer SHA-1 RSA certificates by default.
+    let certifiable = default
+        .key
+        .iter()
+        .filter(|a| !matches!(a, Algorithm::Rsa { hash: None }) && !plain_type(a).is_empty());
+    let all_certs = known.authority || best_known || known.known.is_empty();
+    let certs: Vec<Algorithm> = certifiable
+        .filter(|a| all_certs || is_known(a))
+        .cloned()
+        .collect();
+    russh::Preferred {
+        key: keys.into(),
+        host_key_certificates: certs.into(),
+        ..default
+    }
 }
 
 impl Session {
@@ -199,10 +302,14 @@ impl Session {
             outcome: outcome.clone(),
         };
         let name = inert(&target.name);
+        // An unreadable file gets the default order; the check refuses.
+        let known_types = KnownHosts::load(&target.known_hosts)
+            .map(|k| k.host_key_types(&checker.lookup_host, checker.port))
+            .unwrap_or_default();
         let (handle, jump) = match &target.jump {
             None => {
                 let connecting = client::connect(
-                    client_config(),
+                    client_config(&known_types),
                     (target.address.as_str(), target.port),
                     checker,
                 );
@@ -242,10 +349,13 @@ impl Session {
                             ),
                         )
                     })?;
-                let handle =
-                    client::connect_stream(client_config(), channel.into_stream(), checker)
-                        .await
-                        .map_err(|e| connect_error(&name, target, &outcome, e))?;
+                let handle = client::connect_stream(
+                    client_config(&known_types),
+                    channel.into_stream(),
+                    checker,
+                )
+                .await
+                .map_err(|e| connect_error(&name, target, &outcome, e))?;
                 (handle, Some(Box::new(via)))
             }
         };
@@ -406,5 +516,58 @@ fn connect_error(
                 target.address, target.port
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(p: &russh::Preferred) -> (Vec<String>, Vec<String>) {
+        (
+            p.key.iter().map(|a| a.to_string()).collect(),
+            p.host_key_certificates
+                .iter()
+                .map(Algorithm::to_certificate_type)
+                .collect(),
+        )
+    }
+
+    fn types(authority: bool, known: &[&'static str]) -> HostKeyTypes {
+        HostKeyTypes {
+            authority,
+            known: known.to_vec(),
+        }
+    }
+
+    #[test]
+    fn known_key_types_are_asked_for_first() {
+        let default = names(&russh::Preferred::default()).0;
+        // Nothing known, or the best type known: the default order, and
+        // every certificate type ahead (no SHA-1 RSA certificate).
+        for known in [types(false, &[]), types(false, &["ssh-ed25519", "ssh-rsa"])] {
+            let (keys, certs) = names(&host_key_preference(&known));
+            assert_eq!(keys, default);
+            assert_eq!(certs[0], "ssh-ed25519-cert-v01@openssh.com");
+            assert!(certs.contains(&"rsa-sha2-512-cert-v01@openssh.com".to_string()));
+            assert!(!certs.contains(&"ssh-rsa-cert-v01@openssh.com".to_string()));
+        }
+        // Only RSA known: RSA first, only RSA certificates.
+        let (keys, certs) = names(&host_key_preference(&types(false, &["ssh-rsa"])));
+        assert_eq!(&keys[..2], ["rsa-sha2-512", "rsa-sha2-256"]);
+        assert_eq!(keys.len(), default.len());
+        assert_eq!(
+            certs,
+            [
+                "rsa-sha2-512-cert-v01@openssh.com",
+                "rsa-sha2-256-cert-v01@openssh.com"
+            ]
+        );
+        // A CA line: every certificate type, plain keys still known first.
+        let (keys, certs) = names(&host_key_preference(&types(true, &["ecdsa-sha2-nistp384"])));
+        assert_eq!(keys[0], "ecdsa-sha2-nistp384");
+        assert_eq!(keys[1], "ssh-ed25519");
+        assert_eq!(certs[0], "ssh-ed25519-cert-v01@openssh.com");
+        assert_eq!(certs.len(), 6);
     }
 }

@@ -41,12 +41,22 @@
 //!   hashed salt) are ignored, and kept in [`KnownHosts::skipped`] so the
 //!   caller can warn.
 //!
+//! - A host certificate the server offers ([`KnownHosts::check_certificate`],
+//!   sshconnect.c check_host_key and check_host_cert): a matching
+//!   `@revoked` line holding its key or its CA refuses; a matching
+//!   `@cert-authority` line holding its CA trusts it if it is a host
+//!   certificate, valid now, lists the looked-up host (without port)
+//!   exactly among its principals or has none, has no critical options and
+//!   a non-SHA-1 CA signature; otherwise it is judged as its plain key.
+//!   Parsing and the CA signature are ssh-key's (re-exported by russh).
+//! - Host key algorithm order ([`KnownHosts::host_key_types`], sshconnect2.c
+//!   order_hostkeyalgs): the key types of matching plain lines and whether
+//!   a CA line matches, for the client to ask for known types first.
+//!
 //! Known gaps, none of which can turn a refusal into an acceptance: ECDSA
 //! points are checked for shape, not for lying on the curve, and
 //! certificate signatures inside known_hosts lines are not verified, so
 //! such a broken line may make a host "changed" where ssh says "unknown".
-//! Host certificates offered by a server are not supported (they are never
-//! trusted here).
 
 use std::fmt;
 use std::fs;
@@ -344,6 +354,130 @@ impl KnownHosts {
         }
     }
 
+    /// Decides on a host certificate a server at `host`:`port` offered, as
+    /// ssh's check_host_key does with `StrictHostKeyChecking=yes` at unix
+    /// time `now`: a matching `@revoked` line holding the certificate's
+    /// key or its CA refuses; a matching `@cert-authority` line holding the
+    /// CA trusts it if the certificate is valid for this host; otherwise
+    /// (no such line, or an invalid certificate) ssh falls back to the
+    /// plain key inside, and so does this, through [`KnownHosts::check`].
+    /// [`CertCheck::authority`] says which of these happened, so a caller
+    /// never pins the key of a certificate that a CA line rejected.
+    pub fn check_certificate(
+        &self,
+        host: &str,
+        port: u16,
+        cert_blob: &[u8],
+        now: u64,
+    ) -> CertCheck {
+        let Some(cert) = certificate_keys(cert_blob) else {
+            // ssh fails the key exchange on a certificate it cannot parse
+            // or whose CA signature does not verify; nothing to fall back to.
+            return CertCheck {
+                verdict: Verdict::Unknown,
+                authority: Authority::Unusable("malformed certificate".into()),
+            };
+        };
+        let lower = host.as_bytes().to_ascii_lowercase();
+        let non_default = port != DEFAULT_PORT && port != 0;
+        let name = if non_default {
+            host_port_name(&lower, port)
+        } else {
+            lower.clone()
+        };
+        let mut found = self.cert_lookup(&name, &cert);
+        if matches!(found, CertLookup::New) && non_default {
+            // As for plain keys: "checking without port identifier".
+            found = self.cert_lookup(&lower, &cert);
+        }
+        let authority = match found {
+            CertLookup::Revoked(e) => {
+                return CertCheck {
+                    verdict: Verdict::Revoked {
+                        path: e.path.to_path_buf(),
+                        line: e.line,
+                    },
+                    authority: Authority::None,
+                };
+            }
+            // ssh checks principals against the host as looked up, without
+            // the port (sshconnect.c check_host_cert).
+            CertLookup::Authority(e) => match validate_host_cert(&cert, &lower, now) {
+                Ok(()) => {
+                    return CertCheck {
+                        verdict: Verdict::Trusted {
+                            path: e.path.to_path_buf(),
+                            line: e.line,
+                        },
+                        authority: Authority::Valid {
+                            path: e.path.to_path_buf(),
+                            line: e.line,
+                        },
+                    };
+                }
+                Err(reason) => Authority::Invalid {
+                    path: e.path.to_path_buf(),
+                    line: e.line,
+                    reason,
+                },
+            },
+            CertLookup::New => Authority::None,
+        };
+        CertCheck {
+            verdict: self.check(host, port, "", &cert.key_blob),
+            authority,
+        }
+    }
+
+    /// hostfile.c check_hostkeys_by_key_or_type for a certificate: only
+    /// `@cert-authority` lines count, and no match is "new", never
+    /// "changed"; `@revoked` of the key or of its CA wins.
+    fn cert_lookup(&self, name: &[u8], cert: &CertKeys) -> CertLookup<'_> {
+        let key = Offered::new(&cert.key_blob);
+        let ca = Offered::new(&cert.ca_blob);
+        let matching = || self.entries.iter().filter(|e| e.hosts.matches(name));
+        if let Some(e) = matching()
+            .find(|e| e.marker == Marker::Revoked && (key.equals_public(e) || ca.equals_public(e)))
+        {
+            return CertLookup::Revoked(e);
+        }
+        match matching().find(|e| e.marker == Marker::CertAuthority && ca.equals_public(e)) {
+            Some(e) => CertLookup::Authority(e),
+            None => CertLookup::New,
+        }
+    }
+
+    /// What known_hosts holds for `host`:`port` before connecting, for
+    /// ordering host key algorithms as ssh's order_hostkeyalgs does: the
+    /// name is looked up as is (`[host]:port` for another port, no bare
+    /// fallback), plain lines give their key types, `@revoked` lines none.
+    pub fn host_key_types(&self, host: &str, port: u16) -> HostKeyTypes {
+        let lower = host.as_bytes().to_ascii_lowercase();
+        let name = if port != DEFAULT_PORT && port != 0 {
+            host_port_name(&lower, port)
+        } else {
+            lower
+        };
+        let mut out = HostKeyTypes::default();
+        for e in self.entries.iter().filter(|e| e.hosts.matches(&name)) {
+            match e.marker {
+                Marker::CertAuthority => out.authority = true,
+                Marker::Revoked => {}
+                Marker::None => {
+                    let plain = KeyKind {
+                        algo: e.key.kind.algo,
+                        cert: false,
+                    }
+                    .name();
+                    if !out.known.contains(&plain) {
+                        out.known.push(plain);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// hostfile.c check_hostkeys_by_key_or_type for one looked-up name.
     fn lookup(&self, name: &[u8], offered: &Offered) -> Lookup<'_> {
         let matching: Vec<&Entry> = self
@@ -383,6 +517,117 @@ enum Lookup<'a> {
     Revoked(&'a Entry),
     Changed(Vec<&'a Entry>),
     New,
+}
+
+enum CertLookup<'a> {
+    Revoked(&'a Entry),
+    Authority(&'a Entry),
+    New,
+}
+
+/// The outcome of checking a host certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertCheck {
+    /// Whether to connect: trusted through a CA line, revoked, or else the
+    /// verdict on the plain key inside the certificate.
+    pub verdict: Verdict,
+    pub authority: Authority,
+}
+
+/// What the `@cert-authority` lines said about a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    /// No matching line holds its CA (or it was revoked): ssh judged the
+    /// plain key instead.
+    None,
+    /// A matching line holds its CA and it is valid for this host.
+    Valid { path: PathBuf, line: usize },
+    /// A matching line holds its CA, but the certificate is not valid for
+    /// this host now (`reason` as ssh words it).
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// The certificate cannot be parsed or its signature does not verify.
+    Unusable(String),
+}
+
+/// Key types known for a host, see [`KnownHosts::host_key_types`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostKeyTypes {
+    /// A matching `@cert-authority` line exists.
+    pub authority: bool,
+    /// Plain key type names of matching lines (`ssh-ed25519`,
+    /// `ecdsa-sha2-nistp256`, `ssh-rsa`, …), first seen first.
+    pub known: Vec<&'static str>,
+}
+
+/// A certificate's own key and its CA's, as wire blobs, plus the parsed
+/// certificate (ssh-key, through russh) for its fields and signature.
+struct CertKeys {
+    cert: russh::keys::Certificate,
+    key_blob: Vec<u8>,
+    ca_blob: Vec<u8>,
+}
+
+fn certificate_keys(blob: &[u8]) -> Option<CertKeys> {
+    use russh::keys::ssh_encoding::Encode;
+    let cert = russh::keys::Certificate::from_bytes(blob).ok()?;
+    // ssh verifies the CA's signature when it parses a certificate and
+    // fails the key exchange if it does not verify, CA line or not.
+    cert.verify_signature().ok()?;
+    let mut key_blob = Vec::new();
+    cert.public_key().encode(&mut key_blob).ok()?;
+    let mut ca_blob = Vec::new();
+    cert.signature_key().encode(&mut ca_blob).ok()?;
+    Some(CertKeys {
+        cert,
+        key_blob,
+        ca_blob,
+    })
+}
+
+/// sshkey_cert_check_authority (want_host, principals optional, compared
+/// exactly) and the rest of sshconnect.c check_host_cert: no critical
+/// options, a CA signature algorithm ssh accepts by default (not SHA-1
+/// `ssh-rsa`), and the CA's signature itself, verified by ssh-key.
+fn validate_host_cert(keys: &CertKeys, host: &[u8], now: u64) -> Result<(), String> {
+    use russh::keys::{Algorithm, HashAlg};
+    let cert = &keys.cert;
+    if !cert.cert_type().is_host() {
+        return Err("Certificate invalid: not a host certificate".into());
+    }
+    if now < cert.valid_after() {
+        return Err("Certificate invalid: not yet valid".into());
+    }
+    if now >= cert.valid_before() {
+        return Err("Certificate invalid: expired".into());
+    }
+    let principals = cert.valid_principals();
+    if !principals.is_empty() && !principals.iter().any(|p| p.as_bytes() == host) {
+        return Err("Certificate invalid: name is not a listed principal".into());
+    }
+    if !cert.critical_options().is_empty() {
+        return Err("Certificate contains unsupported critical options".into());
+    }
+    match cert.signature().algorithm() {
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha256 | HashAlg::Sha512),
+        }
+        | Algorithm::Ed25519
+        | Algorithm::Ecdsa { .. }
+        | Algorithm::SkEd25519
+        | Algorithm::SkEcdsaSha2NistP256 => {}
+        other => {
+            return Err(format!(
+                "certificate signature algorithm {other} is not accepted"
+            ));
+        }
+    }
+    let ca = russh::keys::PublicKey::from(cert.signature_key().clone());
+    cert.validate_at(now, [&ca.fingerprint(HashAlg::Sha256)])
+        .map_err(|_| "certificate signature does not verify".to_string())
 }
 
 /// `[host]:port`, as ssh's put_host_port writes it.
@@ -1407,6 +1652,57 @@ mod tests {
     }
 
     #[test]
+    fn host_key_types_for_algorithm_order() {
+        let text = format!(
+            "{}\n{}\n@revoked h {}\n@cert-authority *.example {}\n{}",
+            line("h,g", &ed_key(1)),
+            line("h", &ed_key(2)),
+            line("", &ec_key(3)).trim_start(),
+            line("", &ed_key(4)).trim_start(),
+            line("[h]:2222", &ec_key(5)),
+        );
+        let known = kh(&text);
+        assert_eq!(
+            known.host_key_types("H", 22),
+            HostKeyTypes {
+                authority: false,
+                known: vec!["ssh-ed25519"],
+            }
+        );
+        // As looked up for another port: no bare-name fallback here.
+        assert_eq!(
+            known.host_key_types("h", 2222),
+            HostKeyTypes {
+                authority: false,
+                known: vec!["ecdsa-sha2-nistp256"],
+            }
+        );
+        assert_eq!(
+            known.host_key_types("a.example", 22),
+            HostKeyTypes {
+                authority: true,
+                known: vec![],
+            }
+        );
+        assert_eq!(known.host_key_types("x", 22), HostKeyTypes::default());
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_or_verify_is_never_trusted() {
+        let k = ed_key(1);
+        let known = kh(&format!(
+            "@cert-authority * {}\n{}",
+            line("", &k).trim_start(),
+            line("h", &k)
+        ));
+        for blob in [&b""[..], b"junk", &k] {
+            let got = known.check_certificate("h", 22, blob, 1);
+            assert_eq!(got.verdict, Verdict::Unknown);
+            assert!(matches!(got.authority, Authority::Unusable(_)));
+        }
+    }
+
+    #[test]
     fn separators_comments_and_line_endings() {
         let k = ed_key(1);
         let b64 = STANDARD.encode(&k);
@@ -1726,6 +2022,8 @@ mod tests {
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), blob in prop::collection::vec(any::<u8>(), 0..80)) {
             let known = KnownHosts::parse_bytes(&bytes, Path::new("kh"));
             let _ = known.check("h", 2222, "ssh-ed25519", &blob);
+            let _ = known.check_certificate("h", 2222, &blob, 0);
+            let _ = known.host_key_types("h", 2222);
             let _ = parse_blob(&blob, true);
             let _ = b64_pton(&bytes);
         }

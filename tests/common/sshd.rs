@@ -69,10 +69,22 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd with its own host key, `authorized_keys` lines as given.
     pub fn start(dir: &Path, authorized_keys: &[String]) -> Self {
+        Self::start_with(dir, authorized_keys, |_| String::new())
+    }
+
+    /// [`Sshd::start`], with `extra` called on the ED25519 host key's path
+    /// before sshd starts (to sign it, make more host keys) and its
+    /// answer appended to sshd_config (`HostKey`, `HostCertificate` lines).
+    pub fn start_with(
+        dir: &Path,
+        authorized_keys: &[String],
+        extra: impl FnOnce(&Path) -> String,
+    ) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         // Privilege separation needs this directory on Debian.
         let _ = std::fs::create_dir_all("/run/sshd");
         let (host_key, host_public) = keygen(dir, "host_ed25519");
+        let extra = extra(&host_key);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -87,7 +99,7 @@ impl Sshd {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
                  StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nExposeAuthInfo yes\nAllowTcpForwarding yes\nLogLevel DEBUG1\n",
+                 KbdInteractiveAuthentication no\nExposeAuthInfo yes\nAllowTcpForwarding yes\nLogLevel DEBUG1\n{extra}",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 authorized.display()
