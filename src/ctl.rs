@@ -349,7 +349,10 @@ fn report(json: bool, command: &CtlCommand, reply: &Reply) -> anyhow::Result<()>
         } else {
             serde_json::json!({ "ok": false, "error": reply.error, "code": reply.code, "data": reply.data })
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&out)?)
+        );
     } else if reply.ok {
         print_text(command, reply.data.as_ref())?;
     }

@@ -366,7 +366,10 @@ async fn status_all(targets: Vec<Target>, as_json: bool) -> anyhow::Result<()> {
                 Err(e) => json!({ "name": name, "ok": false, "error": e }),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&rows)?)
+        );
     } else {
         println!(
             "{:<14} {:<18} {:<28} {:>9} {:>6} {:>8}",
@@ -500,7 +503,10 @@ async fn drill_all(
         rows.push(row);
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&rows)?)
+        );
     }
     if failed > 0 {
         return Err(fail(

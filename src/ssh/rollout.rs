@@ -815,9 +815,9 @@ fn finish(ok: bool, message: String, report: Vec<Value>, as_json: bool) -> anyho
     if as_json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
+            crate::text::json_inert(&serde_json::to_string_pretty(
                 &json!({ "ok": ok, "message": message, "waves": report })
-            )?
+            )?)
         );
     } else if ok {
         println!("{message}");
