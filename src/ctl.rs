@@ -192,12 +192,12 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
 
 pub fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
     if let Some(path) = named {
-        return Ok(AgentConfig::load(path)?);
+        return Ok(AgentConfig::read(path)?);
     }
     for candidate in DEFAULT_CONFIGS {
         let path = Path::new(candidate);
         if path.exists() {
-            return Ok(AgentConfig::load(path)?);
+            return Ok(AgentConfig::read(path)?);
         }
     }
     Err(fail(
