@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
+const KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
 const RUNS: usize = 5;
 
 /// A fleet of `n` hosts sharing one key and one known_hosts, with waves
@@ -14,7 +15,11 @@ fn fleet(n: usize) -> String {
     let mut text = String::from("waves = [\"canary\", \"primary\", \"full\"]\n");
     for i in 0..n {
         let wave = ["canary", "primary", "full"][i % 3];
-        let jump = if i == 0 { String::new() } else { "jump = \"h-0\"\n".into() };
+        let jump = if i == 0 {
+            String::new()
+        } else {
+            "jump = \"h-0\"\n".into()
+        };
         write!(
             text,
             "\n[[host]]\nname = \"h-{i}\"\naddress = \"10.{}.{}.{}\"\nuser = \"deploy\"\nidentity = \"id\"\nknown_hosts = \"known_hosts\"\nwave = \"{wave}\"\n{jump}",

@@ -135,14 +135,19 @@ mod tests {
         assert_eq!(inert("plain ü"), "plain ü");
     }
 
-    const HOSTILE: &str =
-        "a\x1b[2J\x07b\u{9b}31m\u{202E}evil\u{200B}\u{FEFF}\u{2066}[link](http://x) <!channel> @everyone @here *b* \x7f";
+    const HOSTILE: &str = "a\x1b[2J\x07b\u{9b}31m\u{202E}evil\u{200B}\u{FEFF}\u{2066}[link](http://x) <!channel> @everyone @here *b* \x7f";
 
     #[test]
     fn inert_also_hides_bidi_and_zero_width() {
         let out = inert(HOSTILE);
-        assert!(!out.chars().any(|c| c.is_control() || is_invisible_format(c)), "{out:?}");
-        for c in ['\u{202A}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200D}', '\u{2060}'] {
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() || is_invisible_format(c)),
+            "{out:?}"
+        );
+        for c in [
+            '\u{202A}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200D}', '\u{2060}',
+        ] {
             assert_eq!(inert(&format!("x{c}y")), "x\u{FFFD}y", "{:04x}", c as u32);
         }
         // Ordinary non-ASCII text is left alone.
@@ -151,11 +156,18 @@ mod tests {
 
     #[test]
     fn json_inert_escapes_c1_and_del_only() {
-        let raw = serde_json::to_string(&serde_json::json!({ "r": HOSTILE, "k\u{85}": 1 })).unwrap();
+        let raw =
+            serde_json::to_string(&serde_json::json!({ "r": HOSTILE, "k\u{85}": 1 })).unwrap();
         assert!(raw.contains('\u{9b}'), "serde_json writes C1 raw: {raw:?}");
         let out = json_inert(&raw);
-        assert!(!out.chars().any(|c| matches!(c, '\u{7f}'..='\u{9f}')), "{out:?}");
-        assert!(out.contains("\\u009b31m") && out.contains("\\u007f") && out.contains("k\\u0085"), "{out}");
+        assert!(
+            !out.chars().any(|c| matches!(c, '\u{7f}'..='\u{9f}')),
+            "{out:?}"
+        );
+        assert!(
+            out.contains("\\u009b31m") && out.contains("\\u007f") && out.contains("k\\u0085"),
+            "{out}"
+        );
         // The same document: only the spelling of those characters changed.
         let back: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back["r"], HOSTILE);
@@ -166,7 +178,11 @@ mod tests {
     #[test]
     fn slack_escapes_markup_and_drops_controls() {
         let out = slack(HOSTILE);
-        assert!(!out.chars().any(|c| c.is_control() || is_invisible_format(c)), "{out:?}");
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() || is_invisible_format(c)),
+            "{out:?}"
+        );
         assert!(out.contains("&lt;!channel&gt;"), "{out}");
         assert!(!out.contains('<') && !out.contains('>'), "{out}");
         assert_eq!(slack("a & b\nc"), "a &amp; b\nc");
@@ -175,10 +191,17 @@ mod tests {
     #[test]
     fn discord_escapes_markup_links_and_mentions() {
         let out = discord(HOSTILE);
-        assert!(!out.chars().any(|c| c.is_control() || (is_invisible_format(c) && c != '\u{200B}')), "{out:?}");
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() || (is_invisible_format(c) && c != '\u{200B}')),
+            "{out:?}"
+        );
         assert!(out.contains("\\[link\\]\\(http://x\\)"), "{out}");
         assert!(out.contains("\\*b\\*"), "{out}");
-        assert!(!out.contains("@everyone") && !out.contains("@here"), "{out}");
+        assert!(
+            !out.contains("@everyone") && !out.contains("@here"),
+            "{out}"
+        );
         assert!(out.contains("@\u{200B}everyone"), "{out}");
         // The only zero-width characters left are the ones that defuse a mention.
         assert_eq!(out.matches('\u{200B}').count(), 2, "{out:?}");

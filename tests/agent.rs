@@ -390,6 +390,9 @@ fn set_section_command(text: &str, section: &str, command: &str) -> String {
             out.push('\n');
         }
     }
-    assert!(out != format!("{text}\n") && out != text, "no [{section}] command in the config");
+    assert!(
+        out != format!("{text}\n") && out != text,
+        "no [{section}] command in the config"
+    );
     out
 }

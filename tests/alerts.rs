@@ -398,8 +398,9 @@ webhooks = [
     assert!(out.status.success(), "{}", stderr(&out));
 
     let invisible = |text: &str| {
-        text.chars()
-            .any(|c| c.is_control() && c != '\n' || gantry::text::is_invisible_format(c) && c != '\u{200B}')
+        text.chars().any(|c| {
+            c.is_control() && c != '\n' || gantry::text::is_invisible_format(c) && c != '\u{200B}'
+        })
     };
     let hit = &slack.wait_for(1, Duration::from_secs(5))[0];
     let text = hit.body["text"].as_str().unwrap();
@@ -407,7 +408,10 @@ webhooks = [
     assert!(!text.contains('<') && !text.contains('>'), "{text}");
     assert!(!invisible(text), "{text:?}");
     let block = hit.body["blocks"][0]["text"]["text"].as_str().unwrap();
-    assert!(block.contains("&lt;!channel&gt;") && !block.contains("<!"), "{block}");
+    assert!(
+        block.contains("&lt;!channel&gt;") && !block.contains("<!"),
+        "{block}"
+    );
 
     let hit = &discord.wait_for(1, Duration::from_secs(5))[0];
     for text in [
@@ -416,7 +420,10 @@ webhooks = [
     ] {
         assert!(text.contains("\\[link\\]\\(http://x\\)"), "{text}");
         assert!(text.contains("\\*now\\*"), "{text}");
-        assert!(!text.contains("@everyone") && !text.contains("@here"), "{text}");
+        assert!(
+            !text.contains("@everyone") && !text.contains("@here"),
+            "{text}"
+        );
         assert!(!text.contains('\u{202E}'), "{text:?}");
         assert!(!invisible(text), "{text:?}");
     }

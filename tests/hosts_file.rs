@@ -232,14 +232,23 @@ fn ten_thousand_hosts_load_whole_with_their_lines() {
         assert_eq!(lines[host.line - 1], "[[host]]", "{}", host.name);
         assert_eq!(lines[host.line], format!("name = \"{}\"", host.name));
     }
-    assert_eq!(file.get("h-9999").unwrap().jump, Some(Jump::Host("h-0".into())));
+    assert_eq!(
+        file.get("h-9999").unwrap().jump,
+        Some(Jump::Host("h-0".into()))
+    );
 
     // A duplicate at the very end is still found, naming both lines.
-    std::fs::write(&path, format!("{text}\n[[host]]\nname = \"h-3\"\naddress = \"x\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}\n[[host]]\nname = \"h-3\"\naddress = \"x\"\n"),
+    )
+    .unwrap();
     let err = hosts::load(&path).unwrap_err();
     let first = file.get("h-3").unwrap().line;
     assert!(
-        err.to_string().ends_with(&format!("host name \"h-3\" is used twice: at line {first} and here")),
+        err.to_string().ends_with(&format!(
+            "host name \"h-3\" is used twice: at line {first} and here"
+        )),
         "{err}"
     );
     assert_eq!(err.line(), Some(lines.len() + 2));
@@ -248,13 +257,30 @@ fn ten_thousand_hosts_load_whole_with_their_lines() {
 #[test]
 fn identity_and_known_hosts_of_the_wrong_kind_are_refused_by_field_and_host() {
     for (key, value, want) in [
-        ("known_hosts", "/tmp", "host \"a\": known_hosts file /tmp is a directory"),
-        ("identity", "/etc/passwd", "host \"a\": identity file /etc/passwd does not look like a key file"),
-        ("known_hosts", "/etc/passwd", "host \"a\": known_hosts file /etc/passwd does not look like a known_hosts file"),
-        ("identity", "/tmp", "host \"a\": identity file /tmp is a directory"),
+        (
+            "known_hosts",
+            "/tmp",
+            "host \"a\": known_hosts file /tmp is a directory",
+        ),
+        (
+            "identity",
+            "/etc/passwd",
+            "host \"a\": identity file /etc/passwd does not look like a key file",
+        ),
+        (
+            "known_hosts",
+            "/etc/passwd",
+            "host \"a\": known_hosts file /etc/passwd does not look like a known_hosts file",
+        ),
+        (
+            "identity",
+            "/tmp",
+            "host \"a\": identity file /tmp is a directory",
+        ),
     ] {
-        let (msg, line, ..) =
-            load_err(&format!("[[host]]\nname = \"a\"\naddress = \"b\"\n{key} = \"{value}\"\n"));
+        let (msg, line, ..) = load_err(&format!(
+            "[[host]]\nname = \"a\"\naddress = \"b\"\n{key} = \"{value}\"\n"
+        ));
         assert_eq!(line, 4);
         assert!(msg.contains(want), "{msg}");
     }

@@ -590,12 +590,20 @@ fn c1_controls_in_a_check_name_are_escaped_in_ctl_json_and_the_http_api() {
     assert!(!raw_c1(&stdout), "raw C1 in ctl --json: {stdout:?}");
     let status: Value = serde_json::from_str(&stdout).expect("still JSON");
     assert!(
-        status["checks"].as_array().unwrap().iter().any(|c| c["name"] == "lag\u{9b}31m\u{7f}"),
+        status["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "lag\u{9b}31m\u{7f}"),
         "the same name once decoded: {status}"
     );
 
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let answer = get(addr, "/api/v1/deploy/status");
-    assert!(answer.body.contains("lag\\u009b31m\\u007f"), "{}", answer.body);
+    assert!(
+        answer.body.contains("lag\\u009b31m\\u007f"),
+        "{}",
+        answer.body
+    );
     assert!(!raw_c1(&answer.body), "raw C1 over HTTP: {:?}", answer.body);
 }

@@ -587,7 +587,9 @@ fn io_reason(e: &std::io::Error) -> String {
 fn executable(argv: &[String], cwd: &Path) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let Some(program) = argv.first().filter(|p| !p.is_empty()) else {
-        return Err("is empty; give the program and its arguments, e.g. [\"/usr/bin/trader\"]".into());
+        return Err(
+            "is empty; give the program and its arguments, e.g. [\"/usr/bin/trader\"]".into(),
+        );
     };
     let is_executable = |path: &Path| -> Result<(), String> {
         let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
@@ -690,7 +692,10 @@ stages = ["paper", "canary", "live"]
     fn load_err(edit: impl Fn(&str) -> String) -> String {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gantry.toml");
-        let text = edit(&GOOD.replace("[\"gantry\", \"sim\"]", "[\"sh\", \"-c\", \"exec sleep 1\"]"));
+        let text = edit(&GOOD.replace(
+            "[\"gantry\", \"sim\"]",
+            "[\"sh\", \"-c\", \"exec sleep 1\"]",
+        ));
         std::fs::write(&path, text).unwrap();
         match AgentConfig::load(&path) {
             Ok(_) => String::new(),
@@ -701,19 +706,35 @@ stages = ["paper", "canary", "live"]
     #[test]
     fn commands_must_be_executable_at_load() {
         assert_eq!(load_err(|t| t.to_string()), "", "sh on PATH loads");
-        let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"/etc/passwd\", \"--token\", \"s3cret\"]\n"));
-        assert!(e.ends_with("kill.command: \"/etc/passwd\" is not executable"), "{e}");
+        let e = load_err(|t| {
+            format!("{t}\n[kill]\ncommand = [\"/etc/passwd\", \"--token\", \"s3cret\"]\n")
+        });
+        assert!(
+            e.ends_with("kill.command: \"/etc/passwd\" is not executable"),
+            "{e}"
+        );
         assert!(!e.contains("s3cret"), "arguments are never quoted: {e}");
         let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"/tmp\"]\n"));
-        assert!(e.contains("kill.command: \"/tmp\" is not a regular file"), "{e}");
+        assert!(
+            e.contains("kill.command: \"/tmp\" is not a regular file"),
+            "{e}"
+        );
         let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"\"]\n"));
         assert!(e.contains("kill.command: is empty"), "{e}");
         let e = load_err(|t| format!("{t}\n[kill]\ncommand = []\n"));
         assert!(e.contains("kill.command: must not be empty"), "{e}");
         let e = load_err(|t| format!("{t}\n[validate]\ncommand = [\"no-such-validator-x\"]\n"));
-        assert!(e.contains("validate.command: \"no-such-validator-x\" is not an executable file on PATH"), "{e}");
+        assert!(
+            e.contains(
+                "validate.command: \"no-such-validator-x\" is not an executable file on PATH"
+            ),
+            "{e}"
+        );
         let e = load_err(|t| t.replace("[\"sh\", \"-c\"", "[\"./trader\", \"-c\""));
-        assert!(e.contains("service.command: \"./trader\" it does not exist"), "{e}");
+        assert!(
+            e.contains("service.command: \"./trader\" it does not exist"),
+            "{e}"
+        );
         // Escapes in argv[0] are inert in the message.
         let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"/x\\u001b[2J\"]\n"));
         assert!(e.contains("kill.command:") && !e.contains('\x1b'), "{e:?}");
@@ -723,12 +744,17 @@ stages = ["paper", "canary", "live"]
     fn a_missing_state_dir_is_an_error_that_says_how_to_make_it() {
         let e = load_err(|t| t.replace("state_dir = \".\"", "state_dir = \"nope\""));
         assert!(
-            e.contains("host.state_dir:") && e.contains("does not exist") && e.contains("gantry init"),
+            e.contains("host.state_dir:")
+                && e.contains("does not exist")
+                && e.contains("gantry init"),
             "{e}"
         );
         assert!(!e.contains("Not a directory"));
         let e = load_err(|t| t.replace("state_dir = \".\"", "state_dir = \"gantry.toml\""));
-        assert!(e.contains("host.state_dir:") && e.contains("is not a directory"), "{e}");
+        assert!(
+            e.contains("host.state_dir:") && e.contains("is not a directory"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -304,7 +304,6 @@ pub fn payload(format: Format, alert: &Alert) -> Value {
     }
 }
 
-
 fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_string();

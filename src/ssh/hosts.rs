@@ -786,42 +786,93 @@ fn find_jump_cycle(hosts: &[HostEntry]) -> Option<(usize, Vec<String>)> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
+    const KEY: &str =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
 
     #[test]
     fn identity_and_known_hosts_must_be_files_of_their_kind() {
         let dir = tempfile::tempdir().unwrap();
         let put = |name: &str, body: &str| std::fs::write(dir.path().join(name), body).unwrap();
         put("id", KEY);
-        put("kh", "# pinned\n@cert-authority *.x ssh-ed25519 AAAAC3Nza\nh ssh-ed25519 AAAAC3Nza\n");
+        put(
+            "kh",
+            "# pinned\n@cert-authority *.x ssh-ed25519 AAAAC3Nza\nh ssh-ed25519 AAAAC3Nza\n",
+        );
         put("empty_kh", "");
         put("shadow", "root:$6$salt$hash:19000:0:99999:7:::\n");
-        put("passwd", "nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n");
+        put(
+            "passwd",
+            "nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n",
+        );
         let host = |key: &str, value: &str| {
             format!("[[host]]\nname = \"a\"\naddress = \"b\"\n{key} = \"{value}\"\n")
         };
-        for ok in [host("identity", "id"), host("known_hosts", "kh"), host("known_hosts", "empty_kh"), host("known_hosts", "not-yet")] {
+        for ok in [
+            host("identity", "id"),
+            host("known_hosts", "kh"),
+            host("known_hosts", "empty_kh"),
+            host("known_hosts", "not-yet"),
+        ] {
             parse_in(dir.path(), &ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         let refused = [
-            (host("identity", "shadow"), "identity file", "does not look like a key file"),
-            (host("identity", "kh"), "identity file", "does not look like a key file"),
-            (host("known_hosts", "/tmp"), "known_hosts file /tmp", "is a directory"),
-            (host("known_hosts", "shadow"), "known_hosts file", "does not look like a known_hosts file"),
-            (host("known_hosts", "passwd"), "known_hosts file", "does not look like a known_hosts file"),
-            (host("known_hosts", "id"), "known_hosts file", "does not look like a known_hosts file"),
-            (host("identity", "/dev/null"), "identity file /dev/null", "is not a regular file"),
+            (
+                host("identity", "shadow"),
+                "identity file",
+                "does not look like a key file",
+            ),
+            (
+                host("identity", "kh"),
+                "identity file",
+                "does not look like a key file",
+            ),
+            (
+                host("known_hosts", "/tmp"),
+                "known_hosts file /tmp",
+                "is a directory",
+            ),
+            (
+                host("known_hosts", "shadow"),
+                "known_hosts file",
+                "does not look like a known_hosts file",
+            ),
+            (
+                host("known_hosts", "passwd"),
+                "known_hosts file",
+                "does not look like a known_hosts file",
+            ),
+            (
+                host("known_hosts", "id"),
+                "known_hosts file",
+                "does not look like a known_hosts file",
+            ),
+            (
+                host("identity", "/dev/null"),
+                "identity file /dev/null",
+                "is not a regular file",
+            ),
         ];
         for (text, field, reason) in refused {
             let e = parse_in(dir.path(), &text).unwrap_err().to_string();
-            assert!(e.contains("line 4") && e.contains("host \"a\"") && e.contains(field) && e.contains(reason), "{text}: {e}");
+            assert!(
+                e.contains("line 4")
+                    && e.contains("host \"a\"")
+                    && e.contains(field)
+                    && e.contains(reason),
+                "{text}: {e}"
+            );
             assert!(!e.contains("$6$"), "never quotes the content: {e}");
         }
         // Unreadable (as a normal user; root reads it, and the shape check
         // above refuses it instead).
         if std::fs::File::open("/etc/shadow").is_err() {
-            let e = parse_in(dir.path(), &host("identity", "/etc/shadow")).unwrap_err().to_string();
-            assert!(e.contains("identity file /etc/shadow cannot be read"), "{e}");
+            let e = parse_in(dir.path(), &host("identity", "/etc/shadow"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("identity file /etc/shadow cannot be read"),
+                "{e}"
+            );
         }
     }
 

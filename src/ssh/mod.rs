@@ -72,6 +72,10 @@ mod tests {
         .await;
         let results: Vec<usize> = results.into_iter().map(Result::unwrap).collect();
         assert_eq!(results, (0..200).collect::<Vec<_>>());
-        assert_eq!(peak.load(Ordering::SeqCst), MAX_PARALLEL_SSH, "saturated, never over");
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            MAX_PARALLEL_SSH,
+            "saturated, never over"
+        );
     }
 }
