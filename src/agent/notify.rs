@@ -277,7 +277,16 @@ pub fn discord_payload(alert: &Alert) -> Value {
         })
         .collect();
     json!({
-        "content": truncate(&discord_escape(&alert.headline()), 2000),
+        // The host and title escaped, not the "[P0]" gantry writes itself.
+        "content": truncate(
+            &format!(
+                "[{}] {}: {}",
+                priority_str(alert.priority),
+                discord_escape(&alert.host),
+                discord_escape(&alert.title)
+            ),
+            2000,
+        ),
         "allowed_mentions": { "parse": [] },
         "embeds": [{
             "title": truncate(
