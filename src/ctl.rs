@@ -192,12 +192,12 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
 
 pub fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
     if let Some(path) = named {
-        return Ok(AgentConfig::load(path)?);
+        return Ok(AgentConfig::read(path)?);
     }
     for candidate in DEFAULT_CONFIGS {
         let path = Path::new(candidate);
         if path.exists() {
-            return Ok(AgentConfig::load(path)?);
+            return Ok(AgentConfig::read(path)?);
         }
     }
     Err(fail(
@@ -349,7 +349,10 @@ fn report(json: bool, command: &CtlCommand, reply: &Reply) -> anyhow::Result<()>
         } else {
             serde_json::json!({ "ok": false, "error": reply.error, "code": reply.code, "data": reply.data })
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&out)?)
+        );
     } else if reply.ok {
         print_text(command, reply.data.as_ref())?;
     }

@@ -360,7 +360,9 @@ pub struct AuditEntry {
 /// Encodes one message as a line (with the newline).
 pub fn encode<T: Serialize>(msg: &T) -> String {
     // Serializing these types cannot fail: no maps with non-string keys.
-    let mut line = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
+    let line = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
+    // C1 escaped: a client that logs or prints the raw line stays safe.
+    let mut line = crate::text::json_inert(&line);
     line.push('\n');
     line
 }

@@ -326,6 +326,23 @@ fn bad_config_is_refused_naming_the_field() {
             ),
             "stages",
         ),
+        // Refused at load, not discovered by the estop that needs it.
+        (
+            set_section_command(&text, "kill", "[\"/etc/passwd\", \"--flatten\"]"),
+            "kill.command: \"/etc/passwd\" is not executable",
+        ),
+        (
+            set_section_command(&text, "kill", "[\"/\"]"),
+            "kill.command: \"/\" is not a regular file",
+        ),
+        (
+            set_section_command(&text, "validate", "[\"\"]"),
+            "validate.command: is empty",
+        ),
+        (
+            text.replacen("state_dir = \".\"", "state_dir = \"no-such-dir\"", 1),
+            "host.state_dir",
+        ),
     ];
     for (body, field) in cases {
         std::fs::write(&lab.config, &body).unwrap();
@@ -356,4 +373,26 @@ fn usage_errors_and_missing_agent_have_their_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `text` with the `command = …` line of `[section]` replaced.
+fn set_section_command(text: &str, section: &str, command: &str) -> String {
+    let mut inside = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            inside = line == format!("[{section}]");
+        }
+        if inside && line.starts_with("command =") {
+            out.push_str(&format!("command = {command}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(
+        out != format!("{text}\n") && out != text,
+        "no [{section}] command in the config"
+    );
+    out
 }

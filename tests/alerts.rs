@@ -373,3 +373,60 @@ fn bad_webhooks_are_refused_naming_the_field() {
         assert!(!lab.path("audit.jsonl").exists(), "nothing written");
     }
 }
+
+#[test]
+fn webhook_text_has_markup_escaped_and_controls_removed() {
+    let slack = Receiver::start(Answer::Status(200));
+    let discord = Receiver::start(Answer::Status(204));
+    let mut lab = Lab::new("lab-markup", 1);
+    append_config(
+        &lab,
+        &format!(
+            r#"
+[alerts]
+timeout_ms = 2000
+webhooks = [
+  {{ url = "{}/services/T0/B0/secret", format = "slack", min_priority = "P0" }},
+  {{ url = "{}/api/webhooks/1/token", format = "discord", min_priority = "P0" }},
+]
+"#,
+            slack.base, discord.base
+        ),
+    );
+    lab.start_agent();
+    // A reason as a hostile operator or a pasted message would carry it.
+    let reason = "see [link](http://x) <!channel> @everyone @here *now* \u{202E}gnp \u{200B}";
+    let out = lab.ctl(&["estop", "--reason", reason]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let invisible = |text: &str| {
+        text.chars().any(|c| {
+            c.is_control() && c != '\n' || gantry::text::is_invisible_format(c) && c != '\u{200B}'
+        })
+    };
+    let hit = &slack.wait_for(1, Duration::from_secs(5))[0];
+    let text = hit.body["text"].as_str().unwrap();
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(!text.contains('<') && !text.contains('>'), "{text}");
+    assert!(!invisible(text), "{text:?}");
+    let block = hit.body["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(
+        block.contains("&lt;!channel&gt;") && !block.contains("<!"),
+        "{block}"
+    );
+
+    let hit = &discord.wait_for(1, Duration::from_secs(5))[0];
+    for text in [
+        hit.body["content"].as_str().unwrap(),
+        hit.body["embeds"][0]["description"].as_str().unwrap(),
+    ] {
+        assert!(text.contains("\\[link\\]\\(http://x\\)"), "{text}");
+        assert!(text.contains("\\*now\\*"), "{text}");
+        assert!(
+            !text.contains("@everyone") && !text.contains("@here"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{202E}'), "{text:?}");
+        assert!(!invisible(text), "{text:?}");
+    }
+}

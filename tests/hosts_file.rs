@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use gantry::ssh::hosts::{self, HostsError, Jump, Problem};
 
+/// The shape of a key file (the hosts file checks shape, not the key).
+const KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
+
 /// A temp dir holding `hosts.toml` with `text`.
 fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +48,7 @@ fn documented_example() -> String {
 fn documented_example_fleet_loads() {
     let (dir, path) = write(&documented_example());
     std::fs::create_dir(dir.path().join("keys")).unwrap();
-    std::fs::write(dir.path().join("keys/deploy_ed25519"), "key").unwrap();
+    std::fs::write(dir.path().join("keys/deploy_ed25519"), KEY).unwrap();
     let file = hosts::load(&path).unwrap();
     assert_eq!(file.path, path);
     assert_eq!(file.waves, ["canary", "primary", "full"]);
@@ -202,4 +206,82 @@ fn errors_are_matchable() {
     let (_dir, path) = write("[[host]]\naddress = \"b\"\n");
     let err = hosts::load(&path).unwrap_err();
     assert_eq!(err.problem(), Some(&Problem::Missing("name")));
+}
+
+#[test]
+fn ten_thousand_hosts_load_whole_with_their_lines() {
+    // The size that took 19 s when every line lookup counted from the top;
+    // the time is a bench figure (docs/benchmarks.md), not asserted here.
+    let mut text = String::from("waves = [\"canary\", \"full\"]\n");
+    for i in 0..10_000 {
+        let jump = if i == 0 { "" } else { "jump = \"h-0\"\n" };
+        text.push_str(&format!(
+            "\n[[host]]\nname = \"h-{i}\"\naddress = \"10.0.{}.{}\"\nidentity = \"id\"\nknown_hosts = \"known_hosts\"\nwave = \"{}\"\n{jump}",
+            i / 256,
+            i % 256,
+            if i < 10 { "canary" } else { "full" }
+        ));
+    }
+    let (dir, path) = write(&text);
+    std::fs::write(dir.path().join("id"), KEY).unwrap();
+    std::fs::write(dir.path().join("known_hosts"), "h ssh-ed25519 AAAAC3Nza\n").unwrap();
+    let file = hosts::load(&path).unwrap();
+    assert_eq!(file.hosts.len(), 10_000);
+    let lines: Vec<&str> = text.lines().collect();
+    for host in [&file.hosts[0], &file.hosts[4_999], &file.hosts[9_999]] {
+        assert_eq!(lines[host.line - 1], "[[host]]", "{}", host.name);
+        assert_eq!(lines[host.line], format!("name = \"{}\"", host.name));
+    }
+    assert_eq!(
+        file.get("h-9999").unwrap().jump,
+        Some(Jump::Host("h-0".into()))
+    );
+
+    // A duplicate at the very end is still found, naming both lines.
+    std::fs::write(
+        &path,
+        format!("{text}\n[[host]]\nname = \"h-3\"\naddress = \"x\"\n"),
+    )
+    .unwrap();
+    let err = hosts::load(&path).unwrap_err();
+    let first = file.get("h-3").unwrap().line;
+    assert!(
+        err.to_string().ends_with(&format!(
+            "host name \"h-3\" is used twice: at line {first} and here"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.line(), Some(lines.len() + 2));
+}
+
+#[test]
+fn identity_and_known_hosts_of_the_wrong_kind_are_refused_by_field_and_host() {
+    for (key, value, want) in [
+        (
+            "known_hosts",
+            "/tmp",
+            "host \"a\": known_hosts file /tmp is a directory",
+        ),
+        (
+            "identity",
+            "/etc/passwd",
+            "host \"a\": identity file /etc/passwd does not look like a key file",
+        ),
+        (
+            "known_hosts",
+            "/etc/passwd",
+            "host \"a\": known_hosts file /etc/passwd does not look like a known_hosts file",
+        ),
+        (
+            "identity",
+            "/tmp",
+            "host \"a\": identity file /tmp is a directory",
+        ),
+    ] {
+        let (msg, line, ..) = load_err(&format!(
+            "[[host]]\nname = \"a\"\naddress = \"b\"\n{key} = \"{value}\"\n"
+        ));
+        assert_eq!(line, 4);
+        assert!(msg.contains(want), "{msg}");
+    }
 }

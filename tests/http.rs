@@ -569,3 +569,43 @@ fn beyond_loopback_without_a_token_is_refused_at_load() {
         assert!(stderr(&out).contains(field), "{extra}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn c1_controls_in_a_check_name_are_escaped_in_ctl_json_and_the_http_api() {
+    // A check name is the config's text and reaches every status answer;
+    // U+009B is a C1 CSI, which serde_json writes raw.
+    let port = free_port();
+    let mut lab = lab_with(
+        "lab-c1",
+        1,
+        &format!(
+            "\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[[check]]\nname = \"lag\\u009b31m\\u007f\"\nmetric = \"sim_last_tick_age_seconds\"\nop = \"<\"\nlimit = 5\nseverity = \"P1\"\n"
+        ),
+    );
+    lab.start_agent();
+    let raw_c1 = |text: &str| text.chars().any(|c| matches!(c, '\u{7f}'..='\u{9f}'));
+
+    let out = lab.ctl(&["--json", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.contains("lag\\u009b31m\\u007f"), "{stdout}");
+    assert!(!raw_c1(&stdout), "raw C1 in ctl --json: {stdout:?}");
+    let status: Value = serde_json::from_str(&stdout).expect("still JSON");
+    assert!(
+        status["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "lag\u{9b}31m\u{7f}"),
+        "the same name once decoded: {status}"
+    );
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let answer = get(addr, "/api/v1/deploy/status");
+    assert!(
+        answer.body.contains("lag\\u009b31m\\u007f"),
+        "{}",
+        answer.body
+    );
+    assert!(!raw_c1(&answer.body), "raw C1 over HTTP: {:?}", answer.body);
+}

@@ -226,9 +226,19 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Reads and validates `path`. Every error is an [`Exit`] with status 78
-    /// naming the file and the field.
+    /// Reads and validates `path` for the agent that will run it: the
+    /// text, then [`check_on_disk`](Self::check_on_disk). Every error is an
+    /// [`Exit`] with status 78 naming the file and the field.
     pub fn load(path: &Path) -> Result<Self, Exit> {
+        let config = Self::read(path)?;
+        config.check_on_disk()?;
+        Ok(config)
+    }
+
+    /// Reads and validates the text only: for clients (`ctl`, `attach`),
+    /// which need the socket, and may run as a user who cannot run the
+    /// agent's commands.
+    pub fn read(path: &Path) -> Result<Self, Exit> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Exit::new(
                 Code::Config,
@@ -236,6 +246,53 @@ impl AgentConfig {
             )
         })?;
         Self::parse(path, &text)
+    }
+
+    /// What [`parse`](Self::parse) cannot see from the text alone: the
+    /// state dir exists, and every command's argv[0] is an executable
+    /// file, resolved as the agent will run it (cwd the state dir, PATH
+    /// searched for a bare name, as execvp does). Without this, a kill
+    /// command of `/etc/passwd` loads and fails only when estop needs it.
+    pub fn check_on_disk(&self) -> Result<(), Exit> {
+        let bad = |message: String| {
+            Exit::new(
+                Code::Config,
+                format!("{}: {}", self.path.display(), crate::text::inert(&message)),
+            )
+        };
+        match std::fs::metadata(&self.state_dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(bad(format!(
+                    "host.state_dir: {} is not a directory",
+                    self.state_dir.display()
+                )));
+            }
+            Err(e) => {
+                // Not created silently: a typo here would otherwise start a
+                // fresh agent with no history beside the real one.
+                return Err(bad(format!(
+                    "host.state_dir: {} cannot be used ({}); create it with `gantry init DIR` or `mkdir -p {}`",
+                    self.state_dir.display(),
+                    io_reason(&e),
+                    self.state_dir.display()
+                )));
+            }
+        }
+        let mut commands: Vec<(&str, &[String])> = Vec::new();
+        if let ServiceKind::Command { argv } = &self.service {
+            commands.push(("service.command", argv));
+        }
+        if let Some((argv, _)) = &self.validate {
+            commands.push(("validate.command", argv));
+        }
+        if let Some((argv, _)) = &self.kill {
+            commands.push(("kill.command", argv));
+        }
+        for (field, argv) in commands {
+            executable(argv, &self.state_dir).map_err(|why| bad(format!("{field}: {why}")))?;
+        }
+        Ok(())
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, Exit> {
@@ -515,6 +572,63 @@ fn smoke_config(section: &Option<SmokeSection>) -> Result<Option<SmokeConfig>, S
     }))
 }
 
+/// An io error in words, without the path (the message already has it).
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Resolves argv[0] as execvp would (a name with a `/` relative to `cwd`,
+/// a bare name on PATH) and checks it is an executable regular file.
+/// Only argv[0] is quoted in the error: the other words may be secrets.
+fn executable(argv: &[String], cwd: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = argv.first().filter(|p| !p.is_empty()) else {
+        return Err(
+            "is empty; give the program and its arguments, e.g. [\"/usr/bin/trader\"]".into(),
+        );
+    };
+    let is_executable = |path: &Path| -> Result<(), String> {
+        let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
+        if !meta.is_file() {
+            return Err("is not a regular file".into());
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err("is not executable".into());
+        }
+        // The mode bits may be for someone else; ask the kernel for us.
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| "contains a NUL byte".to_string())?;
+        // SAFETY: access(2) reads a NUL-terminated path and nothing else.
+        if unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } != 0 {
+            return Err("is not executable by this user".into());
+        }
+        Ok(())
+    };
+    if program.contains('/') {
+        let path = cwd.join(program);
+        is_executable(&path).map_err(|why| format!("{program:?} {why}"))?;
+        return Ok(path);
+    }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&search) {
+        // An empty PATH entry is the current directory, as for execvp.
+        let dir = if dir.as_os_str().is_empty() {
+            cwd.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
+        let path = dir.join(program);
+        if is_executable(&path).is_ok() {
+            return Ok(path);
+        }
+    }
+    Err(format!("{program:?} is not an executable file on PATH"))
+}
+
 fn parse_op(op: &str) -> Option<Comparison> {
     Some(match op {
         "<" => Comparison::Lt,
@@ -572,6 +686,75 @@ stages = ["paper", "canary", "live"]
         assert_eq!(config.checks[0].spec.name, PROCESS_ALIVE);
         assert_eq!(config.checks[1].spec.stages.len(), 3);
         assert_eq!(config.pipeline.soak_ms, [300_000, 600_000, 900_000]);
+    }
+
+    /// Loads GOOD with `edit` applied, from a temp dir that is its state dir.
+    fn load_err(edit: impl Fn(&str) -> String) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gantry.toml");
+        let text = edit(&GOOD.replace(
+            "[\"gantry\", \"sim\"]",
+            "[\"sh\", \"-c\", \"exec sleep 1\"]",
+        ));
+        std::fs::write(&path, text).unwrap();
+        match AgentConfig::load(&path) {
+            Ok(_) => String::new(),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn commands_must_be_executable_at_load() {
+        assert_eq!(load_err(|t| t.to_string()), "", "sh on PATH loads");
+        let e = load_err(|t| {
+            format!("{t}\n[kill]\ncommand = [\"/etc/passwd\", \"--token\", \"s3cret\"]\n")
+        });
+        assert!(
+            e.ends_with("kill.command: \"/etc/passwd\" is not executable"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "arguments are never quoted: {e}");
+        let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"/tmp\"]\n"));
+        assert!(
+            e.contains("kill.command: \"/tmp\" is not a regular file"),
+            "{e}"
+        );
+        let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"\"]\n"));
+        assert!(e.contains("kill.command: is empty"), "{e}");
+        let e = load_err(|t| format!("{t}\n[kill]\ncommand = []\n"));
+        assert!(e.contains("kill.command: must not be empty"), "{e}");
+        let e = load_err(|t| format!("{t}\n[validate]\ncommand = [\"no-such-validator-x\"]\n"));
+        assert!(
+            e.contains(
+                "validate.command: \"no-such-validator-x\" is not an executable file on PATH"
+            ),
+            "{e}"
+        );
+        let e = load_err(|t| t.replace("[\"sh\", \"-c\"", "[\"./trader\", \"-c\""));
+        assert!(
+            e.contains("service.command: \"./trader\" it does not exist"),
+            "{e}"
+        );
+        // Escapes in argv[0] are inert in the message.
+        let e = load_err(|t| format!("{t}\n[kill]\ncommand = [\"/x\\u001b[2J\"]\n"));
+        assert!(e.contains("kill.command:") && !e.contains('\x1b'), "{e:?}");
+    }
+
+    #[test]
+    fn a_missing_state_dir_is_an_error_that_says_how_to_make_it() {
+        let e = load_err(|t| t.replace("state_dir = \".\"", "state_dir = \"nope\""));
+        assert!(
+            e.contains("host.state_dir:")
+                && e.contains("does not exist")
+                && e.contains("gantry init"),
+            "{e}"
+        );
+        assert!(!e.contains("Not a directory"));
+        let e = load_err(|t| t.replace("state_dir = \".\"", "state_dir = \"gantry.toml\""));
+        assert!(
+            e.contains("host.state_dir:") && e.contains("is not a directory"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -291,11 +291,14 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Every JSON answer: C1 controls escaped (crate::text::json_inert), so a
+/// release reason cannot carry a raw CSI to whoever prints the answer.
 fn json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
-    match serde_json::to_vec_pretty(value) {
-        Ok(mut bytes) => {
-            bytes.push(b'\n');
-            body(StatusCode::OK, "application/json", bytes)
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            let mut text = crate::text::json_inert(&text);
+            text.push('\n');
+            body(StatusCode::OK, "application/json", text.into_bytes())
         }
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::durable::AppendLog;
 use crate::pipeline::{Outcome, Phase, Pipeline, Priority, StageResult};
+use crate::text::{discord as discord_escape, slack as slack_escape};
 
 /// Alerts waiting for the sender task; past this, new ones are dropped.
 pub const QUEUE: usize = 256;
@@ -267,14 +268,32 @@ pub fn discord_payload(alert: &Alert) -> Value {
         .fields
         .iter()
         .take(25)
-        .map(|(k, v)| json!({ "name": truncate(k, 256), "value": truncate(v, 1024), "inline": true }))
+        .map(|(k, v)| {
+            json!({
+                "name": truncate(&discord_escape(k), 256),
+                "value": truncate(&discord_escape(v), 1024),
+                "inline": true,
+            })
+        })
         .collect();
     json!({
-        "content": truncate(&alert.headline(), 2000),
+        // The host and title escaped, not the "[P0]" gantry writes itself.
+        "content": truncate(
+            &format!(
+                "[{}] {}: {}",
+                priority_str(alert.priority),
+                discord_escape(&alert.host),
+                discord_escape(&alert.title)
+            ),
+            2000,
+        ),
         "allowed_mentions": { "parse": [] },
         "embeds": [{
-            "title": truncate(&format!("{} · {}", priority_str(alert.priority), alert.host), 256),
-            "description": truncate(&alert.title, 4096),
+            "title": truncate(
+                &format!("{} · {}", priority_str(alert.priority), discord_escape(&alert.host)),
+                256,
+            ),
+            "description": truncate(&discord_escape(&alert.title), 4096),
             "color": match alert.priority {
                 Priority::P0 => 0xd0_02_1b,
                 Priority::P1 => 0xf5_a6_23,
@@ -292,13 +311,6 @@ pub fn payload(format: Format, alert: &Alert) -> Value {
         Format::Slack => slack_payload(alert),
         Format::Discord => discord_payload(alert),
     }
-}
-
-/// Slack's mrkdwn needs these three escaped, and nothing else.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

@@ -144,7 +144,15 @@ async fn session(
     events: &mpsc::Sender<(usize, LinkEvent)>,
     asks: &mut mpsc::Receiver<Ask>,
 ) -> Result<(), String> {
-    let (ssh, client) = Session::open(target).await.map_err(|e| format!("{e:#}"))?;
+    // The control room keeps one session per host, but opens at most
+    // MAX_PARALLEL_SSH at a time, so a large fleet's start (or a fleet-wide
+    // reconnect) is a queue, not a burst of thousands of handshakes.
+    static OPENING: tokio::sync::Semaphore =
+        tokio::sync::Semaphore::const_new(super::MAX_PARALLEL_SSH);
+    let (ssh, client) = {
+        let _permit = OPENING.acquire().await;
+        Session::open(target).await.map_err(|e| format!("{e:#}"))?
+    };
     let snapshot = client.snapshot.clone();
     let tail = client.audit_tail.clone();
     let (mut reader, mut writer) = client.split();

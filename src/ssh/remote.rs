@@ -339,17 +339,12 @@ async fn fetch_status(
 
 async fn status_all(targets: Vec<Target>, as_json: bool) -> anyhow::Result<()> {
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let tasks: Vec<_> = targets
+    // Bounded: a large fleet must not open every host at once.
+    let results: Vec<_> = super::bounded(targets.into_iter().map(fetch_status))
+        .await
         .into_iter()
-        .map(|target| tokio::spawn(fetch_status(target)))
+        .map(|r| r.unwrap_or_else(|e| Err(format!("task failed: {e}"))))
         .collect();
-    let mut results = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        results.push(
-            task.await
-                .unwrap_or_else(|e| Err(format!("task failed: {e}"))),
-        );
-    }
     let failed = results.iter().filter(|r| r.is_err()).count();
     if as_json {
         let rows: Vec<_> = names
@@ -366,7 +361,10 @@ async fn status_all(targets: Vec<Target>, as_json: bool) -> anyhow::Result<()> {
                 Err(e) => json!({ "name": name, "ok": false, "error": e }),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&rows)?)
+        );
     } else {
         println!(
             "{:<14} {:<18} {:<28} {:>9} {:>6} {:>8}",
@@ -500,7 +498,10 @@ async fn drill_all(
         rows.push(row);
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!(
+            "{}",
+            crate::text::json_inert(&serde_json::to_string_pretty(&rows)?)
+        );
     }
     if failed > 0 {
         return Err(fail(

@@ -684,21 +684,18 @@ async fn survey(waves: &[Wave], rollout: &Arc<Rollout>) -> BTreeMap<String, Stan
         .collect()
 }
 
-/// Awaits futures concurrently, results in order.
+/// Awaits futures concurrently (bounded), results in order.
 async fn futures_join<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
 where
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        match handle.await {
-            Ok(value) => out.push(value),
-            Err(e) => panic!("rollout task panicked: {e}"),
-        }
-    }
-    out
+    // At most MAX_PARALLEL_SSH sessions at once, however large the wave.
+    super::bounded(futures)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("rollout task panicked: {e}")))
+        .collect()
 }
 
 fn wave_report(wave: &str, results: &[(String, Result<(), String>)]) -> Value {
@@ -815,9 +812,9 @@ fn finish(ok: bool, message: String, report: Vec<Value>, as_json: bool) -> anyho
     if as_json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
+            crate::text::json_inert(&serde_json::to_string_pretty(
                 &json!({ "ok": ok, "message": message, "waves": report })
-            )?
+            )?)
         );
     } else if ok {
         println!("{message}");
