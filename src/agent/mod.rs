@@ -970,6 +970,9 @@ impl Agent {
     }
 
     fn settle(&mut self, pending: Pending, ok: bool, message: String) {
+        // Whoever reads the reply and then asks for status (or /metrics)
+        // sees the state the reply speaks of.
+        self.publish(true);
         let mut data = json!({ "message": message });
         if pending == Pending::Drill
             && let Some(timer) = self.rollback_timer.take()
