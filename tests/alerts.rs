@@ -209,7 +209,8 @@ webhooks = [
         hit.body["content"]
             .as_str()
             .unwrap()
-            .contains("(claims tester)"),
+            // Discord escapes the parentheses of the claim (markup).
+            .contains("claims tester"),
         "{}",
         hit.body
     );
