@@ -609,3 +609,53 @@ fn c1_controls_in_a_check_name_are_escaped_in_ctl_json_and_the_http_api() {
     );
     assert!(!raw_c1(&answer.body), "raw C1 over HTTP: {:?}", answer.body);
 }
+
+#[test]
+fn clients_trickling_header_bytes_never_starve_a_scrape() {
+    let port = free_port();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut lab = lab_with(
+        "http-slowloris",
+        SOAK,
+        &format!("\n[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    lab.start_agent();
+    // 100 connections, each sending one header byte a second, forever.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tricklers: Vec<_> = (0..100)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let Ok(mut stream) = TcpStream::connect(addr) else {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    };
+                    for byte in b"GET /metrics HTTP/1.1\r\n".iter().cycle() {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst)
+                            || stream.write_all(&[*byte]).is_err()
+                        {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    // A scrape as Prometheus makes it, which gives up at 10 s: it answers.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = request(addr, "GET", "/metrics", None);
+        assert_eq!(answer.status, 200, "{}", answer.head);
+        eprintln!(
+            "scrape under 100 trickling clients: {:?}",
+            started.elapsed()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in tricklers {
+        let _ = t.join();
+    }
+}

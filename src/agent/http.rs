@@ -29,8 +29,10 @@ use crate::wire::history::{DEFAULT_LIMIT, History};
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 64;
-/// A client must send its request headers within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send its request headers within this. Short: a slot that
+/// a client trickling header bytes holds is a slot a scraper (Prometheus
+/// gives up at 10 s) waits for, in the backlog, at most this long.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// No connection lives longer than this (keep-alive included).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// Audit entries a request may ask for, like the socket's `audit_tail`.
