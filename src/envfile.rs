@@ -21,10 +21,16 @@ pub struct Entry {
 pub enum EnvFileError {
     #[error("line {line}: not valid UTF-8")]
     InvalidUtf8 { line: usize },
-    #[error("line {line}: expected KEY=VALUE, found {found:?}")]
-    MissingEquals { line: usize, found: String },
-    #[error("line {line}: invalid key {key:?} (letters, digits and _, not starting with a digit)")]
-    InvalidKey { line: usize, key: String },
+    // A release holds secrets, and an error reaches the audit log, every
+    // session and webhooks: no error quotes a line or a value.
+    #[error(
+        "line {line}: expected KEY=VALUE, found no '=' in {chars} characters (not shown: a release holds secrets)"
+    )]
+    MissingEquals { line: usize, chars: usize },
+    #[error(
+        "line {line}: invalid key: character {at} is {found:?} (keys are letters, digits and _, not starting with a digit; the line is not shown)"
+    )]
+    InvalidKey { line: usize, at: usize, found: char },
     #[error("line {line}: duplicate key {key} (first set on line {first})")]
     DuplicateKey {
         line: usize,
@@ -112,15 +118,13 @@ pub fn parse(bytes: &[u8]) -> Result<EnvFile, EnvFileError> {
         let Some((key, value)) = body.split_once('=') else {
             return Err(EnvFileError::MissingEquals {
                 line,
-                found: truncate(trimmed, 40),
+                chars: trimmed.chars().count(),
             });
         };
         let key = key.trim();
         if !is_valid_key(key) {
-            return Err(EnvFileError::InvalidKey {
-                line,
-                key: truncate(key, 40),
-            });
+            let (at, found) = first_invalid(key);
+            return Err(EnvFileError::InvalidKey { line, at, found });
         }
         let value = unquote(value.trim(), line, key)?;
         if value.chars().any(|c| c.is_control() && c != '\t') {
@@ -179,14 +183,13 @@ fn is_non_finite_number(value: &str) -> bool {
     value.parse::<f64>().is_ok_and(|v| !v.is_finite())
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let mut cut: String = text.chars().take(max).collect();
-        cut.push('…');
-        cut
-    }
+/// The first character of `key` a key may not have there (1-based), or
+/// a space for an empty key.
+fn first_invalid(key: &str) -> (usize, char) {
+    key.chars()
+        .enumerate()
+        .find(|(i, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit()))
+        .map_or((1, ' '), |(i, c)| (i + 1, c))
 }
 
 /// One line of a release diff, values of secret-looking keys masked.
@@ -294,10 +297,7 @@ mod tests {
     fn names_the_line_of_each_fault() {
         assert_eq!(
             parse(b"A=1\nB\n").unwrap_err(),
-            EnvFileError::MissingEquals {
-                line: 2,
-                found: "B".into()
-            }
+            EnvFileError::MissingEquals { line: 2, chars: 1 }
         );
         assert_eq!(
             parse(b"A=1\nA=2\n").unwrap_err(),
@@ -334,5 +334,27 @@ mod tests {
     fn finite_numbers_and_words_pass() {
         let env = parse(b"A=1e9\nB=-0.5\nC=nano\nD=information").unwrap();
         assert_eq!(env.entries.len(), 4);
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn errors_never_quote_a_line_or_a_value() {
+        for bad in [
+            &b"API_SECRET: sk_live_51Habcdef\n"[..],
+            b"postgres://u:pw@db/x=1\n",
+            b"SIGNING SEED=deadbeef\n",
+        ] {
+            let message = parse(bad).unwrap_err().to_string();
+            for secret in ["sk_live", "pw@db", "deadbeef", "SEED"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+            assert!(message.starts_with("line 1:"), "{message}");
+        }
+        let message = parse(b"SIGNING SEED=x\n").unwrap_err().to_string();
+        assert!(message.contains("character 8 is ' '"), "{message}");
     }
 }
