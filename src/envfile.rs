@@ -192,7 +192,7 @@ fn first_invalid(key: &str) -> (usize, char) {
         .map_or((1, ' '), |(i, c)| (i + 1, c))
 }
 
-/// One line of a release diff, values of secret-looking keys masked.
+/// One line of a release diff; values show only for public keys.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiffLine {
     /// "+" added, "-" removed, "~" changed.
@@ -204,33 +204,17 @@ pub struct DiffLine {
 
 const MASK: &str = "••••••";
 
-/// Whether a key's value must not be shown on a screen.
-pub fn is_secret(key: &str) -> bool {
-    let upper = key.to_ascii_uppercase();
-    [
-        "SECRET",
-        "TOKEN",
-        "PASSWORD",
-        "PASSWD",
-        "PASS",
-        "KEY",
-        "CREDENTIAL",
-        "PRIVATE",
-        "AUTH",
-        "SIGNATURE",
-    ]
-    .iter()
-    .any(|word| upper.contains(word))
-}
-
 /// The key-level difference from `old` to `new`, in `new`'s order then the
-/// removed keys; a secret's value shows only whether it changed.
-pub fn diff(old: &EnvFile, new: &EnvFile) -> Vec<DiffLine> {
+/// removed keys. A value shows only for a key in `public` (the config's
+/// allow-list): a secret's name does not say it is one (`DATABASE_URL`,
+/// `MNEMONIC`, `SESSION_COOKIE`), so every other value is masked and the
+/// line says only that it changed.
+pub fn diff(old: &EnvFile, new: &EnvFile, public: &[String]) -> Vec<DiffLine> {
     let shown = |key: &str, value: &str| {
-        if is_secret(key) {
-            MASK.to_string()
-        } else {
+        if public.iter().any(|p| p == key) {
             value.to_string()
+        } else {
+            MASK.to_string()
         }
     };
     let mut lines = Vec::new();
@@ -269,17 +253,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn diff_names_changes_and_masks_secrets() {
-        let old = parse(b"A=1\nB=2\nAPI_KEY=old-secret\nGONE=x\n").unwrap();
-        let new = parse(b"A=1\nB=3\nAPI_KEY=new-secret\nC=4\n").unwrap();
-        let d = diff(&old, &new);
+    fn diff_names_changes_and_shows_only_public_values() {
+        let old = parse(b"A=1\nB=2\nAPI_KEY=old-secret\nGONE=x\nDATABASE_URL=postgres://u:pw@db\n")
+            .unwrap();
+        let new = parse(b"A=1\nB=3\nAPI_KEY=new-secret\nC=4\nDATABASE_URL=postgres://u:pw2@db\n")
+            .unwrap();
+        let d = diff(&old, &new, &["B".to_string()]);
         let text = format!("{d:?}");
-        assert!(!text.contains("secret"), "{text}");
+        assert!(!text.contains("secret") && !text.contains("pw"), "{text}");
+        assert!(text.contains("\"3\""), "a public key's value shows: {text}");
         assert_eq!(
             d.iter()
                 .map(|l| (l.change.as_str(), l.key.as_str()))
                 .collect::<Vec<_>>(),
-            vec![("~", "B"), ("~", "API_KEY"), ("+", "C"), ("-", "GONE")]
+            vec![
+                ("~", "B"),
+                ("~", "API_KEY"),
+                ("+", "C"),
+                ("~", "DATABASE_URL"),
+                ("-", "GONE")
+            ]
         );
     }
 

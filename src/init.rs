@@ -186,6 +186,11 @@ timeout_ms = 500
 # missing for `stale_after_s` fails the gate: no data is never a pass.
 # process_alive (P0, every stage) is built in.
 
+[releases]
+# Keys whose values a release diff may show, to viewers too; every other
+# value is masked (an allow-list: DATABASE_URL or MNEMONIC look harmless).
+public_keys = ["STRATEGY", "MAX_POSITION_USD", "SIM_PNL_DRIFT", "SIM_FAULT", "SIM_FAULT_AFTER_S"]
+
 [smoke]
 # `gantry ctl smoke ENVFILE`: the release runs once with EXECUTION_PLANE=paper
 # and no TRADE_MODE; its log (service.log) must show these phases in order

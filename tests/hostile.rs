@@ -151,3 +151,60 @@ fn a_flood_of_idle_and_never_reading_clients_delays_no_rollback() {
     }
     drop(idle);
 }
+
+#[test]
+fn a_release_diff_shows_values_only_for_public_keys() {
+    let mut lab = Lab::new("lab-diff", 1);
+    lab.start_agent();
+    let old = lab.write_release(
+        "v1.env",
+        b"STRATEGY=mean_reversion\nDATABASE_URL=postgres://u:hunter2@db/x\nMNEMONIC=abandon ability able\n",
+    );
+    let new = lab.write_release(
+        "v2.env",
+        b"STRATEGY=momentum\nDATABASE_URL=postgres://u:swordfish@db/x\nMNEMONIC=zoo zone zero\nSESSION_COOKIE=s3cr3t\n",
+    );
+    lab.deploy_live(&old, Duration::from_secs(3));
+    let first = lab.status()["current_release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.deploy_live(&new, Duration::from_secs(3));
+    let second = lab.status()["current_release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    // As a viewer (an attach message lowers the session's role).
+    reader
+        .get_ref()
+        .try_clone()
+        .unwrap()
+        .write_all(b"{\"type\":\"attach\",\"role\":\"viewer\",\"seen_as\":\"viewer test\"}\n")
+        .unwrap();
+    let diff = ask(
+        &mut reader,
+        &format!(
+            r#"{{"type":"command","id":"d","op":"release_diff","release":"{second}","against":"{first}"}}"#
+        ),
+    );
+    assert_eq!(diff["ok"], true, "{diff}");
+    let text = diff.to_string();
+    for secret in ["hunter2", "swordfish", "abandon", "zoo", "s3cr3t"] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    // The sim template's allow-list names STRATEGY: its change shows.
+    assert!(
+        text.contains("momentum") && text.contains("mean_reversion"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SESSION_COOKIE"),
+        "changed keys are named: {text}"
+    );
+}

@@ -33,6 +33,19 @@ pub struct File {
     /// The agent's read-only HTTP endpoint (off when absent).
     #[serde(default)]
     pub http: Option<super::http::HttpSection>,
+    #[serde(default)]
+    pub releases: ReleasesSection,
+}
+
+/// `[releases]`: how releases are shown.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesSection {
+    /// Keys whose values a release diff may show (to viewers too); every
+    /// other value is masked. An allow-list: a secret's name does not say
+    /// it is one.
+    #[serde(default)]
+    pub public_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +234,8 @@ pub struct AgentConfig {
     pub alerts: super::notify::AlertsConfig,
     /// `[http]`: /metrics and the JSON API (docs/http.md); None is off.
     pub http: Option<super::http::HttpConfig>,
+    /// `[releases] public_keys`: values a release diff shows.
+    pub public_keys: Vec<String>,
     /// `ctl smoke`: what the startup log must show, in order, and must not.
     pub smoke: Option<SmokeConfig>,
 }
@@ -513,6 +528,7 @@ impl AgentConfig {
                 .transpose()
                 .map_err(&bad)?,
             smoke: smoke_config(&file.smoke).map_err(&bad)?,
+            public_keys: file.releases.public_keys.clone(),
         })
     }
 

@@ -1449,7 +1449,7 @@ impl Agent {
             Some(id) => read(id)?,
             None => crate::envfile::EnvFile::default(),
         };
-        Ok(crate::envfile::diff(&old, &new))
+        Ok(crate::envfile::diff(&old, &new, &self.config.public_keys))
     }
 
     /// A refused human action is still a human action: it is audited.
