@@ -139,27 +139,33 @@ fn alerts_lines(lab: &Lab) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn slack_and_discord_receivers_get_their_payloads_by_priority() {
+/// A started lab whose alerts go to a Slack receiver (P0) and a Discord
+/// receiver (from `discord_min`), with `extra` lines in `[alerts]`.
+fn slack_and_discord_lab(name: &str, discord_min: &str, extra: &str) -> (Lab, Receiver, Receiver) {
     let slack = Receiver::start(Answer::Status(200));
     let discord = Receiver::start(Answer::Status(204));
-    let mut lab = Lab::new("lab-alerts", 1);
+    let mut lab = Lab::new(name, 1);
     append_config(
         &lab,
         &format!(
             r#"
 [alerts]
 timeout_ms = 2000
-retries = 2
-webhooks = [
+{extra}webhooks = [
   {{ url = "{}/services/T0/B0/secret", format = "slack", min_priority = "P0" }},
-  {{ url = "{}/api/webhooks/1/token", format = "discord", min_priority = "P2" }},
+  {{ url = "{}/api/webhooks/1/token", format = "discord", min_priority = "{discord_min}" }},
 ]
 "#,
             slack.base, discord.base
         ),
     );
     lab.start_agent();
+    (lab, slack, discord)
+}
+
+#[test]
+fn slack_and_discord_receivers_get_their_payloads_by_priority() {
+    let (lab, slack, discord) = slack_and_discord_lab("lab-alerts", "P2", "retries = 2\n");
     // Awaiting approval and live are P2: Discord takes them, Slack (P0 only) not.
     lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
     let hits = discord.wait_for(2, Duration::from_secs(5));
@@ -377,24 +383,7 @@ fn bad_webhooks_are_refused_naming_the_field() {
 
 #[test]
 fn webhook_text_has_markup_escaped_and_controls_removed() {
-    let slack = Receiver::start(Answer::Status(200));
-    let discord = Receiver::start(Answer::Status(204));
-    let mut lab = Lab::new("lab-markup", 1);
-    append_config(
-        &lab,
-        &format!(
-            r#"
-[alerts]
-timeout_ms = 2000
-webhooks = [
-  {{ url = "{}/services/T0/B0/secret", format = "slack", min_priority = "P0" }},
-  {{ url = "{}/api/webhooks/1/token", format = "discord", min_priority = "P0" }},
-]
-"#,
-            slack.base, discord.base
-        ),
-    );
-    lab.start_agent();
+    let (lab, slack, discord) = slack_and_discord_lab("lab-markup", "P0", "");
     // A reason as a hostile operator or a pasted message would carry it.
     let reason = "see [link](http://x) <!channel> @everyone @here *now* \u{202E}gnp \u{200B}";
     let out = lab.ctl(&["estop", "--reason", reason]);
