@@ -313,12 +313,9 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
 /// Reads and checks a release file locally, so a malformed one is refused
 /// naming its file and line before anything is sent.
 pub fn read_release(path: &Path) -> anyhow::Result<(String, String)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        fail(
-            Code::DataErr,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    // Size, file type and where a link points are checked before reading,
+    // so nothing too large for the agent is read or sent.
+    let bytes = crate::envfile::read_file(path).map_err(|e| fail(Code::DataErr, e))?;
     crate::envfile::parse(&bytes)
         .map_err(|e| fail(Code::DataErr, format!("{}: {e}", path.display())))?;
     // parse() accepted it, so it is UTF-8.

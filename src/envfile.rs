@@ -6,7 +6,17 @@
 //! the service supervisor (building the child's environment) all read
 //! releases through here.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+/// The largest release accepted, in bytes. A release becomes a process
+/// environment (Linux caps one at a few MiB) and travels in one wire line
+/// (1 MiB, escaped); real ones are a few KiB.
+pub const MAX_RELEASE_BYTES: usize = 256 * 1024;
+/// The most keys a release may set.
+pub const MAX_RELEASE_KEYS: usize = 4096;
 
 /// One parsed `KEY=VALUE` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +47,16 @@ pub enum EnvFileError {
         key: String,
         first: usize,
     },
-    #[error("line {line}: {key}={value} is not a finite number")]
-    NotFinite {
-        line: usize,
-        key: String,
-        value: String,
-    },
+    #[error("line {line}: the value of {key} is not a finite number (NaN or infinity)")]
+    NotFinite { line: usize, key: String },
     #[error("line {line}: unterminated quote in the value of {key}")]
     UnterminatedQuote { line: usize, key: String },
     #[error("line {line}: control character in the value of {key}")]
     ControlCharacter { line: usize, key: String },
+    #[error("the release is {bytes} bytes; the limit is {MAX_RELEASE_BYTES} (MAX_RELEASE_BYTES)")]
+    TooLarge { bytes: usize },
+    #[error("line {line}: more than {MAX_RELEASE_KEYS} keys (MAX_RELEASE_KEYS)")]
+    TooManyKeys { line: usize },
 }
 
 impl EnvFileError {
@@ -58,7 +68,9 @@ impl EnvFileError {
             | Self::DuplicateKey { line, .. }
             | Self::NotFinite { line, .. }
             | Self::UnterminatedQuote { line, .. }
-            | Self::ControlCharacter { line, .. } => *line,
+            | Self::ControlCharacter { line, .. }
+            | Self::TooManyKeys { line } => *line,
+            Self::TooLarge { .. } => 0,
         }
     }
 }
@@ -104,8 +116,15 @@ impl fmt::Display for EnvFile {
 
 /// Parses a release. Bytes, not a `&str`, because invalid UTF-8 must be
 /// reported with its line rather than rejected wholesale by the caller.
+///
+/// Linear in the size of the file, and bounded by [`MAX_RELEASE_BYTES`] and
+/// [`MAX_RELEASE_KEYS`]: the agent parses what any admin sends.
 pub fn parse(bytes: &[u8]) -> Result<EnvFile, EnvFileError> {
+    if bytes.len() > MAX_RELEASE_BYTES {
+        return Err(EnvFileError::TooLarge { bytes: bytes.len() });
+    }
     let mut entries: Vec<Entry> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = index + 1;
         let text = std::str::from_utf8(raw).map_err(|_| EnvFileError::InvalidUtf8 { line })?;
@@ -137,16 +156,19 @@ pub fn parse(bytes: &[u8]) -> Result<EnvFile, EnvFileError> {
             return Err(EnvFileError::NotFinite {
                 line,
                 key: key.to_string(),
-                value,
             });
         }
-        if let Some(first) = entries.iter().find(|e| e.key == key) {
+        if let Some(first) = seen.get(key) {
             return Err(EnvFileError::DuplicateKey {
                 line,
                 key: key.to_string(),
-                first: first.line,
+                first: *first,
             });
         }
+        if entries.len() == MAX_RELEASE_KEYS {
+            return Err(EnvFileError::TooManyKeys { line });
+        }
+        seen.insert(key.to_string(), line);
         entries.push(Entry {
             key: key.to_string(),
             value,
@@ -154,6 +176,64 @@ pub fn parse(bytes: &[u8]) -> Result<EnvFile, EnvFileError> {
         });
     }
     Ok(EnvFile { entries })
+}
+
+/// Reads a release file to send or check it. A symbolic link is followed
+/// only to a file inside the link's own directory, so `prod.env` pointing
+/// at /etc/shadow is refused, not read. Only a regular file is read, and
+/// its size is checked before reading (a 200 MB file or /dev/zero costs
+/// nothing). Errors name the path, never the content.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let target = if std::fs::symlink_metadata(path)
+        .map_err(cannot)?
+        .file_type()
+        .is_symlink()
+    {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let dir = dir.canonicalize().map_err(cannot)?;
+        let target = path.canonicalize().map_err(cannot)?;
+        if !target.starts_with(&dir) {
+            return Err(format!(
+                "{shown} is a symbolic link out of its directory {} (to {}); refusing to read it: name the release file itself",
+                dir.display(),
+                target.display()
+            ));
+        }
+        target
+    } else {
+        path.to_path_buf()
+    };
+    // O_NONBLOCK: a FIFO opens at once (and is then refused) rather than
+    // waiting for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&target)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let limit = MAX_RELEASE_BYTES as u64;
+    if meta.len() > limit {
+        return Err(format!(
+            "{shown}: {}",
+            EnvFileError::TooLarge {
+                bytes: usize::try_from(meta.len()).unwrap_or(usize::MAX)
+            }
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
 }
 
 fn is_valid_key(key: &str) -> bool {
@@ -217,9 +297,11 @@ pub fn diff(old: &EnvFile, new: &EnvFile, public: &[String]) -> Vec<DiffLine> {
             MASK.to_string()
         }
     };
+    let before: HashMap<&str, &str> = old.iter().collect();
+    let after: HashMap<&str, &str> = new.iter().collect();
     let mut lines = Vec::new();
     for (key, value) in new.iter() {
-        match old.get(key) {
+        match before.get(key).copied() {
             None => lines.push(DiffLine {
                 change: "+".into(),
                 key: key.into(),
@@ -236,7 +318,7 @@ pub fn diff(old: &EnvFile, new: &EnvFile, public: &[String]) -> Vec<DiffLine> {
         }
     }
     for (key, value) in old.iter() {
-        if new.get(key).is_none() {
+        if !after.contains_key(key) {
             lines.push(DiffLine {
                 change: "-".into(),
                 key: key.into(),
@@ -349,5 +431,66 @@ mod secret_tests {
         }
         let message = parse(b"SIGNING SEED=x\n").unwrap_err().to_string();
         assert!(message.contains("character 8 is ' '"), "{message}");
+    }
+
+    #[test]
+    fn many_keys_parse_in_linear_time_up_to_the_limit() {
+        let text: String = (0..MAX_RELEASE_KEYS)
+            .map(|i| format!("K{i}={i}\n"))
+            .collect();
+        assert_eq!(
+            parse(text.as_bytes()).unwrap().entries.len(),
+            MAX_RELEASE_KEYS
+        );
+        let over = format!("{text}ONE_MORE=1\n");
+        let e = parse(over.as_bytes()).unwrap_err();
+        assert_eq!(
+            e,
+            EnvFileError::TooManyKeys {
+                line: MAX_RELEASE_KEYS + 1
+            }
+        );
+        assert!(e.to_string().contains("MAX_RELEASE_KEYS"), "{e}");
+        let big = vec![b'#'; MAX_RELEASE_BYTES + 1];
+        let e = parse(&big).unwrap_err().to_string();
+        assert!(
+            e.contains("262145 bytes") && e.contains("MAX_RELEASE_BYTES"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn files_are_read_only_where_they_belong() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("v2.env");
+        std::fs::write(&inside, "A=1\n").unwrap();
+        let link = dir.path().join("prod.env");
+        std::os::unix::fs::symlink("v2.env", &link).unwrap();
+        assert_eq!(read_file(&link).unwrap(), b"A=1\n");
+
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("shadow");
+        std::fs::write(&secret, "root:$6$hash:19000\n").unwrap();
+        let escape = dir.path().join("escape.env");
+        std::os::unix::fs::symlink(&secret, &escape).unwrap();
+        let e = read_file(&escape).unwrap_err();
+        assert!(e.contains("symbolic link out of its directory"), "{e}");
+        assert!(!e.contains("$6$"), "{e}");
+
+        let e = read_file(dir.path()).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+
+        let large = dir.path().join("large.env");
+        std::fs::File::create(&large)
+            .unwrap()
+            .set_len(200 << 20)
+            .unwrap();
+        let e = read_file(&large).unwrap_err();
+        assert!(
+            e.contains("209715200 bytes") && e.contains("MAX_RELEASE_BYTES"),
+            "{e}"
+        );
     }
 }

@@ -208,3 +208,78 @@ fn a_release_diff_shows_values_only_for_public_keys() {
         "changed keys are named: {text}"
     );
 }
+
+#[test]
+fn oversized_and_linked_releases_are_refused_before_anything_is_sent() {
+    let mut lab = Lab::new("lab-big", 1);
+    lab.start_agent();
+    let audit_before = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+
+    // 2 MB: refused by ctl, naming the limit, before a byte is sent.
+    let big: Vec<u8> = (0..100_000)
+        .flat_map(|i| format!("KEY_{i:06}=0123456\n").into_bytes())
+        .collect();
+    let big = lab.write_release("big.env", &big);
+    let out = lab.ctl_path(&["submit", "--reason", "too big"], &big);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("MAX_RELEASE_BYTES"), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+
+    // A link out of its directory is not followed.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let secret = elsewhere.path().join("shadow");
+    std::fs::write(&secret, "root:$6$salt$hash:19000:0:99999:7:::\n").unwrap();
+    let link = lab
+        .write_release("v3.env", b"A=1\n")
+        .with_file_name("prod.env");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let out = lab.ctl_path(&["validate"], &link);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("symbolic link out of"), "{err}");
+    assert!(!err.contains("$6$") && !err.contains("root:"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(lab.path("audit.jsonl")).unwrap(),
+        audit_before,
+        "nothing reached the agent"
+    );
+
+    // Over the wire, past ctl: the agent names its limits too.
+    let stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let many_keys: String = (0..5000).map(|i| format!("K{i}=1\\n")).collect();
+    let reply = ask(
+        &mut reader,
+        &format!(
+            r#"{{"type":"command","id":"k","op":"validate","name":"keys.env","content":"{many_keys}"}}"#
+        ),
+    );
+    assert_eq!(reply["code"], "invalid", "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_RELEASE_KEYS"),
+        "{reply}"
+    );
+    let large = "#".repeat(600 * 1024);
+    let reply = ask(
+        &mut reader,
+        &format!(
+            r#"{{"type":"command","id":"l","op":"submit","name":"large.env","content":"{large}","reason":"large"}}"#
+        ),
+    );
+    assert_eq!(reply["code"], "invalid", "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_RELEASE_BYTES"),
+        "{reply}"
+    );
+    assert_eq!(lab.status()["state"], "idle");
+}

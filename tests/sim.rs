@@ -666,7 +666,7 @@ fn validate_config_checks_a_release_file() {
             65,
             &["dup.env: line 2: duplicate key SIM_FAULT"],
         ),
-        (&missing, 65, &["absent.env: cannot read"]),
+        (&missing, 65, &["cannot read", "absent.env: No such file"]),
     ];
     let mut sims: Vec<Sim> = cases
         .iter()

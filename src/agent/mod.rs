@@ -17,6 +17,7 @@ pub mod command;
 pub mod config;
 pub mod freeze;
 pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod notify;
 pub mod probe;
@@ -41,6 +42,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use self::audit::AuditLog;
 use self::config::AgentConfig;
+use self::intake::CheckedRelease;
 use self::service::{Exited, Service};
 use self::socket::{Hub, Request};
 use self::store::{ReleaseMeta, Store};
@@ -48,7 +50,7 @@ use crate::durable::AppendLog;
 use crate::exit::{Code, Exit};
 use crate::pipeline::{
     Actor, Effect, Event, Note, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef, Role,
-    STAGE_OWNED_KEYS, Sample, Stage, Time, Transition,
+    Sample, Stage, Time, Transition,
 };
 use crate::wire::{AgentMsg, AuditEntry, Command, ErrorCode, Reply, Request as Op};
 
@@ -297,6 +299,8 @@ impl Agent {
             events: events.clone(),
             status: status_rx,
             audit_path: store.path("audit.jsonl"),
+            releases_dir: store.path("releases"),
+            public_keys: Arc::new(config.public_keys.clone()),
             sessions: socket::Sessions::default(),
         });
         tokio::spawn(socket::serve(listener, hub));
@@ -1028,13 +1032,14 @@ impl Agent {
             role,
             seen_as,
             reply,
+            checked,
             id_used_for_status,
         } = request;
         // A command id is the client's, so replies are remembered per peer
         // and role: a resent id gets its first reply, another session's
         // reply is never handed out.
         let key = format!("{role}|{seen_as}|{}", command.id);
-        let asked = asked(&command);
+        let asked = checked.asked.clone();
         let used_for = self
             .replies
             .get(&key)
@@ -1081,15 +1086,19 @@ impl Agent {
             id: command.id.clone(),
             reply,
         };
-        match self.dispatch(&command, actor, reason).await {
+        let release = checked.release;
+        match self
+            .dispatch(&command, release.as_ref(), actor, reason)
+            .await
+        {
             Answer::Now(answer) => self.answer(waiter, answer),
             Answer::Later(pending) => self.waiting.push((pending, waiter)),
             Answer::DryRun => {
-                if let Op::Validate { name, content } = &command.request {
-                    match parse_release(name, content) {
+                if let (Op::Validate { content, .. }, Some(release)) = (&command.request, release) {
+                    match release.verdict {
                         Ok(()) => self.run_validate(
                             content.as_bytes().to_vec(),
-                            &audit::sha256_hex(content.as_bytes()),
+                            &release.digest,
                             Validation::DryRun(waiter),
                         ),
                         Err(message) => {
@@ -1102,8 +1111,22 @@ impl Agent {
         }
     }
 
-    async fn dispatch(&mut self, command: &Command, actor: Actor, reason: String) -> Answer {
+    async fn dispatch(
+        &mut self,
+        command: &Command,
+        release: Option<&CheckedRelease>,
+        actor: Actor,
+        reason: String,
+    ) -> Answer {
         let id = command.id.as_str();
+        // Set by the session for every op that carries a release.
+        let verdict = || {
+            release.map_or_else(
+                || Err("the release was not checked".to_string()),
+                |r| r.verdict.clone(),
+            )
+        };
+        let digest = release.map(|r| r.digest.clone()).unwrap_or_default();
         let mut incoming: Option<Candidate> = None;
         let event = match &command.request {
             Op::Status => {
@@ -1163,7 +1186,14 @@ impl Agent {
                 return Answer::Now(Reply::ok(id, serde_json::to_value(history).ok()));
             }
             Op::ReleaseDiff { release, against } => {
-                return Answer::Now(match self.release_diff(release, against.as_deref()) {
+                // Sessions answer diffs themselves; a reused id lands here.
+                let diff = store::release_diff(
+                    &self.store.path("releases"),
+                    &self.config.public_keys,
+                    release,
+                    against.as_deref(),
+                );
+                return Answer::Now(match diff {
                     Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
                     Err(e) => Reply::err(id, ErrorCode::Failed, e),
                 });
@@ -1185,12 +1215,13 @@ impl Agent {
                 promotion,
                 override_freeze,
             } => {
-                if let Err(message) = parse_release(name, content) {
+                if let Err(message) = verdict() {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let candidate =
-                    self.make_candidate(name, content, &actor, &reason, *tier, commit, promotion);
+                let candidate = self.make_candidate(
+                    name, content, digest, &actor, &reason, *tier, commit, promotion,
+                );
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 let now = Utc::now();
@@ -1217,13 +1248,14 @@ impl Agent {
                     );
                     return Answer::Now(Reply::err(id, ErrorCode::Refused, message));
                 }
-                if let Err(message) = parse_release(name, content) {
+                if let Err(message) = verdict() {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
                 let candidate = self.make_candidate(
                     name,
                     content,
+                    digest,
                     &actor,
                     &reason,
                     crate::pipeline::Tier::Conservative,
@@ -1342,6 +1374,7 @@ impl Agent {
         &self,
         name: &str,
         content: &str,
+        digest: String,
         actor: &Actor,
         reason: &str,
         tier: crate::pipeline::Tier,
@@ -1349,7 +1382,6 @@ impl Agent {
         promotion: &Option<String>,
     ) -> Candidate {
         let bytes = content.as_bytes().to_vec();
-        let digest = audit::sha256_hex(&bytes);
         let now = Utc::now();
         let release_id = self
             .store
@@ -1428,28 +1460,6 @@ impl Agent {
             detail: result.detail,
         })
         .await;
-    }
-
-    fn release_diff(
-        &self,
-        release: &str,
-        against: Option<&str>,
-    ) -> Result<Vec<crate::envfile::DiffLine>, String> {
-        let read = |id: &str| -> Result<crate::envfile::EnvFile, String> {
-            // Ids are file names the agent made; refuse anything else.
-            if id.contains('/') || id.starts_with('.') {
-                return Err(format!("{id:?} is not a release id"));
-            }
-            let bytes = std::fs::read(self.store.release_path(id))
-                .map_err(|e| format!("release {id}: {e}"))?;
-            crate::envfile::parse(&bytes).map_err(|e| format!("release {id}: {e}"))
-        };
-        let new = read(release)?;
-        let old = match against {
-            Some(id) => read(id)?,
-            None => crate::envfile::EnvFile::default(),
-        };
-        Ok(crate::envfile::diff(&old, &new, &self.config.public_keys))
     }
 
     /// A refused human action is still a human action: it is audited.
@@ -1553,30 +1563,6 @@ fn identity(seen_as: &str) -> String {
         Some((_, name)) => name.trim_end_matches(')').to_string(),
         None => local.to_string(),
     }
-}
-
-/// What a command asks, as one comparable string (its id left out).
-fn asked(command: &Command) -> String {
-    let mut fields = serde_json::to_value(command).unwrap_or_default();
-    if let Some(map) = fields.as_object_mut() {
-        map.remove("id");
-    }
-    audit::sha256_hex(fields.to_string().as_bytes())
-}
-
-/// A release must parse, and may not set what the stage owns.
-fn parse_release(name: &str, content: &str) -> Result<(), String> {
-    let name = crate::text::inert(name);
-    let env = crate::envfile::parse(content.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
-    for entry in &env.entries {
-        if STAGE_OWNED_KEYS.contains(&entry.key.as_str()) {
-            return Err(format!(
-                "{name}: line {}: {} is set by the stage (stage.env), not by a release",
-                entry.line, entry.key
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// One agent per state dir: an exclusive lock on agent.lock (0600, so no

@@ -32,6 +32,8 @@ pub struct Request {
     /// How the agent identified the peer (uid), not what it claimed.
     pub seen_as: String,
     pub reply: oneshot::Sender<Reply>,
+    /// Checked in the session, off the loop.
+    pub checked: super::intake::Checked,
     /// This session answered `status` under the command's id: a different
     /// command reusing it is refused (the loop audits it).
     pub id_used_for_status: bool,
@@ -44,6 +46,10 @@ pub struct Hub {
     pub events: broadcast::Sender<AgentMsg>,
     pub status: watch::Receiver<Status>,
     pub audit_path: std::path::PathBuf,
+    /// Where releases are stored, for diffs answered in the session.
+    pub releases_dir: std::path::PathBuf,
+    /// Keys whose values a diff may show ([releases] public_keys).
+    pub public_keys: Arc<Vec<String>>,
     pub sessions: Sessions,
 }
 
@@ -417,12 +423,37 @@ async fn session<R, W>(
             });
             continue;
         }
+        if let wire::Request::ReleaseDiff { release, against } = &command.request
+            && !id_used_for_status
+        {
+            // Two files read and parsed: the session's cost, not the loop's.
+            let (release, against) = (release.clone(), against.clone());
+            let (dir, public) = (hub.releases_dir.clone(), hub.public_keys.clone());
+            let out = out.clone();
+            let id = command.id.clone();
+            tokio::spawn(async move {
+                let diff = tokio::task::spawn_blocking(move || {
+                    super::store::release_diff(&dir, &public, &release, against.as_deref())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                let reply = match diff {
+                    Ok(lines) => Reply::ok(&id, serde_json::to_value(lines).ok()),
+                    Err(e) => Reply::err(&id, ErrorCode::Failed, e),
+                };
+                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                drop(permit);
+            });
+            continue;
+        }
+        let (command, checked) = super::intake::check(command).await;
         let (tx, rx) = oneshot::channel();
         let request = Request {
             command,
             role,
             seen_as: seen_as.clone(),
             reply: tx,
+            checked,
             id_used_for_status,
         };
         if hub.requests.send(request).await.is_err() {

@@ -221,17 +221,50 @@ impl Store {
     /// (the stage wins, as with systemd's EnvironmentFile order).
     pub fn service_env(&self) -> io::Result<Vec<(String, String)>> {
         let mut env: Vec<(String, String)> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = Default::default();
         for name in ["current.env", "stage.env"] {
-            let bytes = fs::read(self.path(name))?;
+            let bytes = crate::envfile::read_file(&self.path(name))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             let parsed: EnvFile = crate::envfile::parse(&bytes)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{name}: {e}")))?;
             for (k, v) in parsed.iter() {
-                env.retain(|(key, _)| key != k);
-                env.push((k.to_string(), v.to_string()));
+                match at.get(k) {
+                    Some(&i) => env[i].1 = v.to_string(),
+                    None => {
+                        at.insert(k.to_string(), env.len());
+                        env.push((k.to_string(), v.to_string()));
+                    }
+                }
             }
         }
         Ok(env)
     }
+}
+
+/// The key-level diff between two stored releases (docs/protocol.md,
+/// `release_diff`): values only for `public` keys.
+pub fn release_diff(
+    releases_dir: &Path,
+    public: &[String],
+    release: &str,
+    against: Option<&str>,
+) -> Result<Vec<crate::envfile::DiffLine>, String> {
+    let read = |id: &str| -> Result<EnvFile, String> {
+        // Ids are file names the agent made; refuse anything else.
+        if id.contains('/') || id.starts_with('.') || id.is_empty() {
+            return Err(format!("{} is not a release id", crate::text::inert(id)));
+        }
+        let shown = crate::text::inert(id);
+        let bytes = crate::envfile::read_file(&releases_dir.join(format!("{id}.env")))
+            .map_err(|e| format!("release {shown}: {e}"))?;
+        crate::envfile::parse(&bytes).map_err(|e| format!("release {shown}: {e}"))
+    };
+    let new = read(release)?;
+    let old = match against {
+        Some(id) => read(id)?,
+        None => EnvFile::default(),
+    };
+    Ok(crate::envfile::diff(&old, &new, public))
 }
 
 #[cfg(test)]

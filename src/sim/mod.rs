@@ -58,8 +58,7 @@ pub fn main(listen: Option<String>, validate_config: Option<PathBuf>) -> anyhow:
 /// `--validate-config`: the sim's validate command. Silent on success.
 fn validate_file(path: &Path) -> anyhow::Result<()> {
     let shown = path.display();
-    let bytes = std::fs::read(path)
-        .map_err(|e| fail(Code::DataErr, format!("{shown}: cannot read: {e}")))?;
+    let bytes = envfile::read_file(path).map_err(|e| fail(Code::DataErr, e))?;
     let env = envfile::parse(&bytes).map_err(|e| fail(Code::DataErr, format!("{shown}: {e}")))?;
     Knobs::from_pairs(env.iter()).map_err(|e| {
         let line = env
