@@ -6,7 +6,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::Lab;
+use std::process::Stdio;
+
+use common::flood::{Flood, rss_kib};
+use common::sshd::{self, Sshd};
+use common::{GANTRY, Lab};
 use serde_json::Value;
 
 /// Sends one command line and returns its reply (skipping events).
@@ -61,68 +65,20 @@ fn a_reused_command_id_never_swallows_a_different_command() {
     assert_eq!(lab.status()["state"], "halted");
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-fn raise_own_open_files(wanted: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max.min(wanted);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-}
-
-#[test]
-fn a_flood_of_idle_and_never_reading_clients_delays_no_rollback() {
-    raise_own_open_files(8192);
-    let mut lab = Lab::new("lab-flood", 1);
-    lab.start_agent();
-    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+/// Under whatever flood is running: the agent answers `ctl status`, no
+/// gate failed because of the clients, a crashing release is still rolled
+/// back, and the agent's memory stayed bounded.
+fn assert_the_pipeline_outlasts_the_flood(lab: &Lab, rss_before: u64) {
     let agent = lab.agent.as_ref().unwrap().id();
-    let before = rss_kib(agent);
-
-    // 3 000 connections that only sit there.
-    let idle: Vec<UnixStream> = (0..3000)
-        .map(|_| UnixStream::connect(lab.path("agent.sock")).unwrap())
-        .collect();
-    // 100 that ask for status as fast as they can and never read a reply.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let floods: Vec<_> = (0..100)
-        .map(|_| {
-            let mut stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
-            stream
-                .set_write_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let line = b"{\"type\":\"command\",\"id\":\"\",\"op\":\"audit_tail\",\"n\":200}\n";
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    if stream.write_all(line).is_err() {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(2));
-
-    // ctl still answers, and a crashing release is still rolled back.
     let started = std::time::Instant::now();
     let status = lab.status();
     assert_eq!(status["state"], "live");
     eprintln!("ctl status under the flood: {:?}", started.elapsed());
+    let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+    assert!(
+        !audit.contains("\"gate.fail\""),
+        "a gate failed under the flood: {audit}"
+    );
     let out = lab.ctl_path(
         &["submit", "--reason", "under flood"],
         &lab.example("bad-crash.env"),
@@ -142,14 +98,84 @@ fn a_flood_of_idle_and_never_reading_clients_delays_no_rollback() {
     );
     assert_eq!(rolled["current_release"], status["current_release"]);
     let after = rss_kib(agent);
-    eprintln!("agent RSS: {before} KiB before, {after} KiB under 3 100 clients");
+    eprintln!("agent RSS: {rss_before} KiB before, {after} KiB under the flood");
     assert!(after < 300 * 1024, "RSS {after} KiB under the flood");
+}
 
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    for flood in floods {
-        let _ = flood.join();
+#[test]
+fn a_flood_of_idle_and_never_reading_clients_delays_no_rollback() {
+    let mut lab = Lab::new("lab-flood", 1);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+    let before = rss_kib(lab.agent.as_ref().unwrap().id());
+    let _flood = Flood::start(&lab, 3000, 100);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_the_pipeline_outlasts_the_flood(&lab, before);
+}
+
+#[test]
+fn a_flood_through_viewer_ssh_sessions_is_bounded_the_same_way() {
+    if !sshd::available() {
+        return;
     }
-    drop(idle);
+    let mut lab = Lab::new("lab-flood-ssh", 1);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+    let before = rss_kib(lab.agent.as_ref().unwrap().id());
+    let keys = lab.path("ssh");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (viewer_key, viewer_pub) = sshd::keygen(&keys, "viewer_key");
+    let forced = format!(
+        "command=\"{GANTRY} attach --config {} --role viewer\",restrict {viewer_pub}",
+        lab.config.display()
+    );
+    let sshd = Sshd::start_with(&lab.path("sshd"), &[forced], |_| {
+        "MaxStartups 200\n".to_string()
+    });
+    let known_hosts = keys.join("known_hosts");
+    std::fs::write(&known_hosts, sshd.known_hosts_line() + "\n").unwrap();
+
+    let _flood = Flood::start(&lab, 3000, 50);
+    // 50 viewers over real OpenSSH that ask for status without end and
+    // never read a reply: their sessions fill, and the agent drops them.
+    let viewers: Vec<_> = (0..50)
+        .map(|_| {
+            let mut child = std::process::Command::new("ssh")
+                .args(["-F", "/dev/null", "-T", "-o", "BatchMode=yes", "-o"])
+                .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+                .arg("-i")
+                .arg(&viewer_key)
+                .args(["-p", &sshd.port.to_string()])
+                .arg(format!("{}@127.0.0.1", sshd::user()))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let writer = std::thread::spawn(move || {
+                let line = b"{\"type\":\"command\",\"id\":\"\",\"op\":\"status\"}\n";
+                while stdin.write_all(line).is_ok() {}
+            });
+            (child, writer)
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sshd.log_text().matches("Accepted publickey").count() < viewers.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "viewers never all logged in: {}",
+            sshd.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_the_pipeline_outlasts_the_flood(&lab, before);
+    for (mut child, writer) in viewers {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = writer.join();
+    }
 }
 
 #[test]

@@ -72,10 +72,23 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let mut agent = Agent::start(config).await?;
+    // Clients (socket sessions, attach, HTTP) run on threads of their own,
+    // with at most two for their blocking reads: a storm of them meets the
+    // pipeline's sampling, gates and rollbacks only in the OS scheduler,
+    // never ahead of them in one task queue.
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .thread_name("gantry-clients")
+        .enable_all()
+        .build()?;
+    let handle = clients.handle().clone();
+    let result = runtime.block_on(async move {
+        let mut agent = Agent::start(config, handle).await?;
         agent.run().await
-    })
+    });
+    clients.shutdown_background();
+    result
 }
 
 /// What the agent is doing about a validate command it started.
@@ -173,7 +186,8 @@ struct Agent {
     validations: mpsc::UnboundedReceiver<ValidationDone>,
     smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
     smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
-    events: broadcast::Sender<AgentMsg>,
+    /// Encoded once, shared by every session.
+    events: broadcast::Sender<Arc<str>>,
     status_tx: watch::Sender<crate::wire::Status>,
     /// Read-only snapshots for the HTTP endpoint, published with status.
     metrics: metrics::Tracker,
@@ -202,7 +216,7 @@ struct Agent {
 }
 
 impl Agent {
-    async fn start(config: AgentConfig) -> anyhow::Result<Self> {
+    async fn start(config: AgentConfig, clients: tokio::runtime::Handle) -> anyhow::Result<Self> {
         let store = Store::new(&config.state_dir)
             .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
         let lock = take_lock(&config.state_dir.join("agent.lock"))?;
@@ -291,8 +305,11 @@ impl Agent {
             now,
         );
         let (status_tx, status_rx) = watch::channel(initial);
-        let listener = socket::bind(&config.socket_path())
-            .with_context(|| format!("cannot listen on {}", config.socket_path().display()))?;
+        let listener = {
+            let _clients = clients.enter();
+            socket::bind(&config.socket_path())
+        }
+        .with_context(|| format!("cannot listen on {}", config.socket_path().display()))?;
         let hub = Arc::new(Hub {
             host: config.host.clone(),
             requests: requests_tx,
@@ -303,10 +320,13 @@ impl Agent {
             public_keys: Arc::new(config.public_keys.clone()),
             sessions: socket::Sessions::default(),
         });
-        tokio::spawn(socket::serve(listener, hub));
+        clients.spawn(socket::serve(listener, hub));
         let (tracker, snapshots) = metrics::Tracker::new(&pipeline, &status_tx.borrow());
-        if let Some(http) = &config.http {
-            let bound = http::spawn(http, snapshots, store.path("audit.jsonl")).await?;
+        if let Some(http) = config.http.clone() {
+            let audit_path = store.path("audit.jsonl");
+            let bound = clients
+                .spawn(async move { http::spawn(&http, snapshots, audit_path).await })
+                .await??;
             eprintln!("gantry agent: read-only HTTP on http://{bound}/metrics");
         }
         let mut agent = Self {
@@ -466,11 +486,11 @@ impl Agent {
         if verdicts != self.health_sent || self.health_sent_at.elapsed() >= Duration::from_secs(1) {
             self.health_sent = verdicts;
             self.health_sent_at = Instant::now();
-            let _ = self.events.send(AgentMsg::Health {
+            let _ = self.events.send(wire_line(&AgentMsg::Health {
                 host: self.config.host.clone(),
                 at: status::rfc3339(now),
                 checks,
-            });
+            }));
         }
     }
 
@@ -825,9 +845,9 @@ impl Agent {
             hash: String::new(),
         };
         let entry = self.audit.append(entry).map_err(|e| e.to_string())?;
-        let _ = self.events.send(AgentMsg::Audit {
+        let _ = self.events.send(wire_line(&AgentMsg::Audit {
             entry: Box::new(entry),
-        });
+        }));
         Ok(())
     }
 
@@ -859,9 +879,9 @@ impl Agent {
         let _ = self.status_tx.send(status.clone());
         if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
             self.last_state_sent = Instant::now();
-            let _ = self.events.send(AgentMsg::State {
+            let _ = self.events.send(wire_line(&AgentMsg::State {
                 status: Box::new(status),
-            });
+            }));
         }
     }
 
@@ -1563,6 +1583,12 @@ fn identity(seen_as: &str) -> String {
         Some((_, name)) => name.trim_end_matches(')').to_string(),
         None => local.to_string(),
     }
+}
+
+/// An event as the line every session sends: encoded once, however many
+/// sessions hold it.
+fn wire_line(msg: &AgentMsg) -> Arc<str> {
+    crate::wire::encode(msg).into()
 }
 
 /// One agent per state dir: an exclusive lock on agent.lock (0600, so no

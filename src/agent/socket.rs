@@ -5,8 +5,8 @@
 //!
 //! A client is a stranger, however it connected, so everything it can grow
 //! is bounded (docs/protocol.md, "Limits"): sessions in all and per role
-//! (with room kept for admins), commands in flight per session, lines
-//! queued for a client (a client that does not read is closed, never
+//! (with room kept for admins), commands in flight per session, lines and
+//! bytes queued for a client (a client that does not read is closed, never
 //! buffered without end), a write that does not progress, the line length.
 //! `status` is answered from the last published status without the loop,
 //! so a storm of it never delays sampling, a rollback or an estop.
@@ -43,7 +43,8 @@ pub struct Request {
 pub struct Hub {
     pub host: String,
     pub requests: mpsc::Sender<Request>,
-    pub events: broadcast::Sender<AgentMsg>,
+    /// Events, each encoded once for every session.
+    pub events: broadcast::Sender<Arc<str>>,
     pub status: watch::Receiver<Status>,
     pub audit_path: std::path::PathBuf,
     /// Where releases are stored, for diffs answered in the session.
@@ -69,6 +70,9 @@ pub const ADMIN_RESERVED: usize = 64;
 pub const MAX_PER_ROLE: usize = 512;
 /// Lines queued for one client; one that falls this far behind is closed.
 pub const MAX_QUEUED: usize = 64;
+/// Bytes queued for one client (one longer line may wait alone): a client
+/// that asks for large answers and does not read them is closed as soon.
+pub const MAX_QUEUED_BYTES: usize = 1 << 20;
 /// Commands of one session waiting for their reply.
 pub const MAX_IN_FLIGHT: usize = 16;
 /// A write to a client that makes no progress for this long closes it.
@@ -226,10 +230,36 @@ fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// Queues a line for the client; false if the client has fallen
-/// [`MAX_QUEUED`] lines behind (or left): the session then ends.
-fn push(out: &mpsc::Sender<String>, line: String) -> bool {
-    out.try_send(line).is_ok()
+/// A session's outgoing lines, bounded by [`MAX_QUEUED`] lines and
+/// [`MAX_QUEUED_BYTES`]. A push past either closes the session: a client
+/// that does not read is dropped, never buffered for.
+#[derive(Clone)]
+struct Outbox {
+    lines: mpsc::Sender<Arc<str>>,
+    bytes: Arc<AtomicUsize>,
+    closed: watch::Sender<bool>,
+}
+
+impl Outbox {
+    /// Queues a line; false (and the session closing) if the client has
+    /// fallen too far behind, or left.
+    fn push(&self, line: impl Into<Arc<str>>) -> bool {
+        let line = line.into();
+        let len = line.len();
+        let before = self.bytes.fetch_add(len, Ordering::SeqCst);
+        let too_many_bytes = before > 0 && before + len > MAX_QUEUED_BYTES;
+        if too_many_bytes || self.lines.try_send(line).is_err() {
+            self.bytes.fetch_sub(len, Ordering::SeqCst);
+            if !*self.closed.borrow() {
+                eprintln!(
+                    "gantry agent: closing a session that fell behind ({MAX_QUEUED} lines or {MAX_QUEUED_BYTES} bytes unread)"
+                );
+            }
+            let _ = self.closed.send(true);
+            return false;
+        }
+        true
+    }
 }
 
 /// One session: hello, snapshot, then events and replies, until the peer
@@ -245,10 +275,16 @@ async fn session<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out, mut lines) = mpsc::channel::<String>(MAX_QUEUED);
+    let (lines_tx, mut lines) = mpsc::channel::<Arc<str>>(MAX_QUEUED);
     // Closed when the client is dropped: ends the reader below.
     let (closed_tx, mut closed) = watch::channel(false);
-    let writer_closed = closed_tx.clone();
+    let out = Outbox {
+        lines: lines_tx,
+        bytes: Arc::new(AtomicUsize::new(0)),
+        closed: closed_tx,
+    };
+    // Not a clone of `out`: the writer ends when every sender is gone.
+    let (queued, writer_closed) = (out.bytes.clone(), out.closed.clone());
     let writer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
             let wrote = tokio::time::timeout(WRITE_TIMEOUT, async {
@@ -256,6 +292,7 @@ async fn session<R, W>(
                 write.flush().await
             })
             .await;
+            queued.fetch_sub(line.len(), Ordering::SeqCst);
             if !matches!(wrote, Ok(Ok(()))) {
                 break;
             }
@@ -266,15 +303,11 @@ async fn session<R, W>(
     greet(&out, &hub, role);
 
     let forward_out = out.clone();
-    let forward_closed = closed_tx.clone();
     let forward = tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(msg) => {
-                    if !push(&forward_out, wire::encode(&msg)) {
-                        eprintln!(
-                            "gantry agent: closing a session that fell {MAX_QUEUED} lines behind"
-                        );
+                Ok(line) => {
+                    if !forward_out.push(line) {
                         break;
                     }
                 }
@@ -282,7 +315,7 @@ async fn session<R, W>(
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
-        let _ = forward_closed.send(true);
+        let _ = forward_out.closed.send(true);
     });
 
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
@@ -308,7 +341,7 @@ async fn session<R, W>(
                     ErrorCode::BadRequest,
                     format!("line longer than {} bytes; closing", wire::MAX_LINE),
                 );
-                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                out.push(wire::encode(&AgentMsg::Reply(reply)));
                 break;
             }
             Err(LineError::Io) => break,
@@ -317,7 +350,7 @@ async fn session<R, W>(
             Ok(t) => t.trim(),
             Err(_) => {
                 let reply = Reply::err("", ErrorCode::BadRequest, "line is not valid UTF-8");
-                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                if !out.push(wire::encode(&AgentMsg::Reply(reply))) {
                     break;
                 }
                 continue;
@@ -339,7 +372,7 @@ async fn session<R, W>(
             settled = true;
             if let Err(why) = seat.settle(role) {
                 let reply = Reply::err("", ErrorCode::Refused, why);
-                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                out.push(wire::encode(&AgentMsg::Reply(reply)));
                 break;
             }
             if matches!(message, Ok(ClientMsg::Attach(_))) {
@@ -355,7 +388,7 @@ async fn session<R, W>(
                     ErrorCode::BadRequest,
                     "attach must be the first message",
                 );
-                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                if !out.push(wire::encode(&AgentMsg::Reply(reply))) {
                     break;
                 }
                 continue;
@@ -370,7 +403,7 @@ async fn session<R, W>(
                     ErrorCode::BadRequest,
                     format!("cannot read message: {e}"),
                 );
-                if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+                if !out.push(wire::encode(&AgentMsg::Reply(reply))) {
                     break;
                 }
                 continue;
@@ -386,7 +419,7 @@ async fn session<R, W>(
             }
             let status = hub.status.borrow().clone();
             let reply = Reply::ok(&command.id, serde_json::to_value(status).ok());
-            if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+            if !out.push(wire::encode(&AgentMsg::Reply(reply))) {
                 break;
             }
             continue;
@@ -400,7 +433,7 @@ async fn session<R, W>(
                     "{MAX_IN_FLIGHT} commands of this session are waiting for replies; wait for them"
                 ),
             );
-            if !push(&out, wire::encode(&AgentMsg::Reply(reply))) {
+            if !out.push(wire::encode(&AgentMsg::Reply(reply))) {
                 break;
             }
             continue;
@@ -418,7 +451,7 @@ async fn session<R, W>(
                         .await
                         .unwrap_or_default();
                 let reply = Reply::ok(&id, serde_json::to_value(entries).ok());
-                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                out.push(wire::encode(&AgentMsg::Reply(reply)));
                 drop(permit);
             });
             continue;
@@ -441,7 +474,7 @@ async fn session<R, W>(
                     Ok(lines) => Reply::ok(&id, serde_json::to_value(lines).ok()),
                     Err(e) => Reply::err(&id, ErrorCode::Failed, e),
                 };
-                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                out.push(wire::encode(&AgentMsg::Reply(reply)));
                 drop(permit);
             });
             continue;
@@ -463,7 +496,7 @@ async fn session<R, W>(
         // Replies may come late (a drill); the session keeps reading.
         tokio::spawn(async move {
             if let Ok(reply) = rx.await {
-                push(&out, wire::encode(&AgentMsg::Reply(reply)));
+                out.push(wire::encode(&AgentMsg::Reply(reply)));
             }
             drop(permit);
         });
@@ -474,7 +507,7 @@ async fn session<R, W>(
 }
 
 /// hello (with the session's role), then a snapshot.
-fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
+fn greet(out: &Outbox, hub: &Hub, role: Role) {
     let hello = AgentMsg::Hello {
         protocol: wire::PROTOCOL,
         host: hub.host.clone(),
@@ -485,6 +518,6 @@ fn greet(out: &mpsc::Sender<String>, hub: &Hub, role: Role) {
         status: Box::new(hub.status.borrow().clone()),
         audit: super::audit::tail(&hub.audit_path, 20),
     };
-    push(out, wire::encode(&hello));
-    push(out, wire::encode(&snapshot));
+    out.push(wire::encode(&hello));
+    out.push(wire::encode(&snapshot));
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 pub mod crash;
 pub mod fleet;
+pub mod flood;
 pub mod procs;
 pub mod sshd;
 
