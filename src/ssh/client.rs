@@ -417,8 +417,10 @@ impl Session {
                 }
             };
             let key = Arc::new(key);
-            // A certificate first: with a CA in authorized_keys it is what
-            // names the person, and sshd picks the forced command by it.
+            // The certificate before the plain key (ssh 9 offers it after):
+            // when authorized_keys holds both the key and the CA, the line
+            // sshd uses (its forced command, its role) is the CA's, and the
+            // audit log names the person by the certificate's key id.
             for (cert_path, cert) in
                 certificates_for(path, &key, &self.target.certificates, &mut tried)
             {
