@@ -12,6 +12,10 @@
 //! | JSON text (ctl `--json`, the HTTP API, wire lines) | [`json_inert`] |
 //! | a Slack webhook (mrkdwn) | [`slack`] |
 //! | a Discord webhook (markdown) | [`discord`] |
+//!
+//! An SSH certificate's key id is narrower still: it becomes one word of
+//! `seen_as`, which the agent reads back, so [`key_id`] keeps it to a
+//! charset that cannot split, end or pose as another part.
 
 /// Characters that print nothing yet reorder or join what is around them:
 /// bidi embeddings, overrides, isolates and marks, and zero-width
@@ -105,6 +109,29 @@ pub fn discord(text: &str) -> String {
         .replace("@here", "@\u{200B}here")
 }
 
+/// The longest key id [`key_id`] keeps, in characters.
+pub const KEY_ID_MAX: usize = 64;
+
+/// Whether `c` may stand in a key id as [`key_id`] writes it.
+pub fn is_key_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-' | '+')
+}
+
+/// An SSH certificate's key id as one safe word: the CA chose it, but it is
+/// still bytes from outside, so anything but ASCII letters, digits and
+/// `._@-+` becomes `_` (no space or comma to split `seen_as`, no escape for
+/// a terminal, no look-alike letters), cut at [`KEY_ID_MAX`] characters.
+/// An empty id becomes `""`, which no id can spell, so it names no one.
+pub fn key_id(raw: &str) -> String {
+    if raw.is_empty() {
+        return "\"\"".to_string();
+    }
+    raw.chars()
+        .take(KEY_ID_MAX)
+        .map(|c| if is_key_id_char(c) { c } else { '_' })
+        .collect()
+}
+
 /// The 1-based line of a byte offset into `text`.
 pub fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -128,6 +155,20 @@ pub fn toml_error(text: &str, error: &toml::de::Error) -> (usize, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_ids_are_one_safe_word() {
+        assert_eq!(key_id("alice@desk"), "alice@desk");
+        assert_eq!(key_id("a.b_c-d+e@F9"), "a.b_c-d+e@F9");
+        assert_eq!(
+            key_id("eve, key SHA256:x\x1b[2J\u{202E}аdmin"),
+            "eve__key_SHA256_x__2J__dmin"
+        );
+        assert_eq!(key_id(""), "\"\"");
+        let long = key_id(&"x".repeat(500));
+        assert_eq!(long.len(), KEY_ID_MAX);
+        assert!(key_id(&"é".repeat(100)).chars().all(is_key_id_char));
+    }
 
     #[test]
     fn escapes_become_visible() {

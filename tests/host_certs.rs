@@ -161,6 +161,7 @@ fn gantry(
         port: server.sshd.port,
         user: sshd::user(),
         identities: vec![key.to_path_buf()],
+        certificates: Vec::new(),
         known_hosts: vec![known_hosts.to_path_buf()],
         host_key_alias: None,
         accept_new,

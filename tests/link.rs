@@ -61,6 +61,7 @@ async fn link_reports_drops_refuses_while_down_and_reconnects() {
         port: addr.port(),
         user: "tester".into(),
         identities: vec![identity],
+        certificates: Vec::new(),
         known_hosts: vec![known_hosts],
         host_key_alias: None,
         accept_new: false,

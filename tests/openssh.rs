@@ -19,10 +19,16 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Option<Setup> {
+    setup_with(name, |_| {})
+}
+
+/// [`setup`], with `configure` called on the lab before its agent starts.
+fn setup_with(name: &str, configure: impl FnOnce(&Lab)) -> Option<Setup> {
     if !sshd::available() {
         return None;
     }
     let mut lab = Lab::new(name, 1);
+    configure(&lab);
     lab.start_agent();
     let keys = lab.path("ssh");
     std::fs::create_dir_all(&keys).unwrap();
@@ -335,4 +341,259 @@ fn hosts_named_by_ssh_config_aliases_and_keys_from_ssh_agent() {
     assert!(out.status.success(), "{}", stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["host"], "lab-openssh-alias");
+}
+
+/// `ssh-keygen -s CA`: certifies `key`'s public half as `key_id` for
+/// `principals`, serial `serial`; the certificate lands at `<key>-cert.pub`.
+fn certify(
+    ca: &std::path::Path,
+    key: &std::path::Path,
+    key_id: &str,
+    principals: &str,
+    serial: u64,
+) {
+    let out = Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-s")
+        .arg(ca)
+        .args(["-I", key_id, "-n", principals, "-z", &serial.to_string()])
+        .arg(key.with_extension("pub"))
+        .output()
+        .expect("ssh-keygen -s");
+    assert!(out.status.success(), "ssh-keygen -s: {}", stderr(&out));
+}
+
+/// `ssh-keygen -lf`: the SHA256 fingerprint of a public key file.
+fn fingerprint(public: &std::path::Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen -lf: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+fn audit_entry(s: &Setup, kind: &str, reason: &str) -> serde_json::Value {
+    let audit = std::fs::read_to_string(s.lab.path("audit.jsonl")).unwrap();
+    audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["kind"] == kind && e["reason"] == reason)
+        .unwrap_or_else(|| panic!("no {kind} entry with reason {reason:?} in\n{audit}"))
+}
+
+/// Operators signed by a user CA: sshd accepts the certificate by a
+/// `cert-authority` line (its principals pick the forced command), attach
+/// describes it, and the agent records the key id as who acted. One key
+/// id on two keys is one person to four-eyes; two key ids are two.
+#[test]
+fn user_certificates_name_who_acted() {
+    let Some(s) = setup_with("lab-openssh-certs", |lab| {
+        let config = std::fs::read_to_string(&lab.config).unwrap();
+        let config = config.replace(
+            "require_distinct_approver = false",
+            "require_distinct_approver = true",
+        );
+        assert!(config.contains("require_distinct_approver = true"));
+        std::fs::write(&lab.config, config).unwrap();
+    }) else {
+        return;
+    };
+    let user = sshd::user();
+    let keys = s.lab.path("ssh");
+    let (ca, ca_pub) = sshd::keygen(&keys, "user_ca");
+    let ca_fp = fingerprint(&ca.with_extension("pub"));
+    // alice holds two keys certified as alice@desk: one for her login
+    // (operator), one for the `deploy` principal (admin).
+    let (alice, _) = sshd::keygen(&keys, "alice_key");
+    certify(&ca, &alice, "alice@desk", &user, 7);
+    let (alice_deploy, _) = sshd::keygen(&keys, "alice_deploy_key");
+    certify(&ca, &alice_deploy, "alice@desk", "deploy", 8);
+    let (bob, _) = sshd::keygen(&keys, "bob_key");
+    certify(&ca, &bob, "bob@desk", &user, 9);
+    // dave's certificate lives apart from his key: ssh_config names it.
+    let (dave, _) = sshd::keygen(&keys, "dave_key");
+    certify(&ca, &dave, "dave@desk", "deploy", 10);
+    let certs = keys.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::rename(keys.join("dave_key-cert.pub"), certs.join("dave.pub")).unwrap();
+    // A key id that tries to read as a pinned operator and to reach a
+    // terminal: the CA chose it, but it is still bytes from outside.
+    let (mallory, _) = sshd::keygen(&keys, "mallory_key");
+    certify(
+        &ca,
+        &mallory,
+        "eve, operator root (pinned)\x1b[2J",
+        &user,
+        11,
+    );
+    // A key whose certificate file is garbage.
+    let (broken, _) = sshd::keygen(&keys, "broken_key");
+    std::fs::write(
+        keys.join("broken_key-cert.pub"),
+        "ssh-ed25519-cert-v01@openssh.com AAAA\n",
+    )
+    .unwrap();
+
+    // sshd reads authorized_keys at each login: the CA lines go in now.
+    let attach = format!("{GANTRY} attach --config {}", s.lab.config.display());
+    let authorized = s.sshd.dir.join("authorized_keys");
+    let mut lines = std::fs::read_to_string(&authorized).unwrap();
+    lines.push_str(&format!(
+        "cert-authority,principals=\"deploy\",command=\"{attach} --role admin\",restrict {ca_pub}\n\
+         cert-authority,command=\"{attach} --role operator\",restrict {ca_pub}\n"
+    ));
+    std::fs::write(&authorized, lines).unwrap();
+    let mut hosts = std::fs::read_to_string(&s.hosts).unwrap();
+    for (name, key) in [
+        ("alice", &alice),
+        ("alice-deploy", &alice_deploy),
+        ("bob", &bob),
+        ("mallory", &mallory),
+        ("broken", &broken),
+    ] {
+        hosts.push_str(&format!(
+            "\n[[host]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nport = {}\nuser = \"{user}\"\nidentity = \"{}\"\nknown_hosts = \"known_hosts\"\n",
+            s.sshd.port,
+            key.display()
+        ));
+    }
+    std::fs::write(&s.hosts, hosts).unwrap();
+
+    // Only the certificate is authorized, so gantry must have offered it.
+    let good = s.lab.example("good.env");
+    let out = s.ctl(
+        "alice-deploy",
+        &["submit", good.to_str().unwrap(), "--reason", "cert submits"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    s.wait("awaiting_approval");
+    // Another key, the same key id: the same person, whatever she claims.
+    let out = s.ctl(
+        "alice",
+        &[
+            "--operator",
+            "carol",
+            "approve",
+            "--reason",
+            "alice approves her own",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "alice@desk may not approve her deploy"
+    );
+    assert!(
+        stderr(&out).contains("alice@desk submitted deploy"),
+        "{}",
+        stderr(&out)
+    );
+    let refused = audit_entry(&s, "approve.refused", "alice approves her own");
+    assert_eq!(refused["actor"]["name"], "alice@desk", "{refused}");
+    assert_eq!(refused["actor"]["claimed"], "carol", "{refused}");
+    // Another key id from the same CA: another person.
+    let out = s.ctl("bob", &["approve", "--reason", "bob approves"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    s.wait("live");
+
+    let out = s.ctl(
+        "alice",
+        &["--operator", "carol", "estop", "--reason", "alice stops"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let estop = audit_entry(&s, "estop", "alice stops");
+    let actor = &estop["actor"];
+    assert_eq!(actor["name"], "alice@desk", "{estop}");
+    assert_eq!(actor["role"], "operator", "{estop}");
+    assert_eq!(actor["claimed"], "carol", "{estop}");
+    let seen_as = actor["seen_as"].as_str().unwrap();
+    assert!(
+        seen_as.starts_with(&format!(
+            "cert alice@desk (serial 7, CA {ca_fp}), key {}, from 127.0.0.1 via uid ",
+            fingerprint(&alice.with_extension("pub"))
+        )),
+        "{seen_as}"
+    );
+
+    // CertificateFile from ~/.ssh/config: dave's certificate, apart from
+    // his key, is offered with it (principal deploy: admin).
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host lab-dave\n  HostName 127.0.0.1\n  Port {}\n  User {user}\n  UserKnownHostsFile {}\n  IdentityFile {}\n  CertificateFile {}\n",
+            s.sshd.port,
+            s.known_hosts.display(),
+            dave.display(),
+            certs.join("dave.pub").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(GANTRY)
+        .args([
+            "ctl",
+            "--host",
+            "lab-dave",
+            "rearm",
+            "--reason",
+            "dave rearms",
+        ])
+        .arg("--ssh-config")
+        .arg(&config)
+        .env("HOME", home.path())
+        .env("USER", "tester")
+        .env("GANTRY_CLIENT_STATE", s.client_state.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rearm = audit_entry(&s, "rearm", "dave rearms");
+    assert_eq!(rearm["actor"]["name"], "dave@desk", "{rearm}");
+    assert_eq!(rearm["actor"]["role"], "admin", "{rearm}");
+    assert_eq!(rearm["actor"]["claimed"], "tester", "{rearm}");
+
+    // History names the certificates' people, never the claims.
+    let out = s.ctl("admin", &["--json", "history"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deploy = &history["deploys"][0];
+    assert_eq!(deploy["submitted_by"]["name"], "alice@desk", "{deploy}");
+    assert!(
+        deploy["submitted_by"]["seen_as"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("cert alice@desk (serial 8, CA {ca_fp}), key ")),
+        "{deploy}"
+    );
+    assert_eq!(deploy["approved_by"]["name"], "bob@desk", "{deploy}");
+
+    let out = s.ctl("mallory", &["rollback", "--reason", "mallory tries"]);
+    assert!(!out.status.success(), "nothing to roll back when idle");
+    let refused = audit_entry(&s, "rollback.refused", "mallory tries");
+    assert_eq!(
+        refused["actor"]["name"], "eve__operator_root__pinned___2J",
+        "{refused}"
+    );
+    assert!(
+        refused["actor"]["seen_as"]
+            .as_str()
+            .unwrap()
+            .starts_with("cert eve__operator_root__pinned___2J (serial 11, CA "),
+        "{refused}"
+    );
+
+    // A certificate that cannot be read is named among what was tried.
+    let out = s.ctl("broken", &["status"]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("broken_key-cert.pub (cannot load"),
+        "{}",
+        stderr(&out)
+    );
 }

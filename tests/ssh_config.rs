@@ -231,6 +231,25 @@ Host none-set
 }
 
 #[test]
+fn certificate_files_with_tilde_and_tokens() {
+    let ssh = need_openssh!();
+    let text = "\
+Host k
+  HostName K.Example
+  User remote
+  Port 2022
+  IdentityFile ~/.ssh/id_%h
+  CertificateFile ~/.ssh/id_%h-cert.pub
+  CertificateFile %d/certs/%u-%r@%n:%p
+  CertificateFile /certs/shared
+Host *
+  CertificateFile /certs/shared
+  CertificateFile relative/cert
+";
+    ssh.same(text, &["k", "other"]);
+}
+
+#[test]
 fn existing_identity_files_agree() {
     let ssh = need_openssh!();
     let keys = tempfile::tempdir().unwrap();
@@ -295,6 +314,7 @@ fn both_reject_invalid_lines() {
         ("Host a\n  Port 65536\n", 2),
         ("Host a\n  Port 22 23\n", 2),
         ("Host a\n  IdentityFile a b\n", 2),
+        ("Host a\n  CertificateFile a b\n", 2),
         ("Host \"\"\n", 1),
         ("Host a\n  StrictHostKeyChecking maybe\n", 2),
         ("Host a\n  ConnectTimeout soon\n", 2),
@@ -435,6 +455,10 @@ fn option_line() -> impl Strategy<Value = String> {
                 "%d/k",
                 "\"/k/sp ace\""
             ])
+        ),
+        (
+            keyword("CertificateFile"),
+            prop::sample::select(vec!["~/.ssh/k1-cert.pub", "/c/%h-%r", "/c/%u", "/c/%u"])
         ),
         (
             keyword("ProxyJump"),

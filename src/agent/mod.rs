@@ -1541,8 +1541,8 @@ fn raise_open_files() {
 }
 
 /// Who acts: the identity the agent saw (the operator an authorized_keys
-/// line pins, else the key sshd accepted, else the local user), with the
-/// name the client claimed kept beside it as a claim.
+/// line pins, else the certificate or key sshd accepted, else the local
+/// user), with the name the client claimed kept beside it as a claim.
 fn actor_of(command: &Command, role: Role, seen_as: &str) -> Actor {
     let name = identity(seen_as);
     let claimed = command
@@ -1561,18 +1561,32 @@ fn actor_of(command: &Command, role: Role, seen_as: &str) -> Actor {
 }
 
 /// The identity in a session's `seen_as` (socket.rs and attach.rs write
-/// it): `operator alice (pinned), key SHA256:…, from … via uid 0 (root)`.
+/// it, parts joined by ", "): `operator alice (pinned), cert alice@desk
+/// (serial 7, CA SHA256:…), key SHA256:…, from … via uid 0 (root)`. In
+/// order: the operator an authorized_keys line pins; else a user
+/// certificate's key id, which is the CA's name for a person (two keys
+/// certified as `alice@desk` are one approver, two key ids are two); else
+/// the key sshd accepted; else the local user.
 fn identity(seen_as: &str) -> String {
-    let part = |prefix: &str| {
-        seen_as
-            .split([',', ' '])
-            .collect::<Vec<_>>()
-            .windows(2)
-            .find(|w| w[0] == prefix)
-            .map(|w| w[1].to_string())
+    // The word after `label` at the start of a part. Parts, not words: a
+    // key id may itself read `operator` or `key`.
+    let part = |label: &str| {
+        seen_as.split(", ").find_map(|p| {
+            let word = p
+                .strip_prefix(label)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?;
+            (!word.is_empty()).then(|| word.to_string())
+        })
     };
     if let Some(operator) = part("operator") {
         return operator;
+    }
+    // attach writes `""` for an empty key id and `?` for a certificate it
+    // could not read; neither names anyone, so the key or user decides.
+    if let Some(key_id) = part("cert").filter(|id| id.chars().all(crate::text::is_key_id_char)) {
+        return key_id;
     }
     if let Some(key) = part("key") {
         return format!("key {key}");
@@ -1683,5 +1697,43 @@ mod tests {
             "key SHA256:abc"
         );
         assert_eq!(identity("attach without ssh via uid 0 (root)"), "root");
+    }
+
+    #[test]
+    fn a_certificate_is_its_key_id_after_a_pinned_operator() {
+        let cert = "cert alice@desk (serial 7, CA SHA256:ca), key SHA256:abc, from 10.0.0.5";
+        assert_eq!(identity(&format!("{cert} via uid 0 (root)")), "alice@desk");
+        assert_eq!(
+            identity(&format!("operator bob (pinned), {cert} via uid 0 (root)")),
+            "bob"
+        );
+        // The same key id from another key is the same person; another
+        // key id from the same CA is not.
+        let other_key = "cert alice@desk (serial 8, CA SHA256:ca), key SHA256:xyz via uid 0 (root)";
+        assert_eq!(identity(other_key), "alice@desk");
+        let carol = "cert carol@desk (serial 9, CA SHA256:ca), key SHA256:abc via uid 0 (root)";
+        assert_eq!(identity(carol), "carol@desk");
+    }
+
+    #[test]
+    fn a_key_id_cannot_pose_as_another_part() {
+        // Key ids that spell a label are still only the certificate's.
+        for id in ["operator", "key", "cert", "from", "via"] {
+            let seen =
+                format!("cert {id} (serial 1, CA SHA256:ca), key SHA256:abc via uid 0 (root)");
+            assert_eq!(identity(&seen), id, "{seen}");
+        }
+        // An empty key id (`""`) or an unreadable certificate (`?`) names
+        // no one: the key, else the login user, decides.
+        assert_eq!(
+            identity("cert \"\" (serial 1, CA SHA256:ca), key SHA256:abc via uid 0 (root)"),
+            "key SHA256:abc"
+        );
+        assert_eq!(
+            identity(
+                "cert ? (unreadable ssh-ed25519-cert-v01@openssh.com), from 10.0.0.5 via uid 1001 (amy)"
+            ),
+            "amy"
+        );
     }
 }

@@ -1444,8 +1444,9 @@ impl Pipeline {
                 ),
             ));
         }
-        // Distinct by identity (the pinned operator, the key or the local
-        // user the agent saw), never by the name a session claims.
+        // Distinct by identity (the pinned operator, the certificate's key
+        // id, the key or the local user the agent saw), never by the name a
+        // session claims.
         let same_person = deploy.submitted_by.name == by.name;
         if config.require_distinct_approver && same_person {
             return Err(Refusal::new(

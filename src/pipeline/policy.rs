@@ -224,8 +224,8 @@ impl FromStr for Tier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// Who acted, as the agent identified the session (the operator an
-    /// authorized_keys line pins, else the key, else the local user): what
-    /// every human-facing place shows.
+    /// authorized_keys line pins, else a user certificate's key id, else
+    /// the key, else the local user): what every human-facing place shows.
     pub name: String,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,18 +1,21 @@
 //! The SSH client (russh): connect to a host, check its key against
 //! known_hosts the way OpenSSH does with StrictHostKeyChecking=yes,
-//! authenticate with ssh-agent keys and key files, optionally through a
-//! jump host, and run `gantry attach` on it.
+//! authenticate with ssh-agent keys and key files (and the user
+//! certificates beside them, as ssh offers them), optionally through a jump
+//! host, and run `gantry attach` on it.
 //!
 //! A wrong host key stops everything before authentication: nothing is sent
 //! to a host that is not the one we know.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use russh::client::{self, Handle};
+use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::{
-    Algorithm, EcdsaCurve, HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+    Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey,
+    PublicKeyOrCertificate,
 };
 use russh::{ChannelStream, client::Msg};
 
@@ -29,6 +32,9 @@ pub struct Target {
     pub port: u16,
     pub user: String,
     pub identities: Vec<PathBuf>,
+    /// Certificates (`CertificateFile`) to offer with whichever of
+    /// `identities` each certifies; `<identity>-cert.pub` is always tried.
+    pub certificates: Vec<PathBuf>,
     pub known_hosts: Vec<PathBuf>,
     /// The name to look up in known_hosts (HostKeyAlias), else `address`.
     pub host_key_alias: Option<String>,
@@ -410,6 +416,29 @@ impl Session {
                     continue;
                 }
             };
+            let key = Arc::new(key);
+            // The certificate before the plain key (ssh 9 offers it after):
+            // when authorized_keys holds both the key and the CA, the line
+            // sshd uses (its forced command, its role) is the CA's, and the
+            // audit log names the person by the certificate's key id.
+            for (cert_path, cert) in
+                certificates_for(path, &key, &self.target.certificates, &mut tried)
+            {
+                let shown = format!(
+                    "{} (certificate {})",
+                    cert_path.display(),
+                    inert(cert.key_id())
+                );
+                match self
+                    .handle
+                    .authenticate_openssh_cert(user.clone(), key.clone(), cert)
+                    .await
+                {
+                    Ok(result) if result.success() => return Ok(()),
+                    Ok(_) => tried.push(shown),
+                    Err(e) => tried.push(format!("{shown}: {e}")),
+                }
+            }
             tried.push(path.display().to_string());
             let hash = self
                 .handle
@@ -420,10 +449,7 @@ impl Session {
                 .flatten();
             let result = self
                 .handle
-                .authenticate_publickey(
-                    user.clone(),
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+                .authenticate_publickey(user.clone(), PrivateKeyWithHashAlg::new(key, hash))
                 .await
                 .map_err(|e| {
                     fail(
@@ -493,6 +519,56 @@ impl Session {
     }
 }
 
+/// The user certificates to offer with `key` (loaded from `key_path`), in
+/// ssh's places: `<key_path>-cert.pub`, then each `CertificateFile` that
+/// certifies this key. Missing files are skipped as ssh skips them; one
+/// that cannot be read, is not a user certificate or (beside the key)
+/// certifies another key is noted in `tried`, once.
+fn certificates_for(
+    key_path: &Path,
+    key: &PrivateKey,
+    certificate_files: &[PathBuf],
+    tried: &mut Vec<String>,
+) -> Vec<(PathBuf, Certificate)> {
+    let mut beside = key_path.as_os_str().to_owned();
+    beside.push("-cert.pub");
+    let beside = PathBuf::from(beside);
+    fn note(tried: &mut Vec<String>, text: String) {
+        if !tried.contains(&text) {
+            tried.push(text);
+        }
+    }
+    let mut found: Vec<(PathBuf, Certificate)> = Vec::new();
+    for path in std::iter::once(&beside).chain(certificate_files) {
+        if !path.is_file() || found.iter().any(|(p, _)| p == path) {
+            continue;
+        }
+        let cert = match russh::keys::load_openssh_certificate(path) {
+            Ok(cert) => cert,
+            Err(e) => {
+                note(tried, format!("{} (cannot load: {e})", path.display()));
+                continue;
+            }
+        };
+        if cert.cert_type() != CertType::User {
+            note(
+                tried,
+                format!("{} (not a user certificate)", path.display()),
+            );
+            continue;
+        }
+        // A CertificateFile may certify another of the identities.
+        if cert.public_key() != key.public_key().key_data() {
+            if *path == beside {
+                note(tried, format!("{} (certifies another key)", path.display()));
+            }
+            continue;
+        }
+        found.push((path.clone(), cert));
+    }
+    found
+}
+
 fn connect_error(
     name: &str,
     target: &Target,
@@ -522,6 +598,70 @@ fn connect_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use russh::keys::ssh_key::certificate::Builder;
+    use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+
+    fn key(seed: u8) -> PrivateKey {
+        let pair = Ed25519Keypair::from_seed(&[seed; 32]);
+        PrivateKey::new(KeypairData::Ed25519(pair), "").unwrap()
+    }
+
+    /// `key(subject)` certified by `key(9)` as `key_id`, in OpenSSH's file form.
+    fn certificate(subject: u8, key_id: &str, cert_type: CertType) -> String {
+        let mut builder = Builder::new([0u8; 16], key(subject).public_key(), 0, u64::MAX).unwrap();
+        builder.key_id(key_id).unwrap();
+        builder.cert_type(cert_type).unwrap();
+        builder.valid_principal("root").unwrap();
+        builder.sign(&key(9)).unwrap().to_openssh().unwrap()
+    }
+
+    #[test]
+    fn certificates_beside_the_key_and_from_the_config_that_certify_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("id_ed25519");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        write(
+            "id_ed25519-cert.pub",
+            &certificate(1, "alice@desk", CertType::User),
+        );
+        let other = write(
+            "other-cert.pub",
+            &certificate(2, "bob@desk", CertType::User),
+        );
+        let also = write(
+            "also-cert.pub",
+            &certificate(1, "alice@ops", CertType::User),
+        );
+        let host = write("host-cert.pub", &certificate(1, "web", CertType::Host));
+        let junk = write("junk-cert.pub", "ssh-ed25519-cert-v01@openssh.com AAAA\n");
+        let missing = dir.path().join("missing-cert.pub");
+        let mut tried = Vec::new();
+        let files = [other, also, host, junk.clone(), missing, junk];
+        let found = certificates_for(&key_path, &key(1), &files, &mut tried);
+        let ids: Vec<&str> = found.iter().map(|(_, c)| c.key_id()).collect();
+        assert_eq!(ids, ["alice@desk", "alice@ops"]);
+        // Another key's CertificateFile is silent (it is for that key);
+        // a host certificate and an unreadable file are noted, once.
+        assert_eq!(tried.len(), 2, "{tried:?}");
+        assert!(
+            tried[0].contains("host-cert.pub (not a user certificate)"),
+            "{tried:?}"
+        );
+        assert!(tried[1].contains("junk-cert.pub (cannot load"), "{tried:?}");
+
+        // Beside a key it does not certify: noted.
+        let mut tried = Vec::new();
+        assert!(certificates_for(&key_path, &key(3), &[], &mut tried).is_empty());
+        assert_eq!(tried.len(), 1, "{tried:?}");
+        assert!(
+            tried[0].ends_with("id_ed25519-cert.pub (certifies another key)"),
+            "{tried:?}"
+        );
+    }
 
     fn names(p: &russh::Preferred) -> (Vec<String>, Vec<String>) {
         (

@@ -190,6 +190,7 @@ fn target_from_entry(
                 .cloned()
                 .chain(default_identities())
                 .collect(),
+            certificates: Vec::new(),
             known_hosts: known_hosts_of(entry),
             host_key_alias: None,
             accept_new,
@@ -207,6 +208,7 @@ fn target_from_entry(
             Some(path) => vec![path.clone()],
             None => default_identities(),
         },
+        certificates: Vec::new(),
         known_hosts: known_hosts_of(entry),
         host_key_alias: None,
         accept_new,
@@ -261,6 +263,7 @@ pub fn target_from_alias(
         port: resolved.port,
         user: resolved.user.clone().unwrap_or_else(local_user),
         identities: resolved.existing_identity_files.clone(),
+        certificates: resolved.certificate_files.clone(),
         known_hosts,
         host_key_alias: resolved.host_key_alias.clone(),
         accept_new,

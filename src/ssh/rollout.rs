@@ -952,6 +952,7 @@ mod tests {
             port: 22,
             user: "u".into(),
             identities: Vec::new(),
+            certificates: Vec::new(),
             known_hosts: Vec::new(),
             host_key_alias: None,
             accept_new: false,

@@ -34,6 +34,10 @@ pub struct Resolved {
     /// Those of `identity_files` that are files at resolution time: the
     /// keys worth offering.
     pub existing_identity_files: Vec<PathBuf>,
+    /// `CertificateFile`, expanded as identity files are: certificates to
+    /// offer with whichever identity key they certify (OpenSSH has none by
+    /// default; it also tries `<identity file>-cert.pub`, as gantry does).
+    pub certificate_files: Vec<PathBuf>,
     /// `ProxyJump` in OpenSSH's own spelling (`[user@]host[:port]`, hops
     /// separated by commas); `None` when unset or `none`.
     pub proxy_jump: Option<String>,
@@ -401,6 +405,7 @@ fn parse_ssh_g(
     let mut user = None;
     let mut port = None;
     let mut raw_identities = Vec::new();
+    let mut raw_certificates = Vec::new();
     let mut proxy_jump = None;
     let mut known_hosts = None;
     let mut strict = None;
@@ -417,6 +422,7 @@ fn parse_ssh_g(
                 port = Some(parse_port(value).ok_or_else(|| bad(line, "port is not 1 to 65535"))?)
             }
             "identityfile" => raw_identities.push(value.to_string()),
+            "certificatefile" => raw_certificates.push(value.to_string()),
             "proxyjump" if !value.eq_ignore_ascii_case("none") => {
                 proxy_jump = Some(value.to_string())
             }
@@ -471,18 +477,24 @@ fn parse_ssh_g(
         remote_user: user.as_deref(),
         local_user: account.user.as_deref(),
     };
-    let mut identity_files = Vec::with_capacity(raw_identities.len());
-    for raw in &raw_identities {
-        let tilded = if raw.starts_with('~') {
-            expand_tilde(raw, home()?).map_err(|reason| expand_err("identityfile", raw, reason))?
-        } else {
-            raw.clone()
-        };
-        let expanded = tokens
-            .expand(&tilded, true)
-            .map_err(|reason| expand_err("identityfile", raw, reason))?;
-        identity_files.push(PathBuf::from(expanded));
-    }
+    // ssh expands certificate files exactly as identity files.
+    let expand_files = |key: &'static str, raws: &[String]| {
+        let mut files = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let tilded = if raw.starts_with('~') {
+                expand_tilde(raw, home()?).map_err(|reason| expand_err(key, raw, reason))?
+            } else {
+                raw.clone()
+            };
+            let expanded = tokens
+                .expand(&tilded, true)
+                .map_err(|reason| expand_err(key, raw, reason))?;
+            files.push(PathBuf::from(expanded));
+        }
+        Ok::<_, SshConfigError>(files)
+    };
+    let identity_files = expand_files("identityfile", &raw_identities)?;
+    let certificate_files = expand_files("certificatefile", &raw_certificates)?;
     // ssh -G prints these already expanded; a `~` left (by another
     // OpenSSH version) is expanded the same way.
     let known_hosts_files = match known_hosts.as_deref() {
@@ -509,6 +521,7 @@ fn parse_ssh_g(
         port,
         existing_identity_files: existing(&identity_files),
         identity_files,
+        certificate_files,
         proxy_jump,
         known_hosts_files,
         strict_host_key_checking: strict,
@@ -606,6 +619,7 @@ struct Fallback {
     user: Option<(String, usize)>,
     port: Option<u16>,
     identity_files: Vec<(String, usize)>,
+    certificate_files: Vec<(String, usize)>,
     /// `Some(None)`: set to `none`, which also wins over later values.
     proxy_jump: Option<Option<String>>,
     known_hosts: Option<(Vec<String>, usize)>,
@@ -690,17 +704,22 @@ impl Fallback {
                         settings.port = Some(port);
                     }
                 }
-                "identityfile" => {
+                "identityfile" | "certificatefile" => {
                     let value = single()?;
+                    let (files, what) = if keyword == "identityfile" {
+                        (&mut settings.identity_files, "identity")
+                    } else {
+                        (&mut settings.certificate_files, "certificate")
+                    };
                     // OpenSSH skips a file already listed (the same text),
                     // and allows at most 100.
-                    if active && !settings.identity_files.iter().any(|(f, _)| f == value) {
-                        if settings.identity_files.len() == 100 {
-                            return Err(invalid(
-                                "too many identity files specified (max 100)".to_string(),
-                            ));
+                    if active && !files.iter().any(|(f, _)| f == value) {
+                        if files.len() == 100 {
+                            return Err(invalid(format!(
+                                "too many {what} files specified (max 100)"
+                            )));
                         }
-                        settings.identity_files.push((value.to_string(), line));
+                        files.push((value.to_string(), line));
                     }
                 }
                 "proxyjump" => {
@@ -890,6 +909,11 @@ impl Fallback {
                 .map(|(f, line)| file_name("IdentityFile", f, *line))
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let certificate_files = self
+            .certificate_files
+            .iter()
+            .map(|(f, line)| file_name("CertificateFile", f, *line))
+            .collect::<Result<Vec<_>, _>>()?;
         let known_hosts_files = match &self.known_hosts {
             None => DEFAULT_KNOWN_HOSTS_FILES
                 .iter()
@@ -911,6 +935,7 @@ impl Fallback {
             port,
             existing_identity_files: existing(&identity_files),
             identity_files,
+            certificate_files,
             proxy_jump: self.proxy_jump.flatten(),
             known_hosts_files,
             // ssh -G reports `ask` when unset; so does the fallback, so both
@@ -1458,6 +1483,7 @@ mod tests {
     fn ssh_g_output_is_read() {
         let out = "host a\nuser root\nhostname a.example\nport 2200\nstricthostkeychecking true\n\
                    identityfile ~/.ssh/id_%h\nidentityfile /k/%%x\nuserknownhostsfile /r/kh ~/kh2\n\
+                   certificatefile ~/.ssh/id_%h-cert.pub\n\
                    proxyjump j:2\nconnecttimeout none\nserveraliveinterval 15\nhostkeyalias ka\n";
         let account = LocalAccount {
             home: Some("/home/op".into()),
@@ -1469,6 +1495,10 @@ mod tests {
         assert_eq!(
             r.identity_files,
             [Path::new("/home/op/.ssh/id_a.example"), Path::new("/k/%x")]
+        );
+        assert_eq!(
+            r.certificate_files,
+            [Path::new("/home/op/.ssh/id_a.example-cert.pub")]
         );
         assert_eq!(
             r.known_hosts_files,
@@ -1484,6 +1514,24 @@ mod tests {
         assert_eq!(r.source, Source::SshG);
         let e = parse_ssh_g("hostname a\nport x\n", "a", "ssh -G a", &account).unwrap_err();
         assert!(e.to_string().contains("port x"), "{e}");
+    }
+
+    #[test]
+    fn certificate_files_accumulate_like_identity_files() {
+        let text = "Host web-*\n  CertificateFile ~/.ssh/%r@%h-cert.pub\n  CertificateFile /c/x\n\
+                    Host *\n  CertificateFile /c/x\n  CertificateFile /c/%u\n";
+        let r = ok(text, "web-1");
+        assert_eq!(
+            r.certificate_files,
+            [
+                PathBuf::from("/home/op/.ssh/op@web-1-cert.pub"),
+                PathBuf::from("/c/x"),
+                PathBuf::from("/c/op")
+            ]
+        );
+        assert!(ok("", "a").certificate_files.is_empty());
+        let e = fallback("Host a\n CertificateFile a b\n", "a").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]
