@@ -203,7 +203,17 @@ async fn write_command<W: AsyncWrite + Unpin>(
         reason,
         request,
     });
-    writer.write_all(wire::encode(&command).as_bytes()).await?;
-    writer.flush().await?;
+    let sent = async {
+        writer.write_all(wire::encode(&command).as_bytes()).await?;
+        writer.flush().await
+    };
+    // The agent closing mid-command (a limit, a restart) is its answer's
+    // absence, not a bare "Broken pipe".
+    sent.await.map_err(|e| {
+        crate::exit::fail(
+            crate::exit::Code::Unavailable,
+            format!("the agent closed the connection while the command was being sent ({e}); check `gantry ctl status` before sending it again"),
+        )
+    })?;
     Ok(id)
 }
