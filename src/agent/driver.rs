@@ -1,0 +1,112 @@
+//! The driver loop: read what arrived (a signal, a service exit, a
+//! validation or smoke result, the sample timer, a client request), step
+//! the pipeline with it, perform what it decided, sleep until the next
+//! thing is due. The pipeline's own work is read before any client.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{Agent, FAST_SAMPLE, config, status, wire_line};
+use crate::pipeline::{Event, Phase, Sample};
+use crate::wire::AgentMsg;
+
+impl Agent {
+    pub(super) async fn run(&mut self) -> anyhow::Result<()> {
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut next_sample = tokio::time::Instant::now();
+        loop {
+            // A transition into a phase that samples faster (a rollback, a
+            // drill) must not wait out the slower interval it came from.
+            let soonest = tokio::time::Instant::now() + self.sample_interval();
+            if next_sample > soonest {
+                next_sample = soonest;
+            }
+            // The pipeline's own work first: no flood of client requests
+            // may delay a sample, and so a rollback.
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                Some(exited) = self.exits.recv() => {
+                    if Some(exited.pid) == self.service.pid() || self.service.pid().is_none() {
+                        eprintln!("gantry agent: service pid {} exited ({:?})", exited.pid, exited.code);
+                    }
+                    // Sample at once: a dead process fails its P0 check now,
+                    // not at the next tick.
+                    self.sample().await;
+                }
+                Some(done) = self.validations.recv() => self.validated(done).await,
+                Some(result) = self.smokes.recv() => self.finish_smoke(result).await,
+                _ = tokio::time::sleep_until(next_sample) => {
+                    self.sample().await;
+                    next_sample = tokio::time::Instant::now() + self.sample_interval();
+                }
+                Some(request) = self.requests.recv() => self.handle(request).await,
+            }
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.save(true);
+        // Queued pages get a moment; a hanging receiver does not hold the stop.
+        self.notifier.close(Duration::from_secs(1)).await;
+        eprintln!("gantry agent: stopping; the service keeps running");
+        Ok(())
+    }
+
+    pub(super) fn sample_interval(&self) -> Duration {
+        match self.pipeline.phase {
+            Phase::RollingBack { .. } | Phase::Drilling { .. } => FAST_SAMPLE,
+            _ => Duration::from_millis(self.config.probe_interval_ms),
+        }
+    }
+
+    pub(super) async fn sample(&mut self) {
+        self.daily_digest_due(Utc::now());
+        if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. })
+        {
+            self.publish(false);
+            return;
+        }
+        self.flush_unrecorded();
+        let alive = self.service.alive().await;
+        self.service_alive = alive;
+        let mut scrape = self.prober.sample(&self.config.checks, alive).await;
+        if let Some(port) = self.probe_port
+            && !self.service.answers_on(port)
+        {
+            // An orphan, another agent's service or a stranger may answer on
+            // the port: its numbers are not this service's health.
+            for (value, check) in scrape.values.iter_mut().zip(&self.config.checks) {
+                if check.spec.name != config::PROCESS_ALIVE {
+                    *value = None;
+                }
+            }
+            scrape.error = Some(format!(
+                "port {port} is not answered by the service gantry started: no data"
+            ));
+        }
+        self.sample_instant = Instant::now();
+        let now = Utc::now();
+        self.sampled_at = Some(now);
+        self.scrape_error = scrape.error;
+        let event = Event::Sampled(Sample {
+            values: scrape.values,
+        });
+        self.fact_at(event, now).await;
+        let checks = status::checks(&self.config, &self.pipeline, now);
+        // A check changing state goes out at once; values alone once a second.
+        let verdicts: Vec<(String, bool)> =
+            checks.iter().map(|c| (c.status.clone(), c.ok)).collect();
+        if verdicts != self.health_sent || self.health_sent_at.elapsed() >= Duration::from_secs(1) {
+            self.health_sent = verdicts;
+            self.health_sent_at = Instant::now();
+            let _ = self.events.send(wire_line(&AgentMsg::Health {
+                host: self.config.host.clone(),
+                at: status::rfc3339(now),
+                checks,
+            }));
+        }
+    }
+}

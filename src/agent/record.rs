@@ -1,0 +1,156 @@
+//! What the agent writes down: audit entries (and those a full disk held
+//! back), `deploy_state.json`, and the status it publishes to sessions and
+//! the HTTP endpoint.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::{Agent, CHECKPOINT_EVERY, HEARTBEAT, status, wire_line};
+use crate::pipeline::Note;
+use crate::wire::{AgentMsg, AuditEntry};
+
+impl Agent {
+    pub(super) fn agent_note(&self, kind: &str, message: String) -> Note {
+        Note {
+            kind: kind.to_string(),
+            actor: None,
+            reason: None,
+            message,
+            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+            state: self.pipeline.word(),
+        }
+    }
+
+    pub(super) fn note_failure(&mut self, kind: &str, message: &str) {
+        eprintln!("gantry agent: {message}");
+        let note = self.agent_note(&format!("error.{kind}"), message.to_string());
+        let _ = self.write_audit(&note, None);
+    }
+
+    /// Writes a pipeline note (with the event it records, on a
+    /// transition's first entry); the entry that closes a rollback (or a
+    /// drill's rollback) carries its measured timings.
+    pub(super) fn write_audit_timed(
+        &mut self,
+        note: &Note,
+        event: Option<serde_json::Value>,
+    ) -> Result<(), String> {
+        let detail = match note.kind.as_str() {
+            "rollback.done" | "drill.back" => self.rollback_timer.as_mut().map(|t| {
+                t.healthy = Some(self.sample_instant);
+                t.report()
+            }),
+            _ => None,
+        };
+        if note.kind == "drill.back" {
+            self.drill_report = detail.clone();
+        }
+        self.append_audit(note, detail, event)
+    }
+
+    pub(super) fn write_audit(
+        &mut self,
+        note: &Note,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), String> {
+        self.append_audit(note, detail, None)
+    }
+
+    /// Writes the entries a full disk held back, oldest first, each saying
+    /// it is late (and without its event: its decision is in the state).
+    pub(super) fn flush_unrecorded(&mut self) {
+        while let Some(note) = self.unrecorded.first().cloned() {
+            let mut late = note;
+            late.message = format!(
+                "RECORDED LATE (the audit log could not be written when it happened): {}",
+                late.message
+            );
+            if self.write_audit(&late, None).is_err() {
+                return;
+            }
+            self.unrecorded.remove(0);
+        }
+    }
+
+    pub(super) fn append_audit(
+        &mut self,
+        note: &Note,
+        detail: Option<serde_json::Value>,
+        event: Option<serde_json::Value>,
+    ) -> Result<(), String> {
+        let entry = AuditEntry {
+            seq: 0,
+            at: status::rfc3339(Utc::now()),
+            host: self.config.host.clone(),
+            kind: note.kind.clone(),
+            state: note.state.as_str().to_string(),
+            actor: note.actor.clone(),
+            reason: note.reason.clone(),
+            deploy_id: note.deploy_id.clone(),
+            release: note.release.clone(),
+            message: note.message.clone(),
+            detail,
+            event,
+            prev: String::new(),
+            hash: String::new(),
+        };
+        let entry = self.audit.append(entry).map_err(|e| e.to_string())?;
+        let _ = self.events.send(wire_line(&AgentMsg::Audit {
+            entry: Box::new(entry),
+        }));
+        Ok(())
+    }
+
+    pub(super) fn save(&mut self, now: bool) {
+        if !now && self.last_saved.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        if let Err(e) = self.save_now() {
+            eprintln!("gantry agent: cannot save deploy_state.json: {e}");
+        }
+    }
+
+    /// Saves the pipeline with the audit head it reflects.
+    pub(super) fn save_now(&mut self) -> std::io::Result<()> {
+        let stamp = status::rfc3339(Utc::now());
+        let seq = self.audit.head().map_or(0, |h| h.seq);
+        self.store
+            .save_state(&self.config.host, &self.pipeline, seq, &stamp)?;
+        self.last_saved = Instant::now();
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Updates the status everyone sees; sends a `state` event on a
+    /// transition, and otherwise at most once a second.
+    pub(super) fn publish(&mut self, transition: bool) {
+        let status = self.status();
+        self.metrics.publish(&self.pipeline, &status);
+        let _ = self.status_tx.send(status.clone());
+        if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
+            self.last_state_sent = Instant::now();
+            let _ = self.events.send(wire_line(&AgentMsg::State {
+                status: Box::new(status),
+            }));
+        }
+    }
+
+    pub(super) fn status(&self) -> crate::wire::Status {
+        status::build(
+            &self.config,
+            &self.pipeline,
+            status::Seen {
+                service_kind: self.service.kind_name(),
+                running: self.service.pid().is_some()
+                    || (self.service.kind_name() == "systemd" && self.service_alive),
+                pid: self.service.pid(),
+                audit_head: self.audit.head(),
+                sampled_at: self.sampled_at,
+                scrape_error: self.scrape_error.clone(),
+            },
+            Utc::now(),
+        )
+    }
+}

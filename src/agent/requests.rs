@@ -1,0 +1,562 @@
+//! Client commands: who is asking (the identity sshd or the socket saw),
+//! turning a command into a pipeline event, the replies that wait for an
+//! outcome, and the memory of replies for resent command ids.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::intake::CheckedRelease;
+use super::releases::{Candidate, Validation};
+use super::socket::Request;
+use super::timing::{RollbackTimer, entered_rollback};
+use super::{Agent, REPLY_MEMORY, audit, freeze, store};
+use crate::pipeline::{Actor, Event, Note, Pending, Phase, Refusal, RefusalKind, Role};
+use crate::wire::{Command, ErrorCode, Reply, Request as Op};
+
+/// A command waiting for its reply: the client's id, the key its reply is
+/// remembered under (peer, role, id), and where to send it.
+pub(super) struct Waiter {
+    pub(super) key: String,
+    pub(super) id: String,
+    /// What the command asked (op, arguments, operator, reason): a resent
+    /// id must ask the same to get the first reply.
+    pub(super) asked: String,
+    pub(super) reply: oneshot::Sender<Reply>,
+}
+
+pub(super) enum Answer {
+    Now(Reply),
+    Later(Pending),
+    DryRun,
+}
+
+pub(super) fn refused(id: &str, refusal: &Refusal) -> Reply {
+    let code = match refusal.kind {
+        RefusalKind::Policy => ErrorCode::Refused,
+        RefusalKind::Forbidden => ErrorCode::Forbidden,
+        RefusalKind::Invalid => ErrorCode::BadRequest,
+        RefusalKind::Unexpected => ErrorCode::Internal,
+    };
+    Reply::err(id, code, refusal.message.clone())
+}
+
+/// Who acts: the identity the agent saw (the operator an authorized_keys
+/// line pins, else the certificate or key sshd accepted, else the local
+/// user), with the name the client claimed kept beside it as a claim.
+pub(super) fn actor_of(command: &Command, role: Role, seen_as: &str) -> Actor {
+    let name = identity(seen_as);
+    let claimed = command
+        .operator
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(crate::text::inert)
+        .filter(|n| *n != name);
+    Actor {
+        name,
+        role,
+        seen_as: Some(seen_as.to_string()),
+        claimed,
+    }
+}
+
+/// The identity in a session's `seen_as` (socket.rs and attach.rs write
+/// it, parts joined by ", "): `operator alice (pinned), cert alice@desk
+/// (serial 7, CA SHA256:…), key SHA256:…, from … via uid 0 (root)`. In
+/// order: the operator an authorized_keys line pins; else a user
+/// certificate's key id, which is the CA's name for a person (two keys
+/// certified as `alice@desk` are one approver, two key ids are two); else
+/// the key sshd accepted; else the local user.
+pub(super) fn identity(seen_as: &str) -> String {
+    // The word after `label` at the start of a part. Parts, not words: a
+    // key id may itself read `operator` or `key`.
+    let part = |label: &str| {
+        seen_as.split(", ").find_map(|p| {
+            let word = p
+                .strip_prefix(label)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?;
+            (!word.is_empty()).then(|| word.to_string())
+        })
+    };
+    if let Some(operator) = part("operator") {
+        return operator;
+    }
+    // attach writes `""` for an empty key id and `?` for a certificate it
+    // could not read; neither names anyone, so the key or user decides.
+    if let Some(key_id) = part("cert").filter(|id| id.chars().all(crate::text::is_key_id_char)) {
+        return key_id;
+    }
+    if let Some(key) = part("key") {
+        return format!("key {key}");
+    }
+    // "uid 0 (root)" → root; "uid 1001" → uid 1001.
+    let local = seen_as.rsplit(" via ").next().unwrap_or(seen_as);
+    match local.split_once(" (") {
+        Some((_, name)) => name.trim_end_matches(')').to_string(),
+        None => local.to_string(),
+    }
+}
+
+impl Agent {
+    pub(super) fn settle(&mut self, pending: Pending, ok: bool, message: String) {
+        // Whoever reads the reply and then asks for status (or /metrics)
+        // sees the state the reply speaks of.
+        self.publish(true);
+        let mut data = json!({ "message": message });
+        if pending == Pending::Drill
+            && let Some(timer) = self.rollback_timer.take()
+        {
+            let report = self.drill_report.take().unwrap_or_else(|| timer.report());
+            data["timings"] = report;
+        }
+        if pending == Pending::Rollback
+            && let Some(timer) = &self.rollback_timer
+        {
+            data["timings"] = timer.report();
+        }
+        let (settled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(waits_for, _)| *waits_for == pending);
+        self.waiting = kept;
+        for (_, waiter) in settled {
+            let answer = if ok {
+                Reply::ok(&waiter.id, Some(data.clone()))
+            } else {
+                let code = match pending {
+                    Pending::Submit { .. } => ErrorCode::Invalid,
+                    _ => ErrorCode::Failed,
+                };
+                Reply::err(&waiter.id, code, message.clone()).with_data(data.clone())
+            };
+            self.answer(waiter, answer);
+        }
+    }
+
+    /// Sends a reply and remembers it for a resent id.
+    pub(super) fn answer(&mut self, waiter: Waiter, reply: Reply) {
+        if !waiter.id.is_empty() {
+            self.replies
+                .insert(waiter.key.clone(), (waiter.asked, reply.clone()));
+            self.reply_order.push_back(waiter.key);
+            self.trim_replies();
+        }
+        let _ = waiter.reply.send(reply);
+    }
+
+    pub(super) fn trim_replies(&mut self) {
+        while self.reply_order.len() > REPLY_MEMORY {
+            if let Some(old) = self.reply_order.pop_front() {
+                self.replies.remove(&old);
+            }
+        }
+    }
+
+    pub(super) async fn handle(&mut self, request: Request) {
+        let Request {
+            command,
+            role,
+            seen_as,
+            reply,
+            checked,
+            id_used_for_status,
+        } = request;
+        // A command id is the client's, so replies are remembered per peer
+        // and role: a resent id gets its first reply, another session's
+        // reply is never handed out.
+        let key = format!("{role}|{seen_as}|{}", command.id);
+        let asked = checked.asked.clone();
+        let used_for = self
+            .replies
+            .get(&key)
+            .map(|(first, reply)| (first.clone(), Some(reply.clone())))
+            .or_else(|| {
+                self.waiting
+                    .iter()
+                    .find(|(_, w)| w.key == key && !command.id.is_empty())
+                    .map(|(_, w)| (w.asked.clone(), None))
+            });
+        if id_used_for_status || used_for.as_ref().is_some_and(|(first, _)| *first != asked) {
+            // A reused id must not swallow a different command (an estop
+            // answered with an old status, and nothing stopped).
+            let message = format!(
+                "command id {} was already used for another command; a resent id must carry the same op and arguments",
+                crate::text::inert(&command.id)
+            );
+            let actor = actor_of(&command, role, &seen_as);
+            let reason = command.reason.clone().unwrap_or_default();
+            self.audit_refusal(&command, &actor, &reason, &message);
+            let _ = reply.send(Reply::err(&command.id, ErrorCode::BadRequest, message));
+            return;
+        }
+        if let Some((_, Some(first))) = used_for {
+            let _ = reply.send(first);
+            return;
+        }
+        if !command.id.is_empty() && self.waiting.iter().any(|(_, w)| w.key == key) {
+            let _ = reply.send(Reply::err(
+                &command.id,
+                ErrorCode::Refused,
+                format!(
+                    "command {} is still running; its reply will come once",
+                    command.id
+                ),
+            ));
+            return;
+        }
+        let actor = actor_of(&command, role, &seen_as);
+        let reason = command.reason.clone().unwrap_or_default();
+        let waiter = Waiter {
+            key,
+            asked,
+            id: command.id.clone(),
+            reply,
+        };
+        let release = checked.release;
+        match self
+            .dispatch(&command, release.as_ref(), actor, reason)
+            .await
+        {
+            Answer::Now(answer) => self.answer(waiter, answer),
+            Answer::Later(pending) => self.waiting.push((pending, waiter)),
+            Answer::DryRun => {
+                if let (Op::Validate { content, .. }, Some(release)) = (&command.request, release) {
+                    match release.verdict {
+                        Ok(()) => self.run_validate(
+                            content.as_bytes().to_vec(),
+                            &release.digest,
+                            Validation::DryRun(waiter),
+                        ),
+                        Err(message) => {
+                            let answer = Reply::err(&command.id, ErrorCode::Invalid, message);
+                            self.answer(waiter, answer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn dispatch(
+        &mut self,
+        command: &Command,
+        release: Option<&CheckedRelease>,
+        actor: Actor,
+        reason: String,
+    ) -> Answer {
+        let id = command.id.as_str();
+        // Set by the session for every op that carries a release.
+        let verdict = || {
+            release.map_or_else(
+                || Err("the release was not checked".to_string()),
+                |r| r.verdict.clone(),
+            )
+        };
+        let digest = release.map(|r| r.digest.clone()).unwrap_or_default();
+        let mut incoming: Option<Candidate> = None;
+        let event = match &command.request {
+            Op::Status => {
+                return Answer::Now(Reply::ok(id, serde_json::to_value(self.status()).ok()));
+            }
+            Op::AuditTail { n } => {
+                let entries = self.audit.tail((*n).min(10_000));
+                return Answer::Now(Reply::ok(id, serde_json::to_value(entries).ok()));
+            }
+            Op::AuditVerify => {
+                return Answer::Now(match audit::verify(self.audit.path()) {
+                    Ok(v) => Reply::ok(id, Some(json!({ "entries": v.entries, "head": v.head }))),
+                    Err(e) => Reply::err(id, ErrorCode::Failed, e.to_string()),
+                });
+            }
+            Op::Notify { priority, title } => {
+                if actor.role < Role::Operator {
+                    let message = format!("role {} may not notify (needs operator)", actor.role);
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Forbidden, message));
+                }
+                let title = crate::text::inert(title);
+                let note = Note {
+                    kind: "notify".into(),
+                    actor: Some(actor.clone()),
+                    reason: Some(reason.clone()).filter(|r| !r.is_empty()),
+                    message: format!("{priority:?} alert raised: {title}"),
+                    deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+                    release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+                    state: self.pipeline.word(),
+                };
+                if let Err(e) = self.write_audit(&note, None) {
+                    return Answer::Now(Reply::err(
+                        id,
+                        ErrorCode::Internal,
+                        format!("refused: the audit log cannot be written ({e})"),
+                    ));
+                }
+                self.alert(
+                    *priority,
+                    title,
+                    vec![("raised by".into(), actor.name.clone())],
+                );
+                return Answer::Now(Reply::ok(id, Some(json!({ "message": "alert queued" }))));
+            }
+            Op::AuditEntry { seq } => {
+                return Answer::Now(match audit::entry_at(self.audit.path(), *seq) {
+                    Some(entry) => Reply::ok(id, serde_json::to_value(entry).ok()),
+                    None => Reply::err(id, ErrorCode::Failed, format!("no audit entry #{seq}")),
+                });
+            }
+            Op::History { limit } => {
+                let history = crate::wire::history::History {
+                    host: self.config.host.clone(),
+                    deploys: crate::wire::history::list(&self.pipeline, *limit),
+                };
+                return Answer::Now(Reply::ok(id, serde_json::to_value(history).ok()));
+            }
+            Op::ReleaseDiff { release, against } => {
+                // Sessions answer diffs themselves; a reused id lands here.
+                let diff = store::release_diff(
+                    &self.store.path("releases"),
+                    &self.config.public_keys,
+                    release,
+                    against.as_deref(),
+                );
+                return Answer::Now(match diff {
+                    Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
+                    Err(e) => Reply::err(id, ErrorCode::Failed, e),
+                });
+            }
+            Op::Validate { .. } => {
+                // It runs a command on the host with the caller's bytes.
+                if actor.role < Role::Admin {
+                    let message = format!("role {} may not validate (needs admin)", actor.role);
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Forbidden, message));
+                }
+                return Answer::DryRun;
+            }
+            Op::Submit {
+                name,
+                content,
+                tier,
+                commit,
+                promotion,
+                override_freeze,
+            } => {
+                if let Err(message) = verdict() {
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
+                }
+                let candidate = self.make_candidate(
+                    name, content, digest, &actor, &reason, *tier, commit, promotion,
+                );
+                let release = candidate.release.clone();
+                incoming = Some(candidate);
+                let now = Utc::now();
+                Event::Submit {
+                    release,
+                    tier: *tier,
+                    by: actor.clone(),
+                    reason: reason.clone(),
+                    commit: commit.clone(),
+                    promotion: promotion.clone(),
+                    freeze: freeze::active(&self.config.freezes, now).map(freeze::Window::describe),
+                    override_freeze: *override_freeze,
+                }
+            }
+            Op::Smoke {
+                name,
+                content,
+                override_freeze,
+            } => {
+                if self.config.smoke.is_none() {
+                    let message = format!(
+                        "no [smoke] section in {}: name the startup phases to check",
+                        self.config.path.display()
+                    );
+                    return Answer::Now(Reply::err(id, ErrorCode::Refused, message));
+                }
+                if let Err(message) = verdict() {
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
+                }
+                let candidate = self.make_candidate(
+                    name,
+                    content,
+                    digest,
+                    &actor,
+                    &reason,
+                    crate::pipeline::Tier::Conservative,
+                    &None,
+                    &None,
+                );
+                let release = candidate.release.clone();
+                incoming = Some(candidate);
+                Event::Smoke {
+                    release,
+                    by: actor.clone(),
+                    reason: reason.clone(),
+                    freeze: freeze::active(&self.config.freezes, Utc::now())
+                        .map(freeze::Window::describe),
+                    override_freeze: *override_freeze,
+                }
+            }
+            Op::Approve {
+                deploy_id,
+                digest,
+                stage,
+            } => Event::Approve {
+                deploy_id: deploy_id.clone(),
+                digest: digest.clone(),
+                stage: *stage,
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Rollback => Event::Rollback {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Estop => Event::Estop {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Rearm => Event::Rearm {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+            Op::Drill => Event::Drill {
+                by: actor.clone(),
+                reason: reason.clone(),
+            },
+        };
+        let received = Instant::now();
+        let now = Utc::now();
+        let transition = match self.pipeline.step(&self.config.pipeline, &event, now) {
+            Ok(t) => t,
+            Err(refusal) => {
+                // A refused submit or smoke leaves the candidate that is
+                // validating (if any) as it was.
+                self.audit_refusal(command, &actor, &reason, &refusal.message);
+                return Answer::Now(refused(id, &refusal));
+            }
+        };
+        let entering_rollback = entered_rollback(&self.pipeline.phase, &transition.next.phase);
+        let deploy_id = transition.next.in_flight().map(|d| d.id.clone());
+        if entering_rollback {
+            self.rollback_timer = Some(RollbackTimer::started(received));
+            self.drill_report = None;
+        }
+        // Only a release the machine accepted becomes the candidate.
+        if incoming.is_some() {
+            self.candidate = incoming;
+        }
+        if let Err(message) = self.commit(transition, true, &event, now).await {
+            return Answer::Now(Reply::err(id, ErrorCode::Internal, message));
+        }
+        self.step_followups().await;
+        match &command.request {
+            Op::Submit { .. } => Answer::Later(Pending::Submit {
+                deploy_id: deploy_id.unwrap_or_default(),
+            }),
+            Op::Rollback if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
+                Answer::Later(Pending::Rollback)
+            }
+            Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => {
+                Answer::Later(Pending::Drill)
+            }
+            Op::Smoke { .. } if matches!(self.pipeline.phase, Phase::Smoking { .. }) => {
+                Answer::Later(Pending::Smoke)
+            }
+            _ => Answer::Now(Reply::ok(
+                id,
+                Some(json!({
+                    "state": self.pipeline.word(),
+                    "message": format!("{} done; state {}", command.request.op_name(), self.pipeline.word()),
+                    "audit_head": self.audit.head(),
+                })),
+            )),
+        }
+    }
+
+    /// A refused human action is still a human action: it is audited.
+    pub(super) fn audit_refusal(
+        &mut self,
+        command: &Command,
+        actor: &Actor,
+        reason: &str,
+        message: &str,
+    ) {
+        let note = Note {
+            kind: format!("{}.refused", command.request.op_name()),
+            actor: Some(actor.clone()),
+            reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
+            message: message.to_string(),
+            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
+            state: self.pipeline.word(),
+        };
+        if let Err(e) = self.write_audit(&note, None) {
+            eprintln!("gantry agent: audit write failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity;
+
+    #[test]
+    fn identity_is_what_the_agent_saw_never_the_claim() {
+        assert_eq!(identity("uid 0 (root)"), "root");
+        assert_eq!(identity("uid 1001"), "uid 1001");
+        assert_eq!(
+            identity("operator alice (pinned), key SHA256:abc, from 10.0.0.5 via uid 999 (gantry)"),
+            "alice"
+        );
+        assert_eq!(
+            identity("key SHA256:abc, from 10.0.0.5 via uid 999 (gantry)"),
+            "key SHA256:abc"
+        );
+        assert_eq!(identity("attach without ssh via uid 0 (root)"), "root");
+    }
+
+    #[test]
+    fn a_certificate_is_its_key_id_after_a_pinned_operator() {
+        let cert = "cert alice@desk (serial 7, CA SHA256:ca), key SHA256:abc, from 10.0.0.5";
+        assert_eq!(identity(&format!("{cert} via uid 0 (root)")), "alice@desk");
+        assert_eq!(
+            identity(&format!("operator bob (pinned), {cert} via uid 0 (root)")),
+            "bob"
+        );
+        // The same key id from another key is the same person; another
+        // key id from the same CA is not.
+        let other_key = "cert alice@desk (serial 8, CA SHA256:ca), key SHA256:xyz via uid 0 (root)";
+        assert_eq!(identity(other_key), "alice@desk");
+        let carol = "cert carol@desk (serial 9, CA SHA256:ca), key SHA256:abc via uid 0 (root)";
+        assert_eq!(identity(carol), "carol@desk");
+    }
+
+    #[test]
+    fn a_key_id_cannot_pose_as_another_part() {
+        // Key ids that spell a label are still only the certificate's.
+        for id in ["operator", "key", "cert", "from", "via"] {
+            let seen =
+                format!("cert {id} (serial 1, CA SHA256:ca), key SHA256:abc via uid 0 (root)");
+            assert_eq!(identity(&seen), id, "{seen}");
+        }
+        // An empty key id (`""`) or an unreadable certificate (`?`) names
+        // no one: the key, else the login user, decides.
+        assert_eq!(
+            identity("cert \"\" (serial 1, CA SHA256:ca), key SHA256:abc via uid 0 (root)"),
+            "key SHA256:abc"
+        );
+        assert_eq!(
+            identity(
+                "cert ? (unreadable ssh-ed25519-cert-v01@openssh.com), from 10.0.0.5 via uid 1001 (amy)"
+            ),
+            "amy"
+        );
+    }
+}

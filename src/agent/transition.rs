@@ -1,0 +1,285 @@
+//! Stepping the pipeline and carrying out what it decided, in the
+//! write-ahead order (recovery.rs): pre-image, first audit entry, effects,
+//! new state. Effects that touch the host (the service, the links, the kill
+//! command) are performed here.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::releases::Validation;
+use super::timing::{RollbackTimer, entered_rollback};
+use super::{Agent, command, recovery};
+use crate::pipeline::{Effect, Event, Phase, Pipeline, ReleaseRef, Stage, Time, Transition};
+
+impl Agent {
+    /// Steps a fact (not a command): it is never refused by policy, and its
+    /// effects go ahead even if the audit log cannot be written, because
+    /// a rollback must not wait on a disk.
+    pub(super) async fn fact(&mut self, event: Event) {
+        self.fact_at(event, Utc::now()).await;
+    }
+
+    pub(super) async fn fact_at(&mut self, event: Event, now: Time) {
+        self.step_fact(event, now).await;
+        self.step_followups().await;
+    }
+
+    pub(super) async fn step_fact(&mut self, event: Event, now: Time) {
+        let before = self.pipeline.word();
+        match self.pipeline.step(&self.config.pipeline, &event, now) {
+            Ok(transition) => {
+                if entered_rollback(&self.pipeline.phase, &transition.next.phase) {
+                    self.rollback_timer = Some(RollbackTimer::started(self.sample_instant));
+                }
+                if let Err(e) = self.commit(transition, false, &event, now).await {
+                    eprintln!("gantry agent: {e}");
+                }
+            }
+            Err(refusal) => eprintln!("gantry agent: {refusal} (event {event:?} in {before})"),
+        }
+    }
+
+    /// Steps the facts that performing effects gave rise to (a loop, not
+    /// recursion: each may add more).
+    pub(super) async fn step_followups(&mut self) {
+        while let Some(event) = self.followups.pop_front() {
+            self.step_fact(event, Utc::now()).await;
+        }
+    }
+
+    /// Performs a transition in the write-ahead order (recovery.rs): the
+    /// state it applies to is on disk, then its first audit entry (which
+    /// carries `event`), then the effects, then the new state. If that
+    /// first entry cannot be written, a human command is refused and
+    /// nothing changes; an emergency stop and the agent's own facts (a
+    /// rollback must not wait on a disk) go ahead, and the entries are
+    /// written once the log takes them.
+    pub(super) async fn commit(
+        &mut self,
+        transition: Transition,
+        human: bool,
+        event: &Event,
+        now: Time,
+    ) -> Result<(), String> {
+        let Transition { next, effects } = transition;
+        let stop = matches!(event, Event::Estop { .. });
+        let leading = effects
+            .iter()
+            .take_while(|e| matches!(e, Effect::Audit(_)))
+            .count();
+        let recorded = recovery::Recorded {
+            at: now,
+            event: event.clone(),
+            to: Some(next.word()),
+        };
+        // The pre-image a replay starts from; an emergency stop and the
+        // agent's facts go ahead without it (replay then starts earlier).
+        if leading > 0
+            && self.dirty
+            && let Err(e) = self.save_now()
+            && human
+            && !stop
+        {
+            return Err(format!(
+                "refused: deploy_state.json cannot be saved ({e}); nothing was done"
+            ));
+        }
+        for (index, effect) in effects[..leading].iter().enumerate() {
+            let Effect::Audit(note) = effect else {
+                continue;
+            };
+            let event = (index == 0)
+                .then(|| serde_json::to_value(&recorded).ok())
+                .flatten();
+            if let Err(e) = self.write_audit_timed(note, event) {
+                if index == 0 && human && !stop {
+                    return Err(format!(
+                        "refused: the audit log cannot be written ({e}); nothing was done"
+                    ));
+                }
+                if index == 0
+                    && stop
+                    && let Some(flag) = &self.estop_flag
+                    && let Err(e) = flag.write(&recorded)
+                {
+                    eprintln!("gantry agent: EMERGENCY STOP NOT RECORDED ANYWHERE: {e}");
+                }
+                eprintln!(
+                    "gantry agent: AUDIT WRITE FAILED, acting anyway ({}): {e}",
+                    if stop {
+                        "an emergency stop always stops"
+                    } else {
+                        "a fact is not refused"
+                    }
+                );
+                self.unrecorded.push(note.clone());
+            }
+        }
+        let moved = next.word() != self.pipeline.word()
+            || effects.iter().any(|e| matches!(e, Effect::Persist));
+        let previous = std::mem::replace(&mut self.pipeline, next);
+        self.dirty = true;
+        for effect in effects.into_iter().skip(leading) {
+            self.perform(effect, &previous).await;
+        }
+        if leading > 0 && self.dirty {
+            // Whatever was recorded is saved, Persist effect or not.
+            self.save(true);
+        }
+        // Soak progress alone goes out at most once a second.
+        self.publish(moved);
+        Ok(())
+    }
+
+    pub(super) async fn perform(&mut self, effect: Effect, previous: &Pipeline) {
+        match effect {
+            Effect::Audit(note) => {
+                if let Err(e) = self.write_audit_timed(&note, None) {
+                    eprintln!("gantry agent: audit write failed: {e}");
+                    self.unrecorded.push(note);
+                }
+            }
+            Effect::Validate { release } => self.start_validation(&release, Validation::Deploy),
+            Effect::Activate { release, stage } => {
+                if let Err(e) = self.activate(&release, stage, true).await {
+                    self.activation_failed(release, stage, &e);
+                }
+            }
+            Effect::Reconcile { release, stage } => {
+                if let Some(known_good) = self.pipeline.known_good.clone()
+                    && let Err(e) = self.store.point("previous.env", &known_good)
+                {
+                    eprintln!(
+                        "gantry agent: cannot point previous.env at {}: {e}",
+                        known_good.id
+                    );
+                }
+                if let Err(e) = self.activate(&release, stage, false).await {
+                    self.activation_failed(release, stage, &e);
+                }
+            }
+            Effect::SetKnownGood { release } => {
+                if let Err(e) = self.store.point("previous.env", &release) {
+                    self.note_failure(
+                        "previous.env",
+                        &format!("cannot point previous.env at {}: {e}", release.id),
+                    );
+                }
+            }
+            Effect::StartSmoke { release } => {
+                self.start_validation(&release.clone(), Validation::Smoke(release))
+            }
+            Effect::StopService => {
+                if let Err(e) = self.service.stop().await {
+                    self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
+                }
+                self.service_alive = false;
+            }
+            Effect::Kill => self.run_kill(previous).await,
+            // alerts.jsonl, then the webhook queue (never waits): notify.rs.
+            Effect::Alert { priority, title } => self.alert(priority, title, Vec::new()),
+            Effect::Persist => self.save(true),
+            Effect::Checkpoint => self.save(false),
+            Effect::Settled {
+                pending,
+                ok,
+                message,
+            } => self.settle(pending, ok, message),
+        }
+    }
+
+    /// The service is not running what the pipeline named: the machine
+    /// hears of it (it fails the gate), never a silent note.
+    pub(super) fn activation_failed(
+        &mut self,
+        release: ReleaseRef,
+        stage: Stage,
+        error: &anyhow::Error,
+    ) {
+        eprintln!(
+            "gantry agent: cannot start {} in {stage}: {error:#}",
+            release.id
+        );
+        self.followups.push_back(Event::ActivationFailed {
+            release,
+            stage,
+            detail: format!("{error:#}"),
+        });
+    }
+
+    /// current.env → release, stage.env, then (re)start the service. With
+    /// `restart` false (after an agent restart) a running service that was
+    /// started with exactly these files is left alone.
+    pub(super) async fn activate(
+        &mut self,
+        release: &ReleaseRef,
+        stage: Stage,
+        restart: bool,
+    ) -> anyhow::Result<()> {
+        self.ensure_stored(release)?;
+        let swap_started = Instant::now();
+        let moved = self.store.point("current.env", release)?;
+        let restaged = self.store.write_stage(stage)?;
+        let swapped = Instant::now();
+        let env = self.store.service_env()?;
+        if !restart
+            && !moved
+            && !restaged
+            && self.service.alive().await
+            && self.service.runs(&env, &release.id)
+        {
+            return Ok(());
+        }
+        self.service.restart(&env, &release.id).await?;
+        let restarted = Instant::now();
+        if let Some(timer) = &mut self.rollback_timer
+            && timer.restarted.is_none()
+        {
+            timer.swap = Some(swapped - swap_started);
+            timer.restart = Some(restarted - swapped);
+            timer.restarted = Some(restarted);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run_kill(&mut self, previous: &Pipeline) {
+        let reason = match &self.pipeline.phase {
+            Phase::Halted { reason, .. } => reason.clone(),
+            _ => String::new(),
+        };
+        let Some((argv, timeout_ms)) = self.config.kill.clone() else {
+            let note = self.agent_note(
+                "kill.skipped",
+                "no kill command configured; service stopped only".into(),
+            );
+            let _ = self.write_audit(&note, None);
+            return;
+        };
+        let serving = previous
+            .serving
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
+        crate::faults::point("kill.started");
+        let ran = command::run(
+            &argv,
+            &[("{reason}", &reason), ("{host}", &self.config.host)],
+            &[
+                ("GANTRY_HOST", &self.config.host),
+                ("GANTRY_REASON", &reason),
+                ("GANTRY_RELEASE", &serving),
+            ],
+            &self.config.state_dir,
+            timeout_ms,
+        )
+        .await;
+        let kind = if ran.ok { "kill.done" } else { "kill.failed" };
+        let mut message = format!("kill command: {}", ran.summary);
+        if !ran.output.is_empty() {
+            message.push_str(&format!(" ({})", ran.output));
+        }
+        let note = self.agent_note(kind, message);
+        let _ = self.write_audit(&note, None);
+    }
+}
