@@ -256,14 +256,39 @@ pub fn entries_after(path: &Path, seq: u64) -> Vec<AuditEntry> {
         .collect()
 }
 
-/// The last `n` parseable entries of the file.
+/// The last `n` parseable entries of the file. Read from the end, so a
+/// session's greeting costs the same on a log of years as on a new one.
 pub fn tail(path: &Path, n: usize) -> Vec<AuditEntry> {
-    let Ok(text) = fs::read_to_string(path) else {
+    use std::io::{Read, Seek, SeekFrom};
+    const BLOCK: u64 = 64 * 1024;
+    let Ok(mut file) = fs::File::open(path) else {
         return Vec::new();
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n);
-    lines[start..]
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return Vec::new();
+    };
+    // Grow a window back from the end until it holds n whole lines (the
+    // newline before the first of them included) or the whole file.
+    let mut start = len;
+    let mut window: Vec<u8> = Vec::new();
+    while start > 0 && window.iter().filter(|b| **b == b'\n').count() <= n {
+        let from = start.saturating_sub(BLOCK);
+        let mut block = vec![0u8; (start - from) as usize];
+        if file.seek(SeekFrom::Start(from)).is_err() || file.read_exact(&mut block).is_err() {
+            return Vec::new();
+        }
+        block.extend_from_slice(&window);
+        window = block;
+        start = from;
+    }
+    let text = String::from_utf8_lossy(&window);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line of the window may be cut.
+        lines.remove(0);
+    }
+    let first = lines.len().saturating_sub(n);
+    lines[first..]
         .iter()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
@@ -312,6 +337,26 @@ mod tests {
         assert_eq!(v.entries, 2);
         assert_eq!(v.head.unwrap().hash, second.hash);
         assert_eq!(log.tail(1)[0].kind, "b");
+    }
+
+    #[test]
+    fn tail_reads_whole_entries_back_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        // Enough entries that the tail spans several 64 KiB blocks.
+        for i in 0..3000 {
+            log.append(entry(&format!("kind-{i}"))).unwrap();
+        }
+        let kinds =
+            |n: usize| -> Vec<String> { tail(&path, n).into_iter().map(|e| e.kind).collect() };
+        assert_eq!(kinds(2), ["kind-2998", "kind-2999"]);
+        let last_1000 = kinds(1000);
+        assert_eq!(last_1000.len(), 1000);
+        assert_eq!(last_1000[0], "kind-2000");
+        assert_eq!(kinds(10_000).len(), 3000);
+        assert!(kinds(0).is_empty());
+        assert!(tail(&dir.path().join("absent"), 5).is_empty());
     }
 
     #[test]

@@ -34,14 +34,21 @@ pub fn raise_own_open_files(wanted: u64) {
 /// Clients that are not polite: `idle` connections that never send, and
 /// `never_reading` ones that send `audit_tail` as fast as they can and
 /// never read a reply. They last until the flood is dropped.
+/// One flood at a time in a test binary: two at once on two cores measure
+/// the machine, not the agent.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Flood {
     _idle: Vec<UnixStream>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    // Last: released once the flood's connections are gone.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Flood {
     pub fn start(lab: &Lab, idle: usize, never_reading: usize) -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         raise_own_open_files(8192);
         let socket = lab.path("agent.sock");
         let idle = (0..idle)
@@ -70,6 +77,7 @@ impl Flood {
             _idle: idle,
             stop,
             threads,
+            _turn: turn,
         }
     }
 }
