@@ -396,3 +396,47 @@ fn set_section_command(text: &str, section: &str, command: &str) -> String {
     );
     out
 }
+
+#[test]
+fn a_slow_kill_command_holds_only_the_estop_reply() {
+    let mut lab = Lab::new("lab-slow-kill", 1);
+    let text = std::fs::read_to_string(&lab.config).unwrap();
+    let slow = r#"["sh", "-c", "sleep 3; echo flattened >> killed.log"]"#;
+    std::fs::write(&lab.config, set_section_command(&text, "kill", slow)).unwrap();
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+
+    let config = lab.config.clone();
+    let estop = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(common::GANTRY)
+            .args(["ctl", "--json", "--config"])
+            .arg(&config)
+            .args(["estop", "--reason", "slow venue"])
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    });
+    lab.wait_state("halted", Duration::from_secs(5));
+    // While the kill command runs, the loop still answers what only it
+    // can (history goes through it) and keeps sampling.
+    let history = lab.ctl_json(&["history"]);
+    assert!(history["deploys"].is_array(), "{history}");
+    assert!(
+        !lab.path("killed.log").exists(),
+        "history was answered while the kill command still ran"
+    );
+    let (out, took) = estop.join().unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    // The reply came once the kill command had ended, and says so.
+    assert!(
+        took >= Duration::from_secs(2),
+        "estop replied after {took:?}"
+    );
+    let killed = std::fs::read_to_string(lab.path("killed.log")).unwrap();
+    assert!(killed.contains("flattened"), "{killed}");
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["state"], "halted", "{reply}");
+    let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"kill.done\""), "{audit}");
+}

@@ -38,6 +38,7 @@ impl Agent {
                     // not at the next tick.
                     self.sample().await;
                 }
+                Some(ran) = self.kills.recv() => self.killed(ran),
                 Some(done) = self.validations.recv() => self.validated(done).await,
                 Some(result) = self.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {

@@ -26,6 +26,7 @@ pub mod probe;
 mod record;
 pub mod recovery;
 mod releases;
+mod replies;
 mod requests;
 pub mod service;
 pub mod smoke;
@@ -35,7 +36,7 @@ pub mod store;
 mod timing;
 mod transition;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,15 +50,16 @@ use self::audit::AuditLog;
 use self::config::AgentConfig;
 use self::lock::take_lock;
 use self::releases::{Candidate, ValidationDone};
-use self::requests::Waiter;
+use self::replies::Replies;
+
 use self::service::{Exited, Service};
 use self::socket::{Hub, Request};
 use self::store::Store;
 use self::timing::RollbackTimer;
 use crate::durable::AppendLog;
 use crate::exit::{Code, Exit};
-use crate::pipeline::{Event, Note, Pending, Pipeline, Time};
-use crate::wire::{AgentMsg, Reply};
+use crate::pipeline::{Event, Note, Pipeline, Time};
+use crate::wire::AgentMsg;
 
 /// Sampling interval while a just-restarted release must prove itself.
 const FAST_SAMPLE: Duration = Duration::from_millis(5);
@@ -66,8 +68,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// A `state` event goes out on every transition and at least this often,
 /// so clients can tell a quiet host from a lost one.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Replies remembered for resent command ids.
-const REPLY_MEMORY: usize = 1024;
 
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = AgentConfig::load(config_path)?;
@@ -121,6 +121,10 @@ struct Agent {
     validations_tx: mpsc::UnboundedSender<ValidationDone>,
     validations: mpsc::UnboundedReceiver<ValidationDone>,
     smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
+    kills_tx: mpsc::UnboundedSender<command::Ran>,
+    kills: mpsc::UnboundedReceiver<command::Ran>,
+    /// Kill commands started and not yet ended.
+    kills_running: usize,
     smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
     /// Encoded once, shared by every session.
     events: broadcast::Sender<Arc<str>>,
@@ -128,10 +132,7 @@ struct Agent {
     /// Read-only snapshots for the HTTP endpoint, published with status.
     metrics: metrics::Tracker,
     candidate: Option<Candidate>,
-    waiting: Vec<(Pending, Waiter)>,
-    /// First replies by key, with what the command asked.
-    replies: HashMap<String, (String, Reply)>,
-    reply_order: VecDeque<String>,
+    replies: Replies,
     last_saved: Instant,
     last_state_sent: Instant,
     sampled_at: Option<Time>,
@@ -225,6 +226,7 @@ impl Agent {
         let (requests_tx, requests) = mpsc::channel(256);
         let (validations_tx, validations) = mpsc::unbounded_channel();
         let (smokes_tx, smokes) = mpsc::unbounded_channel();
+        let (kills_tx, kills) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
         let initial = status::build(
@@ -285,13 +287,14 @@ impl Agent {
             validations,
             smokes_tx,
             smokes,
+            kills_tx,
+            kills,
+            kills_running: 0,
             events,
             status_tx,
             metrics: tracker,
             candidate: None,
-            waiting: Vec::new(),
-            replies: HashMap::new(),
-            reply_order: VecDeque::new(),
+            replies: Replies::default(),
             last_saved: Instant::now(),
             last_state_sent: Instant::now(),
             sampled_at: None,
@@ -319,7 +322,7 @@ impl Agent {
             // A halt was recorded but its kill command has no recorded
             // result: run it (again).
             let previous = agent.pipeline.clone();
-            agent.run_kill(&previous).await;
+            agent.start_kill(&previous);
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         eprintln!(

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::requests::Waiter;
+use super::replies::Waiter;
 use super::store::ReleaseMeta;
 use super::{Agent, command, smoke, status};
 use crate::pipeline::{Actor, Event, Phase, ReleaseRef};

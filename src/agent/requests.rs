@@ -6,30 +6,19 @@ use std::time::Instant;
 
 use chrono::Utc;
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use super::intake::CheckedRelease;
 use super::releases::{Candidate, Validation};
+use super::replies::{Awaited, Earlier, Waiter};
 use super::socket::Request;
 use super::timing::{RollbackTimer, entered_rollback};
-use super::{Agent, REPLY_MEMORY, audit, freeze, store};
+use super::{Agent, audit, freeze, store};
 use crate::pipeline::{Actor, Event, Note, Pending, Phase, Refusal, RefusalKind, Role};
 use crate::wire::{Command, ErrorCode, Reply, Request as Op};
 
-/// A command waiting for its reply: the client's id, the key its reply is
-/// remembered under (peer, role, id), and where to send it.
-pub(super) struct Waiter {
-    pub(super) key: String,
-    pub(super) id: String,
-    /// What the command asked (op, arguments, operator, reason): a resent
-    /// id must ask the same to get the first reply.
-    pub(super) asked: String,
-    pub(super) reply: oneshot::Sender<Reply>,
-}
-
 pub(super) enum Answer {
     Now(Reply),
-    Later(Pending),
+    Later(Awaited),
     DryRun,
 }
 
@@ -119,11 +108,8 @@ impl Agent {
         {
             data["timings"] = timer.report();
         }
-        let (settled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
-            .into_iter()
-            .partition(|(waits_for, _)| *waits_for == pending);
-        self.waiting = kept;
-        for (_, waiter) in settled {
+        let settled = self.replies.take(&Awaited::Outcome(pending.clone()));
+        for waiter in settled {
             let answer = if ok {
                 Reply::ok(&waiter.id, Some(data.clone()))
             } else {
@@ -139,21 +125,7 @@ impl Agent {
 
     /// Sends a reply and remembers it for a resent id.
     pub(super) fn answer(&mut self, waiter: Waiter, reply: Reply) {
-        if !waiter.id.is_empty() {
-            self.replies
-                .insert(waiter.key.clone(), (waiter.asked, reply.clone()));
-            self.reply_order.push_back(waiter.key);
-            self.trim_replies();
-        }
-        let _ = waiter.reply.send(reply);
-    }
-
-    pub(super) fn trim_replies(&mut self) {
-        while self.reply_order.len() > REPLY_MEMORY {
-            if let Some(old) = self.reply_order.pop_front() {
-                self.replies.remove(&old);
-            }
-        }
+        self.replies.answer(waiter, reply);
     }
 
     pub(super) async fn handle(&mut self, request: Request) {
@@ -170,17 +142,8 @@ impl Agent {
         // reply is never handed out.
         let key = format!("{role}|{seen_as}|{}", command.id);
         let asked = checked.asked.clone();
-        let used_for = self
-            .replies
-            .get(&key)
-            .map(|(first, reply)| (first.clone(), Some(reply.clone())))
-            .or_else(|| {
-                self.waiting
-                    .iter()
-                    .find(|(_, w)| w.key == key && !command.id.is_empty())
-                    .map(|(_, w)| (w.asked.clone(), None))
-            });
-        if id_used_for_status || used_for.as_ref().is_some_and(|(first, _)| *first != asked) {
+        let earlier = self.replies.earlier(&key, &command.id);
+        if id_used_for_status || earlier.as_ref().is_some_and(|e| e.asked != asked) {
             // A reused id must not swallow a different command (an estop
             // answered with an old status, and nothing stopped).
             let message = format!(
@@ -193,11 +156,14 @@ impl Agent {
             let _ = reply.send(Reply::err(&command.id, ErrorCode::BadRequest, message));
             return;
         }
-        if let Some((_, Some(first))) = used_for {
+        if let Some(Earlier {
+            reply: Some(first), ..
+        }) = earlier
+        {
             let _ = reply.send(first);
             return;
         }
-        if !command.id.is_empty() && self.waiting.iter().any(|(_, w)| w.key == key) {
+        if earlier.is_some() {
             let _ = reply.send(Reply::err(
                 &command.id,
                 ErrorCode::Refused,
@@ -222,7 +188,7 @@ impl Agent {
             .await
         {
             Answer::Now(answer) => self.answer(waiter, answer),
-            Answer::Later(pending) => self.waiting.push((pending, waiter)),
+            Answer::Later(awaited) => self.replies.wait(awaited, waiter),
             Answer::DryRun => {
                 if let (Op::Validate { content, .. }, Some(release)) = (&command.request, release) {
                     match release.verdict {
@@ -457,27 +423,34 @@ impl Agent {
         }
         self.step_followups().await;
         match &command.request {
-            Op::Submit { .. } => Answer::Later(Pending::Submit {
+            Op::Submit { .. } => Answer::Later(Awaited::Outcome(Pending::Submit {
                 deploy_id: deploy_id.unwrap_or_default(),
-            }),
+            })),
             Op::Rollback if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
-                Answer::Later(Pending::Rollback)
+                Answer::Later(Awaited::Outcome(Pending::Rollback))
             }
             Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => {
-                Answer::Later(Pending::Drill)
+                Answer::Later(Awaited::Outcome(Pending::Drill))
             }
             Op::Smoke { .. } if matches!(self.pipeline.phase, Phase::Smoking { .. }) => {
-                Answer::Later(Pending::Smoke)
+                Answer::Later(Awaited::Outcome(Pending::Smoke))
             }
-            _ => Answer::Now(Reply::ok(
-                id,
-                Some(json!({
-                    "state": self.pipeline.word(),
-                    "message": format!("{} done; state {}", command.request.op_name(), self.pipeline.word()),
-                    "audit_head": self.audit.head(),
-                })),
-            )),
+            // The stop is done; its reply waits for the kill command too.
+            Op::Estop if self.kills_running > 0 => Answer::Later(Awaited::Kill),
+            _ => Answer::Now(self.done_reply(id, command.request.op_name())),
         }
+    }
+
+    /// `<op> done; state <state>`, with the audit head that records it.
+    pub(super) fn done_reply(&self, id: &str, op: &str) -> Reply {
+        Reply::ok(
+            id,
+            Some(json!({
+                "state": self.pipeline.word(),
+                "message": format!("{op} done; state {}", self.pipeline.word()),
+                "audit_head": self.audit.head(),
+            })),
+        )
     }
 
     /// A refused human action is still a human action: it is audited.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::releases::Validation;
+use super::replies::Awaited;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, command, recovery};
 use crate::pipeline::{Effect, Event, Phase, Pipeline, ReleaseRef, Stage, Time, Transition};
@@ -176,7 +177,7 @@ impl Agent {
                 }
                 self.service_alive = false;
             }
-            Effect::Kill => self.run_kill(previous).await,
+            Effect::Kill => self.start_kill(previous),
             // alerts.jsonl, then the webhook queue (never waits): notify.rs.
             Effect::Alert { priority, title } => self.alert(priority, title, Vec::new()),
             Effect::Persist => self.save(true),
@@ -243,7 +244,11 @@ impl Agent {
         Ok(())
     }
 
-    pub(super) async fn run_kill(&mut self, previous: &Pipeline) {
+    /// Starts the kill command in a task of its own: however long it runs,
+    /// samples, requests and the reply memory go on. Its result comes back
+    /// through `kills` ([`Agent::killed`]), and an emergency stop's reply
+    /// waits for it.
+    pub(super) fn start_kill(&mut self, previous: &Pipeline) {
         let reason = match &self.pipeline.phase {
             Phase::Halted { reason, .. } => reason.clone(),
             _ => String::new(),
@@ -261,25 +266,47 @@ impl Agent {
             .as_ref()
             .map(|r| r.id.clone())
             .unwrap_or_default();
-        crate::faults::point("kill.started");
-        let ran = command::run(
-            &argv,
-            &[("{reason}", &reason), ("{host}", &self.config.host)],
-            &[
-                ("GANTRY_HOST", &self.config.host),
-                ("GANTRY_REASON", &reason),
-                ("GANTRY_RELEASE", &serving),
-            ],
-            &self.config.state_dir,
-            timeout_ms,
-        )
-        .await;
+        let host = self.config.host.clone();
+        let dir = self.config.state_dir.clone();
+        let done = self.kills_tx.clone();
+        self.kills_running += 1;
+        tokio::spawn(async move {
+            crate::faults::point("kill.started");
+            let ran = command::run(
+                &argv,
+                &[("{reason}", &reason), ("{host}", &host)],
+                &[
+                    ("GANTRY_HOST", &host),
+                    ("GANTRY_REASON", &reason),
+                    ("GANTRY_RELEASE", &serving),
+                ],
+                &dir,
+                timeout_ms,
+            )
+            .await;
+            let _ = done.send(ran);
+        });
+    }
+
+    /// The kill command ended: recorded, and the emergency stops waiting
+    /// for it answered.
+    pub(super) fn killed(&mut self, ran: command::Ran) {
+        self.kills_running = self.kills_running.saturating_sub(1);
         let kind = if ran.ok { "kill.done" } else { "kill.failed" };
         let mut message = format!("kill command: {}", ran.summary);
         if !ran.output.is_empty() {
             message.push_str(&format!(" ({})", ran.output));
         }
         let note = self.agent_note(kind, message);
-        let _ = self.write_audit(&note, None);
+        if let Err(e) = self.write_audit(&note, None) {
+            eprintln!("gantry agent: audit write failed: {e}");
+            self.unrecorded.push(note);
+        }
+        if self.kills_running == 0 {
+            for waiter in self.replies.take(&Awaited::Kill) {
+                let reply = self.done_reply(&waiter.id, "estop");
+                self.replies.answer(waiter, reply);
+            }
+        }
     }
 }
