@@ -13,7 +13,9 @@ use super::replies::{Awaited, Earlier, Waiter};
 use super::socket::Request;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, audit, freeze, store};
-use crate::pipeline::{Actor, Event, Note, Pending, Phase, Refusal, RefusalKind, Role};
+use crate::pipeline::{
+    Actor, ApprovalRequest, Event, Note, Pending, Phase, Refusal, RefusalKind, Role, Submission,
+};
 use crate::wire::{Command, ErrorCode, Reply, Request as Op};
 
 pub(super) enum Answer {
@@ -27,7 +29,7 @@ pub(super) fn refused(id: &str, refusal: &Refusal) -> Reply {
         RefusalKind::Policy => ErrorCode::Refused,
         RefusalKind::Forbidden => ErrorCode::Forbidden,
         RefusalKind::Invalid => ErrorCode::BadRequest,
-        RefusalKind::Unexpected => ErrorCode::Internal,
+        RefusalKind::Unexpected { .. } => ErrorCode::Internal,
     };
     Reply::err(id, code, refusal.message.clone())
 }
@@ -321,7 +323,7 @@ impl Agent {
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 let now = Utc::now();
-                Event::Submit {
+                Event::Submit(Submission {
                     release,
                     tier: *tier,
                     by: actor.clone(),
@@ -330,7 +332,7 @@ impl Agent {
                     promotion: promotion.clone(),
                     freeze: freeze::active(&self.config.freezes, now).map(freeze::Window::describe),
                     override_freeze: *override_freeze,
-                }
+                })
             }
             Op::Smoke {
                 name,
@@ -373,13 +375,13 @@ impl Agent {
                 deploy_id,
                 digest,
                 stage,
-            } => Event::Approve {
+            } => Event::Approve(ApprovalRequest {
                 deploy_id: deploy_id.clone(),
                 digest: digest.clone(),
                 stage: *stage,
                 by: actor.clone(),
                 reason: reason.clone(),
-            },
+            }),
             Op::Rollback => Event::Rollback {
                 by: actor.clone(),
                 reason: reason.clone(),

@@ -250,6 +250,23 @@ pub enum Phase {
     },
 }
 
+/// Why the pipeline halts, as data: an emergency stop carries who pressed
+/// it and why; anything else is the fault that left no way forward.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Halt {
+    Estop { by: Actor, reason: String },
+    Fault(String),
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Estop { by, reason } => write!(f, "emergency stop by {}: {reason}", by.who()),
+            Self::Fault(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// The words status, the wire and the screen use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -291,6 +308,35 @@ impl std::fmt::Display for StateWord {
     }
 }
 
+/// A release submitted to the pipeline, with who sent it and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub release: ReleaseRef,
+    pub tier: Tier,
+    pub by: Actor,
+    pub reason: String,
+    pub commit: Option<String>,
+    pub promotion: Option<String>,
+    /// The freeze window active now, as the agent describes it (the
+    /// machine reads no clock and no zone database).
+    #[serde(default)]
+    pub freeze: Option<String>,
+    /// An admin deploys through an active freeze; audited.
+    #[serde(default)]
+    pub override_freeze: bool,
+}
+
+/// A human approving a stage: it names the deploy, the release digest and
+/// the stage it approves, so a stale approval is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub deploy_id: String,
+    pub digest: String,
+    pub stage: Stage,
+    pub by: Actor,
+    pub reason: String,
+}
+
 /// Things that happen to the pipeline: commands (imperative, from people)
 /// and facts (past tense, from the agent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,33 +344,13 @@ impl std::fmt::Display for StateWord {
 pub enum Event {
     /// The agent (re)started and loaded this pipeline.
     Resumed,
-    Submit {
-        release: ReleaseRef,
-        tier: Tier,
-        by: Actor,
-        reason: String,
-        commit: Option<String>,
-        promotion: Option<String>,
-        /// The freeze window active now, as the agent describes it (the
-        /// machine reads no clock and no zone database).
-        #[serde(default)]
-        freeze: Option<String>,
-        /// An admin deploys through an active freeze; audited.
-        #[serde(default)]
-        override_freeze: bool,
-    },
+    Submit(Submission),
     Validated {
         passed: bool,
         detail: String,
     },
     Sampled(Sample),
-    Approve {
-        deploy_id: String,
-        digest: String,
-        stage: Stage,
-        by: Actor,
-        reason: String,
-    },
+    Approve(ApprovalRequest),
     Rollback {
         by: Actor,
         reason: String,
@@ -451,8 +477,7 @@ pub enum Effect {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalKind {
     /// Against policy in this state: a deploy in flight, stale approval…
     Policy,
@@ -460,8 +485,13 @@ pub enum RefusalKind {
     Forbidden,
     /// The request itself is malformed (no reason).
     Invalid,
-    /// A fact that makes no sense in this state (an agent bug).
-    Unexpected,
+    /// A fact that makes no sense in this state (an agent bug): which fact,
+    /// the state it belongs to, and the state it arrived in.
+    Unexpected {
+        fact: &'static str,
+        expected: &'static str,
+        got: StateWord,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -595,16 +625,14 @@ impl Pipeline {
                 self.resume(config, now, out);
                 Ok(())
             }
-            Event::Submit {
-                release,
-                tier,
-                by,
-                reason,
-                commit,
-                promotion,
-                freeze,
-                override_freeze,
-            } => {
+            Event::Submit(submission) => {
+                let Submission {
+                    tier,
+                    by,
+                    reason,
+                    override_freeze,
+                    ..
+                } = submission;
                 authorize(by, Op::Submit)?;
                 require_reason(reason)?;
                 if *tier == Tier::Aggressive && by.role != Role::Admin {
@@ -622,10 +650,7 @@ impl Pipeline {
                         ),
                     ));
                 }
-                let freeze = freeze.as_deref().map(|window| (window, *override_freeze));
-                self.submit(
-                    config, release, *tier, by, reason, commit, promotion, freeze, now, out,
-                )
+                self.submit(config, submission, now, out)
             }
             Event::Validated { passed, detail } => {
                 self.validated(config, *passed, detail, now, out)
@@ -634,16 +659,11 @@ impl Pipeline {
                 self.sampled(config, sample, now, out);
                 Ok(())
             }
-            Event::Approve {
-                deploy_id,
-                digest,
-                stage,
-                by,
-                reason,
-            } => {
+            Event::Approve(approval) => {
+                let ApprovalRequest { by, reason, .. } = approval;
                 authorize(by, Op::Approve)?;
                 require_reason(reason)?;
-                self.approve(config, deploy_id, digest, *stage, by, reason, now, out)
+                self.approve(config, approval, now, out)
             }
             Event::Rollback { by, reason } => {
                 authorize(by, Op::Rollback)?;
@@ -653,9 +673,12 @@ impl Pipeline {
             Event::Estop { by, reason } => {
                 authorize(by, Op::Estop)?;
                 require_reason(reason)?;
-                let reason = format!("emergency stop by {}: {reason}", by.who());
                 self.last_estop_at = Some(now);
-                self.halt(reason, Some(by.clone()), now, out);
+                let cause = Halt::Estop {
+                    by: by.clone(),
+                    reason: reason.clone(),
+                };
+                self.halt(cause, now, out);
                 Ok(())
             }
             Event::Rearm { by, reason } => {
@@ -789,21 +812,24 @@ impl Pipeline {
         out.push(Effect::Persist);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn submit(
         &mut self,
         config: &Config,
-        release: &ReleaseRef,
-        tier: Tier,
-        by: &Actor,
-        reason: &str,
-        commit: &Option<String>,
-        promotion: &Option<String>,
-        // The active freeze window, and whether an admin overrides it.
-        freeze: Option<(&str, bool)>,
+        submission: &Submission,
         now: Time,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
+        let Submission {
+            release,
+            by,
+            reason,
+            commit,
+            promotion,
+            ..
+        } = submission;
+        let tier = submission.tier;
+        // The active freeze window, and whether an admin overrides it.
+        let freeze = (submission.freeze.as_deref()).map(|w| (w, submission.override_freeze));
         if let Phase::Halted { since, reason } = &self.phase {
             return Err(Refusal::new(
                 RefusalKind::Policy,
@@ -1061,7 +1087,7 @@ impl Pipeline {
                             "known-good release {} failed its gate after rollback: {detail}",
                             self.serving_id()
                         );
-                        self.halt(reason, None, now, out)
+                        self.halt(Halt::Fault(reason), now, out)
                     }
                     Verdict::Unsettled if now >= deadline => {
                         let reason = format!(
@@ -1069,7 +1095,7 @@ impl Pipeline {
                             self.serving_id(),
                             seconds(config.verify_timeout_ms)
                         );
-                        self.halt(reason, None, now, out)
+                        self.halt(Halt::Fault(reason), now, out)
                     }
                     Verdict::Unsettled => {}
                 }
@@ -1080,7 +1106,7 @@ impl Pipeline {
                         "known-good release {} failed its gate after rollback: {detail}; halting rather than rolling back and forth",
                         self.serving_id()
                     );
-                    self.halt(reason, None, now, out);
+                    self.halt(Halt::Fault(reason), now, out);
                 }
             }
             Phase::Drilling { .. } => self.drill_sampled(config, verdict, now, out),
@@ -1152,11 +1178,13 @@ impl Pipeline {
             _ => None,
         };
         if serving != Some(release) {
-            return Err(unexpected(
+            let mut refusal = unexpected(
                 "an activation failure",
-                &format!("one for the serving release ({})", self.serving_id()),
+                "one for the serving release",
                 self.word(),
-            ));
+            );
+            refusal.message = format!("{refusal} ({})", self.serving_id());
+            return Err(refusal);
         }
         let detail = format!("cannot start {} in {stage}: {detail}", release.id);
         if !self.beneath_candidate(now, out, |p, out| {
@@ -1180,7 +1208,7 @@ impl Pipeline {
             Phase::Live { .. } => self.gate_failed(config, Stage::Live, CHECK, detail, now, out),
             Phase::RollingBack { .. } | Phase::RolledBack { .. } => {
                 let reason = format!("known-good release failed to start: {detail}");
-                self.halt(reason, None, now, out)
+                self.halt(Halt::Fault(reason), now, out)
             }
             Phase::Drilling { .. } => self.drill_sampled(
                 config,
@@ -1354,7 +1382,7 @@ impl Pipeline {
             None if matches!(stage, Stage::Canary | Stage::Live) => {
                 // Real money was at stake and there is nothing to return to.
                 let reason = format!("{cause}; no known-good release to return to");
-                self.halt(reason, None, now, out);
+                self.halt(Halt::Fault(reason), now, out);
             }
             None => {
                 let message =
@@ -1410,20 +1438,19 @@ impl Pipeline {
         }
     }
 
-    // The approval's fields are what it names; bundling them would only
-    // move the list into a struct used once.
-    #[allow(clippy::too_many_arguments)]
     fn approve(
         &mut self,
         config: &Config,
-        deploy_id: &str,
-        digest: &str,
-        stage: Stage,
-        by: &Actor,
-        reason: &str,
+        approval: &ApprovalRequest,
         now: Time,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
+        let ApprovalRequest { by, reason, .. } = approval;
+        let (deploy_id, digest, stage) = (
+            approval.deploy_id.as_str(),
+            approval.digest.as_str(),
+            approval.stage,
+        );
         let Phase::AwaitingApproval { .. } = self.phase else {
             return Err(Refusal::new(
                 RefusalKind::Policy,
@@ -1514,7 +1541,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn halt(&mut self, reason: String, by: Option<Actor>, now: Time, out: &mut Vec<Effect>) {
+    fn halt(&mut self, cause: Halt, now: Time, out: &mut Vec<Effect>) {
+        let reason = cause.to_string();
         let pending = match &self.phase {
             Phase::Validating { candidate, .. } => Some(Pending::Submit {
                 deploy_id: candidate.id.clone(),
@@ -1536,12 +1564,11 @@ impl Pipeline {
             deploy.close_stage(now, StageResult::Aborted, Some(reason.clone()));
             deploy.finish(Outcome::Halted(reason.clone()), now);
         }
-        let note = match &by {
-            Some(actor) => {
-                let why = reason.split_once(": ").map_or(reason.as_str(), |(_, r)| r);
-                self.human_note("estop", actor, why, format!("halted: {reason}"))
+        let note = match &cause {
+            Halt::Estop { by, reason: why } => {
+                self.human_note("estop", by, why, format!("halted: {reason}"))
             }
-            None => self.note("halt", format!("halted: {reason}")),
+            Halt::Fault(_) => self.note("halt", format!("halted: {reason}")),
         };
         self.phase = Phase::Halted {
             since: now,
@@ -1958,10 +1985,14 @@ fn require_reason(reason: &str) -> Result<(), Refusal> {
     }
 }
 
-fn unexpected(what: &str, expected: &str, state: StateWord) -> Refusal {
+fn unexpected(fact: &'static str, expected: &'static str, got: StateWord) -> Refusal {
     Refusal::new(
-        RefusalKind::Unexpected,
-        format!("{what} arrived in state {state}; expected {expected}"),
+        RefusalKind::Unexpected {
+            fact,
+            expected,
+            got,
+        },
+        format!("{fact} arrived in state {got}; expected {expected}"),
     )
 }
 

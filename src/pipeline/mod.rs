@@ -15,8 +15,9 @@ mod tests;
 
 pub use gate::{CheckSpec, CheckState, CheckStatus, Gate, Sample, Verdict};
 pub use machine::{
-    Config, Deploy, DrillStep, Effect, Event, Note, Outcome, Pending, Phase, Pipeline, Priority,
-    Refusal, RefusalKind, ReleaseRef, StageRecord, StageResult, StateWord, Transition,
+    ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, Note, Outcome, Pending, Phase,
+    Pipeline, Priority, Refusal, RefusalKind, ReleaseRef, StageRecord, StageResult, StateWord,
+    Submission, Transition,
 };
 pub use policy::{Actor, Comparison, Op, Role, STAGE_OWNED_KEYS, Severity, Stage, Tier};
 

@@ -148,7 +148,7 @@ impl Rig {
     }
 
     fn submit(&mut self, n: u8) -> Result<Vec<Effect>, Refusal> {
-        self.step(Event::Submit {
+        self.step(Event::Submit(Submission {
             release: release(n),
             tier: Tier::Balanced,
             by: admin("ci"),
@@ -157,7 +157,7 @@ impl Rig {
             promotion: None,
             freeze: None,
             override_freeze: false,
-        })
+        }))
     }
 
     /// The validate command passed.
@@ -184,13 +184,13 @@ impl Rig {
 
     fn approve_as(&mut self, by: Actor) -> Result<Vec<Effect>, Refusal> {
         let deploy = self.pipeline.deploy.clone().unwrap();
-        self.step(Event::Approve {
+        self.step(Event::Approve(ApprovalRequest {
             deploy_id: deploy.id,
             digest: deploy.release.digest,
             stage: Stage::Canary,
             by,
             reason: "numbers look right".into(),
-        })
+        }))
     }
 
     fn deploy_live(&mut self, n: u8) {
@@ -465,12 +465,14 @@ fn approvals_name_what_they_approve() {
     let mut rig = Rig::new();
     rig.deploy_to_awaiting(1);
     let deploy = rig.pipeline.deploy.clone().unwrap();
-    let stale = |id: &str, digest: &str, stage| Event::Approve {
-        deploy_id: id.into(),
-        digest: digest.into(),
-        stage,
-        by: operator("oncall"),
-        reason: "ok".into(),
+    let stale = |id: &str, digest: &str, stage| {
+        Event::Approve(ApprovalRequest {
+            deploy_id: id.into(),
+            digest: digest.into(),
+            stage,
+            by: operator("oncall"),
+            reason: "ok".into(),
+        })
     };
     for event in [
         stale("d-old", &deploy.release.digest, Stage::Canary),
@@ -493,7 +495,7 @@ fn approvals_name_what_they_approve() {
     assert_eq!(refusal.kind, RefusalKind::Forbidden);
     assert!(refusal.message.contains("viewer"));
     let mut no_reason = rig.clone_event_approve();
-    if let Event::Approve { reason, .. } = &mut no_reason {
+    if let Event::Approve(ApprovalRequest { reason, .. }) = &mut no_reason {
         reason.clear();
     }
     assert_eq!(rig.step(no_reason).unwrap_err().kind, RefusalKind::Invalid);
@@ -508,13 +510,13 @@ fn approvals_name_what_they_approve() {
 impl Rig {
     fn clone_event_approve(&self) -> Event {
         let deploy = self.pipeline.deploy.clone().unwrap();
-        Event::Approve {
+        Event::Approve(ApprovalRequest {
             deploy_id: deploy.id,
             digest: deploy.release.digest,
             stage: Stage::Canary,
             by: operator("oncall"),
             reason: "r".into(),
-        }
+        })
     }
 }
 
@@ -548,7 +550,7 @@ fn distinct_approver_and_aggressive_tier() {
 
     let mut rig = Rig::with(config);
     let refusal = rig
-        .step(Event::Submit {
+        .step(Event::Submit(Submission {
             release: release(1),
             tier: Tier::Aggressive,
             by: operator("ops"),
@@ -557,10 +559,10 @@ fn distinct_approver_and_aggressive_tier() {
             promotion: None,
             freeze: None,
             override_freeze: false,
-        })
+        }))
         .unwrap_err();
     assert_eq!(refusal.kind, RefusalKind::Forbidden);
-    rig.step(Event::Submit {
+    rig.step(Event::Submit(Submission {
         release: release(1),
         tier: Tier::Aggressive,
         by: admin("lead"),
@@ -569,7 +571,7 @@ fn distinct_approver_and_aggressive_tier() {
         promotion: None,
         freeze: None,
         override_freeze: false,
-    })
+    }))
     .unwrap();
     rig.validated();
     for _ in 0..3 {
@@ -717,7 +719,14 @@ fn facts_out_of_place_are_errors() {
             detail: String::new(),
         })
         .unwrap_err();
-    assert_eq!(refusal.kind, RefusalKind::Unexpected);
+    assert_eq!(
+        refusal.kind,
+        RefusalKind::Unexpected {
+            fact: "a validation result",
+            expected: "validating",
+            got: StateWord::Idle
+        }
+    );
     assert!(refusal.message.contains("expected validating"));
 }
 
@@ -767,7 +776,7 @@ fn act() -> impl Strategy<Value = Act> {
 fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
     let by = admin("ci");
     Some(match act {
-        Act::Submit(n, aggressive) => Event::Submit {
+        Act::Submit(n, aggressive) => Event::Submit(Submission {
             release: release(*n),
             tier: if *aggressive {
                 Tier::Aggressive
@@ -780,7 +789,7 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
             promotion: None,
             freeze: None,
             override_freeze: false,
-        },
+        }),
         Act::Validated(passed) => Event::Validated {
             passed: *passed,
             detail: "v".into(),
@@ -795,13 +804,13 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
         }),
         Act::Approve(right) => {
             let deploy = rig.pipeline.deploy.clone()?;
-            Event::Approve {
+            Event::Approve(ApprovalRequest {
                 deploy_id: if *right { deploy.id } else { "d-stale".into() },
                 digest: deploy.release.digest,
                 stage: Stage::Canary,
                 by: operator("oncall"),
                 reason: "r".into(),
-            }
+            })
         }
         Act::Rollback => Event::Rollback {
             by: operator("oncall"),
@@ -945,7 +954,7 @@ fn random_sequences_reach_live_rollback_and_halt() {
 }
 
 fn submit_frozen(by: Actor, override_freeze: bool) -> Event {
-    Event::Submit {
+    Event::Submit(Submission {
         release: release(1),
         tier: Tier::Balanced,
         by,
@@ -954,7 +963,7 @@ fn submit_frozen(by: Actor, override_freeze: bool) -> Event {
         promotion: None,
         freeze: Some("friday-afternoon (fri 14:00–24:00 America/New_York)".into()),
         override_freeze,
-    }
+    })
 }
 
 #[test]
@@ -999,7 +1008,7 @@ fn only_an_admin_overrides_a_freeze_and_the_override_is_audited() {
 #[test]
 fn no_freeze_no_override_note() {
     let mut rig = Rig::new();
-    let effects = rig.step(Event::Submit {
+    let effects = rig.step(Event::Submit(Submission {
         release: release(1),
         tier: Tier::Balanced,
         by: admin("ci"),
@@ -1008,7 +1017,7 @@ fn no_freeze_no_override_note() {
         promotion: None,
         freeze: None,
         override_freeze: true,
-    });
+    }));
     let Some(Effect::Audit(note)) = effects.unwrap().first().cloned() else {
         panic!("audited");
     };
