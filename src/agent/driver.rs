@@ -24,6 +24,12 @@ impl Agent {
             if next_sample > soonest {
                 next_sample = soonest;
             }
+            // And a soak ends when it ends, not at the tick after.
+            if let Some(due) = self.deadline_instant()
+                && due < next_sample
+            {
+                next_sample = due;
+            }
             // The pipeline's own work first: no flood of client requests
             // may delay a sample, and so a rollback.
             tokio::select! {
@@ -54,6 +60,17 @@ impl Agent {
         self.notifier.close(Duration::from_secs(1)).await;
         eprintln!("gantry agent: stopping; the service keeps running");
         Ok(())
+    }
+
+    /// The machine's next deadline as a timer instant, if it falls after
+    /// the last sample (one already judged waits for the next tick).
+    fn deadline_instant(&self) -> Option<tokio::time::Instant> {
+        let due = self.pipeline.next_deadline()?;
+        if self.sampled_at.is_some_and(|at| due <= at) {
+            return None;
+        }
+        let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(tokio::time::Instant::now() + wait)
     }
 
     pub(super) fn sample_interval(&self) -> Duration {

@@ -581,6 +581,43 @@ impl Pipeline {
         }
     }
 
+    /// The next instant at which the machine decides something by time
+    /// alone: a soak or watch window ending (if the gate holds until then),
+    /// a rollback's or drill's verify deadline. The agent samples then, not
+    /// up to an interval later. A deadline is judged at a sample, so one
+    /// already past waits for the next sample.
+    pub fn next_deadline(&self) -> Option<Time> {
+        let soak_end = |soak: &Soak| {
+            let from = soak.healthy_at?;
+            let left = i64::try_from(soak.remaining_ms()).ok()?;
+            Some(from + chrono::Duration::milliseconds(left))
+        };
+        let watch_end = |watch: &Soak, done: bool| if done { None } else { soak_end(watch) };
+        match &self.phase {
+            Phase::Soaking { soak, .. } => soak_end(soak),
+            Phase::Live {
+                watch, watch_done, ..
+            } => watch_end(watch, *watch_done),
+            Phase::RollingBack { deadline, .. } => Some(*deadline),
+            Phase::Drilling {
+                deadline,
+                watch,
+                watch_done,
+                ..
+            } => [Some(*deadline), watch_end(watch, *watch_done)]
+                .into_iter()
+                .flatten()
+                .min(),
+            Phase::Validating { prior, .. } => match prior.as_ref() {
+                Phase::Live {
+                    watch, watch_done, ..
+                } => watch_end(watch, *watch_done),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// When the current stage (or state) began.
     pub fn stage_started_at(&self) -> Option<Time> {
         match &self.phase {

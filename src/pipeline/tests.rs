@@ -255,6 +255,32 @@ fn soak_takes_its_full_time() {
 }
 
 #[test]
+fn a_soak_ends_at_the_deadline_the_machine_names() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.pipeline.next_deadline(), None, "idle waits for nothing");
+    rig.submit(1).unwrap();
+    rig.validated();
+    rig.sample(healthy());
+    let due = rig.pipeline.next_deadline().expect("a soak has an end");
+    assert_eq!(due, rig.now + Duration::milliseconds(SOAK_MS as i64));
+    // Healthy samples keep the deadline where it is...
+    let before = rig.pipeline.word();
+    while rig.now + Duration::milliseconds(TICK_MS) < due {
+        rig.sample(healthy());
+        assert_eq!(rig.pipeline.next_deadline(), Some(due));
+    }
+    assert_eq!(rig.pipeline.word(), before);
+    // ...and a sample exactly at it passes the stage.
+    rig.now = due;
+    rig.step(Event::Sampled(healthy())).unwrap();
+    assert_ne!(
+        rig.pipeline.word(),
+        before,
+        "the soak ended at its deadline"
+    );
+}
+
+#[test]
 fn no_data_never_passes_and_fails_closed_after_staleness() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
