@@ -7,9 +7,59 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{Agent, FAST_SAMPLE, config, status, wire_line};
-use crate::pipeline::{Event, Phase, Sample};
+use tokio::sync::mpsc;
+
+use super::releases::ValidationDone;
+use super::service::Exited;
+use super::socket::Request;
+use super::{Agent, FAST_SAMPLE, command, config, probe, smoke, status, wire_line};
+use crate::pipeline::{Event, Phase, Sample, Time};
 use crate::wire::AgentMsg;
+
+/// Everything that reaches the loop, and the senders its tasks report on.
+pub(super) struct Inbox {
+    pub(super) requests: mpsc::Receiver<Request>,
+    pub(super) exits: mpsc::UnboundedReceiver<Exited>,
+    pub(super) validations_tx: mpsc::UnboundedSender<ValidationDone>,
+    pub(super) validations: mpsc::UnboundedReceiver<ValidationDone>,
+    pub(super) smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
+    pub(super) smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
+    pub(super) kills_tx: mpsc::UnboundedSender<command::Ran>,
+    pub(super) kills: mpsc::UnboundedReceiver<command::Ran>,
+    /// Kill commands started and not yet ended.
+    pub(super) kills_running: usize,
+}
+
+/// The service's health as the last sample saw it.
+pub(super) struct Health {
+    pub(super) prober: probe::Prober,
+    /// The local port the probe scrapes, to check who answers there.
+    pub(super) probe_port: Option<u16>,
+    pub(super) sampled_at: Option<Time>,
+    pub(super) sample_instant: Instant,
+    pub(super) scrape_error: Option<String>,
+    /// The last sample's process check (the only truth for a systemd unit).
+    pub(super) service_alive: bool,
+    /// What the last `health` event said, to send the next only on change
+    /// or after a second.
+    pub(super) health_sent: Vec<(String, bool)>,
+    pub(super) health_sent_at: Instant,
+}
+
+impl Health {
+    pub(super) fn new(prober: probe::Prober, probe_port: Option<u16>) -> Self {
+        Self {
+            prober,
+            probe_port,
+            sampled_at: None,
+            sample_instant: Instant::now(),
+            scrape_error: None,
+            service_alive: false,
+            health_sent: Vec::new(),
+            health_sent_at: Instant::now(),
+        }
+    }
+}
 
 impl Agent {
     pub(super) async fn run(&mut self) -> anyhow::Result<()> {
@@ -36,7 +86,7 @@ impl Agent {
                 biased;
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
-                Some(exited) = self.exits.recv() => {
+                Some(exited) = self.inbox.exits.recv() => {
                     if Some(exited.pid) == self.service.pid() || self.service.pid().is_none() {
                         eprintln!("gantry agent: service pid {} exited ({:?})", exited.pid, exited.code);
                     }
@@ -44,14 +94,14 @@ impl Agent {
                     // not at the next tick.
                     self.sample().await;
                 }
-                Some(ran) = self.kills.recv() => self.killed(ran),
-                Some(done) = self.validations.recv() => self.validated(done).await,
-                Some(result) = self.smokes.recv() => self.finish_smoke(result).await,
+                Some(ran) = self.inbox.kills.recv() => self.killed(ran),
+                Some(done) = self.inbox.validations.recv() => self.validated(done).await,
+                Some(result) = self.inbox.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {
                     self.sample().await;
                     next_sample = tokio::time::Instant::now() + self.sample_interval();
                 }
-                Some(request) = self.requests.recv() => self.handle(request).await,
+                Some(request) = self.inbox.requests.recv() => self.handle(request).await,
             }
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -66,7 +116,7 @@ impl Agent {
     /// the last sample (one already judged waits for the next tick).
     fn deadline_instant(&self) -> Option<tokio::time::Instant> {
         let due = self.pipeline.next_deadline()?;
-        if self.sampled_at.is_some_and(|at| due <= at) {
+        if self.health.sampled_at.is_some_and(|at| due <= at) {
             return None;
         }
         let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -89,9 +139,9 @@ impl Agent {
         }
         self.flush_unrecorded();
         let alive = self.service.alive().await;
-        self.service_alive = alive;
-        let mut scrape = self.prober.sample(&self.config.checks, alive).await;
-        if let Some(port) = self.probe_port
+        self.health.service_alive = alive;
+        let mut scrape = self.health.prober.sample(&self.config.checks, alive).await;
+        if let Some(port) = self.health.probe_port
             && !self.service.answers_on(port)
         {
             // An orphan, another agent's service or a stranger may answer on
@@ -105,10 +155,10 @@ impl Agent {
                 "port {port} is not answered by the service gantry started: no data"
             ));
         }
-        self.sample_instant = Instant::now();
+        self.health.sample_instant = Instant::now();
         let now = Utc::now();
-        self.sampled_at = Some(now);
-        self.scrape_error = scrape.error;
+        self.health.sampled_at = Some(now);
+        self.health.scrape_error = scrape.error;
         let event = Event::Sampled(Sample {
             values: scrape.values,
         });
@@ -117,9 +167,11 @@ impl Agent {
         // A check changing state goes out at once; values alone once a second.
         let verdicts: Vec<(String, bool)> =
             checks.iter().map(|c| (c.status.clone(), c.ok)).collect();
-        if verdicts != self.health_sent || self.health_sent_at.elapsed() >= Duration::from_secs(1) {
-            self.health_sent = verdicts;
-            self.health_sent_at = Instant::now();
+        if verdicts != self.health.health_sent
+            || self.health.health_sent_at.elapsed() >= Duration::from_secs(1)
+        {
+            self.health.health_sent = verdicts;
+            self.health.health_sent_at = Instant::now();
             let _ = self.events.send(wire_line(&AgentMsg::Health {
                 host: self.config.host.clone(),
                 at: status::rfc3339(now),

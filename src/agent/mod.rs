@@ -48,17 +48,18 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use self::audit::AuditLog;
 use self::config::AgentConfig;
+use self::driver::{Health, Inbox};
 use self::lock::take_lock;
-use self::releases::{Candidate, ValidationDone};
+use self::releases::Candidate;
 use self::replies::Replies;
 
-use self::service::{Exited, Service};
-use self::socket::{Hub, Request};
+use self::service::Service;
+use self::socket::Hub;
 use self::store::Store;
 use self::timing::RollbackTimer;
 use crate::durable::AppendLog;
 use crate::exit::{Code, Exit};
-use crate::pipeline::{Event, Note, Pipeline, Time};
+use crate::pipeline::{Event, Note, Pipeline};
 use crate::wire::AgentMsg;
 
 /// Sampling interval while a just-restarted release must prove itself.
@@ -98,13 +99,14 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 
 struct Agent {
     config: AgentConfig,
+    /// The service's health as last sampled.
+    health: Health,
+    /// Everything that reaches the loop.
+    inbox: Inbox,
     store: Store,
     audit: AuditLog,
     alerts: AppendLog,
     service: Service,
-    prober: probe::Prober,
-    /// The local port the probe scrapes, to check who answers there.
-    probe_port: Option<u16>,
     pipeline: Pipeline,
     /// The pipeline changed since deploy_state.json was last saved.
     dirty: bool,
@@ -116,16 +118,6 @@ struct Agent {
     /// written as soon as the log takes them again.
     unrecorded: Vec<Note>,
     _lock: File,
-    requests: mpsc::Receiver<Request>,
-    exits: mpsc::UnboundedReceiver<Exited>,
-    validations_tx: mpsc::UnboundedSender<ValidationDone>,
-    validations: mpsc::UnboundedReceiver<ValidationDone>,
-    smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
-    kills_tx: mpsc::UnboundedSender<command::Ran>,
-    kills: mpsc::UnboundedReceiver<command::Ran>,
-    /// Kill commands started and not yet ended.
-    kills_running: usize,
-    smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
     /// Encoded once, shared by every session.
     events: broadcast::Sender<Arc<str>>,
     status_tx: watch::Sender<crate::wire::Status>,
@@ -135,16 +127,7 @@ struct Agent {
     replies: Replies,
     last_saved: Instant,
     last_state_sent: Instant,
-    sampled_at: Option<Time>,
-    sample_instant: Instant,
-    scrape_error: Option<String>,
     rollback_timer: Option<RollbackTimer>,
-    /// The last sample's process check (the only truth for a systemd unit).
-    service_alive: bool,
-    /// What the last `health` event said, to send the next only on change
-    /// or after a second.
-    health_sent: Vec<(String, bool)>,
-    health_sent_at: Instant,
     drill_report: Option<serde_json::Value>,
     /// Webhooks; `perform(Alert)` only queues for them.
     notifier: notify::Notifier,
@@ -269,27 +252,28 @@ impl Agent {
         }
         let mut agent = Self {
             config,
+            health: Health::new(prober, probe_port),
+            inbox: Inbox {
+                requests,
+                exits,
+                validations_tx,
+                validations,
+                smokes_tx,
+                smokes,
+                kills_tx,
+                kills,
+                kills_running: 0,
+            },
             store,
             audit,
             alerts,
             service,
-            prober,
-            probe_port,
             pipeline,
             dirty: true,
             estop_flag,
             followups: VecDeque::new(),
             unrecorded: Vec::new(),
             _lock: lock,
-            requests,
-            exits,
-            validations_tx,
-            validations,
-            smokes_tx,
-            smokes,
-            kills_tx,
-            kills,
-            kills_running: 0,
             events,
             status_tx,
             metrics: tracker,
@@ -297,13 +281,7 @@ impl Agent {
             replies: Replies::default(),
             last_saved: Instant::now(),
             last_state_sent: Instant::now(),
-            sampled_at: None,
-            sample_instant: Instant::now(),
-            scrape_error: None,
             rollback_timer: None,
-            service_alive: false,
-            health_sent: Vec::new(),
-            health_sent_at: Instant::now(),
             drill_report: None,
             notifier,
             digest_day: Utc::now().date_naive(),

@@ -39,7 +39,7 @@ impl Agent {
     ) -> Result<(), String> {
         let detail = match note.kind.as_str() {
             "rollback.done" | "drill.back" => self.rollback_timer.as_mut().map(|t| {
-                t.healthy = Some(self.sample_instant);
+                t.healthy = Some(self.health.sample_instant);
                 t.report()
             }),
             _ => None,
@@ -144,11 +144,11 @@ impl Agent {
             status::Seen {
                 service_kind: self.service.kind_name(),
                 running: self.service.pid().is_some()
-                    || (self.service.kind_name() == "systemd" && self.service_alive),
+                    || (self.service.kind_name() == "systemd" && self.health.service_alive),
                 pid: self.service.pid(),
                 audit_head: self.audit.head(),
-                sampled_at: self.sampled_at,
-                scrape_error: self.scrape_error.clone(),
+                sampled_at: self.health.sampled_at,
+                scrape_error: self.health.scrape_error.clone(),
             },
             Utc::now(),
         )

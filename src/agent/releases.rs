@@ -50,7 +50,7 @@ impl Agent {
     /// trace among the releases and no secret in a shared temp dir.
     pub(super) fn run_validate(&mut self, bytes: Vec<u8>, digest: &str, purpose: Validation) {
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let tx = self.validations_tx.clone();
+        let tx = self.inbox.validations_tx.clone();
         let validate = self.config.validate.clone();
         let cwd = self.config.state_dir.clone();
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -107,7 +107,7 @@ impl Agent {
                 if done.passed {
                     self.begin_smoke(release).await;
                 } else {
-                    let _ = self.smokes_tx.send(smoke::SmokeResult {
+                    let _ = self.inbox.smokes_tx.send(smoke::SmokeResult {
                         passed: false,
                         detail: done.detail,
                     });
@@ -198,7 +198,7 @@ impl Agent {
             self.service.restart(&env, &release.id).await
         }
         .await;
-        let tx = self.smokes_tx.clone();
+        let tx = self.inbox.smokes_tx.clone();
         if let Err(e) = started {
             let _ = tx.send(smoke::SmokeResult {
                 passed: false,

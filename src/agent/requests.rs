@@ -438,7 +438,7 @@ impl Agent {
                 Answer::Later(Awaited::Outcome(Pending::Smoke))
             }
             // The stop is done; its reply waits for the kill command too.
-            Op::Estop if self.kills_running > 0 => Answer::Later(Awaited::Kill),
+            Op::Estop if self.inbox.kills_running > 0 => Answer::Later(Awaited::Kill),
             _ => Answer::Now(self.done_reply(id, command.request.op_name())),
         }
     }

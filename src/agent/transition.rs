@@ -31,7 +31,7 @@ impl Agent {
         match self.pipeline.step(&self.config.pipeline, &event, now) {
             Ok(transition) => {
                 if entered_rollback(&self.pipeline.phase, &transition.next.phase) {
-                    self.rollback_timer = Some(RollbackTimer::started(self.sample_instant));
+                    self.rollback_timer = Some(RollbackTimer::started(self.health.sample_instant));
                 }
                 if let Err(e) = self.commit(transition, false, &event, now).await {
                     eprintln!("gantry agent: {e}");
@@ -175,7 +175,7 @@ impl Agent {
                 if let Err(e) = self.service.stop().await {
                     self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
                 }
-                self.service_alive = false;
+                self.health.service_alive = false;
             }
             Effect::Kill => self.start_kill(previous),
             // alerts.jsonl, then the webhook queue (never waits): notify.rs.
@@ -268,8 +268,8 @@ impl Agent {
             .unwrap_or_default();
         let host = self.config.host.clone();
         let dir = self.config.state_dir.clone();
-        let done = self.kills_tx.clone();
-        self.kills_running += 1;
+        let done = self.inbox.kills_tx.clone();
+        self.inbox.kills_running += 1;
         tokio::spawn(async move {
             crate::faults::point("kill.started");
             let ran = command::run(
@@ -291,7 +291,7 @@ impl Agent {
     /// The kill command ended: recorded, and the emergency stops waiting
     /// for it answered.
     pub(super) fn killed(&mut self, ran: command::Ran) {
-        self.kills_running = self.kills_running.saturating_sub(1);
+        self.inbox.kills_running = self.inbox.kills_running.saturating_sub(1);
         let kind = if ran.ok { "kill.done" } else { "kill.failed" };
         let mut message = format!("kill command: {}", ran.summary);
         if !ran.output.is_empty() {
@@ -302,7 +302,7 @@ impl Agent {
             eprintln!("gantry agent: audit write failed: {e}");
             self.unrecorded.push(note);
         }
-        if self.kills_running == 0 {
+        if self.inbox.kills_running == 0 {
             for waiter in self.replies.take(&Awaited::Kill) {
                 let reply = self.done_reply(&waiter.id, "estop");
                 self.replies.answer(waiter, reply);
