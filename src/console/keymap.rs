@@ -5,15 +5,15 @@
 //! resolving a crossterm [`KeyEvent`] to an action by lookup. The update
 //! loop asks [`Keymap::action`] and acts on the answer; the help screen and
 //! the footer read [`Keymap::bindings`] and [`Keymap::key_for`]. The format
-//! and overlay rules are documented in `docs/keys-and-themes.md`.
-//!
-//! It also holds the lookup of user config files, which `theme.rs` shares.
+//! and overlay rules are documented in `docs/keys-and-themes.md`; where the
+//! user's file is found is `user_config.rs`'s to say.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::user_config::overlay_user_file;
 use crate::text::line_at;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde::Deserialize;
@@ -186,19 +186,13 @@ impl Keymap {
 
     fn load_with(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Self, KeymapError> {
         let mut keymap = Self::default_map();
-        let Some(file) = user_file(env, "GANTRY_KEYMAP", "keymap.toml") else {
-            return Ok(keymap);
-        };
-        match read_user_file(&file) {
-            Ok(None) => {}
-            Ok(Some(text)) => keymap.overlay(&text, &file.path().display().to_string())?,
-            Err(source) => {
-                return Err(KeymapError::Read {
-                    path: file.path().to_path_buf(),
-                    source,
-                });
-            }
-        }
+        overlay_user_file(
+            env,
+            "GANTRY_KEYMAP",
+            "keymap.toml",
+            |text, origin| keymap.overlay(text, origin),
+            |path, source| KeymapError::Read { path, source },
+        )?;
         Ok(keymap)
     }
 
@@ -633,57 +627,6 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
     Ok(entries)
 }
 
-/// A user's config file for the control room, and whether they named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum UserFile {
-    /// Named by an environment variable: it must exist.
-    Named(PathBuf),
-    /// The conventional place: it may be absent.
-    Default(PathBuf),
-}
-
-impl UserFile {
-    pub(super) fn path(&self) -> &Path {
-        match self {
-            UserFile::Named(path) | UserFile::Default(path) => path,
-        }
-    }
-}
-
-/// `$var`, else `$XDG_CONFIG_HOME/gantry/<file>`, else
-/// `$HOME/.config/gantry/<file>`. Empty variables count as unset, and a
-/// relative `XDG_CONFIG_HOME` is ignored, as the XDG spec asks.
-pub(super) fn user_file(
-    env: &dyn Fn(&str) -> Option<OsString>,
-    var: &str,
-    file: &str,
-) -> Option<UserFile> {
-    let set = |name: &str| env(name).filter(|v| !v.is_empty());
-    if let Some(path) = set(var) {
-        return Some(UserFile::Named(PathBuf::from(path)));
-    }
-    if let Some(dir) = set("XDG_CONFIG_HOME").map(PathBuf::from)
-        && dir.is_absolute()
-    {
-        return Some(UserFile::Default(dir.join("gantry").join(file)));
-    }
-    let home = PathBuf::from(set("HOME")?);
-    Some(UserFile::Default(home.join(".config/gantry").join(file)))
-}
-
-/// The file's text; `None` when a default-path file does not exist.
-pub(super) fn read_user_file(file: &UserFile) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(file.path()) {
-        Ok(text) => Ok(Some(text)),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound && matches!(file, UserFile::Default(_)) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1091,38 +1034,5 @@ keymap = [
             "{err:?}"
         );
         assert!(err.to_string().contains("nope.toml"));
-    }
-
-    #[test]
-    fn user_file_precedence() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| OsString::from(v))
-            }
-        };
-        let f = |e: &dyn Fn(&str) -> Option<OsString>| user_file(e, "GANTRY_KEYMAP", "keymap.toml");
-        assert_eq!(
-            f(&env(&[
-                ("GANTRY_KEYMAP", "/k.toml"),
-                ("XDG_CONFIG_HOME", "/x"),
-                ("HOME", "/h")
-            ])),
-            Some(UserFile::Named("/k.toml".into()))
-        );
-        assert_eq!(
-            f(&env(&[
-                ("GANTRY_KEYMAP", ""),
-                ("XDG_CONFIG_HOME", "/x"),
-                ("HOME", "/h")
-            ])),
-            Some(UserFile::Default("/x/gantry/keymap.toml".into()))
-        );
-        assert_eq!(
-            f(&env(&[("XDG_CONFIG_HOME", "relative"), ("HOME", "/h")])),
-            Some(UserFile::Default("/h/.config/gantry/keymap.toml".into()))
-        );
-        assert_eq!(f(&env(&[])), None);
     }
 }

@@ -15,6 +15,7 @@ pub mod signals;
 pub mod state;
 pub mod theme;
 pub mod update;
+mod user_config;
 pub mod view;
 
 use std::mem::ManuallyDrop;
