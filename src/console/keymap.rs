@@ -22,12 +22,14 @@ use toml::Spanned;
 /// The embedded default keymap; it is also the reference for the format.
 const DEFAULT_KEYMAP: &str = include_str!("../../keymaps/default.toml");
 
-/// What a key can ask the control room to do. The serde names (snake_case)
-/// are the `run` values of a keymap file. Internal variants, should any be
-/// added, get `#[serde(skip)]` so no file can bind them.
+/// What a key can ask the control room to do. Its names are in
+/// `ACTIONS`, and nowhere else. The serde names (snake_case) are the same
+/// (a test keeps them equal). Internal variants, should any be added, get
+/// `#[serde(skip)]` so no file can bind them.
 ///
-/// Adding a variant: add it to [`Action::ALL`] and [`Action::name`], and bind
-/// it in `keymaps/default.toml` (a test fails until every action has a key).
+/// Adding a variant: add it to `ACTIONS` at the same place (a
+/// compile-time check keeps the order), and bind it in
+/// `keymaps/default.toml` (a test fails until every action has a key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -53,54 +55,69 @@ pub enum Action {
     NextField,
 }
 
+/// Every action with the name a keymap file uses in `run`, in declaration
+/// order: parsing, [`Action::ALL`], `Display`, error messages, default
+/// descriptions and the footer's labels all read it.
+const ACTIONS: [(Action, &str); 17] = [
+    (Action::Quit, "quit"),
+    (Action::Up, "up"),
+    (Action::Down, "down"),
+    (Action::PageUp, "page_up"),
+    (Action::PageDown, "page_down"),
+    (Action::Top, "top"),
+    (Action::Bottom, "bottom"),
+    (Action::Approve, "approve"),
+    (Action::Rollback, "rollback"),
+    (Action::EmergencyStop, "emergency_stop"),
+    (Action::Drill, "drill"),
+    (Action::Filter, "filter"),
+    (Action::Command, "command"),
+    (Action::Help, "help"),
+    (Action::Submit, "submit"),
+    (Action::Cancel, "cancel"),
+    (Action::NextField, "next_field"),
+];
+
+// Each action sits at its own index, so `name` can index the table.
+const _: () = {
+    let mut i = 0;
+    while i < ACTIONS.len() {
+        assert!(ACTIONS[i].0 as usize == i, "ACTIONS is out of order");
+        i += 1;
+    }
+};
+
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 17] = [
-        Action::Quit,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::Approve,
-        Action::Rollback,
-        Action::EmergencyStop,
-        Action::Drill,
-        Action::Filter,
-        Action::Command,
-        Action::Help,
-        Action::Submit,
-        Action::Cancel,
-        Action::NextField,
-    ];
-
-    /// The name a keymap file uses in `run` (the serde name; a test keeps
-    /// the two equal).
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::PageUp => "page_up",
-            Action::PageDown => "page_down",
-            Action::Top => "top",
-            Action::Bottom => "bottom",
-            Action::Approve => "approve",
-            Action::Rollback => "rollback",
-            Action::EmergencyStop => "emergency_stop",
-            Action::Drill => "drill",
-            Action::Filter => "filter",
-            Action::Command => "command",
-            Action::Help => "help",
-            Action::Submit => "submit",
-            Action::Cancel => "cancel",
-            Action::NextField => "next_field",
+    pub const ALL: [Action; ACTIONS.len()] = {
+        let mut all = [Action::Quit; ACTIONS.len()];
+        let mut i = 0;
+        while i < ACTIONS.len() {
+            all[i] = ACTIONS[i].0;
+            i += 1;
         }
+        all
+    };
+
+    /// The name a keymap file uses in `run`.
+    pub fn name(self) -> &'static str {
+        // Holds: the check above puts each listed action at its index. A
+        // variant left out of ACTIONS would panic here; binding it in
+        // keymaps/default.toml fails `default_keymap_parses` first.
+        ACTIONS[self as usize].1
+    }
+
+    /// The name as words ("emergency stop"): a binding's description when
+    /// the file gives none, and the footer's label.
+    pub fn label(self) -> String {
+        self.name().replace('_', " ")
     }
 
     fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
+        ACTIONS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|&(action, _)| action)
     }
 }
 
@@ -368,7 +385,7 @@ pub enum KeymapProblem {
 }
 
 fn action_names() -> String {
-    Action::ALL.map(Action::name).join(" ")
+    ACTIONS.map(|(_, name)| name).join(" ")
 }
 
 /// The `run` value that unbinds the entry's keys instead of binding them.
@@ -614,7 +631,7 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
 
             let description = raw_entry
                 .desc
-                .unwrap_or_else(|| action.map_or(String::new(), |a| a.name().replace('_', " ")));
+                .unwrap_or_else(|| action.map_or(String::new(), Action::label));
             entries.push(Entry {
                 mode,
                 labels,

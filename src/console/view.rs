@@ -620,19 +620,19 @@ fn footer(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme, area
         return;
     }
     let mut spans = Vec::new();
-    for (action, label) in [
-        (Action::Approve, "approve"),
-        (Action::Rollback, "rollback"),
-        (Action::EmergencyStop, "emergency stop"),
-        (Action::Drill, "drill"),
-        (Action::Filter, "filter"),
-        (Action::Command, "command"),
-        (Action::Help, "help"),
-        (Action::Quit, "quit"),
+    for action in [
+        Action::Approve,
+        Action::Rollback,
+        Action::EmergencyStop,
+        Action::Drill,
+        Action::Filter,
+        Action::Command,
+        Action::Help,
+        Action::Quit,
     ] {
         if let Some(key) = keymap.key_for(Mode::Normal, action) {
             spans.push(Span::styled(format!(" {key}"), theme.key));
-            spans.push(Span::styled(format!(" {label} "), theme.muted));
+            spans.push(Span::styled(format!(" {} ", action.label()), theme.muted));
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
