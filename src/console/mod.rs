@@ -11,6 +11,7 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod rollout;
 pub mod signals;
 pub mod state;
 pub mod theme;

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, T
 
 use super::keymap::{Action, Keymap, Mode};
 use super::layout::{self, Areas};
+use super::rollout::{Rollout, Standing};
 use super::state::{Dialog, DialogKind, Field, HostView, Link, Model, Phase, PromptKind};
 use super::theme::Theme;
 use crate::text::inert;
@@ -62,7 +63,7 @@ pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
 }
 
 fn header(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
-    let (awaiting, rolled_back, halted, stale) = model.counts();
+    let counts = model.counts();
     let mut spans = vec![
         Span::styled(format!(" gantry · {} ", inert(&model.title)), theme.title),
         Span::styled(format!("· {} hosts ", model.hosts.len()), theme.text),
@@ -72,23 +73,16 @@ fn header(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
             spans.push(Span::styled(format!("· {n} {label} "), style));
         }
     };
-    count(awaiting, "awaiting approval", theme.state_attention);
-    count(rolled_back, "rolled back", theme.state_failed);
-    count(halted, "halted", theme.state_halted);
-    count(stale, "stale", theme.stale);
-    let overdue = model
-        .hosts
-        .iter()
-        .filter(|h| h.drill_overdue(model.now))
-        .count();
-    count(overdue, "drill overdue", theme.state_attention);
-    // Hosts inside a freeze window: a submit there needs an admin override.
-    let frozen = model
-        .hosts
-        .iter()
-        .filter(|h| h.status.as_ref().is_some_and(|s| s.freeze.is_some()))
-        .count();
-    count(frozen, "frozen", theme.state_attention);
+    count(
+        counts.awaiting_approval,
+        "awaiting approval",
+        theme.state_attention,
+    );
+    count(counts.rolled_back, "rolled back", theme.state_failed);
+    count(counts.halted, "halted", theme.state_halted);
+    count(counts.stale, "stale", theme.stale);
+    count(counts.drill_overdue, "drill overdue", theme.state_attention);
+    count(counts.frozen, "frozen", theme.state_attention);
     spans.push(Span::styled(
         format!("· {} UTC", model.now.format("%H:%M:%S")),
         theme.muted,
@@ -117,17 +111,6 @@ pub fn state_style(theme: &Theme, state: &str) -> Style {
         "halted" => theme.state_halted,
         _ => theme.muted,
     }
-}
-
-/// Soak left now: the last reported value, counted down since it arrived.
-fn soak_left(host: &HostView, model: &Model) -> Option<(f64, f64)> {
-    let status = host.status.as_ref()?;
-    let (left, total) = (status.soak_remaining_s?, status.soak_total_s?);
-    let since = host
-        .heard_at
-        .map(|t| (model.now - t).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
-    Some(((left - since).max(0.0), total))
 }
 
 fn bar(done: f64, width: usize) -> String {
@@ -176,63 +159,27 @@ fn fleet(frame: &mut Frame, model: &Model, theme: &Theme, areas: &Areas) {
     frame.render_widget(table, area);
 }
 
-/// A rollout in progress, read from the hosts' deploys (a rollout marks
-/// each deploy "rollout wave W"): each wave's hosts live on the release,
-/// and whom the rollout waits for.
+/// The table's title while a rollout is in progress (empty otherwise):
+/// each wave's hosts live on the release, ✓ for a wave done, ✗ for one
+/// where a host failed, and whom the rollout waits for.
 pub fn rollout_title(model: &Model) -> String {
-    let statuses: Vec<(&HostView, &Status)> = model
-        .hosts
-        .iter()
-        .filter_map(|h| h.status.as_ref().map(|s| (h, s)))
-        .collect();
-    let Some(digest) = statuses
-        .iter()
-        .find(|(_, s)| {
-            s.promotion
-                .as_deref()
-                .is_some_and(|p| p.starts_with("rollout wave"))
-        })
-        .and_then(|(_, s)| s.deploy_digest.clone())
-    else {
+    let Some(Rollout { digest, waves }) = model.rollout() else {
         return String::new();
     };
-    let mut waves: Vec<String> = Vec::new();
-    for host in &model.hosts {
-        let wave = host.wave.clone().unwrap_or_else(|| "—".into());
-        if !waves.contains(&wave) {
-            waves.push(wave);
-        }
-    }
     let parts: Vec<String> = waves
         .iter()
         .map(|wave| {
-            let hosts: Vec<&(&HostView, &Status)> = statuses
-                .iter()
-                .filter(|(h, _)| h.wave.clone().unwrap_or_else(|| "—".into()) == *wave)
-                .collect();
-            let live = hosts
-                .iter()
-                .filter(|(_, s)| s.state == "live" && s.current_digest.as_deref() == Some(&digest))
-                .count();
-            let waiting: Vec<&str> = hosts
-                .iter()
-                .filter(|(_, s)| {
-                    s.state == "awaiting_approval" && s.deploy_digest.as_deref() == Some(&digest)
-                })
-                .map(|(h, _)| h.name.as_str())
-                .collect();
-            let failed = hosts.iter().any(|(_, s)| {
-                s.deploy_digest.as_deref() == Some(&digest)
-                    && matches!(s.state.as_str(), "rolled_back" | "halted")
-            });
-            let mut part = format!("{wave} {live}/{}", hosts.len());
-            if live == hosts.len() {
-                part.push_str(" ✓");
-            } else if failed {
-                part.push_str(" ✗");
+            let mut part = format!("{} {}/{}", wave.name, wave.live, wave.hosts);
+            match wave.standing() {
+                Standing::Done => part.push_str(" ✓"),
+                Standing::Failed => part.push_str(" ✗"),
+                Standing::Going => {}
             }
-            if !waiting.is_empty() {
-                part.push_str(&format!(" waits for approval on {}", waiting.join(", ")));
+            if !wave.awaiting_approval.is_empty() {
+                part.push_str(&format!(
+                    " waits for approval on {}",
+                    wave.awaiting_approval.join(", ")
+                ));
             }
             part
         })
@@ -269,7 +216,7 @@ fn fleet_row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: 
                 .as_deref()
                 .map(|r| r.get(4..).unwrap_or(r))
                 .unwrap_or("—");
-            let soak = match soak_left(host, model) {
+            let soak = match host.soak_left(model.now) {
                 Some((left, total)) if total > 0.0 && stale.is_none() => {
                     format!("{} {}", clock(left), bar(1.0 - left / total, 5))
                 }
@@ -344,7 +291,8 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
                 spans.push(Span::styled(format!("{label} ✓"), theme.state_ok))
             }
             Some(c) if i == c => {
-                let left = soak_left(host, model)
+                let left = host
+                    .soak_left(model.now)
                     .map(|(l, _)| format!(" {} left", clock(l)))
                     .unwrap_or_default();
                 let what = if *name == "live" && !left.is_empty() {
