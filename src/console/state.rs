@@ -212,6 +212,24 @@ pub enum PromptKind {
     Command,
 }
 
+/// What a `:` command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedCommand {
+    Open(DialogKind),
+    Quit,
+}
+
+/// The `:` commands by name, in the order the help screen and the
+/// unknown-command message list them.
+pub const COMMANDS: [(&str, TypedCommand); 6] = [
+    ("rearm", TypedCommand::Open(DialogKind::Rearm)),
+    ("approve", TypedCommand::Open(DialogKind::Approve)),
+    ("rollback", TypedCommand::Open(DialogKind::Rollback)),
+    ("estop", TypedCommand::Open(DialogKind::EmergencyStop)),
+    ("drill", TypedCommand::Open(DialogKind::Drill)),
+    ("quit", TypedCommand::Quit),
+];
+
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub kind: PromptKind,

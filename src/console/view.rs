@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, T
 use super::keymap::{Action, Keymap, Mode};
 use super::layout::{self, Areas};
 use super::rollout::{Rollout, Standing};
-use super::state::{Dialog, DialogKind, Field, HostView, Link, Model, Phase, PromptKind};
+use super::state::{COMMANDS, Dialog, DialogKind, Field, HostView, Link, Model, Phase, PromptKind};
 use super::theme::Theme;
 use crate::text::inert;
 use crate::wire::Status;
@@ -782,8 +782,10 @@ fn help(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
     let mut rest = section(Mode::Dialog, "dialogs");
     rest.extend(section(Mode::Prompt, "/ filter and : command"));
     rest.extend(section(Mode::Help, "this help"));
-    rest.push(Line::styled(":rearm :approve :rollback", theme.muted));
-    rest.push(Line::styled(":estop :drill :quit", theme.muted));
+    for row in COMMANDS.chunks(3) {
+        let names: Vec<String> = row.iter().map(|(name, _)| format!(":{name}")).collect();
+        rest.push(Line::styled(names.join(" "), theme.muted));
+    }
     let screen = frame.area();
     let one_column = fleet.len() + rest.len() + 2 <= usize::from(screen.height);
     let block = Block::default()
