@@ -5,15 +5,15 @@
 //! resolving a crossterm [`KeyEvent`] to an action by lookup. The update
 //! loop asks [`Keymap::action`] and acts on the answer; the help screen and
 //! the footer read [`Keymap::bindings`] and [`Keymap::key_for`]. The format
-//! and overlay rules are documented in `docs/keys-and-themes.md`.
-//!
-//! It also holds the lookup of user config files, which `theme.rs` shares.
+//! and overlay rules are documented in `docs/keys-and-themes.md`; where the
+//! user's file is found is `user_config.rs`'s to say.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::user_config::overlay_user_file;
 use crate::text::line_at;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde::Deserialize;
@@ -22,12 +22,14 @@ use toml::Spanned;
 /// The embedded default keymap; it is also the reference for the format.
 const DEFAULT_KEYMAP: &str = include_str!("../../keymaps/default.toml");
 
-/// What a key can ask the control room to do. The serde names (snake_case)
-/// are the `run` values of a keymap file. Internal variants, should any be
-/// added, get `#[serde(skip)]` so no file can bind them.
+/// What a key can ask the control room to do. Its names are in
+/// `ACTIONS`, and nowhere else. The serde names (snake_case) are the same
+/// (a test keeps them equal). Internal variants, should any be added, get
+/// `#[serde(skip)]` so no file can bind them.
 ///
-/// Adding a variant: add it to [`Action::ALL`] and [`Action::name`], and bind
-/// it in `keymaps/default.toml` (a test fails until every action has a key).
+/// Adding a variant: add it to `ACTIONS` at the same place (a
+/// compile-time check keeps the order), and bind it in
+/// `keymaps/default.toml` (a test fails until every action has a key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -53,54 +55,69 @@ pub enum Action {
     NextField,
 }
 
+/// Every action with the name a keymap file uses in `run`, in declaration
+/// order: parsing, [`Action::ALL`], `Display`, error messages, default
+/// descriptions and the footer's labels all read it.
+const ACTIONS: [(Action, &str); 17] = [
+    (Action::Quit, "quit"),
+    (Action::Up, "up"),
+    (Action::Down, "down"),
+    (Action::PageUp, "page_up"),
+    (Action::PageDown, "page_down"),
+    (Action::Top, "top"),
+    (Action::Bottom, "bottom"),
+    (Action::Approve, "approve"),
+    (Action::Rollback, "rollback"),
+    (Action::EmergencyStop, "emergency_stop"),
+    (Action::Drill, "drill"),
+    (Action::Filter, "filter"),
+    (Action::Command, "command"),
+    (Action::Help, "help"),
+    (Action::Submit, "submit"),
+    (Action::Cancel, "cancel"),
+    (Action::NextField, "next_field"),
+];
+
+// Each action sits at its own index, so `name` can index the table.
+const _: () = {
+    let mut i = 0;
+    while i < ACTIONS.len() {
+        assert!(ACTIONS[i].0 as usize == i, "ACTIONS is out of order");
+        i += 1;
+    }
+};
+
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 17] = [
-        Action::Quit,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::Approve,
-        Action::Rollback,
-        Action::EmergencyStop,
-        Action::Drill,
-        Action::Filter,
-        Action::Command,
-        Action::Help,
-        Action::Submit,
-        Action::Cancel,
-        Action::NextField,
-    ];
-
-    /// The name a keymap file uses in `run` (the serde name; a test keeps
-    /// the two equal).
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Quit => "quit",
-            Action::Up => "up",
-            Action::Down => "down",
-            Action::PageUp => "page_up",
-            Action::PageDown => "page_down",
-            Action::Top => "top",
-            Action::Bottom => "bottom",
-            Action::Approve => "approve",
-            Action::Rollback => "rollback",
-            Action::EmergencyStop => "emergency_stop",
-            Action::Drill => "drill",
-            Action::Filter => "filter",
-            Action::Command => "command",
-            Action::Help => "help",
-            Action::Submit => "submit",
-            Action::Cancel => "cancel",
-            Action::NextField => "next_field",
+    pub const ALL: [Action; ACTIONS.len()] = {
+        let mut all = [Action::Quit; ACTIONS.len()];
+        let mut i = 0;
+        while i < ACTIONS.len() {
+            all[i] = ACTIONS[i].0;
+            i += 1;
         }
+        all
+    };
+
+    /// The name a keymap file uses in `run`.
+    pub fn name(self) -> &'static str {
+        // Holds: the check above puts each listed action at its index. A
+        // variant left out of ACTIONS would panic here; binding it in
+        // keymaps/default.toml fails `default_keymap_parses` first.
+        ACTIONS[self as usize].1
+    }
+
+    /// The name as words ("emergency stop"): a binding's description when
+    /// the file gives none, and the footer's label.
+    pub fn label(self) -> String {
+        self.name().replace('_', " ")
     }
 
     fn from_name(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
+        ACTIONS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|&(action, _)| action)
     }
 }
 
@@ -186,19 +203,13 @@ impl Keymap {
 
     fn load_with(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Self, KeymapError> {
         let mut keymap = Self::default_map();
-        let Some(file) = user_file(env, "GANTRY_KEYMAP", "keymap.toml") else {
-            return Ok(keymap);
-        };
-        match read_user_file(&file) {
-            Ok(None) => {}
-            Ok(Some(text)) => keymap.overlay(&text, &file.path().display().to_string())?,
-            Err(source) => {
-                return Err(KeymapError::Read {
-                    path: file.path().to_path_buf(),
-                    source,
-                });
-            }
-        }
+        overlay_user_file(
+            env,
+            "GANTRY_KEYMAP",
+            "keymap.toml",
+            |text, origin| keymap.overlay(text, origin),
+            |path, source| KeymapError::Read { path, source },
+        )?;
         Ok(keymap)
     }
 
@@ -374,7 +385,7 @@ pub enum KeymapProblem {
 }
 
 fn action_names() -> String {
-    Action::ALL.map(Action::name).join(" ")
+    ACTIONS.map(|(_, name)| name).join(" ")
 }
 
 /// The `run` value that unbinds the entry's keys instead of binding them.
@@ -620,7 +631,7 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
 
             let description = raw_entry
                 .desc
-                .unwrap_or_else(|| action.map_or(String::new(), |a| a.name().replace('_', " ")));
+                .unwrap_or_else(|| action.map_or(String::new(), Action::label));
             entries.push(Entry {
                 mode,
                 labels,
@@ -631,57 +642,6 @@ fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError> {
         }
     }
     Ok(entries)
-}
-
-/// A user's config file for the control room, and whether they named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum UserFile {
-    /// Named by an environment variable: it must exist.
-    Named(PathBuf),
-    /// The conventional place: it may be absent.
-    Default(PathBuf),
-}
-
-impl UserFile {
-    pub(super) fn path(&self) -> &Path {
-        match self {
-            UserFile::Named(path) | UserFile::Default(path) => path,
-        }
-    }
-}
-
-/// `$var`, else `$XDG_CONFIG_HOME/gantry/<file>`, else
-/// `$HOME/.config/gantry/<file>`. Empty variables count as unset, and a
-/// relative `XDG_CONFIG_HOME` is ignored, as the XDG spec asks.
-pub(super) fn user_file(
-    env: &dyn Fn(&str) -> Option<OsString>,
-    var: &str,
-    file: &str,
-) -> Option<UserFile> {
-    let set = |name: &str| env(name).filter(|v| !v.is_empty());
-    if let Some(path) = set(var) {
-        return Some(UserFile::Named(PathBuf::from(path)));
-    }
-    if let Some(dir) = set("XDG_CONFIG_HOME").map(PathBuf::from)
-        && dir.is_absolute()
-    {
-        return Some(UserFile::Default(dir.join("gantry").join(file)));
-    }
-    let home = PathBuf::from(set("HOME")?);
-    Some(UserFile::Default(home.join(".config/gantry").join(file)))
-}
-
-/// The file's text; `None` when a default-path file does not exist.
-pub(super) fn read_user_file(file: &UserFile) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(file.path()) {
-        Ok(text) => Ok(Some(text)),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound && matches!(file, UserFile::Default(_)) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
@@ -1091,38 +1051,5 @@ keymap = [
             "{err:?}"
         );
         assert!(err.to_string().contains("nope.toml"));
-    }
-
-    #[test]
-    fn user_file_precedence() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| OsString::from(v))
-            }
-        };
-        let f = |e: &dyn Fn(&str) -> Option<OsString>| user_file(e, "GANTRY_KEYMAP", "keymap.toml");
-        assert_eq!(
-            f(&env(&[
-                ("GANTRY_KEYMAP", "/k.toml"),
-                ("XDG_CONFIG_HOME", "/x"),
-                ("HOME", "/h")
-            ])),
-            Some(UserFile::Named("/k.toml".into()))
-        );
-        assert_eq!(
-            f(&env(&[
-                ("GANTRY_KEYMAP", ""),
-                ("XDG_CONFIG_HOME", "/x"),
-                ("HOME", "/h")
-            ])),
-            Some(UserFile::Default("/x/gantry/keymap.toml".into()))
-        );
-        assert_eq!(
-            f(&env(&[("XDG_CONFIG_HOME", "relative"), ("HOME", "/h")])),
-            Some(UserFile::Default("/h/.config/gantry/keymap.toml".into()))
-        );
-        assert_eq!(f(&env(&[])), None);
     }
 }

@@ -11,10 +11,12 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod rollout;
 pub mod signals;
 pub mod state;
 pub mod theme;
 pub mod update;
+mod user_config;
 pub mod view;
 
 use std::mem::ManuallyDrop;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use super::rollout::Rollout;
 use crate::envfile::DiffLine;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
@@ -93,6 +94,18 @@ impl HostView {
             }
             _ => true,
         }
+    }
+
+    /// The soak as of `now`: (seconds left, seconds in all). The seconds
+    /// left are the last reported value, counted down since it arrived.
+    pub fn soak_left(&self, now: DateTime<Utc>) -> Option<(f64, f64)> {
+        let status = self.status.as_ref()?;
+        let (left, total) = (status.soak_remaining_s?, status.soak_total_s?);
+        let since = self
+            .heard_at
+            .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        Some(((left - since).max(0.0), total))
     }
 
     /// The value of the first applicable check whose name contains `word`.
@@ -199,6 +212,24 @@ pub enum PromptKind {
     Command,
 }
 
+/// What a `:` command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedCommand {
+    Open(DialogKind),
+    Quit,
+}
+
+/// The `:` commands by name, in the order the help screen and the
+/// unknown-command message list them.
+pub const COMMANDS: [(&str, TypedCommand); 6] = [
+    ("rearm", TypedCommand::Open(DialogKind::Rearm)),
+    ("approve", TypedCommand::Open(DialogKind::Approve)),
+    ("rollback", TypedCommand::Open(DialogKind::Rollback)),
+    ("estop", TypedCommand::Open(DialogKind::EmergencyStop)),
+    ("drill", TypedCommand::Open(DialogKind::Drill)),
+    ("quit", TypedCommand::Quit),
+];
+
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub kind: PromptKind,
@@ -264,19 +295,36 @@ impl Model {
             .collect()
     }
 
-    /// (awaiting approval, rolled back, halted, stale) for the header.
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
+    /// How many hosts need a look, for the header.
+    pub fn counts(&self) -> Counts {
         let by_state = |s: &str| self.hosts.iter().filter(|h| h.state() == s).count();
-        let stale = self
-            .hosts
-            .iter()
-            .filter(|h| h.stale_for(self.now).is_some())
-            .count();
-        (
-            by_state("awaiting_approval"),
-            by_state("rolled_back"),
-            by_state("halted"),
-            stale,
-        )
+        let count = |f: &dyn Fn(&HostView) -> bool| self.hosts.iter().filter(|h| f(h)).count();
+        Counts {
+            awaiting_approval: by_state("awaiting_approval"),
+            rolled_back: by_state("rolled_back"),
+            halted: by_state("halted"),
+            stale: count(&|h| h.stale_for(self.now).is_some()),
+            drill_overdue: count(&|h| h.drill_overdue(self.now)),
+            // A submit there needs an admin override.
+            frozen: count(&|h| h.status.as_ref().is_some_and(|s| s.freeze.is_some())),
+        }
     }
+
+    /// The rollout in progress, if the hosts' deploys are one.
+    pub fn rollout(&self) -> Option<Rollout> {
+        Rollout::of(&self.hosts)
+    }
+}
+
+/// Hosts by what needs a look, for the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub awaiting_approval: usize,
+    pub rolled_back: usize,
+    pub halted: usize,
+    pub stale: usize,
+    /// Live hosts whose way back is untested (see [`HostView::drill_overdue`]).
+    pub drill_overdue: usize,
+    /// Inside a freeze window.
+    pub frozen: usize,
 }

@@ -15,7 +15,7 @@ use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::keymap::{read_user_file, user_file};
+use super::user_config::overlay_user_file;
 use crate::text::line_at;
 
 /// The embedded default theme: only the 16 ANSI colours, so it suits any
@@ -105,18 +105,13 @@ impl Theme {
         no_color: bool,
     ) -> Result<Self, ThemeError> {
         let mut theme = Self::default_theme(false);
-        if let Some(file) = user_file(env, "GANTRY_THEME", "theme.toml") {
-            match read_user_file(&file) {
-                Ok(None) => {}
-                Ok(Some(text)) => theme.overlay(&text, &file.path().display().to_string())?,
-                Err(source) => {
-                    return Err(ThemeError::Read {
-                        path: file.path().to_path_buf(),
-                        source,
-                    });
-                }
-            }
-        }
+        overlay_user_file(
+            env,
+            "GANTRY_THEME",
+            "theme.toml",
+            |text, origin| theme.overlay(text, origin),
+            |path, source| ThemeError::Read { path, source },
+        )?;
         Ok(theme.colours(no_color))
     }
 

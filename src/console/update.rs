@@ -9,7 +9,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::state::{
-    AUDIT_KEPT, Dialog, DialogKind, Field, Link, Model, PNL_KEPT, Phase, Prompt, PromptKind,
+    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, Link, Model, PNL_KEPT, Phase, Prompt,
+    PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
@@ -336,23 +337,19 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
     Vec::new()
 }
 
-/// `:` commands.
+/// `:` commands, by their names in [`COMMANDS`]; `:q` also quits.
 fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
-    match text {
-        "rearm" => open_dialog(model, DialogKind::Rearm),
-        "approve" => open_dialog(model, DialogKind::Approve),
-        "rollback" => open_dialog(model, DialogKind::Rollback),
-        "estop" => open_dialog(model, DialogKind::EmergencyStop),
-        "drill" => open_dialog(model, DialogKind::Drill),
-        "q" | "quit" => {
+    let name = if text == "q" { "quit" } else { text };
+    match COMMANDS.iter().find(|(n, _)| *n == name) {
+        Some(&(_, TypedCommand::Open(kind))) => open_dialog(model, kind),
+        Some((_, TypedCommand::Quit)) => {
             model.quit = true;
             Vec::new()
         }
-        "" => Vec::new(),
-        other => {
-            model.flash = Some(format!(
-                "unknown command {other:?} (rearm, approve, rollback, estop, drill, quit)"
-            ));
+        None if text.is_empty() => Vec::new(),
+        None => {
+            let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+            model.flash = Some(format!("unknown command {text:?} ({})", names.join(", ")));
             Vec::new()
         }
     }

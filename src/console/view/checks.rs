@@ -1,0 +1,73 @@
+//! The health checks in the host pane: one row per check that applies in
+//! the host's state — a mark (✓ ok, ✗ failing, ? no data or stale, …
+//! pending), its name, value, comparison and limit, failures against the
+//! allowance, and the sample's age.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+use crate::console::theme::Theme;
+use crate::pipeline::gate::format_value;
+use crate::text::inert;
+use crate::wire::Status;
+
+/// `stale`: the host's data is stale, so no check is shown as known.
+pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Theme, area: Rect) {
+    // The check name gives way first on a narrow screen: value, limit and
+    // failures must stay readable.
+    let name_width = usize::from(area.width).saturating_sub(34).clamp(10, 22);
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<2}{:<name_width$} {:>10} {:>8} {:>6}",
+            "", "health", "value", "limit", "fails"
+        ),
+        theme.header,
+    )];
+    for c in status.checks.iter().filter(|c| c.applies) {
+        let (mark, style) = match c.status.as_str() {
+            _ if stale => ("?", theme.stale),
+            "ok" => ("✓", theme.state_ok),
+            "no data" => ("?", theme.stale),
+            "pending" => ("…", theme.muted),
+            _ => ("✗", theme.state_failed),
+        };
+        let value = match (c.status.as_str(), c.value) {
+            ("no data", _) => "no data".to_string(),
+            (_, Some(v)) => format_value(v),
+            (s, None) => s.to_string(),
+        };
+        let age = c.age_s.map(|a| format!(" {a:.0}s")).unwrap_or_default();
+        lines.push(Line::styled(
+            inert(&format!(
+                "{mark} {:<name_width$} {:>10} {:>2}{:>6} {:>3}/{}{age}",
+                truncate(&c.name, name_width),
+                value,
+                c.op,
+                format_value(c.limit),
+                c.failures,
+                c.failures_allowed
+            )),
+            style,
+        ));
+    }
+    if status.checks.iter().all(|c| !c.applies) {
+        lines.push(Line::styled(
+            "no gate is watched in this state",
+            theme.muted,
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `text` cut to `width` characters, the last one an ellipsis if it was cut.
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}

@@ -1,0 +1,184 @@
+//! An action's dialog, drawn over the rest: what the action will do to
+//! which host, the host's state and releases, for an approval exactly
+//! what is approved and its diff against the running release, the reason
+//! and typed-confirmation fields, then the agent's reply and the audit
+//! entry that records it. An emergency stop's border is the loudest.
+
+use ratatui::Frame;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::centered;
+use crate::console::state::{Dialog, DialogKind, Field, Model, Phase};
+use crate::console::theme::Theme;
+use crate::text::inert;
+
+pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Theme) {
+    let host = model.hosts.get(dialog.host);
+    let name = host.map_or("?".to_string(), |h| inert(&h.name));
+    let mut lines: Vec<Line> = Vec::new();
+    let what = match dialog.kind {
+        DialogKind::Approve => format!("Approve canary → live on {name}."),
+        DialogKind::Rollback => format!("Roll {name} back to its known-good release now."),
+        DialogKind::EmergencyStop => {
+            format!(
+                "EMERGENCY STOP {name}: run the kill command (cancel, flatten), stop the service, halt."
+            )
+        }
+        DialogKind::Drill => {
+            format!("Drill on {name}: roll back to the known-good release, verify, roll forward.")
+        }
+        DialogKind::Rearm => format!("Rearm {name}: leave halted; nothing will be serving."),
+    };
+    lines.push(Line::styled(what, theme.text));
+    if let Some(status) = host.and_then(|h| h.status.as_ref()) {
+        lines.push(Line::styled(
+            inert(&format!(
+                "now {} · release {} · known-good {}",
+                status.state,
+                status.current_release.as_deref().unwrap_or("none"),
+                status.previous_release.as_deref().unwrap_or("none")
+            )),
+            theme.muted,
+        ));
+    }
+    if let Some(a) = &dialog.awaiting {
+        lines.push(Line::styled(
+            inert(&format!(
+                "deploy {} · release {} · sha256 {} · stage {}",
+                a.deploy_id,
+                a.release,
+                a.digest.get(..12).unwrap_or(&a.digest),
+                a.stage
+            )),
+            theme.state_attention,
+        ));
+        match &dialog.diff {
+            None => lines.push(Line::styled(
+                "loading the diff against the running release…",
+                theme.muted,
+            )),
+            Some(Err(e)) => lines.push(Line::styled(
+                inert(&format!("diff unavailable: {e}")),
+                theme.state_failed,
+            )),
+            Some(Ok(diff)) if diff.is_empty() => lines.push(Line::styled(
+                "no changes against the running release",
+                theme.muted,
+            )),
+            Some(Ok(diff)) => {
+                for d in diff.iter().take(8) {
+                    let text = match d.change.as_str() {
+                        "+" => format!("+ {}={}", d.key, d.new.as_deref().unwrap_or("")),
+                        "-" => format!("- {}={}", d.key, d.old.as_deref().unwrap_or("")),
+                        _ => format!(
+                            "~ {}: {} → {}",
+                            d.key,
+                            d.old.as_deref().unwrap_or(""),
+                            d.new.as_deref().unwrap_or("")
+                        ),
+                    };
+                    lines.push(Line::styled(inert(&text), theme.text));
+                }
+                if diff.len() > 8 {
+                    lines.push(Line::styled(
+                        format!("… {} more", diff.len() - 8),
+                        theme.muted,
+                    ));
+                }
+            }
+        }
+    }
+    lines.push(Line::raw(""));
+    let field_style = |f: Field| {
+        if dialog.field == f {
+            theme.input
+        } else {
+            theme.muted
+        }
+    };
+    lines.push(Line::from(vec![
+        Span::styled("reason: ", field_style(Field::Reason)),
+        Span::styled(dialog.reason.value().to_string(), theme.input),
+    ]));
+    if dialog.kind.needs_typed_confirmation() {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("type {name} to confirm: "),
+                field_style(Field::Confirm),
+            ),
+            Span::styled(dialog.confirm.value().to_string(), theme.input),
+        ]));
+    }
+    if let Some(error) = &dialog.error {
+        lines.push(Line::styled(inert(error), theme.state_failed));
+    }
+    match &dialog.phase {
+        Phase::Editing => lines.push(Line::styled(
+            "Enter send · Esc cancel · Tab next field",
+            theme.muted,
+        )),
+        Phase::Sending => lines.push(Line::styled(
+            "sent; waiting for the agent…",
+            theme.state_attention,
+        )),
+        Phase::Done { reply } => {
+            let audit = &dialog.audit;
+            if reply.ok {
+                let message = reply
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("message"))
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("done");
+                lines.push(Line::styled(
+                    inert(&format!("✓ agent: {message}")),
+                    theme.state_ok,
+                ));
+            } else {
+                lines.push(Line::styled(
+                    inert(&format!(
+                        "✗ refused ({}): {}",
+                        reply
+                            .code
+                            .map(|c| format!("{c:?}").to_lowercase())
+                            .unwrap_or_default(),
+                        reply.error.as_deref().unwrap_or("")
+                    )),
+                    theme.state_failed,
+                ));
+            }
+            match audit {
+                Some(e) => lines.push(Line::styled(
+                    inert(&format!("audit #{} {} {}", e.seq, e.kind, e.message)),
+                    theme.muted,
+                )),
+                None if reply.ok => {
+                    lines.push(Line::styled("waiting for the audit entry…", theme.muted))
+                }
+                None => {}
+            }
+            lines.push(Line::styled("Enter or Esc closes", theme.muted));
+        }
+    }
+    let width = (model.size.0.saturating_sub(8)).clamp(40, 100);
+    let height = (lines.len() as u16 + 2).min(model.size.1);
+    let area = centered(frame.area(), width, height);
+    frame.render_widget(Clear, area);
+    let border = if dialog.kind == DialogKind::EmergencyStop {
+        theme.state_halted
+    } else {
+        theme.dialog_border
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(Span::styled(format!(" {} ", dialog.kind.title()), border));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .style(theme.dialog)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}

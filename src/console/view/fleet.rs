@@ -1,0 +1,184 @@
+//! The fleet table: one row per host (release, stage, soak, gates, PnL,
+//! drawdown, link), the selected one marked ▶, and a rollout in progress
+//! as its title. Wide screens (110 columns and more) add the wave.
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+
+use super::{age, bar, clock, state_style};
+use crate::console::layout;
+use crate::console::rollout::{Rollout, Standing};
+use crate::console::state::{HostView, Link, Model};
+use crate::console::theme::Theme;
+use crate::text::inert;
+use crate::wire::Status;
+
+pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
+    let wide = area.width >= 110;
+    let first = layout::first_row(model.selected, area.height);
+    let rows: Vec<Row> = model
+        .hosts
+        .iter()
+        .enumerate()
+        .skip(first)
+        .map(|(i, host)| row(model, theme, i, host, wide))
+        .collect();
+    let mut header = vec!["  HOST"];
+    if wide {
+        header.push("WAVE");
+    }
+    header.extend(["RELEASE", "STAGE", "SOAK", "GATES", "PnL", "DD", "LINK"]);
+    let mut widths = vec![Constraint::Length(12)];
+    if wide {
+        widths.push(Constraint::Length(8));
+    }
+    widths.extend([
+        Constraint::Length(if wide { 26 } else { 14 }),
+        Constraint::Length(17),
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Min(9),
+    ]);
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.header))
+        .block(
+            Block::default()
+                .title(Span::styled(rollout_title(model), theme.state_attention))
+                .borders(Borders::ALL)
+                .border_style(theme.border),
+        )
+        .column_spacing(1);
+    frame.render_widget(table, area);
+}
+
+/// The table's title while a rollout is in progress (empty otherwise):
+/// each wave's hosts live on the release, ✓ for a wave done, ✗ for one
+/// where a host failed, and whom the rollout waits for.
+pub fn rollout_title(model: &Model) -> String {
+    let Some(Rollout { digest, waves }) = model.rollout() else {
+        return String::new();
+    };
+    let parts: Vec<String> = waves
+        .iter()
+        .map(|wave| {
+            let mut part = format!("{} {}/{}", wave.name, wave.live, wave.hosts);
+            match wave.standing() {
+                Standing::Done => part.push_str(" ✓"),
+                Standing::Failed => part.push_str(" ✗"),
+                Standing::Going => {}
+            }
+            if !wave.awaiting_approval.is_empty() {
+                part.push_str(&format!(
+                    " waits for approval on {}",
+                    wave.awaiting_approval.join(", ")
+                ));
+            }
+            part
+        })
+        .collect();
+    inert(&format!(
+        " rollout {}: {} ",
+        digest.get(..8).unwrap_or(&digest),
+        parts.join(" ▸ ")
+    ))
+}
+
+/// The stage as the table shows it.
+fn stage_label(status: &Status, wide: bool) -> String {
+    match status.state.as_str() {
+        "awaiting_approval" if wide => "CANARY ▸ approve".into(),
+        // Narrow screens cut the column at 11 characters.
+        "awaiting_approval" => "▸ APPROVE".into(),
+        "rolled_back" => "ROLLED BACK".into(),
+        "rolling_back" => "ROLLING BACK".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) -> Row<'a> {
+    let marker = if i == model.selected { "▶ " } else { "  " };
+    let stale = host.stale_for(model.now);
+    let mut cells = vec![Cell::from(format!("{marker}{}", inert(&host.name)))];
+    if wide {
+        cells.push(Cell::from(inert(host.wave.as_deref().unwrap_or("—"))));
+    }
+    let link = match (&host.link, stale) {
+        (Link::Down { .. }, Some(a)) | (Link::Connecting { .. }, Some(a)) if a == Duration::MAX => {
+            "down".to_string()
+        }
+        (_, Some(a)) => format!("stale {}", age(a)),
+        (Link::Up { rtt: Some(rtt) }, None) => format!("{:.1}ms", rtt.as_secs_f64() * 1000.0),
+        (_, None) => "up".to_string(),
+    };
+    match &host.status {
+        None => {
+            cells.extend(["—", "connecting", "—", "—", "—", "—"].map(Cell::from));
+        }
+        Some(status) => {
+            let release = status
+                .current_release
+                .as_deref()
+                .map(|r| r.get(4..).unwrap_or(r))
+                .unwrap_or("—");
+            let soak = match host.soak_left(model.now) {
+                Some((left, total)) if total > 0.0 && stale.is_none() => {
+                    format!("{} {}", clock(left), bar(1.0 - left / total, 5))
+                }
+                _ if status.state == "awaiting_approval" => "done".into(),
+                _ => "—".into(),
+            };
+            let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+            let passing = applicable.iter().filter(|c| c.ok).count();
+            // Stale gates are not known to pass: never show a tick for them.
+            let gates = if applicable.is_empty() {
+                "—".into()
+            } else if stale.is_some() {
+                format!("{passing}/{} ?", applicable.len())
+            } else if passing == applicable.len() {
+                format!("{passing}/{} ✓", applicable.len())
+            } else {
+                format!("{passing}/{} ✗", applicable.len())
+            };
+            let pnl = host
+                .check_value("pnl")
+                .map_or("—".into(), |v| format!("{v:+.2}"));
+            let dd = host
+                .check_value("drawdown")
+                .map_or("—".into(), |v| format!("{v:.1}%"));
+            let state_style = if stale.is_some() {
+                theme.stale
+            } else {
+                state_style(theme, &status.state)
+            };
+            cells.push(Cell::from(inert(release)));
+            cells.push(Cell::from(stage_label(status, wide)).style(state_style));
+            cells.push(Cell::from(soak));
+            cells.push(Cell::from(gates).style(if passing == applicable.len() {
+                theme.text
+            } else {
+                theme.state_failed
+            }));
+            cells.push(Cell::from(pnl));
+            cells.push(Cell::from(dd));
+        }
+    }
+    cells.push(Cell::from(link).style(if stale.is_some() {
+        theme.stale
+    } else {
+        theme.muted
+    }));
+    let row = Row::new(cells);
+    if i == model.selected {
+        row.style(theme.selection)
+    } else if stale.is_some() {
+        row.style(theme.stale)
+    } else {
+        row
+    }
+}

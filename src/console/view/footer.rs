@@ -1,0 +1,56 @@
+//! The bottom line: the `/` filter or `:` command being typed (with the
+//! cursor), else a one-line flash of feedback, else the main keys as the
+//! keymap binds them ("a approve  r rollback …").
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::console::keymap::{Action, Keymap, Mode};
+use crate::console::state::{Model, PromptKind};
+use crate::console::theme::Theme;
+use crate::text::inert;
+
+/// The actions the footer offers, in its order.
+const SHOWN: [Action; 8] = [
+    Action::Approve,
+    Action::Rollback,
+    Action::EmergencyStop,
+    Action::Drill,
+    Action::Filter,
+    Action::Command,
+    Action::Help,
+    Action::Quit,
+];
+
+pub(super) fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme, area: Rect) {
+    if let Some(prompt) = &model.prompt {
+        let label = match prompt.kind {
+            PromptKind::Filter => "/",
+            PromptKind::Command => ":",
+        };
+        let line = Line::from(vec![
+            Span::styled(label, theme.key),
+            Span::styled(prompt.input.value().to_string(), theme.input),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        frame.set_cursor_position((area.x + 1 + prompt.input.visual_cursor() as u16, area.y));
+        return;
+    }
+    if let Some(flash) = &model.flash {
+        frame.render_widget(
+            Paragraph::new(inert(flash)).style(theme.state_attention),
+            area,
+        );
+        return;
+    }
+    let mut spans = Vec::new();
+    for action in SHOWN {
+        if let Some(key) = keymap.key_for(Mode::Normal, action) {
+            spans.push(Span::styled(format!(" {key}"), theme.key));
+            spans.push(Span::styled(format!(" {} ", action.label()), theme.muted));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,41 @@
+//! The top bar: the fleet's name, how many hosts, how many of them need a
+//! look (awaiting approval, rolled back, halted, stale, drill overdue,
+//! frozen; a count of zero is left out) and the clock in UTC.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::console::state::Model;
+use crate::console::theme::Theme;
+use crate::text::inert;
+
+pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
+    let counts = model.counts();
+    let mut spans = vec![
+        Span::styled(format!(" gantry · {} ", inert(&model.title)), theme.title),
+        Span::styled(format!("· {} hosts ", model.hosts.len()), theme.text),
+    ];
+    let mut count = |n: usize, label: &str, style: Style| {
+        if n > 0 {
+            spans.push(Span::styled(format!("· {n} {label} "), style));
+        }
+    };
+    count(
+        counts.awaiting_approval,
+        "awaiting approval",
+        theme.state_attention,
+    );
+    count(counts.rolled_back, "rolled back", theme.state_failed);
+    count(counts.halted, "halted", theme.state_halted);
+    count(counts.stale, "stale", theme.stale);
+    count(counts.drill_overdue, "drill overdue", theme.state_attention);
+    count(counts.frozen, "frozen", theme.state_attention);
+    spans.push(Span::styled(
+        format!("· {} UTC", model.now.format("%H:%M:%S")),
+        theme.muted,
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.header), area);
+}

@@ -1,0 +1,110 @@
+//! Drawing the control room from `&Model` alone: this file places the
+//! areas, and each area is drawn by the file named after it. Views only
+//! draw; what they show is worked out in the model (`state.rs`,
+//! `rollout.rs`). Every string that came from a host goes through
+//! `text::inert` before it reaches the screen.
+//!
+//! ```text
+//!  header.rs  gantry · prod-eu · 5 hosts · 1 awaiting approval · … · 14:02:11 UTC
+//!  fleet.rs   ┌ rollout ab12cd34: canary 1/1 ✓ ▸ primary 0/1 ─────────────┐
+//!             │  HOST   WAVE   RELEASE   STAGE   SOAK   GATES  PnL  DD    │
+//!             │▶ lhr-1  canary …                                          │
+//!  detail.rs  ┌ lhr-1 ────────────────────────────────────────────────────┐
+//!             │SHADOW ✓ ─► PAPER ✓ ─► CANARY ✓ ─► LIVE  awaiting approval │
+//!  checks.rs  │  health      value  limit  fails │ PnL +412.20 USD ▁▂▃▄▅▇ │ gauges.rs
+//!             │✓ process_alive   1 ==   1   0/1  │ drawdown ▇▇▇░░░ 0.8%   │
+//!  audit.rs   ┌ audit ────────────────────────────────────────────────────┐
+//!             │14:01:41 lhr-1  gate.pass  canary soak complete            │
+//!  footer.rs   a approve  r rollback  E emergency stop  …  (or / : typed, or a flash)
+//!  dialog.rs  an action's dialog, drawn over the rest
+//!  help.rs    the `?` screen, drawn over the rest
+//! ```
+
+mod audit;
+mod checks;
+mod detail;
+mod dialog;
+mod fleet;
+mod footer;
+mod gauges;
+mod header;
+mod help;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+
+use crate::console::keymap::Keymap;
+use crate::console::layout;
+use crate::console::state::Model;
+use crate::console::theme::Theme;
+
+pub use fleet::rollout_title;
+
+pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
+    let area = frame.area();
+    let areas = layout::split(area.width, area.height, model.hosts.len());
+    header::draw(frame, model, theme, areas.header);
+    fleet::draw(frame, model, theme, areas.table);
+    detail::draw(frame, model, theme, areas.detail);
+    audit::draw(frame, model, theme, areas.audit);
+    footer::draw(frame, model, keymap, theme, areas.footer);
+    if let Some(dialog) = &model.dialog {
+        dialog::draw(frame, model, dialog, theme);
+    }
+    if model.help {
+        help::draw(frame, keymap, theme);
+    }
+}
+
+/// "42s", "3m", "2h" for ages.
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    if d == Duration::MAX {
+        "never heard".into()
+    } else if s < 120 {
+        format!("{s}s")
+    } else if s < 7200 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{}h", s / 3600)
+    }
+}
+
+/// The style of a host's state, wherever it is shown.
+pub fn state_style(theme: &Theme, state: &str) -> Style {
+    match state {
+        "live" => theme.state_ok,
+        "shadow" | "paper" | "canary" | "validating" => theme.state_progress,
+        "awaiting_approval" => theme.state_attention,
+        "rolled_back" | "rolling_back" => theme.state_failed,
+        "halted" => theme.state_halted,
+        _ => theme.muted,
+    }
+}
+
+/// "mm:ss" for a countdown.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+/// A bar `width` cells wide, `done` (0 to 1) of it filled.
+fn bar(done: f64, width: usize) -> String {
+    let filled = ((done.clamp(0.0, 1.0)) * width as f64).round() as usize;
+    format!("{}{}", "▇".repeat(filled), "░".repeat(width - filled))
+}
+
+/// A box of this size in the middle of `area` (smaller if it must be).
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
