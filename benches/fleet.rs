@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fleet::DemoFleet;
+use gantry::pipeline::AuditKind;
 use gantry::ssh::link::{self, LinkEvent};
 use gantry::wire::{AgentMsg, Request};
 
@@ -118,7 +119,7 @@ fn main() {
             let mut latencies = Vec::new();
             while let Some((_, event)) = events.recv().await {
                 if let LinkEvent::Message(AgentMsg::Audit { entry }) = event
-                    && matches!(entry.kind.as_str(), "estop" | "rearm")
+                    && matches!(entry.kind, AuditKind::Estop | AuditKind::Rearm)
                 {
                     let at = chrono::DateTime::parse_from_rfc3339(&entry.at).unwrap();
                     let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap() as f64 / 1000.0;

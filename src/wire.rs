@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pipeline::{Actor, Role, Stage, Tier};
+use crate::pipeline::{Actor, AuditKind, Role, Stage, Tier};
 
 pub mod history;
 
@@ -334,7 +334,7 @@ pub struct AuditEntry {
     pub seq: u64,
     pub at: String,
     pub host: String,
-    pub kind: String,
+    pub kind: AuditKind,
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,

@@ -1059,7 +1059,7 @@ fn audit_entry() -> impl Strategy<Value = wire::AuditEntry> {
                 seq,
                 at,
                 host,
-                kind,
+                kind: kind.as_str().into(),
                 state,
                 actor,
                 reason,

@@ -307,7 +307,7 @@ mod tests {
             seq: 0,
             at: "2026-11-24T12:00:00Z".into(),
             host: "lab-1".into(),
-            kind: kind.into(),
+            kind: crate::pipeline::AuditKind::parse(kind),
             state: "idle".into(),
             actor: None,
             reason: Some("why \"quoted\" \u{1b}[2J".into()),
@@ -348,8 +348,12 @@ mod tests {
         for i in 0..3000 {
             log.append(entry(&format!("kind-{i}"))).unwrap();
         }
-        let kinds =
-            |n: usize| -> Vec<String> { tail(&path, n).into_iter().map(|e| e.kind).collect() };
+        let kinds = |n: usize| -> Vec<String> {
+            tail(&path, n)
+                .into_iter()
+                .map(|e| e.kind.to_string())
+                .collect()
+        };
         assert_eq!(kinds(2), ["kind-2998", "kind-2999"]);
         let last_1000 = kinds(1000);
         assert_eq!(last_1000.len(), 1000);

@@ -7,13 +7,13 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::{Agent, CHECKPOINT_EVERY, HEARTBEAT, status, wire_line};
-use crate::pipeline::Note;
+use crate::pipeline::{AuditKind, Note};
 use crate::wire::{AgentMsg, AuditEntry};
 
 impl Agent {
-    pub(super) fn agent_note(&self, kind: &str, message: String) -> Note {
+    pub(super) fn agent_note(&self, kind: AuditKind, message: String) -> Note {
         Note {
-            kind: kind.to_string(),
+            kind,
             actor: None,
             reason: None,
             message,
@@ -25,7 +25,7 @@ impl Agent {
 
     pub(super) fn note_failure(&mut self, kind: &str, message: &str) {
         eprintln!("gantry agent: {message}");
-        let note = self.agent_note(&format!("error.{kind}"), message.to_string());
+        let note = self.agent_note(AuditKind::Error(kind.to_string()), message.to_string());
         let _ = self.write_audit(&note, None);
     }
 
@@ -37,14 +37,16 @@ impl Agent {
         note: &Note,
         event: Option<serde_json::Value>,
     ) -> Result<(), String> {
-        let detail = match note.kind.as_str() {
-            "rollback.done" | "drill.back" => self.rollback_timer.as_mut().map(|t| {
-                t.healthy = Some(self.health.sample_instant);
-                t.report()
-            }),
+        let detail = match note.kind {
+            AuditKind::RollbackDone | AuditKind::DrillBack => {
+                self.rollback_timer.as_mut().map(|t| {
+                    t.healthy = Some(self.health.sample_instant);
+                    t.report()
+                })
+            }
             _ => None,
         };
-        if note.kind == "drill.back" {
+        if note.kind == AuditKind::DrillBack {
             self.drill_report = detail.clone();
         }
         self.append_audit(note, detail, event)

@@ -64,7 +64,7 @@ pub fn replay(config: &AgentConfig, mut pipeline: Pipeline, entries: &[AuditEntr
     let mut steps = 0;
     let mut kill_due = false;
     for entry in entries {
-        if entry.kind.starts_with("kill.") {
+        if entry.kind.is_kill() {
             kill_due = false;
         }
         let Some(recorded) = Recorded::of(entry) else {

@@ -14,7 +14,8 @@ use super::socket::Request;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, audit, freeze, store};
 use crate::pipeline::{
-    Actor, ApprovalRequest, Event, Note, Pending, Phase, Refusal, RefusalKind, Role, Submission,
+    Actor, ApprovalRequest, AuditKind, Event, Note, Pending, Phase, Refusal, RefusalKind, Role,
+    Submission,
 };
 use crate::wire::{Command, ErrorCode, Reply, Request as Op};
 
@@ -248,7 +249,7 @@ impl Agent {
                 }
                 let title = crate::text::inert(title);
                 let note = Note {
-                    kind: "notify".into(),
+                    kind: AuditKind::Notify,
                     actor: Some(actor.clone()),
                     reason: Some(reason.clone()).filter(|r| !r.is_empty()),
                     message: format!("{priority:?} alert raised: {title}"),
@@ -464,7 +465,7 @@ impl Agent {
         message: &str,
     ) {
         let note = Note {
-            kind: format!("{}.refused", command.request.op_name()),
+            kind: AuditKind::Refused(command.request.op_name().to_string()),
             actor: Some(actor.clone()),
             reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
             message: message.to_string(),

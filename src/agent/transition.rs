@@ -11,7 +11,9 @@ use super::releases::Validation;
 use super::replies::Awaited;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, command, recovery};
-use crate::pipeline::{Effect, Event, Phase, Pipeline, ReleaseRef, Stage, Time, Transition};
+use crate::pipeline::{
+    AuditKind, Effect, Event, Phase, Pipeline, ReleaseRef, Stage, Time, Transition,
+};
 
 impl Agent {
     /// Steps a fact (not a command): it is never refused by policy, and its
@@ -255,7 +257,7 @@ impl Agent {
         };
         let Some((argv, timeout_ms)) = self.config.kill.clone() else {
             let note = self.agent_note(
-                "kill.skipped",
+                AuditKind::KillSkipped,
                 "no kill command configured; service stopped only".into(),
             );
             let _ = self.write_audit(&note, None);
@@ -292,7 +294,11 @@ impl Agent {
     /// for it answered.
     pub(super) fn killed(&mut self, ran: command::Ran) {
         self.inbox.kills_running = self.inbox.kills_running.saturating_sub(1);
-        let kind = if ran.ok { "kill.done" } else { "kill.failed" };
+        let kind = if ran.ok {
+            AuditKind::KillDone
+        } else {
+            AuditKind::KillFailed
+        };
         let mut message = format!("kill command: {}", ran.summary);
         if !ran.output.is_empty() {
             message.push_str(&format!(" ({})", ran.output));

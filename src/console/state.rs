@@ -287,7 +287,8 @@ impl Model {
                 needle.is_empty() || {
                     let name = self.hosts.get(*host).map_or("", |h| h.name.as_str());
                     let actor = entry.actor.as_ref().map_or("", |a| a.name.as_str());
-                    [name, entry.kind.as_str(), entry.message.as_str(), actor]
+                    let kind = entry.kind.as_str();
+                    [name, kind.as_ref(), entry.message.as_str(), actor]
                         .iter()
                         .any(|field| field.to_lowercase().contains(&needle))
                 }

@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Time;
+use super::audit_kind::AuditKind;
 use super::gate::{CheckSpec, Gate, Sample, Verdict, millis_between};
 use super::policy::{Actor, Op, Role, Stage, Tier};
 
@@ -404,7 +405,7 @@ pub enum Priority {
 /// A line for the audit log, before the agent stamps, chains and syncs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Note {
-    pub kind: String,
+    pub kind: AuditKind,
     pub actor: Option<Actor>,
     pub reason: Option<String>,
     pub message: String,
@@ -761,9 +762,9 @@ impl Pipeline {
         }
     }
 
-    fn note(&self, kind: &str, message: impl Into<String>) -> Note {
+    fn note(&self, kind: AuditKind, message: impl Into<String>) -> Note {
         Note {
-            kind: kind.to_string(),
+            kind,
             actor: None,
             reason: None,
             message: message.into(),
@@ -773,7 +774,13 @@ impl Pipeline {
         }
     }
 
-    fn human_note(&self, kind: &str, by: &Actor, reason: &str, message: impl Into<String>) -> Note {
+    fn human_note(
+        &self,
+        kind: AuditKind,
+        by: &Actor,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Note {
         Note {
             actor: Some(by.clone()),
             reason: Some(reason.to_string()),
@@ -834,7 +841,7 @@ impl Pipeline {
             ),
             None => format!("agent resumed in {}", self.word()),
         };
-        out.push(Effect::Audit(self.note("agent.resume", message)));
+        out.push(Effect::Audit(self.note(AuditKind::AgentResume, message)));
         match &self.phase {
             // Nothing may run: whatever a crash left running is stopped.
             Phase::Halted { .. } | Phase::Idle => out.push(Effect::StopService),
@@ -927,7 +934,7 @@ impl Pipeline {
             ended_at: None,
         };
         let mut note = self.human_note(
-            "deploy.submit",
+            AuditKind::DeploySubmit,
             by,
             reason,
             format!(
@@ -978,7 +985,7 @@ impl Pipeline {
             self.phase = *prior;
             candidate.finish(Outcome::Rejected(detail.to_string()), now);
             let mut note = self.note(
-                "deploy.rejected",
+                AuditKind::DeployRejected,
                 format!(
                     "release {} failed validation: {detail}",
                     candidate.release.id
@@ -1026,7 +1033,9 @@ impl Pipeline {
             soak: Soak::new(config.soak_ms(Stage::Shadow), now),
         };
         self.gate = Some(Gate::new(Stage::Shadow, &config.checks, now));
-        out.push(Effect::Audit(self.note("stage.start", message.clone())));
+        out.push(Effect::Audit(
+            self.note(AuditKind::StageStart, message.clone()),
+        ));
         if let Some(known_good) = &self.known_good {
             out.push(Effect::SetKnownGood {
                 release: known_good.clone(),
@@ -1100,7 +1109,7 @@ impl Pipeline {
                             deploy.ended_at = Some(now);
                         }
                         let note = self.note(
-                            "watch.done",
+                            AuditKind::WatchDone,
                             format!("post-deploy watch complete, {passing}/{total} checks"),
                         );
                         out.push(Effect::Audit(note));
@@ -1283,7 +1292,7 @@ impl Pipeline {
         let needs_approval = deploy.needs_approval;
         let release = deploy.release.clone();
         out.push(Effect::Audit(self.note(
-            "gate.pass",
+            AuditKind::GatePass,
             format!(
                 "{stage} soak complete, {passing}/{total} checks passed for {}",
                 seconds(config.soak_ms(stage))
@@ -1294,7 +1303,7 @@ impl Pipeline {
                 self.phase = Phase::AwaitingApproval { since: now };
                 // The canary keeps running and keeps being watched.
                 out.push(Effect::Audit(
-                    self.note("stage.await", "canary → live needs approval"),
+                    self.note(AuditKind::StageAwait, "canary → live needs approval"),
                 ));
                 out.push(Effect::Alert {
                     priority: Priority::P2,
@@ -1313,7 +1322,7 @@ impl Pipeline {
                 };
                 self.gate = Some(Gate::new(next, &config.checks, now));
                 out.push(Effect::Audit(self.note(
-                    "stage.start",
+                    AuditKind::StageStart,
                     format!("{next} started, soak {}", seconds(config.soak_ms(next))),
                 )));
                 out.push(Effect::Activate {
@@ -1340,7 +1349,7 @@ impl Pipeline {
         };
         self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
         out.push(Effect::Audit(self.note(
-            "stage.live",
+            AuditKind::StageLive,
             format!(
                 "release {} live; post-deploy watch {}",
                 release.id,
@@ -1373,7 +1382,7 @@ impl Pipeline {
             deploy.close_stage(now, StageResult::Failed, Some(detail.to_string()));
         }
         out.push(Effect::Audit(self.note(
-            "gate.fail",
+            AuditKind::GateFail,
             format!("{stage} gate failed on {check}: {detail}"),
         )));
         self.start_rollback(config, stage, detail, false, now, out);
@@ -1403,7 +1412,7 @@ impl Pipeline {
                 };
                 self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
                 out.push(Effect::Audit(self.note(
-                    "rollback.start",
+                    AuditKind::RollbackStart,
                     format!("rolling back to known-good release {}", known_good.id),
                 )));
                 out.push(Effect::Alert {
@@ -1429,7 +1438,9 @@ impl Pipeline {
                 }
                 self.phase = Phase::Idle;
                 self.gate = None;
-                out.push(Effect::Audit(self.note("deploy.stopped", message.clone())));
+                out.push(Effect::Audit(
+                    self.note(AuditKind::DeployStopped, message.clone()),
+                ));
                 out.push(Effect::StopService);
                 out.push(Effect::Alert {
                     priority: Priority::P0,
@@ -1460,7 +1471,9 @@ impl Pipeline {
             "rolled back to {}: healthy, {passing}/{total} checks",
             self.serving_id()
         );
-        out.push(Effect::Audit(self.note("rollback.done", message.clone())));
+        out.push(Effect::Audit(
+            self.note(AuditKind::RollbackDone, message.clone()),
+        ));
         out.push(Effect::Alert {
             priority: Priority::P0,
             title: format!("rolled back to {} ({cause})", self.serving_id()),
@@ -1525,9 +1538,12 @@ impl Pipeline {
             "approved canary → live for deploy {} (release {})",
             deploy.id, deploy.release.id
         );
-        out.push(Effect::Audit(
-            self.human_note("approve", by, reason, message),
-        ));
+        out.push(Effect::Audit(self.human_note(
+            AuditKind::Approve,
+            by,
+            reason,
+            message,
+        )));
         if let Some(deploy) = &mut self.deploy {
             deploy.approval = Some(Approval {
                 by: by.clone(),
@@ -1566,7 +1582,7 @@ impl Pipeline {
         }
         let cause = format!("rollback by {}: {reason}", by.who());
         out.push(Effect::Audit(self.human_note(
-            "rollback",
+            AuditKind::Rollback,
             by,
             reason,
             format!("rollback requested in {}", self.word()),
@@ -1603,9 +1619,9 @@ impl Pipeline {
         }
         let note = match &cause {
             Halt::Estop { by, reason: why } => {
-                self.human_note("estop", by, why, format!("halted: {reason}"))
+                self.human_note(AuditKind::Estop, by, why, format!("halted: {reason}"))
             }
-            Halt::Fault(_) => self.note("halt", format!("halted: {reason}")),
+            Halt::Fault(_) => self.note(AuditKind::Halt, format!("halted: {reason}")),
         };
         self.phase = Phase::Halted {
             since: now,
@@ -1654,7 +1670,7 @@ impl Pipeline {
         self.phase = Phase::Idle;
         self.gate = None;
         out.push(Effect::Audit(self.human_note(
-            "rearm",
+            AuditKind::Rearm,
             by,
             reason,
             format!("rearmed after {} halted; nothing is serving", seconds(held)),
@@ -1695,7 +1711,7 @@ impl Pipeline {
             ));
         }
         out.push(Effect::Audit(self.human_note(
-            "drill.start",
+            AuditKind::DrillStart,
             by,
             reason,
             format!(
@@ -1771,7 +1787,7 @@ impl Pipeline {
                         drilled.id
                     )
                 };
-                out.push(Effect::Audit(self.note("drill.back", message)));
+                out.push(Effect::Audit(self.note(AuditKind::DrillBack, message)));
                 self.serving = Some(drilled.clone());
                 self.phase = Phase::Drilling {
                     step: DrillStep::Forward,
@@ -1808,7 +1824,9 @@ impl Pipeline {
                         drilled.id
                     )
                 };
-                out.push(Effect::Audit(self.note("drill.done", message.clone())));
+                out.push(Effect::Audit(
+                    self.note(AuditKind::DrillDone, message.clone()),
+                ));
                 if !ok {
                     out.push(Effect::Alert {
                         priority: Priority::P0,
@@ -1877,7 +1895,7 @@ impl Pipeline {
         // The serving release is stopped for the smoke; nobody watches it.
         self.gate = None;
         let mut note = self.human_note(
-            "smoke.start",
+            AuditKind::SmokeStart,
             by,
             reason,
             format!(
@@ -1910,12 +1928,12 @@ impl Pipeline {
         self.phase = *prior;
         let (kind, message) = if passed {
             (
-                "smoke.pass",
+                AuditKind::SmokePass,
                 format!("smoke deploy of {} passed: {detail}", release.id),
             )
         } else {
             (
-                "smoke.fail",
+                AuditKind::SmokeFail,
                 format!("smoke deploy of {} FAILED: {detail}", release.id),
             )
         };

@@ -6,6 +6,7 @@
 //! that feeds it facts and performs its effects. See docs/pipeline.md for
 //! the state diagram.
 
+pub mod audit_kind;
 pub mod gate;
 pub mod machine;
 pub mod policy;
@@ -13,6 +14,7 @@ pub mod policy;
 #[cfg(test)]
 mod tests;
 
+pub use audit_kind::AuditKind;
 pub use gate::{CheckSpec, CheckState, CheckStatus, Gate, Sample, Verdict};
 pub use machine::{
     ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, Note, Outcome, Pending, Phase,

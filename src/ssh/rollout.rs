@@ -54,7 +54,7 @@ use super::client::{Session, Target};
 use super::hosts::HostsFile;
 use crate::client::WireClient;
 use crate::exit::{Code, fail};
-use crate::pipeline::Tier;
+use crate::pipeline::{AuditKind, Tier};
 use crate::text::inert;
 use crate::wire::history::{History, HistoryEntry};
 use crate::wire::{AuditEntry, Request, Status};
@@ -625,7 +625,7 @@ async fn p1_raised(target: &Target, id: &str) -> Option<u64> {
     let entries: Vec<AuditEntry> = serde_json::from_value(reply.data?).ok()?;
     entries
         .iter()
-        .find(|e| e.kind == "notify" && e.message.contains(id))
+        .find(|e| e.kind == AuditKind::Notify && e.message.contains(id))
         .map(|e| e.seq)
 }
 

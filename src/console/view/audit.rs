@@ -40,12 +40,9 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
                 .as_ref()
                 .map(|r| format!(" — {r}"))
                 .unwrap_or_default();
-            let style = if e.kind.contains("fail")
-                || e.kind.starts_with("rollback")
-                || e.kind.ends_with("refused")
-            {
+            let style = if e.kind.is_trouble() {
                 theme.state_failed
-            } else if e.kind == "estop" || e.kind == "halt" {
+            } else if e.kind.is_stop() {
                 theme.state_halted
             } else {
                 theme.text
