@@ -20,6 +20,7 @@ pub mod lines;
 pub mod pipeline;
 pub mod prom;
 pub mod sim;
+pub mod stamp;
 pub mod ssh;
 pub mod text;
 pub mod wire;

@@ -97,7 +97,7 @@ impl Remote {
         {
             let (name, content) = crate::ctl::read_release(envfile)?;
             let release = super::rollout::Release {
-                digest: crate::agent::audit::sha256_hex(content.as_bytes()),
+                digest: crate::stamp::sha256_hex(content.as_bytes()),
                 name,
                 content,
                 tier: tier.parse().map_err(|e: String| fail(Code::Usage, e))?,

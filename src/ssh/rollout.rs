@@ -131,7 +131,7 @@ pub fn rollout_id(digest: &str, waves: &[Wave]) -> String {
     let text = json!(["gantry rollout", digest, fleet]).to_string();
     format!(
         "rollout-{}",
-        &crate::agent::audit::sha256_hex(text.as_bytes())[..12]
+        &crate::stamp::sha256_hex(text.as_bytes())[..12]
     )
 }
 
