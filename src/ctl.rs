@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::agent::config::AgentConfig;
 use crate::exit::{Code, Exit, fail};
 use crate::pipeline::{Stage, Tier};
 use crate::text::inert;
@@ -137,13 +136,6 @@ pub enum AuditAction {
     Verify,
 }
 
-/// Where ctl looks for the agent's config when none is named.
-const DEFAULT_CONFIGS: [&str; 3] = [
-    "gantry.toml",
-    "/etc/gantry/gantry.toml",
-    "/var/lib/gantry/gantry.toml",
-];
-
 pub fn run(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -160,8 +152,7 @@ async fn run_async(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
     if let Some(remote) = crate::ssh::remote::Remote::from_args(args)? {
         return remote.run(args, command, &operator).await;
     }
-    let config = find_config(args.config.as_deref())?;
-    let socket = config.socket_path();
+    let socket = crate::agent_socket::find(args.config.as_deref())?;
     let stream = tokio::net::UnixStream::connect(&socket)
         .await
         .map_err(|e| {
@@ -188,22 +179,6 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
     let (request, reason) = build_request(&mut client, &command).await?;
     let reply = client.ask(request, reason, Some(operator)).await?;
     report(args.json, &command, &reply)
-}
-
-pub fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
-    if let Some(path) = named {
-        return Ok(AgentConfig::read(path)?);
-    }
-    for candidate in DEFAULT_CONFIGS {
-        let path = Path::new(candidate);
-        if path.exists() {
-            return Ok(AgentConfig::read(path)?);
-        }
-    }
-    Err(fail(
-        Code::Usage,
-        "no agent config: pass --config FILE (or set GANTRY_CONFIG)",
-    ))
 }
 
 /// Turns a ctl command into a wire request. Approve looks up what awaits

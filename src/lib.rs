@@ -6,6 +6,7 @@
 //! `sim` is the simulated service; `prom`, `envfile`, `durable` are leaves.
 
 pub mod agent;
+pub mod agent_socket;
 pub mod attach;
 pub mod client;
 pub mod console;
