@@ -20,6 +20,7 @@ use russh::keys::{
 use russh::{ChannelStream, client::Msg};
 
 use super::known_hosts::{Authority, HostKeyTypes, KnownHosts, Verdict};
+use super::pattern::put_host_port;
 use crate::exit::{Code, fail};
 use crate::text::inert;
 
@@ -68,7 +69,7 @@ impl Checker {
             Ok(k) => k,
             Err(e) => return KeyCheck::Refused(format!("cannot read known_hosts: {e}")),
         };
-        let shown = display_host(&self.lookup_host, self.port);
+        let shown = put_host_port(&self.lookup_host, self.port);
         let (key, verdict, note) = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => {
                 let Ok(blob) = key.to_bytes() else {
@@ -186,14 +187,6 @@ impl Checker {
                     .join(", ")
             )),
         }
-    }
-}
-
-fn display_host(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
     }
 }
 

@@ -6,6 +6,7 @@ pub mod heads;
 pub mod hosts;
 pub mod known_hosts;
 pub mod link;
+pub mod pattern;
 pub mod remote;
 pub mod rollout;
 pub mod server;
