@@ -106,7 +106,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let targets = gantry::ssh::remote::targets(&fleet.hosts_file, false).unwrap();
+        let targets = gantry::ssh::target::Fleet::load(&fleet.hosts_file, false)
+            .unwrap()
+            .targets;
         let target = targets.into_iter().next().unwrap();
         let (tx, mut events) = tokio::sync::mpsc::channel(1024);
         let handle = link::spawn(target, 0, tx);

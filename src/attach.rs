@@ -26,8 +26,7 @@ pub struct AttachArgs {
 }
 
 pub fn run(args: &AttachArgs) -> anyhow::Result<()> {
-    let config = crate::ctl::find_config(args.config.as_deref())?;
-    let socket = config.socket_path();
+    let socket = crate::agent_socket::find(args.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

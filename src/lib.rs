@@ -1,11 +1,14 @@
 //! gantry: graduated deploys of trading services, shadow → paper → canary →
 //! live, with soak timers, health gates, rollback and an emergency stop.
 //!
-//! Rooms and who may import whom (docs/architecture.md):
-//! `pipeline` (pure state machine) ← `agent` (its I/O shell) → `wire` ← `ctl`;
-//! `sim` is the simulated service; `prom`, `envfile`, `durable` are leaves.
+//! Rooms and who may import whom (docs/architecture.md, held by
+//! tests/architecture.rs): `console` → `ssh` → `wire`, `ctl` → `ssh` →
+//! `wire`, `agent` → `pipeline`, and nothing back; `pipeline` imports
+//! nothing of ours; leaves (`durable`, `envfile`, `prom`, `exit`, `text`,
+//! `faults`, `lines`, `stamp`, `agent_socket`) import only leaves.
 
 pub mod agent;
+pub mod agent_socket;
 pub mod attach;
 pub mod client;
 pub mod console;
@@ -21,5 +24,6 @@ pub mod pipeline;
 pub mod prom;
 pub mod sim;
 pub mod ssh;
+pub mod stamp;
 pub mod text;
 pub mod wire;

@@ -28,7 +28,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::sshd::{self, Sshd};
-use gantry::ssh::client::{Session, Target};
+use gantry::ssh::client::Session;
+use gantry::ssh::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {

@@ -6,9 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use gantry::ssh::client::Target;
 use gantry::ssh::link::{self, LinkEvent};
 use gantry::ssh::server::{Authorized, EmbeddedServer};
+use gantry::ssh::target::Target;
 use gantry::wire::{AgentMsg, Request};
 use tokio::sync::mpsc;
 

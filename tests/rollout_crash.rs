@@ -3,7 +3,7 @@
 //! have, on 7 demo hosts (real agents behind embedded SSH servers): a kill
 //! in the canary wave resumes; a kill after the primary failed still rolls
 //! back every host that took the release and never sends it to the primary
-//! again; and so for each named crash point of src/ssh/rollout.rs.
+//! again; and so for each named crash point of src/ctl/rollout/.
 
 mod common;
 

@@ -11,9 +11,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::durable::AppendLog;
+use crate::stamp::sha256_hex;
 use crate::wire::{AuditEntry, AuditHead};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -143,10 +142,6 @@ fn hash_of_line(line: &str) -> Option<String> {
     let claimed = line[at + HASH_KEY.len()..].strip_suffix("\"}")?;
     let computed = sha256_hex(format!("{}}}", &line[..at]).as_bytes());
     (claimed == computed).then_some(computed)
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Checks the whole chain; names the first line that does not chain.

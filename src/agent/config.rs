@@ -250,16 +250,10 @@ impl AgentConfig {
         Ok(config)
     }
 
-    /// Reads and validates the text only: for clients (`ctl`, `attach`),
-    /// which need the socket, and may run as a user who cannot run the
-    /// agent's commands.
+    /// Reads and validates the text only, without the checks on disk (a
+    /// client needs only the socket: see `agent_socket`).
     pub fn read(path: &Path) -> Result<Self, Exit> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Exit::new(
-                Code::Config,
-                format!("cannot read config {}: {e}", path.display()),
-            )
-        })?;
+        let text = crate::agent_socket::read_text(path)?;
         Self::parse(path, &text)
     }
 
@@ -323,25 +317,11 @@ impl AgentConfig {
             let (line, message) = crate::text::toml_error(text, &e);
             bad(format!("line {line}: {message}"))
         })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let base = std::fs::canonicalize(&base).unwrap_or(base);
 
         if file.host.name.trim().is_empty() {
             return Err(bad("host.name: must not be empty".into()));
         }
-        let state_dir = if file.host.state_dir.is_absolute() {
-            file.host.state_dir.clone()
-        } else {
-            base.join(&file.host.state_dir)
-        };
-        // "/etc/gantry/." reads badly in messages; drop the `.` parts.
-        let state_dir: PathBuf = state_dir
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
+        let state_dir = crate::agent_socket::state_dir(path, &file.host.state_dir);
 
         let service = match file.service.kind.as_str() {
             "command" => {
@@ -533,7 +513,7 @@ impl AgentConfig {
     }
 
     pub fn socket_path(&self) -> PathBuf {
-        self.state_dir.join("agent.sock")
+        crate::agent_socket::socket_in(&self.state_dir)
     }
 }
 

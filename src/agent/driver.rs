@@ -174,7 +174,7 @@ impl Agent {
             self.health.health_sent_at = Instant::now();
             let _ = self.events.send(wire_line(&AgentMsg::Health {
                 host: self.config.host.clone(),
-                at: status::rfc3339(now),
+                at: crate::stamp::rfc3339(now),
                 checks,
             }));
         }

@@ -44,7 +44,7 @@ fn check_now(command: &Command) -> Checked {
     Checked {
         asked: asked(command),
         release: release_of(command).map(|(name, content)| CheckedRelease {
-            digest: crate::agent::audit::sha256_hex(content.as_bytes()),
+            digest: crate::stamp::sha256_hex(content.as_bytes()),
             verdict: parse_release(name, content),
         }),
     }
@@ -65,7 +65,7 @@ fn asked(command: &Command) -> String {
     if let Some(map) = fields.as_object_mut() {
         map.remove("id");
     }
-    crate::agent::audit::sha256_hex(fields.to_string().as_bytes())
+    crate::stamp::sha256_hex(fields.to_string().as_bytes())
 }
 
 /// A release must parse, and may not set what the stage owns.

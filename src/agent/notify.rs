@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::durable::AppendLog;
 use crate::pipeline::{Outcome, Phase, Pipeline, Priority, StageResult};
+use crate::stamp::rfc3339;
 use crate::text::{discord as discord_escape, slack as slack_escape};
 
 /// Alerts waiting for the sender task; past this, new ones are dropped.
@@ -396,7 +397,7 @@ impl Notifier {
             priority,
             title: title.into(),
             host: self.host.clone(),
-            at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            at: rfc3339(Utc::now()),
             fields,
         };
         match tx.try_send(alert) {
@@ -520,7 +521,7 @@ impl Delivery {
         );
         if let Some(path) = self.log {
             let line = json!({
-                "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "at": rfc3339(Utc::now()),
                 "host": alert.host,
                 "kind": "delivery_failed",
                 "priority": priority_str(alert.priority),
@@ -613,7 +614,7 @@ impl super::Agent {
         title: String,
         extra: Vec<(String, String)>,
     ) {
-        let at = super::status::rfc3339(Utc::now());
+        let at = rfc3339(Utc::now());
         let line = json!({
             "at": at,
             "host": self.config.host,

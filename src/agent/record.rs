@@ -84,7 +84,7 @@ impl Agent {
     ) -> Result<(), String> {
         let entry = AuditEntry {
             seq: 0,
-            at: status::rfc3339(Utc::now()),
+            at: crate::stamp::rfc3339(Utc::now()),
             host: self.config.host.clone(),
             kind: note.kind.clone(),
             state: note.state.as_str().to_string(),
@@ -116,7 +116,7 @@ impl Agent {
 
     /// Saves the pipeline with the audit head it reflects.
     pub(super) fn save_now(&mut self) -> std::io::Result<()> {
-        let stamp = status::rfc3339(Utc::now());
+        let stamp = crate::stamp::rfc3339(Utc::now());
         let seq = self.audit.head().map_or(0, |h| h.seq);
         self.store
             .save_state(&self.config.host, &self.pipeline, seq, &stamp)?;

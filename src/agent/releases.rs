@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::replies::Waiter;
 use super::store::ReleaseMeta;
-use super::{Agent, command, smoke, status};
+use super::{Agent, command, smoke};
 use crate::pipeline::{Actor, Event, Phase, ReleaseRef};
 use crate::wire::{ErrorCode, Reply};
 
@@ -172,7 +172,7 @@ impl Agent {
                 id: release_id,
                 sha256: digest,
                 source_name: crate::text::inert(name),
-                stored_at: status::rfc3339(now),
+                stored_at: crate::stamp::rfc3339(now),
                 submitted_by: actor.name.clone(),
                 reason: reason.to_string(),
                 tier: tier.as_str().to_string(),

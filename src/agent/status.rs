@@ -1,9 +1,8 @@
 //! Building `status` (wire::Status) from the pipeline and what the agent saw.
 
-use chrono::SecondsFormat;
-
 use super::config::AgentConfig;
 use crate::pipeline::{CheckStatus, Phase, Pipeline, Stage, Time};
+use crate::stamp::rfc3339;
 use crate::wire::{AuditHead, Awaiting, CheckView, ServiceView, Status};
 
 pub struct Seen<'a> {
@@ -13,10 +12,6 @@ pub struct Seen<'a> {
     pub audit_head: Option<AuditHead>,
     pub sampled_at: Option<Time>,
     pub scrape_error: Option<String>,
-}
-
-pub fn rfc3339(t: Time) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Time) -> Status {

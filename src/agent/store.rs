@@ -142,7 +142,7 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             let id = name.strip_suffix(".env")?;
             (id.ends_with(hash8)
-                && fs::read(e.path()).is_ok_and(|b| crate::agent::audit::sha256_hex(&b) == digest))
+                && fs::read(e.path()).is_ok_and(|b| crate::stamp::sha256_hex(&b) == digest))
             .then(|| id.to_string())
         })
     }
@@ -276,7 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path()).unwrap();
         let bytes = b"A=1\n";
-        let digest = crate::agent::audit::sha256_hex(bytes);
+        let digest = crate::stamp::sha256_hex(bytes);
         let id = format!("20261124T120000Z-{}", &digest[..8]);
         let meta = ReleaseMeta {
             id: id.clone(),

@@ -32,8 +32,8 @@ use self::signals::{Signals, hung_up};
 use self::state::{HostView, Model};
 use self::theme::Theme;
 use self::update::{Command, Msg, update};
-use crate::ssh::client::Target;
 use crate::ssh::link::{self, LinkHandle};
+use crate::ssh::target::{self, Fleet, Target};
 use crate::wire::Request;
 
 pub struct WatchArgs {
@@ -64,9 +64,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
 /// The hosts from the hosts file (all, or those named) or from aliases.
 pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
     if let Some(file) = &args.hosts_file {
-        let hosts = crate::ssh::hosts::load(file)
-            .map_err(|e| crate::exit::fail(crate::exit::Code::Config, e.to_string()))?;
-        let targets = crate::ssh::remote::targets(file, args.accept_new)?;
+        let Fleet {
+            file: hosts,
+            targets,
+        } = Fleet::load(file, args.accept_new)?;
         let watched: Vec<Watched> = hosts
             .hosts
             .iter()
@@ -92,7 +93,7 @@ pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
         .hosts
         .iter()
         .map(|alias| {
-            crate::ssh::remote::target_from_alias(alias, args.accept_new, &args.ssh_config)
+            target::from_alias(alias, args.accept_new, args.ssh_config.as_deref())
                 .map(|target| Watched { target, wave: None })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -1,7 +1,7 @@
 //! What the control room knows of a rollout in progress, worked out from
 //! the hosts' own statuses: a rollout marks each deploy it starts
 //! "rollout wave W", so the fleet needs no rollout state of its own.
-//! [`Model::rollout`](super::state::Model::rollout) computes it;
+//! [`Rollout::of`] computes it from the hosts;
 //! `view/fleet.rs` draws it as the fleet table's title.
 
 use super::state::HostView;

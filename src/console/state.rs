@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
-use super::rollout::Rollout;
 use crate::envfile::DiffLine;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
@@ -309,11 +308,6 @@ impl Model {
             // A submit there needs an admin override.
             frozen: count(&|h| h.status.as_ref().is_some_and(|s| s.freeze.is_some())),
         }
-    }
-
-    /// The rollout in progress, if the hosts' deploys are one.
-    pub fn rollout(&self) -> Option<Rollout> {
-        Rollout::of(&self.hosts)
     }
 }
 

@@ -20,31 +20,10 @@ use russh::keys::{
 use russh::{ChannelStream, client::Msg};
 
 use super::known_hosts::{Authority, HostKeyTypes, KnownHosts, Verdict};
+use super::pattern::put_host_port;
+use super::target::Target;
 use crate::exit::{Code, fail};
 use crate::text::inert;
-
-/// Everything needed to reach one host.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The name the user knows the host by (hosts file name or alias).
-    pub name: String,
-    pub address: String,
-    pub port: u16,
-    pub user: String,
-    pub identities: Vec<PathBuf>,
-    /// Certificates (`CertificateFile`) to offer with whichever of
-    /// `identities` each certifies; `<identity>-cert.pub` is always tried.
-    pub certificates: Vec<PathBuf>,
-    pub known_hosts: Vec<PathBuf>,
-    /// The name to look up in known_hosts (HostKeyAlias), else `address`.
-    pub host_key_alias: Option<String>,
-    /// Record an unknown host's key instead of refusing (accept-new).
-    pub accept_new: bool,
-    pub jump: Option<Box<Target>>,
-    /// The remote command; `gantry attach` by default.
-    pub command: String,
-    pub connect_timeout: Duration,
-}
 
 /// What the host-key check saw, kept for the error message.
 #[derive(Debug, Clone)]
@@ -68,7 +47,7 @@ impl Checker {
             Ok(k) => k,
             Err(e) => return KeyCheck::Refused(format!("cannot read known_hosts: {e}")),
         };
-        let shown = display_host(&self.lookup_host, self.port);
+        let shown = put_host_port(&self.lookup_host, self.port);
         let (key, verdict, note) = match offered {
             PublicKeyOrCertificate::PublicKey { key, .. } => {
                 let Ok(blob) = key.to_bytes() else {
@@ -186,14 +165,6 @@ impl Checker {
                     .join(", ")
             )),
         }
-    }
-}
-
-fn display_host(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
     }
 }
 

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The SSH port used when a host (or a jump address) gives none.
-pub const DEFAULT_PORT: u16 = 22;
+use super::pattern::{DEFAULT_PORT, HostPortError, UserHostPort, parse_port, split_user_host_port};
 
 /// The remote command run on each host when a host gives none: it bridges
 /// the SSH session to the agent's socket.
@@ -674,8 +673,9 @@ fn resolve_jump(host: &str, jump: &str, names: &HashSet<String>) -> Result<Jump,
     })
 }
 
-/// `[user@]host[:port]`, with an IPv6 host in brackets when a port follows
-/// (`[::1]:2222`); the user is everything before the last `@`, as ssh does.
+/// `[user@]host[:port]` read as OpenSSH reads a `ProxyJump` hop
+/// (`pattern.rs`): the user is everything before the last `@`, and an IPv6
+/// host goes in brackets (`[::1]`, `[::1]:2222`).
 fn parse_jump_address(jump: &str) -> Result<Jump, &'static str> {
     if jump.contains(',') {
         return Err("one hop only: to chain, give the jump host its own `jump`");
@@ -689,43 +689,15 @@ fn parse_jump_address(jump: &str) -> Result<Jump, &'static str> {
     if jump.starts_with('-') {
         return Err("must not start with `-` (ssh would read it as an option)");
     }
-    let (user, rest) = match jump.rsplit_once('@') {
-        Some(("", _)) => return Err("the user before `@` is empty"),
-        Some((user, rest)) => (Some(user.to_string()), rest),
-        None => (None, jump),
-    };
-    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').ok_or("`[` without `]`")?;
-        match after {
-            "" => (host, None),
-            _ => (
-                host,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or("expected `:port` after `]`")?,
-                ),
-            ),
-        }
-    } else if rest.matches(':').count() == 1 {
-        let (host, port) = rest.split_once(':').ok_or("expected host:port")?;
-        (host, Some(port))
-    } else {
-        // No colon, or a bare IPv6 address (several colons, no port).
-        (rest, None)
-    };
-    if host.is_empty() {
-        return Err("the host is empty");
-    }
+    let UserHostPort { user, host, port } =
+        split_user_host_port(jump).map_err(HostPortError::reason)?;
     let port = match port {
         None => DEFAULT_PORT,
-        Some(p) => match p.parse::<u16>() {
-            Ok(p) if p != 0 => p,
-            _ => return Err("the port must be a number from 1 to 65535"),
-        },
+        // Stricter than OpenSSH on `host:`: in our own file it is a typo.
+        Some(p) => parse_port(p).ok_or("the port must be a number from 1 to 65535")?,
     };
     Ok(Jump::Address {
-        user,
+        user: user.map(str::to_string),
         host: host.to_string(),
         port,
     })
@@ -1187,7 +1159,7 @@ jump = "ops@jump.example.net:2200"
             }
         );
         assert_eq!(
-            ok("fe80::1"),
+            ok("[fe80::1]"),
             Jump::Address {
                 user: None,
                 host: "fe80::1".into(),
@@ -1204,7 +1176,9 @@ jump = "ops@jump.example.net:2200"
             "h:x",
             "[::1",
             "h:",
+            "h:+22",
             ":22",
+            "fe80::1",
             "-oProxyCommand=x:1",
             "a b.c",
         ] {

@@ -20,7 +20,7 @@
 //!   *rest of the line*, and only if there is none at the first tab; so
 //!   `@revoked<TAB>host<TAB>key comment with spaces` is an invalid marker and
 //!   the whole line is ignored, while the same line without spaces works.
-//! - Host patterns: comma separated, `*` and `?`, `!` negation (a matching
+//! - Host patterns (`pattern.rs`, shared with ssh_config): comma separated, `*` and `?`, `!` negation (a matching
 //!   negated pattern vetoes the line), compared case-insensitively; no CIDR.
 //!   Hashed `|1|salt|hmac` entries are HMAC-SHA1(salt, name) and must be
 //!   the whole host field (one name per hashed line).
@@ -71,8 +71,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-/// The port for which ssh looks a host up under its bare name.
-pub const DEFAULT_PORT: u16 = 22;
+use super::pattern::{DEFAULT_PORT, ListMatch, match_pattern_list, put_host_port};
 
 /// Reading known_hosts files failed. A missing file is not an error: it is
 /// simply empty, as it is for ssh.
@@ -308,14 +307,10 @@ impl KnownHosts {
     pub fn check(&self, host: &str, port: u16, _key_type: &str, key_blob: &[u8]) -> Verdict {
         let offered = Offered::new(key_blob);
         // ssh lowercases the host name before any lookup or hashing.
-        let host = host.as_bytes().to_ascii_lowercase();
+        let host = host.to_ascii_lowercase();
         let non_default = port != DEFAULT_PORT && port != 0;
-        let name = if non_default {
-            host_port_name(&host, port)
-        } else {
-            host.clone()
-        };
-        match self.lookup(&name, &offered) {
+        let name = put_host_port(&host, port);
+        match self.lookup(name.as_bytes(), &offered) {
             Lookup::Found(e) => Verdict::Trusted {
                 path: e.path.to_path_buf(),
                 line: e.line,
@@ -339,7 +334,7 @@ impl KnownHosts {
             // sshconnect.c check_host_key, HOST_NEW: "checking without port
             // identifier", read-only and quiet, so a different key under the
             // bare name is not reported as a change.
-            Lookup::New if non_default => match self.lookup(&host, &offered) {
+            Lookup::New if non_default => match self.lookup(host.as_bytes(), &offered) {
                 Lookup::Found(e) => Verdict::Trusted {
                     path: e.path.to_path_buf(),
                     line: e.line,
@@ -378,17 +373,13 @@ impl KnownHosts {
                 authority: Authority::Unusable("malformed certificate".into()),
             };
         };
-        let lower = host.as_bytes().to_ascii_lowercase();
+        let lower = host.to_ascii_lowercase();
         let non_default = port != DEFAULT_PORT && port != 0;
-        let name = if non_default {
-            host_port_name(&lower, port)
-        } else {
-            lower.clone()
-        };
-        let mut found = self.cert_lookup(&name, &cert);
+        let name = put_host_port(&lower, port);
+        let mut found = self.cert_lookup(name.as_bytes(), &cert);
         if matches!(found, CertLookup::New) && non_default {
             // As for plain keys: "checking without port identifier".
-            found = self.cert_lookup(&lower, &cert);
+            found = self.cert_lookup(lower.as_bytes(), &cert);
         }
         let authority = match found {
             CertLookup::Revoked(e) => {
@@ -402,7 +393,7 @@ impl KnownHosts {
             }
             // ssh checks principals against the host as looked up, without
             // the port (sshconnect.c check_host_cert).
-            CertLookup::Authority(e) => match validate_host_cert(&cert, &lower, now) {
+            CertLookup::Authority(e) => match validate_host_cert(&cert, lower.as_bytes(), now) {
                 Ok(()) => {
                     return CertCheck {
                         verdict: Verdict::Trusted {
@@ -452,14 +443,13 @@ impl KnownHosts {
     /// name is looked up as is (`[host]:port` for another port, no bare
     /// fallback), plain lines give their key types, `@revoked` lines none.
     pub fn host_key_types(&self, host: &str, port: u16) -> HostKeyTypes {
-        let lower = host.as_bytes().to_ascii_lowercase();
-        let name = if port != DEFAULT_PORT && port != 0 {
-            host_port_name(&lower, port)
-        } else {
-            lower
-        };
+        let name = put_host_port(&host.to_ascii_lowercase(), port);
         let mut out = HostKeyTypes::default();
-        for e in self.entries.iter().filter(|e| e.hosts.matches(&name)) {
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| e.hosts.matches(name.as_bytes()))
+        {
             match e.marker {
                 Marker::CertAuthority => out.authority = true,
                 Marker::Revoked => {}
@@ -630,15 +620,6 @@ fn validate_host_cert(keys: &CertKeys, host: &[u8], now: u64) -> Result<(), Stri
         .map_err(|_| "certificate signature does not verify".to_string())
 }
 
-/// `[host]:port`, as ssh's put_host_port writes it.
-fn host_port_name(host: &[u8], port: u16) -> Vec<u8> {
-    let mut name = Vec::with_capacity(host.len() + 8);
-    name.push(b'[');
-    name.extend_from_slice(host);
-    name.extend_from_slice(format!("]:{port}").as_bytes());
-    name
-}
-
 /// The key a server offered, parsed if possible.
 enum Offered<'a> {
     Parsed(Key),
@@ -679,7 +660,7 @@ impl Hosts {
     /// hostfile.c match_maybe_hashed; `name` is already lowercased.
     fn matches(&self, name: &[u8]) -> bool {
         match self {
-            Hosts::Patterns(list) => match_pattern_list(name, list) == 1,
+            Hosts::Patterns(list) => match_pattern_list(name, list) == ListMatch::Yes,
             Hosts::Hashed { salt, field } => {
                 hash_host(name, salt).is_some_and(|h| h.as_bytes() == field.as_slice())
             }
@@ -763,12 +744,7 @@ pub fn append(
             ));
         }
     }
-    let lower = host.to_ascii_lowercase();
-    let name = if port == DEFAULT_PORT || port == 0 {
-        lower
-    } else {
-        format!("[{lower}]:{port}")
-    };
+    let name = put_host_port(&host.to_ascii_lowercase(), port);
     let mut line = format!("{name} {} {}\n", key.kind.name(), STANDARD.encode(key_blob));
 
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -1008,65 +984,6 @@ fn b64_pton(src: &[u8]) -> Option<Vec<u8>> {
             Some(out)
         }
     }
-}
-
-// ------------------------------------------------------------- patterns --
-
-/// match.c match_pattern_list with lowercasing: 1 if a pattern matches, -1
-/// if a negated one does (which vetoes the line), 0 otherwise.
-fn match_pattern_list(name: &[u8], list: &[u8]) -> i32 {
-    // OpenSSH copies each pattern into a 1024-byte buffer; a longer one
-    // makes the whole list fail to match.
-    const MAX_PATTERN: usize = 1023;
-    let mut positive = false;
-    let mut i = 0;
-    while i < list.len() {
-        let negated = list[i] == b'!';
-        if negated {
-            i += 1;
-        }
-        let start = i;
-        while i < list.len() && i - start < MAX_PATTERN && list[i] != b',' {
-            i += 1;
-        }
-        if i - start >= MAX_PATTERN {
-            return 0;
-        }
-        let pattern = list[start..i].to_ascii_lowercase();
-        if i < list.len() && list[i] == b',' {
-            i += 1;
-        }
-        if match_pattern(name, &pattern) {
-            if negated {
-                return -1;
-            }
-            positive = true;
-        }
-    }
-    i32::from(positive)
-}
-
-/// match.c match_pattern: `*` any run of bytes, `?` one byte, no escapes.
-/// Iterative so a hostile pattern cannot make it exponential.
-fn match_pattern(s: &[u8], p: &[u8]) -> bool {
-    let (mut si, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi + 1, si));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if let Some((after_star, from)) = star {
-            pi = after_star;
-            si = from + 1;
-            star = Some((after_star, from + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 // ----------------------------------------------------------------- keys --
@@ -2037,19 +1954,6 @@ mod tests {
             prop_assert_eq!(verdict(&plain, &host.to_uppercase(), port, &k), trusted(1));
             prop_assert_eq!(verdict(&hashed, &host, port, &k), trusted(1));
             prop_assert_eq!(verdict(&plain, &host, port, &ed_key(2)).is_trusted(), false);
-        }
-
-        #[test]
-        fn glob_agrees_with_a_reference(s in "[ab.]{0,8}", p in "[ab.*?]{0,8}") {
-            // The recursive definition from match.c.
-            fn reference(s: &[u8], p: &[u8]) -> bool {
-                match p.first() {
-                    None => s.is_empty(),
-                    Some(b'*') => (0..=s.len()).any(|i| reference(&s[i..], &p[1..])),
-                    Some(&c) => !s.is_empty() && (c == b'?' || c == s[0]) && reference(&s[1..], &p[1..]),
-                }
-            }
-            prop_assert_eq!(match_pattern(s.as_bytes(), p.as_bytes()), reference(s.as_bytes(), p.as_bytes()));
         }
     }
 }

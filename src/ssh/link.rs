@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::client::{Session, Target};
+use super::client::Session;
+use super::target::Target;
 use crate::wire::{AgentMsg, Reply, Request};
 
 /// First retry delay; doubles up to [`MAX_BACKOFF`].

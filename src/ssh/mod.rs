@@ -1,15 +1,21 @@
-//! SSH: the hosts file, `~/.ssh/config` resolution, known_hosts checking,
-//! the russh client and the embedded server, and ctl over SSH.
+//! SSH, the transport: who to reach (`target`, from the hosts file and
+//! `~/.ssh/config`), whether a host key is the one we know (`known_hosts`,
+//! with OpenSSH's patterns in `pattern`), the russh client and the embedded
+//! server, a long-lived link per host for the control room (`link`), and
+//! the audit heads a client remembers (`heads`).
+//!
+//! It knows nothing of commands: `ctl` and the control room (`console`)
+//! choose targets here and speak the wire protocol over the sessions.
 
 pub mod client;
 pub mod heads;
 pub mod hosts;
 pub mod known_hosts;
 pub mod link;
-pub mod remote;
-pub mod rollout;
+pub mod pattern;
 pub mod server;
 pub mod ssh_config;
+pub mod target;
 
 use std::future::Future;
 use std::sync::Arc;

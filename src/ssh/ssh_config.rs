@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::pattern::{UserHostPort, match_host_patterns, parse_port, split_user_host_port};
+
 /// What an alias resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -673,7 +675,7 @@ impl Fallback {
                     if args.iter().any(|a| a.is_empty()) {
                         return Err(invalid(format!("keyword {keyword} empty argument")));
                     }
-                    active = host_matches(alias, &args);
+                    active = match_host_patterns(alias, &args);
                 }
                 "match" => {
                     return Err(refused(
@@ -1029,55 +1031,6 @@ fn split_args(s: &str) -> Result<Vec<String>, ()> {
     Ok(args)
 }
 
-/// `Host` line semantics: active when some pattern matches and no negated
-/// one does. Matching is case-sensitive against the alias as typed.
-fn host_matches(alias: &str, patterns: &[String]) -> bool {
-    let mut matched = false;
-    for pattern in patterns {
-        let (negated, pattern) = match pattern.strip_prefix('!') {
-            Some(p) => (true, p),
-            None => (false, pattern.as_str()),
-        };
-        if glob(alias.as_bytes(), pattern.as_bytes()) {
-            if negated {
-                return false;
-            }
-            matched = true;
-        }
-    }
-    matched
-}
-
-/// OpenSSH's `match_pattern`: `*` any run, `?` any one character.
-fn glob(s: &[u8], p: &[u8]) -> bool {
-    let (mut si, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            si += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
-/// A port as OpenSSH's `a2port` takes it, digits only: 1 to 65535.
-fn parse_port(value: &str) -> Option<u16> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse::<u16>().ok().filter(|&p| p != 0)
-}
-
 /// OpenSSH's `convtime`: numbers with optional units s m h d w, summed
 /// (`1m30s`, `90`).
 fn parse_time(value: &str) -> Option<u64> {
@@ -1162,26 +1115,8 @@ fn parse_hop(hop: &str) -> Option<(Option<&str>, &str, Option<u16>)> {
     if hop.starts_with("ssh://") || hop.contains(['/', ' ', '\t']) {
         return None;
     }
-    let (user, rest) = match hop.rsplit_once('@') {
-        Some(("", _)) => return None,
-        Some((user, rest)) => (Some(user), rest),
-        None => (None, hop),
-    };
-    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
-        let (host, after) = inner.split_once(']')?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
-        }
-    } else {
-        match rest.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
+    let UserHostPort { user, host, port } = split_user_host_port(hop).ok()?;
+    // `host:` is OpenSSH's too: no port.
     let port = match port {
         None | Some("") => None,
         Some(p) => Some(parse_port(p)?),
@@ -1253,21 +1188,6 @@ mod tests {
     }
 
     #[test]
-    fn host_patterns() {
-        let pats = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(host_matches("web-1", &pats(&["web-?"])));
-        assert!(!host_matches("web-12", &pats(&["web-?"])));
-        assert!(host_matches("a.prod", &pats(&["*.prod", "!b.prod"])));
-        assert!(!host_matches("b.prod", &pats(&["*.prod", "!b.prod"])));
-        assert!(!host_matches("b.prod", &pats(&["!b.prod", "*.prod"])));
-        assert!(!host_matches("x", &pats(&["!y"])));
-        assert!(!host_matches("Web", &pats(&["web"])));
-        assert!(host_matches("abc", &pats(&["a*c*"])));
-        assert!(host_matches("", &pats(&["*"])));
-        assert!(!host_matches("a,b", &pats(&["a"])));
-    }
-
-    #[test]
     fn line_forms() {
         assert_eq!(split_keyword("  Port=22"), Some(("Port", "22")));
         assert_eq!(split_keyword("Port = 22  "), Some(("Port", "22")));
@@ -1287,16 +1207,12 @@ mod tests {
     }
 
     #[test]
-    fn times_and_ports() {
+    fn times() {
         assert_eq!(parse_time("90"), Some(90));
         assert_eq!(parse_time("1m30"), Some(90));
         assert_eq!(parse_time("1h1M1s"), Some(3661));
         assert_eq!(parse_time("1x"), None);
         assert_eq!(parse_time("-5"), None);
-        assert_eq!(parse_port("0"), None);
-        assert_eq!(parse_port("65536"), None);
-        assert_eq!(parse_port("+22"), None);
-        assert_eq!(parse_port("65535"), Some(65535));
     }
 
     /// Found by tests/fuzz.rs: `ssh -G` output saying `port 0` resolved to

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::{Actor, Deploy, Pipeline, Stage, StageResult, Tier, Time};
+use crate::stamp::rfc3339;
 
 /// Deploys listed when the client names no limit.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -122,10 +123,6 @@ pub fn entry(deploy: &Deploy) -> HistoryEntry {
             })
             .collect(),
     }
-}
-
-fn rfc3339(t: Time) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn seconds(from: Time, to: Time) -> f64 {

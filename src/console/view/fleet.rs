@@ -61,7 +61,7 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
 /// each wave's hosts live on the release, ✓ for a wave done, ✗ for one
 /// where a host failed, and whom the rollout waits for.
 pub fn rollout_title(model: &Model) -> String {
-    let Some(Rollout { digest, waves }) = model.rollout() else {
+    let Some(Rollout { digest, waves }) = Rollout::of(&model.hosts) else {
         return String::new();
     };
     let parts: Vec<String> = waves

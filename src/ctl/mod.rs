@@ -1,20 +1,33 @@
 //! `gantry ctl`: the control room's commands from a script, CI or a shell.
+//!
+//! One command, three reaches, chosen by `ssh::target::choose`:
+//! - no `--host`/`--hosts`: the agent on this machine, through its socket
+//!   (found by `agent_socket`), as `admin`;
+//! - `--host NAME`: one host over SSH (`remote.rs`), with the same output
+//!   and exit statuses as the local form;
+//! - `--hosts FILE` alone: the fleet, for `status` (`status_all.rs`),
+//!   `drill` (`drill_all.rs`) and `rollout` (`rollout/`).
+//!
+//! This file turns a command into a request; `report.rs` prints the reply.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::Value;
-
-use crate::agent::config::AgentConfig;
-use crate::exit::{Code, Exit, fail};
-use crate::pipeline::{Stage, Tier};
-use crate::text::inert;
-use crate::wire::{AuditEntry, ErrorCode, Reply, Request, Status};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::client::WireClient;
+use crate::exit::{Code, fail};
+use crate::pipeline::{Stage, Tier};
+use crate::ssh::target::{self, Chosen, Fleet};
+use crate::text::inert;
+use crate::wire::{ErrorCode, Request};
 
+mod drill_all;
 pub mod history;
+mod remote;
+mod report;
+pub mod rollout;
+mod status_all;
 
 #[derive(Args, Debug, Clone)]
 pub struct CtlArgs {
@@ -137,13 +150,6 @@ pub enum AuditAction {
     Verify,
 }
 
-/// Where ctl looks for the agent's config when none is named.
-const DEFAULT_CONFIGS: [&str; 3] = [
-    "gantry.toml",
-    "/etc/gantry/gantry.toml",
-    "/var/lib/gantry/gantry.toml",
-];
-
 pub fn run(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -157,11 +163,18 @@ async fn run_async(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_default();
-    if let Some(remote) = crate::ssh::remote::Remote::from_args(args)? {
-        return remote.run(args, command, &operator).await;
+    let chosen = target::choose(
+        args.host.as_deref(),
+        args.hosts.as_deref(),
+        args.ssh_config.as_deref(),
+        args.accept_new,
+    )?;
+    match chosen {
+        Chosen::Local => {}
+        Chosen::One(target) => return remote::run(&target, args, command, &operator).await,
+        Chosen::Fleet(fleet) => return on_fleet(fleet, args, command, &operator).await,
     }
-    let config = find_config(args.config.as_deref())?;
-    let socket = config.socket_path();
+    let socket = crate::agent_socket::find(args.config.as_deref())?;
     let stream = tokio::net::UnixStream::connect(&socket)
         .await
         .map_err(|e| {
@@ -187,23 +200,47 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
 ) -> anyhow::Result<()> {
     let (request, reason) = build_request(&mut client, &command).await?;
     let reply = client.ask(request, reason, Some(operator)).await?;
-    report(args.json, &command, &reply)
+    report::report(args.json, &command, &reply)
 }
 
-pub fn find_config(named: Option<&Path>) -> anyhow::Result<AgentConfig> {
-    if let Some(path) = named {
-        return Ok(AgentConfig::read(path)?);
-    }
-    for candidate in DEFAULT_CONFIGS {
-        let path = Path::new(candidate);
-        if path.exists() {
-            return Ok(AgentConfig::read(path)?);
+/// `--hosts FILE` without `--host`: the commands that run on every host.
+async fn on_fleet(
+    fleet: Fleet,
+    args: &CtlArgs,
+    command: CtlCommand,
+    operator: &str,
+) -> anyhow::Result<()> {
+    match &command {
+        CtlCommand::Status => status_all::run(fleet.targets, args.json).await,
+        CtlCommand::Drill { reason } => {
+            drill_all::run(fleet.targets, reason, operator, args.json).await
         }
+        CtlCommand::Rollout {
+            envfile,
+            reason,
+            tier,
+            commit,
+            promotion,
+            override_freeze,
+        } => {
+            let (name, content) = read_release(envfile)?;
+            let release = rollout::Release {
+                digest: crate::stamp::sha256_hex(content.as_bytes()),
+                name,
+                content,
+                tier: tier.parse().map_err(|e: String| fail(Code::Usage, e))?,
+                reason: reason.clone(),
+                commit: commit.clone(),
+                promotion: promotion.clone(),
+                override_freeze: *override_freeze,
+            };
+            rollout::run(rollout::waves(fleet), release, operator, args.json).await
+        }
+        _ => Err(fail(
+            Code::Usage,
+            "with --hosts and no --host, only status, drill and rollout run on every host; name one with --host",
+        )),
     }
-    Err(fail(
-        Code::Usage,
-        "no agent config: pass --config FILE (or set GANTRY_CONFIG)",
-    ))
 }
 
 /// Turns a ctl command into a wire request. Approve looks up what awaits
@@ -337,221 +374,4 @@ pub fn code_for(code: Option<ErrorCode>) -> Code {
         Some(ErrorCode::BadRequest) => Code::Usage,
         Some(ErrorCode::Failed | ErrorCode::Internal) | None => Code::Failed,
     }
-}
-
-fn report(json: bool, command: &CtlCommand, reply: &Reply) -> anyhow::Result<()> {
-    if json {
-        let out = if reply.ok {
-            reply.data.clone().unwrap_or(Value::Null)
-        } else {
-            serde_json::json!({ "ok": false, "error": reply.error, "code": reply.code, "data": reply.data })
-        };
-        println!(
-            "{}",
-            crate::text::json_inert(&serde_json::to_string_pretty(&out)?)
-        );
-    } else if reply.ok {
-        print_text(command, reply.data.as_ref())?;
-    }
-    if reply.ok {
-        Ok(())
-    } else {
-        Err(Exit::new(
-            code_for(reply.code),
-            inert(reply.error.as_deref().unwrap_or("refused")),
-        )
-        .into())
-    }
-}
-
-fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> {
-    let Some(data) = data else {
-        return Ok(());
-    };
-    match command {
-        CtlCommand::Status => {
-            let status: Status = serde_json::from_value(data.clone())?;
-            print!("{}", render_status(&status));
-        }
-        CtlCommand::History { .. } => {
-            let history: crate::wire::history::History = serde_json::from_value(data.clone())?;
-            print!("{}", history::render(&history, chrono::Utc::now()));
-        }
-        CtlCommand::Audit { action: None, .. } => {
-            let entries: Vec<AuditEntry> = serde_json::from_value(data.clone())?;
-            for entry in &entries {
-                println!("{}", render_audit(entry));
-            }
-        }
-        CtlCommand::Audit {
-            action: Some(AuditAction::Verify),
-            ..
-        } => {
-            let entries = data.get("entries").and_then(Value::as_u64).unwrap_or(0);
-            let head = data
-                .get("head")
-                .and_then(|h| h.get("hash"))
-                .and_then(Value::as_str)
-                .unwrap_or("-");
-            println!("audit chain ok: {entries} entries, head {}", inert(head));
-        }
-        CtlCommand::Drill { .. } => {
-            println!(
-                "{}",
-                inert(data.get("message").and_then(Value::as_str).unwrap_or(""))
-            );
-            if let Some(t) = data.get("timings") {
-                let ms = |k: &str| {
-                    t.get(k)
-                        .and_then(Value::as_f64)
-                        .map_or("-".to_string(), |v| format!("{v:.1}"))
-                };
-                println!(
-                    "detect {} ms · swap {} ms · restart {} ms · healthy {} ms · total {} ms",
-                    ms("detect_ms"),
-                    ms("swap_ms"),
-                    ms("restart_ms"),
-                    ms("healthy_ms"),
-                    ms("total_ms")
-                );
-            }
-        }
-        _ => {
-            if let Some(message) = data.get("message").and_then(Value::as_str) {
-                println!("{}", inert(message));
-            }
-        }
-    }
-    Ok(())
-}
-
-pub fn render_audit(entry: &AuditEntry) -> String {
-    let time = entry.at.get(11..19).unwrap_or(&entry.at);
-    let who = entry
-        .actor
-        .as_ref()
-        .map(|a| format!(" [{} as {}]", a.name, a.role))
-        .unwrap_or_default();
-    let why = entry
-        .reason
-        .as_ref()
-        .map(|r| format!(" — {r:?}"))
-        .unwrap_or_default();
-    inert(&format!(
-        "{time} #{:<4} {:<16} {}{who}{why}",
-        entry.seq, entry.kind, entry.message
-    ))
-}
-
-pub fn render_status(s: &Status) -> String {
-    let mut out = String::new();
-    let mut line =
-        |label: &str, value: String| out.push_str(&format!("{label:<10} {}\n", inert(&value)));
-    line("host", s.host.clone());
-    let since = s
-        .stage_started_at
-        .clone()
-        .map(|t| format!("  (since {t})"))
-        .unwrap_or_default();
-    line("state", format!("{}{since}", s.state));
-    if let Some(reason) = &s.halted_reason {
-        line("halted", reason.clone());
-    }
-    if let Some(window) = &s.freeze {
-        line(
-            "freeze",
-            format!("FROZEN: {window}; submits need an admin's --override-freeze"),
-        );
-    }
-    if let Some(id) = &s.deploy_id {
-        let tier = s.tier.map(|t| t.to_string()).unwrap_or_default();
-        let by = s
-            .submitted_by
-            .as_ref()
-            .map(|a| a.name.clone())
-            .unwrap_or_default();
-        let why = s.deploy_reason.clone().unwrap_or_default();
-        line("deploy", format!("{id}  tier {tier}  by {by}: {why:?}"));
-    }
-    line(
-        "release",
-        format!(
-            "{}  (known-good {})",
-            s.current_release.as_deref().unwrap_or("none"),
-            s.previous_release.as_deref().unwrap_or("none")
-        ),
-    );
-    if let (Some(left), Some(total)) = (s.soak_remaining_s, s.soak_total_s) {
-        let what = if s.state == "live" { "watch" } else { "soak" };
-        line(what, format!("{left:.1}s left of {total:.1}s"));
-    }
-    line(
-        "service",
-        match s.service.pid {
-            Some(pid) => format!("{} running, pid {pid}", s.service.kind),
-            None if s.service.running => format!("{} running", s.service.kind),
-            None => format!("{} not running", s.service.kind),
-        },
-    );
-    if let Some(a) = &s.awaiting_approval {
-        line(
-            "approval",
-            format!(
-                "deploy {} (release {}, sha256 {}) awaits approval at {} → live: gantry ctl approve --reason R",
-                a.deploy_id,
-                a.release,
-                a.digest.get(..12).unwrap_or(&a.digest),
-                a.stage
-            ),
-        );
-    }
-    if let Some(e) = &s.scrape_error {
-        line("scrape", e.clone());
-    }
-    line(
-        "drill",
-        s.last_drill_at
-            .clone()
-            .map_or("never".into(), |t| format!("last at {t}")),
-    );
-    if let Some(head) = &s.audit_head {
-        line(
-            "audit",
-            format!(
-                "#{} {}",
-                head.seq,
-                head.hash.get(..16).unwrap_or(&head.hash)
-            ),
-        );
-    }
-    out.push_str("checks\n");
-    for c in &s.checks {
-        let mark = match c.status.as_str() {
-            "ok" => "✓",
-            "n/a" => "·",
-            "pending" => "…",
-            _ => "✗",
-        };
-        let value = match (c.status.as_str(), c.value) {
-            ("no data", _) => "no data".to_string(),
-            (_, Some(v)) => crate::pipeline::gate::format_value(v),
-            (status, None) => status.to_string(),
-        };
-        let age = c
-            .age_s
-            .map(|a| format!("  {a:.1}s ago"))
-            .unwrap_or_default();
-        out.push_str(&inert(&format!(
-            "  {mark} {:<22} {:<10} {} {:<8} {}  {}/{}{age}",
-            c.name,
-            value,
-            c.op,
-            crate::pipeline::gate::format_value(c.limit),
-            c.severity,
-            c.failures,
-            c.failures_allowed
-        )));
-        out.push('\n');
-    }
-    out
 }
