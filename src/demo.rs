@@ -29,6 +29,7 @@ use crate::exit::{Code, fail};
 use crate::init::InitArgs;
 use crate::ssh::server::{Authorized, EmbeddedServer};
 use crate::text::inert;
+use crate::wire::StateWord;
 use crate::wire::{AgentMsg, AuditEntry, Request, Status};
 
 const OPERATOR: &str = "demo";
@@ -131,7 +132,7 @@ async fn fleet_story(dir: PathBuf) {
         }
     };
     let approve_when_ready = |mut c: WireClient<UnixStream>| async move {
-        let status = wait_for(&mut c, "awaiting_approval", Duration::from_secs(60))
+        let status = wait_for(&mut c, StateWord::AwaitingApproval, Duration::from_secs(60))
             .await
             .ok()?;
         let a = status.awaiting_approval?;
@@ -146,7 +147,7 @@ async fn fleet_story(dir: PathBuf) {
         )
         .await
         .ok()?;
-        wait_for(&mut c, "live", Duration::from_secs(10))
+        wait_for(&mut c, StateWord::Live, Duration::from_secs(10))
             .await
             .ok()?;
         Some(c)
@@ -436,7 +437,7 @@ async fn script(dir: &Path, soak: u64) -> anyhow::Result<()> {
         "demo: first release",
     )
     .await?;
-    let status = wait_for(&mut control, "awaiting_approval", stage_wait).await?;
+    let status = wait_for(&mut control, StateWord::AwaitingApproval, stage_wait).await?;
     let awaiting = status
         .awaiting_approval
         .ok_or_else(|| fail(Code::Failed, "awaiting approval without a deploy"))?;
@@ -459,7 +460,7 @@ async fn script(dir: &Path, soak: u64) -> anyhow::Result<()> {
             )
             .await?,
     )?;
-    wait_for(&mut control, "live", Duration::from_secs(10)).await?;
+    wait_for(&mut control, StateWord::Live, Duration::from_secs(10)).await?;
 
     step(
         "submit a bad release: its drawdown breaches the paper gate, and the agent rolls back alone",
@@ -470,7 +471,7 @@ async fn script(dir: &Path, soak: u64) -> anyhow::Result<()> {
         "demo: riskier strategy",
     )
     .await?;
-    let status = wait_for(&mut control, "rolled_back", stage_wait).await?;
+    let status = wait_for(&mut control, StateWord::RolledBack, stage_wait).await?;
 
     let verify = expect_ok(
         control
@@ -532,7 +533,7 @@ fn expect_ok(reply: crate::wire::Reply) -> anyhow::Result<serde_json::Value> {
 
 async fn wait_for(
     control: &mut WireClient<UnixStream>,
-    state: &str,
+    state: StateWord,
     timeout: Duration,
 ) -> anyhow::Result<Status> {
     let deadline = Instant::now() + timeout;
@@ -541,7 +542,7 @@ async fn wait_for(
         if status.state == state {
             return Ok(status);
         }
-        if status.state == "halted" {
+        if status.state == StateWord::Halted {
             return Err(fail(
                 Code::Failed,
                 format!("the host halted: {:?}", status.halted_reason),

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pipeline::{Actor, AuditKind, Role, Stage, Tier};
+use crate::pipeline::{Actor, Role, Stage, Tier};
+pub use crate::pipeline::{AuditKind, CheckStatus, StateWord};
 
 pub mod history;
 
@@ -249,7 +250,7 @@ pub struct CheckView {
     /// True only when the check has data and holds: no data is never ok.
     pub ok: bool,
     /// "ok", "failing", "no data", "pending", or "n/a" outside its stages.
-    pub status: String,
+    pub status: CheckStatus,
     pub value: Option<f64>,
     pub op: String,
     pub limit: f64,
@@ -282,11 +283,34 @@ pub struct AuditHead {
     pub hash: String,
 }
 
+impl CheckView {
+    /// The mark a check row starts with, the same in `ctl` and the control
+    /// room: no data is never a tick.
+    pub fn mark(&self) -> &'static str {
+        match self.status {
+            CheckStatus::Ok => "✓",
+            CheckStatus::Pending => "…",
+            CheckStatus::NoData => "?",
+            CheckStatus::NotApplicable => "·",
+            CheckStatus::Failing | CheckStatus::Unknown => "✗",
+        }
+    }
+
+    /// The value column: the number, or why there is none.
+    pub fn shown_value(&self) -> String {
+        match (self.status, self.value) {
+            (CheckStatus::NoData, _) => "no data".to_string(),
+            (_, Some(v)) => crate::pipeline::gate::format_value(v),
+            (status, None) => status.as_str().to_string(),
+        }
+    }
+}
+
 /// `status --json`: the fields DESIGN names, and a few more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub host: String,
-    pub state: String,
+    pub state: StateWord,
     pub deploy_id: Option<String>,
     pub current_release: Option<String>,
     /// The promotion reference of the deploy (a rollout writes its wave).

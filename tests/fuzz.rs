@@ -1014,7 +1014,7 @@ fn check_view() -> impl Strategy<Value = wire::CheckView> {
             )| wire::CheckView {
                 name,
                 ok,
-                status,
+                status: status.as_str().into(),
                 value,
                 op,
                 limit,

@@ -13,7 +13,7 @@ use super::releases::ValidationDone;
 use super::service::Exited;
 use super::socket::Request;
 use super::{Agent, FAST_SAMPLE, command, config, probe, smoke, status, wire_line};
-use crate::pipeline::{Event, Phase, Sample, Time};
+use crate::pipeline::{CheckStatus, Event, Phase, Sample, Time};
 use crate::wire::AgentMsg;
 
 /// Everything that reaches the loop, and the senders its tasks report on.
@@ -42,7 +42,7 @@ pub(super) struct Health {
     pub(super) service_alive: bool,
     /// What the last `health` event said, to send the next only on change
     /// or after a second.
-    pub(super) health_sent: Vec<(String, bool)>,
+    pub(super) health_sent: Vec<(CheckStatus, bool)>,
     pub(super) health_sent_at: Instant,
 }
 
@@ -165,8 +165,7 @@ impl Agent {
         self.fact_at(event, now).await;
         let checks = status::checks(&self.config, &self.pipeline, now);
         // A check changing state goes out at once; values alone once a second.
-        let verdicts: Vec<(String, bool)> =
-            checks.iter().map(|c| (c.status.clone(), c.ok)).collect();
+        let verdicts: Vec<(CheckStatus, bool)> = checks.iter().map(|c| (c.status, c.ok)).collect();
         if verdicts != self.health.health_sent
             || self.health.health_sent_at.elapsed() >= Duration::from_secs(1)
         {

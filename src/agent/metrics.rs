@@ -53,6 +53,8 @@ const fn _every_state_is_listed(word: StateWord) {
         | StateWord::RollingBack
         | StateWord::RolledBack
         | StateWord::Halted => {}
+        // Only ever read from a newer agent; this one is never in it.
+        StateWord::Unknown => {}
     }
 }
 

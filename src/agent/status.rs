@@ -34,7 +34,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
     };
     Status {
         host: config.host.clone(),
-        state: pipeline.word().as_str().to_string(),
+        state: pipeline.word(),
         deploy_id: deploy.map(|d| d.id.clone()),
         current_release: pipeline.serving.as_ref().map(|r| r.id.clone()),
         current_digest: pipeline.serving.as_ref().map(|r| r.digest.clone()),
@@ -84,18 +84,18 @@ pub fn checks(config: &AgentConfig, pipeline: &Pipeline, now: Time) -> Vec<Check
             let state = gate.and_then(|g| g.checks.get(index));
             let (status, value, failures, age_s) = match (applies, state) {
                 (true, Some(s)) => (
-                    s.status.as_str().to_string(),
+                    s.status,
                     s.value,
                     s.failures,
                     s.data_at
                         .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0),
                 ),
-                (true, None) => (CheckStatus::Pending.as_str().to_string(), None, 0, None),
-                (false, _) => ("n/a".to_string(), None, 0, None),
+                (true, None) => (CheckStatus::Pending, None, 0, None),
+                (false, _) => (CheckStatus::NotApplicable, None, 0, None),
             };
             CheckView {
                 name: spec.name.clone(),
-                ok: status == CheckStatus::Ok.as_str(),
+                ok: status == CheckStatus::Ok,
                 status,
                 value,
                 op: spec.comparison.symbol().to_string(),

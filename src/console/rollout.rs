@@ -5,6 +5,7 @@
 //! `view/fleet.rs` draws it as the fleet table's title.
 
 use super::state::HostView;
+use crate::wire::StateWord;
 use crate::wire::Status;
 
 /// The promotion a rollout writes on each deploy it starts, before the wave.
@@ -91,16 +92,18 @@ impl Rollout {
                     hosts: members.len(),
                     live: members
                         .iter()
-                        .filter(|(_, s)| s.state == "live" && on_release(&s.current_digest))
+                        .filter(|(_, s)| {
+                            s.state == StateWord::Live && on_release(&s.current_digest)
+                        })
                         .count(),
                     failed: members.iter().any(|(_, s)| {
                         on_release(&s.deploy_digest)
-                            && matches!(s.state.as_str(), "rolled_back" | "halted")
+                            && matches!(s.state, StateWord::RolledBack | StateWord::Halted)
                     }),
                     awaiting_approval: members
                         .iter()
                         .filter(|(_, s)| {
-                            s.state == "awaiting_approval" && on_release(&s.deploy_digest)
+                            s.state == StateWord::AwaitingApproval && on_release(&s.deploy_digest)
                         })
                         .map(|(h, _)| h.name.clone())
                         .collect(),

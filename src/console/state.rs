@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tui_input::Input;
 
 use crate::envfile::DiffLine;
+use crate::wire::StateWord;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
 /// A host's data is stale when nothing arrived for this long (three of the
@@ -70,8 +71,9 @@ impl HostView {
         }
     }
 
-    pub fn state(&self) -> &str {
-        self.status.as_ref().map_or("unknown", |s| s.state.as_str())
+    /// The host's state; `unknown` before its first status.
+    pub fn state(&self) -> StateWord {
+        self.status.as_ref().map_or(StateWord::Unknown, |s| s.state)
     }
 
     /// A live host whose last drill is older than 30 days (or never ran):
@@ -80,7 +82,7 @@ impl HostView {
         let Some(status) = &self.status else {
             return false;
         };
-        if status.state != "live" {
+        if status.state != StateWord::Live {
             return false;
         }
         match status
@@ -297,12 +299,12 @@ impl Model {
 
     /// How many hosts need a look, for the header.
     pub fn counts(&self) -> Counts {
-        let by_state = |s: &str| self.hosts.iter().filter(|h| h.state() == s).count();
+        let by_state = |s: StateWord| self.hosts.iter().filter(|h| h.state() == s).count();
         let count = |f: &dyn Fn(&HostView) -> bool| self.hosts.iter().filter(|h| f(h)).count();
         Counts {
-            awaiting_approval: by_state("awaiting_approval"),
-            rolled_back: by_state("rolled_back"),
-            halted: by_state("halted"),
+            awaiting_approval: by_state(StateWord::AwaitingApproval),
+            rolled_back: by_state(StateWord::RolledBack),
+            halted: by_state(StateWord::Halted),
             stale: count(&|h| h.stale_for(self.now).is_some()),
             drill_overdue: count(&|h| h.drill_overdue(self.now)),
             // A submit there needs an admin override.

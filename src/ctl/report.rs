@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{AuditAction, CtlCommand, code_for, history};
 use crate::exit::Exit;
 use crate::text::inert;
+use crate::wire::StateWord;
 use crate::wire::{AuditEntry, Reply, Status};
 
 pub(super) fn report(json: bool, command: &CtlCommand, reply: &Reply) -> anyhow::Result<()> {
@@ -151,7 +152,11 @@ pub fn render_status(s: &Status) -> String {
         ),
     );
     if let (Some(left), Some(total)) = (s.soak_remaining_s, s.soak_total_s) {
-        let what = if s.state == "live" { "watch" } else { "soak" };
+        let what = if s.state == StateWord::Live {
+            "watch"
+        } else {
+            "soak"
+        };
         line(what, format!("{left:.1}s left of {total:.1}s"));
     }
     line(
@@ -195,17 +200,7 @@ pub fn render_status(s: &Status) -> String {
     }
     out.push_str("checks\n");
     for c in &s.checks {
-        let mark = match c.status.as_str() {
-            "ok" => "✓",
-            "n/a" => "·",
-            "pending" => "…",
-            _ => "✗",
-        };
-        let value = match (c.status.as_str(), c.value) {
-            ("no data", _) => "no data".to_string(),
-            (_, Some(v)) => crate::pipeline::gate::format_value(v),
-            (status, None) => status.to_string(),
-        };
+        let (mark, value) = (c.mark(), c.shown_value());
         let age = c
             .age_s
             .map(|a| format!("  {a:.1}s ago"))

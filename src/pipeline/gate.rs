@@ -49,6 +49,27 @@ pub enum CheckStatus {
     Failing,
     #[serde(rename = "no data")]
     NoData,
+    /// Outside the stages the check watches.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// A word this build does not know, read from a newer agent.
+    #[serde(other)]
+    Unknown,
+}
+
+impl From<&str> for CheckStatus {
+    /// The wire's word; one this build does not know is `Unknown`.
+    fn from(word: &str) -> Self {
+        from_word(word).unwrap_or(CheckStatus::Unknown)
+    }
+}
+
+/// A unit enum read from its serde word.
+pub(crate) fn from_word<'de, T: Deserialize<'de>>(word: &'de str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    let words: serde::de::value::StrDeserializer<'de, serde::de::value::Error> =
+        word.into_deserializer();
+    T::deserialize(words).ok()
 }
 
 impl CheckStatus {
@@ -58,6 +79,8 @@ impl CheckStatus {
             CheckStatus::Ok => "ok",
             CheckStatus::Failing => "failing",
             CheckStatus::NoData => "no data",
+            CheckStatus::NotApplicable => "n/a",
+            CheckStatus::Unknown => "unknown",
         }
     }
 }

@@ -283,6 +283,17 @@ pub enum StateWord {
     RolledBack,
     Halted,
     Smoke,
+    /// A word this build does not know, read from a newer agent; the
+    /// machine is never in it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl From<&str> for StateWord {
+    /// The wire's word; one this build does not know is `Unknown`.
+    fn from(word: &str) -> Self {
+        super::gate::from_word(word).unwrap_or(StateWord::Unknown)
+    }
 }
 
 impl StateWord {
@@ -299,6 +310,7 @@ impl StateWord {
             StateWord::RolledBack => "rolled_back",
             StateWord::Halted => "halted",
             StateWord::Smoke => "smoke",
+            StateWord::Unknown => "unknown",
         }
     }
 }

@@ -11,6 +11,7 @@ use ratatui::widgets::Paragraph;
 use crate::console::theme::Theme;
 use crate::pipeline::gate::format_value;
 use crate::text::inert;
+use crate::wire::CheckStatus;
 use crate::wire::Status;
 
 /// `stale`: the host's data is stale, so no check is shown as known.
@@ -26,18 +27,14 @@ pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Them
         theme.header,
     )];
     for c in status.checks.iter().filter(|c| c.applies) {
-        let (mark, style) = match c.status.as_str() {
+        let (mark, style) = match c.status {
             _ if stale => ("?", theme.stale),
-            "ok" => ("✓", theme.state_ok),
-            "no data" => ("?", theme.stale),
-            "pending" => ("…", theme.muted),
+            CheckStatus::Ok => (c.mark(), theme.state_ok),
+            CheckStatus::NoData => (c.mark(), theme.stale),
+            CheckStatus::Pending => (c.mark(), theme.muted),
             _ => ("✗", theme.state_failed),
         };
-        let value = match (c.status.as_str(), c.value) {
-            ("no data", _) => "no data".to_string(),
-            (_, Some(v)) => format_value(v),
-            (s, None) => s.to_string(),
-        };
+        let value = c.shown_value();
         let age = c.age_s.map(|a| format!(" {a:.0}s")).unwrap_or_default();
         lines.push(Line::styled(
             inert(&format!(

@@ -12,6 +12,7 @@ use super::{age, checks, clock, gauges, state_style};
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
 use crate::text::inert;
+use crate::wire::StateWord;
 use crate::wire::Status;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
@@ -58,9 +59,14 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
 
 /// shadow → paper → canary → live, with ✓ for stages passed.
 fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<'static> {
-    let order = ["shadow", "paper", "canary", "live"];
-    let current = match status.state.as_str() {
-        "awaiting_approval" => Some(2),
+    let order = [
+        StateWord::Shadow,
+        StateWord::Paper,
+        StateWord::Canary,
+        StateWord::Live,
+    ];
+    let current = match status.state {
+        StateWord::AwaitingApproval => Some(2),
         s => order.iter().position(|o| *o == s),
     };
     let mut spans = Vec::new();
@@ -68,9 +74,9 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
         if i > 0 {
             spans.push(Span::styled(" ─► ", theme.muted));
         }
-        let label = name.to_uppercase();
+        let label = name.as_str().to_uppercase();
         match current {
-            Some(c) if i < c || (i == 2 && status.state == "awaiting_approval") => {
+            Some(c) if i < c || (i == 2 && status.state == StateWord::AwaitingApproval) => {
                 spans.push(Span::styled(format!("{label} ✓"), theme.state_ok))
             }
             Some(c) if i == c => {
@@ -78,33 +84,33 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
                     .soak_left(model.now)
                     .map(|(l, _)| format!(" {} left", clock(l)))
                     .unwrap_or_default();
-                let what = if *name == "live" && !left.is_empty() {
+                let what = if *name == StateWord::Live && !left.is_empty() {
                     format!("{label} watch{left}")
                 } else {
                     format!("{label}{left}")
                 };
-                spans.push(Span::styled(what, state_style(theme, &status.state)))
+                spans.push(Span::styled(what, state_style(theme, status.state)))
             }
             _ => spans.push(Span::styled(label, theme.muted)),
         }
     }
-    match status.state.as_str() {
-        "awaiting_approval" => spans.push(Span::styled(
+    match status.state {
+        StateWord::AwaitingApproval => spans.push(Span::styled(
             "  awaiting approval (a)",
             theme.state_attention,
         )),
-        "rolled_back" => spans.push(Span::styled(
+        StateWord::RolledBack => spans.push(Span::styled(
             "  rolled back to the known-good release",
             theme.state_failed,
         )),
-        "halted" => spans.push(Span::styled(
+        StateWord::Halted => spans.push(Span::styled(
             format!(
                 "  HALTED: {}",
                 inert(status.halted_reason.as_deref().unwrap_or(""))
             ),
             theme.state_halted,
         )),
-        "idle" => spans.push(Span::styled("  idle: nothing serving", theme.muted)),
+        StateWord::Idle => spans.push(Span::styled("  idle: nothing serving", theme.muted)),
         _ => {}
     }
     Line::from(spans)

@@ -15,6 +15,7 @@ use crate::console::rollout::{Rollout, Standing};
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
 use crate::text::inert;
+use crate::wire::StateWord;
 use crate::wire::Status;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
@@ -91,13 +92,13 @@ pub fn rollout_title(model: &Model) -> String {
 
 /// The stage as the table shows it.
 fn stage_label(status: &Status, wide: bool) -> String {
-    match status.state.as_str() {
-        "awaiting_approval" if wide => "CANARY ▸ approve".into(),
+    match status.state {
+        StateWord::AwaitingApproval if wide => "CANARY ▸ approve".into(),
         // Narrow screens cut the column at 11 characters.
-        "awaiting_approval" => "▸ APPROVE".into(),
-        "rolled_back" => "ROLLED BACK".into(),
-        "rolling_back" => "ROLLING BACK".into(),
-        other => other.to_uppercase(),
+        StateWord::AwaitingApproval => "▸ APPROVE".into(),
+        StateWord::RolledBack => "ROLLED BACK".into(),
+        StateWord::RollingBack => "ROLLING BACK".into(),
+        other => other.as_str().to_uppercase(),
     }
 }
 
@@ -130,7 +131,7 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 Some((left, total)) if total > 0.0 && stale.is_none() => {
                     format!("{} {}", clock(left), bar(1.0 - left / total, 5))
                 }
-                _ if status.state == "awaiting_approval" => "done".into(),
+                _ if status.state == StateWord::AwaitingApproval => "done".into(),
                 _ => "—".into(),
             };
             let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
@@ -154,7 +155,7 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             let state_style = if stale.is_some() {
                 theme.stale
             } else {
-                state_style(theme, &status.state)
+                state_style(theme, status.state)
             };
             cells.push(Cell::from(inert(release)));
             cells.push(Cell::from(stage_label(status, wide)).style(state_style));

@@ -40,6 +40,7 @@ use crate::console::keymap::Keymap;
 use crate::console::layout;
 use crate::console::state::Model;
 use crate::console::theme::Theme;
+use crate::wire::StateWord;
 
 pub use fleet::rollout_title;
 
@@ -74,14 +75,16 @@ pub fn age(d: Duration) -> String {
 }
 
 /// The style of a host's state, wherever it is shown.
-pub fn state_style(theme: &Theme, state: &str) -> Style {
+pub fn state_style(theme: &Theme, state: StateWord) -> Style {
     match state {
-        "live" => theme.state_ok,
-        "shadow" | "paper" | "canary" | "validating" => theme.state_progress,
-        "awaiting_approval" => theme.state_attention,
-        "rolled_back" | "rolling_back" => theme.state_failed,
-        "halted" => theme.state_halted,
-        _ => theme.muted,
+        StateWord::Live => theme.state_ok,
+        StateWord::Shadow | StateWord::Paper | StateWord::Canary | StateWord::Validating => {
+            theme.state_progress
+        }
+        StateWord::AwaitingApproval => theme.state_attention,
+        StateWord::RolledBack | StateWord::RollingBack => theme.state_failed,
+        StateWord::Halted => theme.state_halted,
+        StateWord::Idle | StateWord::Smoke | StateWord::Unknown => theme.muted,
     }
 }
 

@@ -9,6 +9,7 @@ use super::{POLL, Rollout, Wave, connect};
 use crate::pipeline::AuditKind;
 use crate::ssh::target::Target;
 use crate::text::inert;
+use crate::wire::StateWord;
 use crate::wire::{AuditEntry, Request};
 
 /// How long a rollback waits for a host to leave `validating` or
@@ -30,12 +31,12 @@ async fn roll_back_host(target: &Target, rollout: &Rollout, why: &str) -> Result
         let digest = Some(rollout.release.digest.as_str());
         let took_it =
             status.current_digest.as_deref() == digest || status.deploy_digest.as_deref() == digest;
-        match status.state.as_str() {
+        match status.state {
             _ if !took_it => return Ok(false),
-            "rolled_back" | "halted" | "idle" => return Ok(false),
+            StateWord::RolledBack | StateWord::Halted | StateWord::Idle => return Ok(false),
             // Nothing to roll back yet, or already under way: the agent
             // refuses a rollback in both; wait for it to settle.
-            "validating" | "rolling_back" => {
+            StateWord::Validating | StateWord::RollingBack => {
                 if Instant::now() > deadline {
                     return Err(format!("still {} after {SETTLE:?}", status.state));
                 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Wave;
+use crate::wire::StateWord;
 use crate::wire::Status;
 use crate::wire::history::HistoryEntry;
 
@@ -33,11 +34,11 @@ pub(super) fn standing(
     digest: &str,
     id: &str,
 ) -> Standing {
-    let state = status.state.as_str();
+    let state = status.state;
     let deploying_it = status.deploy_digest.as_deref() == Some(digest);
     // A candidate being validated is not in the history yet.
-    if state == "validating" && deploying_it {
-        return Standing::InFlight(state.into());
+    if state == StateWord::Validating && deploying_it {
+        return Standing::InFlight(state.as_str().into());
     }
     let mine = history
         .iter()
@@ -47,9 +48,14 @@ pub(super) fn standing(
         // counts, as when it was put there by hand.
         let on_it = status.current_digest.as_deref() == Some(digest);
         return match state {
-            "live" if on_it => Standing::Live,
-            "shadow" | "paper" | "canary" | "awaiting_approval" if deploying_it => {
-                Standing::InFlight(state.into())
+            StateWord::Live if on_it => Standing::Live,
+            StateWord::Shadow
+            | StateWord::Paper
+            | StateWord::Canary
+            | StateWord::AwaitingApproval
+                if deploying_it =>
+            {
+                Standing::InFlight(state.as_str().into())
             }
             _ => Standing::NotStarted,
         };
@@ -71,7 +77,7 @@ pub(super) fn standing(
             .unwrap_or_default();
         format!("{}: {detail}", mine.outcome)
     };
-    if current && state == "rolling_back" {
+    if current && state == StateWord::RollingBack {
         // The outcome is written once the rollback is done; the aborted or
         // failed stage already says who asked.
         return if by_us {
@@ -81,14 +87,14 @@ pub(super) fn standing(
         };
     }
     match mine.outcome.as_str() {
-        "live" if state == "live" && status.current_digest.as_deref() == Some(digest) => {
+        "live" if state == StateWord::Live && status.current_digest.as_deref() == Some(digest) => {
             Standing::Live
         }
         "live" => Standing::Moved(format!(
             "{state} on {}",
             status.current_release.as_deref().unwrap_or("nothing")
         )),
-        "in_flight" => Standing::InFlight(state.into()),
+        "in_flight" => Standing::InFlight(state.as_str().into()),
         // rolled_back, rejected, stopped, halted, or a word a newer agent
         // knows: never a reason to send the release again.
         _ if by_us => Standing::RolledBack,
