@@ -54,23 +54,27 @@ pub struct CtlArgs {
     pub operator: Option<String>,
 }
 
+/// A release to deploy, on one host (`submit`) or the fleet (`rollout`).
+#[derive(Args, Debug, Clone)]
+pub struct ReleaseArgs {
+    pub envfile: PathBuf,
+    #[arg(long)]
+    pub reason: String,
+    #[arg(long, default_value = "balanced")]
+    pub tier: String,
+    #[arg(long)]
+    pub commit: Option<String>,
+    #[arg(long)]
+    pub promotion: Option<String>,
+    /// Deploy inside an active freeze window (admin; the reason is audited on every host).
+    #[arg(long)]
+    pub override_freeze: bool,
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum CtlCommand {
     /// Submit a release: validate, then shadow → paper → canary → live.
-    Submit {
-        envfile: PathBuf,
-        #[arg(long)]
-        reason: String,
-        #[arg(long, default_value = "balanced")]
-        tier: String,
-        #[arg(long)]
-        commit: Option<String>,
-        #[arg(long)]
-        promotion: Option<String>,
-        /// Deploy inside an active freeze window (admin; the reason is audited).
-        #[arg(long)]
-        override_freeze: bool,
-    },
+    Submit(ReleaseArgs),
     /// Where the pipeline is, with every check.
     Status,
     /// Approve canary → live for the deploy awaiting approval.
@@ -128,20 +132,7 @@ pub enum CtlCommand {
         override_freeze: bool,
     },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
-    Rollout {
-        envfile: PathBuf,
-        #[arg(long)]
-        reason: String,
-        #[arg(long, default_value = "balanced")]
-        tier: String,
-        #[arg(long)]
-        commit: Option<String>,
-        #[arg(long)]
-        promotion: Option<String>,
-        /// Deploy inside a freeze window (admin; audited on every host).
-        #[arg(long)]
-        override_freeze: bool,
-    },
+    Rollout(ReleaseArgs),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -215,14 +206,14 @@ async fn on_fleet(
         CtlCommand::Drill { reason } => {
             drill_all::run(fleet.targets, reason, operator, args.json).await
         }
-        CtlCommand::Rollout {
+        CtlCommand::Rollout(ReleaseArgs {
             envfile,
             reason,
             tier,
             commit,
             promotion,
             override_freeze,
-        } => {
+        }) => {
             let (name, content) = read_release(envfile)?;
             let release = rollout::Release {
                 digest: crate::stamp::sha256_hex(content.as_bytes()),
@@ -251,14 +242,14 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
     command: &CtlCommand,
 ) -> anyhow::Result<(Request, Option<String>)> {
     Ok(match command {
-        CtlCommand::Submit {
+        CtlCommand::Submit(ReleaseArgs {
             envfile,
             reason,
             tier,
             commit,
             promotion,
             override_freeze,
-        } => {
+        }) => {
             let tier: Tier = tier.parse().map_err(|e: String| fail(Code::Usage, e))?;
             let (name, content) = read_release(envfile)?;
             (
@@ -294,7 +285,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         }
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
-        CtlCommand::Rollout { .. } => {
+        CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,
                 "rollout runs across a fleet: gantry ctl --hosts FILE rollout ENVFILE --reason R (without --host)",
