@@ -1294,6 +1294,7 @@ impl Pipeline {
         out: &mut Vec<Effect>,
     ) {
         let Some(deploy) = &mut self.deploy else {
+            impossible("a soak passed with no deploy");
             return;
         };
         deploy.close_stage(
@@ -1349,6 +1350,7 @@ impl Pipeline {
 
     fn go_live(&mut self, config: &Config, now: Time, out: &mut Vec<Effect>) {
         let Some(deploy) = &mut self.deploy else {
+            impossible("going live with no deploy");
             return;
         };
         deploy.open_stage(Stage::Live, now);
@@ -1770,6 +1772,7 @@ impl Pipeline {
             ..
         } = self.phase.clone()
         else {
+            impossible("a drill's sample outside a drill");
             return;
         };
         let settled = match verdict {
@@ -2039,6 +2042,13 @@ fn authorize(by: &Actor, op: Op) -> Result<(), Refusal> {
             ),
         ))
     }
+}
+
+/// A branch the types do not yet rule out and the machine never takes: a
+/// debug build (every test and proptest) fails on it; a release build
+/// changes nothing and goes on.
+fn impossible(what: &str) {
+    debug_assert!(false, "pipeline invariant broken: {what}");
 }
 
 fn require_reason(reason: &str) -> Result<(), Refusal> {
