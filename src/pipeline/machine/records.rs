@@ -1,0 +1,180 @@
+//! What the machine keeps of a deploy: the release, its stages, the
+//! approval, how it ended, and the soak clock.
+
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::pipeline::Time;
+use crate::pipeline::gate::CheckSpec;
+use crate::pipeline::gate::millis_between;
+use crate::pipeline::policy::Actor;
+use crate::pipeline::policy::Stage;
+use crate::pipeline::policy::Tier;
+
+/// Settings the machine decides with. Changing them means restarting the
+/// agent (no hot reload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Soak of shadow, paper and canary, in milliseconds.
+    pub soak_ms: [u64; 3],
+    /// The post-deploy watch window of live.
+    pub watch_ms: u64,
+    pub require_approval_for_live: bool,
+    pub require_distinct_approver: bool,
+    pub checks: Vec<CheckSpec>,
+    /// A gap between healthy samples longer than this does not count toward
+    /// a soak: nobody watched the gate in between.
+    pub max_sample_gap_ms: u64,
+    /// How long a release just restarted (a rollback, a drill step) has to
+    /// answer healthy.
+    pub verify_timeout_ms: u64,
+}
+
+impl Config {
+    pub fn soak_ms(&self, stage: Stage) -> u64 {
+        stage.soak_index().map_or(0, |i| self.soak_ms[i])
+    }
+}
+
+/// A release as the machine knows it: its id (the file name under
+/// releases/) and the sha256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRef {
+    pub id: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageResult {
+    InProgress,
+    Passed,
+    Failed,
+    Aborted,
+}
+
+/// One stage of one deploy, for deploy_state.json and history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: Stage,
+    pub started_at: Time,
+    pub ended_at: Option<Time>,
+    pub result: StageResult,
+    /// Gate result: "6/6 checks" on a pass, the failed check on a failure.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: Actor,
+    pub at: Time,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum Outcome {
+    InFlight,
+    Live,
+    RolledBack(String),
+    Rejected(String),
+    /// Stopped with no known-good release to return to.
+    Stopped(String),
+    Halted(String),
+}
+
+/// A deploy: one release's way through the stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub id: String,
+    pub release: ReleaseRef,
+    pub tier: Tier,
+    pub submitted_by: Actor,
+    pub submitted_at: Time,
+    pub reason: String,
+    pub commit: Option<String>,
+    pub promotion: Option<String>,
+    pub needs_approval: bool,
+    pub stages: Vec<StageRecord>,
+    pub approval: Option<Approval>,
+    pub outcome: Outcome,
+    pub ended_at: Option<Time>,
+}
+
+impl Deploy {
+    pub(super) fn close_stage(&mut self, now: Time, result: StageResult, detail: Option<String>) {
+        if let Some(record) = self.stages.last_mut()
+            && record.result == StageResult::InProgress
+        {
+            record.ended_at = Some(now);
+            record.result = result;
+            record.detail = detail;
+        }
+    }
+
+    pub(super) fn open_stage(&mut self, stage: Stage, now: Time) {
+        self.stages.push(StageRecord {
+            stage,
+            started_at: now,
+            ended_at: None,
+            result: StageResult::InProgress,
+            detail: None,
+        });
+    }
+
+    pub(super) fn finish(&mut self, outcome: Outcome, now: Time) {
+        self.outcome = outcome;
+        self.ended_at = Some(now);
+    }
+
+    /// Whether every soaked stage passed: the precondition of live.
+    pub fn passed_all_soaks(&self) -> bool {
+        [Stage::Shadow, Stage::Paper, Stage::Canary]
+            .into_iter()
+            .all(|stage| {
+                self.stages
+                    .iter()
+                    .any(|r| r.stage == stage && r.result == StageResult::Passed)
+            })
+    }
+}
+
+/// Time spent with the gate holding, toward a soak or the live watch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Soak {
+    pub started_at: Time,
+    pub total_ms: u64,
+    pub elapsed_ms: u64,
+    /// The last healthy sample; an interval counts only when both of its
+    /// ends were healthy and it is not longer than the allowed gap.
+    pub healthy_at: Option<Time>,
+}
+
+impl Soak {
+    pub(super) fn new(total_ms: u64, now: Time) -> Self {
+        Self {
+            started_at: now,
+            total_ms,
+            elapsed_ms: 0,
+            healthy_at: None,
+        }
+    }
+
+    pub(super) fn accrue(&mut self, now: Time, max_gap_ms: u64) {
+        if let Some(then) = self.healthy_at {
+            let gap = millis_between(then, now);
+            if gap <= max_gap_ms {
+                self.elapsed_ms = self.elapsed_ms.saturating_add(gap).min(self.total_ms);
+            }
+        }
+        self.healthy_at = Some(now);
+    }
+
+    pub fn remaining_ms(&self) -> u64 {
+        self.total_ms.saturating_sub(self.elapsed_ms)
+    }
+
+    pub fn done(&self) -> bool {
+        self.elapsed_ms >= self.total_ms
+    }
+}
