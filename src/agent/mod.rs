@@ -12,6 +12,7 @@
 //!   SIGTERM ───────────────────┘
 //! ```
 
+mod alerting;
 pub mod audit;
 pub mod command;
 pub mod config;

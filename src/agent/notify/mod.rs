@@ -13,20 +13,29 @@
 //! rollout`) can page with it too. Config and payloads:
 //! docs/freeze-and-alerts.md.
 
+mod config;
+mod digest;
+mod payload;
+
+pub use config::{
+    AlertsConfig, AlertsSection, Format, Webhook, WebhookSection, parse_priority, priority_str,
+    redact,
+};
+pub use digest::daily_digest;
+pub use payload::{Alert, discord_payload, payload, slack_payload};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::Utc;
+use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::durable::AppendLog;
-use crate::pipeline::{Outcome, Phase, Pipeline, Priority, StageResult};
+use crate::pipeline::Priority;
 use crate::stamp::rfc3339;
-use crate::text::{discord as discord_escape, slack as slack_escape};
 
 /// Alerts waiting for the sender task; past this, new ones are dropped.
 pub const QUEUE: usize = 256;
@@ -38,290 +47,6 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The most retries a config may ask for: a page that needs more is lost.
 pub const MAX_RETRIES: u32 = 10;
-
-/// `[alerts]` as written in gantry.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsSection {
-    #[serde(default)]
-    pub webhooks: Vec<WebhookSection>,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSection {
-    pub url: String,
-    /// "slack" or "discord".
-    pub format: String,
-    /// The least urgent priority this webhook gets ("P0" … "P3").
-    #[serde(default = "default_min_priority")]
-    pub min_priority: String,
-}
-
-fn default_timeout_ms() -> u64 {
-    2000
-}
-fn default_retries() -> u32 {
-    2
-}
-fn default_min_priority() -> String {
-    "P3".into()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Slack,
-    Discord,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Webhook {
-    pub url: String,
-    pub format: Format,
-    pub min_priority: Priority,
-}
-
-impl Webhook {
-    /// P0 is the most urgent; a webhook with min_priority P1 gets P0 and P1.
-    pub fn wants(&self, priority: Priority) -> bool {
-        priority <= self.min_priority
-    }
-}
-
-/// The validated `[alerts]` section; the default sends nowhere.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertsConfig {
-    pub webhooks: Vec<Webhook>,
-    pub timeout_ms: u64,
-    pub retries: u32,
-}
-
-impl Default for AlertsConfig {
-    fn default() -> Self {
-        Self {
-            webhooks: Vec::new(),
-            timeout_ms: default_timeout_ms(),
-            retries: default_retries(),
-        }
-    }
-}
-
-impl AlertsConfig {
-    /// Validates `[alerts]`; the error names the field
-    /// (`alerts.webhooks[0].url: …`).
-    pub fn parse(section: &AlertsSection) -> Result<Self, String> {
-        if section.timeout_ms == 0 {
-            return Err("alerts.timeout_ms: must be above 0".into());
-        }
-        if section.retries > MAX_RETRIES {
-            return Err(format!(
-                "alerts.retries: {} is more than {MAX_RETRIES}",
-                section.retries
-            ));
-        }
-        let mut webhooks = Vec::new();
-        for (index, w) in section.webhooks.iter().enumerate() {
-            let at = format!("alerts.webhooks[{index}]");
-            let url = reqwest::Url::parse(&w.url)
-                .map_err(|e| format!("{at}.url: {:?} is not a URL ({e})", redact(&w.url)))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(format!(
-                    "{at}.url: {:?} is not an http(s) URL",
-                    redact(&w.url)
-                ));
-            }
-            let format = match w.format.to_ascii_lowercase().as_str() {
-                "slack" => Format::Slack,
-                "discord" => Format::Discord,
-                other => {
-                    return Err(format!(
-                        "{at}.format: {other:?} is not \"slack\" or \"discord\""
-                    ));
-                }
-            };
-            let min_priority = parse_priority(&w.min_priority).ok_or_else(|| {
-                format!(
-                    "{at}.min_priority: {:?} is not P0, P1, P2 or P3",
-                    w.min_priority
-                )
-            })?;
-            webhooks.push(Webhook {
-                url: w.url.clone(),
-                format,
-                min_priority,
-            });
-        }
-        Ok(Self {
-            webhooks,
-            timeout_ms: section.timeout_ms,
-            retries: section.retries,
-        })
-    }
-}
-
-pub fn parse_priority(text: &str) -> Option<Priority> {
-    Some(match text.to_ascii_uppercase().as_str() {
-        "P0" => Priority::P0,
-        "P1" => Priority::P1,
-        "P2" => Priority::P2,
-        "P3" => Priority::P3,
-        _ => return None,
-    })
-}
-
-pub fn priority_str(priority: Priority) -> &'static str {
-    match priority {
-        Priority::P0 => "P0",
-        Priority::P1 => "P1",
-        Priority::P2 => "P2",
-        Priority::P3 => "P3",
-    }
-}
-
-/// A webhook URL carries its secret in the path (Slack, Discord): messages
-/// and logs show only the scheme and host.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            // Credentials in the authority are secret as well.
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            if rest.len() > authority.len() {
-                format!("{scheme}://{host}/…")
-            } else {
-                format!("{scheme}://{host}")
-            }
-        }
-        None => url.chars().take(24).collect(),
-    }
-}
-
-/// One alert, as every payload format renders it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub priority: Priority,
-    pub title: String,
-    /// The host it is about (for a rollout: the fleet or the host).
-    pub host: String,
-    pub at: String,
-    /// Short facts shown under the title: state, deploy, release, …
-    pub fields: Vec<(String, String)>,
-}
-
-impl Alert {
-    /// "[P0] lab-1: halted: …", the one-line form.
-    pub fn headline(&self) -> String {
-        format!(
-            "[{}] {}: {}",
-            priority_str(self.priority),
-            self.host,
-            self.title
-        )
-    }
-}
-
-/// Slack incoming-webhook payload: `text` (what notifications show) and
-/// minimal Block Kit: the title, then the fields.
-pub fn slack_payload(alert: &Alert) -> Value {
-    let mut blocks = vec![json!({
-        "type": "section",
-        "text": {
-            "type": "mrkdwn",
-            "text": truncate(
-                &format!(
-                    "*{} · {}*\n{}",
-                    priority_str(alert.priority),
-                    slack_escape(&alert.host),
-                    slack_escape(&alert.title)
-                ),
-                3000,
-            ),
-        }
-    })];
-    if !alert.fields.is_empty() {
-        let fields: Vec<Value> = alert
-            .fields
-            .iter()
-            .take(10)
-            .map(|(k, v)| {
-                json!({
-                    "type": "mrkdwn",
-                    "text": truncate(&format!("*{}*\n{}", slack_escape(k), slack_escape(v)), 2000),
-                })
-            })
-            .collect();
-        blocks.push(json!({ "type": "section", "fields": fields }));
-    }
-    json!({
-        "text": truncate(&slack_escape(&alert.headline()), 3000),
-        "blocks": blocks,
-    })
-}
-
-/// Discord webhook payload: `content` plus one embed coloured by priority.
-/// Mentions are disabled, so a title can never ping @everyone.
-pub fn discord_payload(alert: &Alert) -> Value {
-    let fields: Vec<Value> = alert
-        .fields
-        .iter()
-        .take(25)
-        .map(|(k, v)| {
-            json!({
-                "name": truncate(&discord_escape(k), 256),
-                "value": truncate(&discord_escape(v), 1024),
-                "inline": true,
-            })
-        })
-        .collect();
-    json!({
-        // The host and title escaped, not the "[P0]" gantry writes itself.
-        "content": truncate(
-            &format!(
-                "[{}] {}: {}",
-                priority_str(alert.priority),
-                discord_escape(&alert.host),
-                discord_escape(&alert.title)
-            ),
-            2000,
-        ),
-        "allowed_mentions": { "parse": [] },
-        "embeds": [{
-            "title": truncate(
-                &format!("{} · {}", priority_str(alert.priority), discord_escape(&alert.host)),
-                256,
-            ),
-            "description": truncate(&discord_escape(&alert.title), 4096),
-            "color": match alert.priority {
-                Priority::P0 => 0xd0_02_1b,
-                Priority::P1 => 0xf5_a6_23,
-                Priority::P2 => 0x41_75_05,
-                Priority::P3 => 0x9b_9b_9b,
-            },
-            "timestamp": alert.at,
-            "fields": fields,
-        }],
-    })
-}
-
-pub fn payload(format: Format, alert: &Alert) -> Value {
-    match format {
-        Format::Slack => slack_payload(alert),
-        Format::Discord => discord_payload(alert),
-    }
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
 /// What became of [`Notifier::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -549,126 +274,12 @@ pub fn append(path: &Path, line: &str) -> std::io::Result<()> {
     AppendLog::open(path, 0o640)?.append_line(line)
 }
 
-/// The P3 daily digest of `day` (UTC): what the host's deploys did that
-/// day. Returns the title and the fields.
-pub fn daily_digest(day: NaiveDate, pipeline: &Pipeline) -> (String, Vec<(String, String)>) {
-    let mut seen = std::collections::HashSet::new();
-    let candidate = match &pipeline.phase {
-        Phase::Validating { candidate, .. } => Some(candidate.as_ref()),
-        _ => None,
-    };
-    let deploys = pipeline
-        .history
-        .iter()
-        .chain(pipeline.deploy.iter())
-        .chain(candidate)
-        .filter(|d| seen.insert(d.id.clone()));
-    let on_day = |t: Option<crate::pipeline::Time>| t.is_some_and(|t| t.date_naive() == day);
-    let (mut submitted, mut live, mut rolled_back, mut rejected, mut stopped) = (0, 0, 0, 0, 0);
-    for d in deploys {
-        if on_day(Some(d.submitted_at)) {
-            submitted += 1;
-        }
-        if d.stages.iter().any(|s| {
-            s.stage == crate::pipeline::Stage::Live
-                && s.result != StageResult::Aborted
-                && on_day(Some(s.started_at))
-        }) {
-            live += 1;
-        }
-        if on_day(d.ended_at) {
-            match d.outcome {
-                Outcome::RolledBack(_) => rolled_back += 1,
-                Outcome::Rejected(_) => rejected += 1,
-                Outcome::Stopped(_) | Outcome::Halted(_) => stopped += 1,
-                Outcome::InFlight | Outcome::Live => {}
-            }
-        }
-    }
-    let title = format!(
-        "daily digest {day}: {submitted} deploy{} submitted, {live} went live, {rolled_back} rolled back",
-        if submitted == 1 { "" } else { "s" }
-    );
-    let mut fields = vec![
-        ("submitted".to_string(), submitted.to_string()),
-        ("went live".to_string(), live.to_string()),
-        ("rolled back".to_string(), rolled_back.to_string()),
-        ("rejected".to_string(), rejected.to_string()),
-        ("stopped or halted".to_string(), stopped.to_string()),
-    ];
-    if let Some(at) = pipeline.last_drill_at {
-        fields.push((
-            "last drill".to_string(),
-            at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        ));
-    }
-    (title, fields)
-}
-
-// The agent's side: every alert is appended to alerts.jsonl (synced, the
-// local record) and queued for the webhooks; neither waits on a network.
-impl super::Agent {
-    pub(super) fn alert(
-        &mut self,
-        priority: Priority,
-        title: String,
-        extra: Vec<(String, String)>,
-    ) {
-        let at = rfc3339(Utc::now());
-        let line = json!({
-            "at": at,
-            "host": self.config.host,
-            "priority": priority_str(priority),
-            "title": title,
-        });
-        if let Err(e) = self.alerts.append_line(&line.to_string()) {
-            eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
-        }
-        eprintln!(
-            "gantry agent: [{}] {}",
-            priority_str(priority),
-            crate::text::inert(&title)
-        );
-        let mut fields = vec![("state".to_string(), self.pipeline.word().to_string())];
-        if let Some(deploy) = &self.pipeline.deploy {
-            fields.push(("deploy".to_string(), deploy.id.clone()));
-        }
-        if let Some(serving) = &self.pipeline.serving {
-            fields.push(("serving".to_string(), serving.id.clone()));
-        }
-        fields.extend(extra);
-        if self.notifier.send(priority, title.clone(), fields) == Queued::Full {
-            let line = json!({
-                "at": at,
-                "host": self.config.host,
-                "kind": "dropped",
-                "priority": priority_str(priority),
-                "title": title,
-                "why": format!("the webhook queue is full ({QUEUE} waiting behind stuck receivers); not sent"),
-            });
-            if let Err(e) = self.alerts.append_line(&line.to_string()) {
-                eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
-            }
-        }
-    }
-
-    /// Once per UTC day, at the first sample after midnight: the P3 digest
-    /// of the day that ended. (A day whose midnight passes while the agent
-    /// is down gets none.)
-    pub(super) fn daily_digest_due(&mut self, now: crate::pipeline::Time) {
-        let today = now.date_naive();
-        if today <= self.digest_day {
-            return;
-        }
-        let day = std::mem::replace(&mut self.digest_day, today);
-        let (title, fields) = daily_digest(day, &self.pipeline);
-        self.alert(Priority::P3, title, fields);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
+    use crate::pipeline::{Outcome, Pipeline, StageResult};
 
     fn section(url: &str, format: &str, min: &str) -> AlertsSection {
         AlertsSection {
