@@ -1,0 +1,219 @@
+//! gantry.toml as written: the sections and their defaults, before any
+//! check (`deny_unknown_fields`, so a misspelt key is an error).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::pipeline::Stage;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub host: HostSection,
+    pub service: ServiceSection,
+    #[serde(default)]
+    pub validate: Option<CommandSection>,
+    #[serde(default)]
+    pub kill: Option<CommandSection>,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    pub probe: ProbeSection,
+    #[serde(default)]
+    pub smoke: Option<SmokeSection>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<CheckSection>,
+    #[serde(default, rename = "freeze")]
+    pub freezes: Vec<crate::agent::freeze::FreezeSection>,
+    #[serde(default)]
+    pub alerts: Option<crate::agent::notify::AlertsSection>,
+    /// The agent's read-only HTTP endpoint (off when absent).
+    #[serde(default)]
+    pub http: Option<crate::agent::http::HttpSection>,
+    #[serde(default)]
+    pub releases: ReleasesSection,
+}
+
+/// `[releases]`: how releases are shown.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesSection {
+    /// Keys whose values a release diff may show (to viewers too); every
+    /// other value is masked. An allow-list: a secret's name does not say
+    /// it is one.
+    #[serde(default)]
+    pub public_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    pub name: String,
+    /// Relative paths are relative to the config file's directory.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// "command" or "systemd".
+    pub kind: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSection {
+    pub command: Vec<String>,
+    #[serde(default = "default_command_timeout")]
+    pub timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    #[serde(default)]
+    pub soak_s: SoakSection,
+    #[serde(default = "default_watch")]
+    pub watch_s: f64,
+    #[serde(default = "yes")]
+    pub require_approval_for_live: bool,
+    #[serde(default)]
+    pub require_distinct_approver: bool,
+    #[serde(default = "default_verify_timeout")]
+    pub verify_timeout_s: f64,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        Self {
+            soak_s: SoakSection::default(),
+            watch_s: default_watch(),
+            require_approval_for_live: true,
+            require_distinct_approver: false,
+            verify_timeout_s: default_verify_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoakSection {
+    #[serde(default = "default_shadow")]
+    pub shadow: f64,
+    #[serde(default = "default_paper")]
+    pub paper: f64,
+    #[serde(default = "default_canary")]
+    pub canary: f64,
+}
+
+impl Default for SoakSection {
+    fn default() -> Self {
+        Self {
+            shadow: default_shadow(),
+            paper: default_paper(),
+            canary: default_canary(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// Prometheus text exposition endpoint of the service.
+    pub url: String,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    pub name: String,
+    /// A series selector: `name` or `name{label="value"}`.
+    pub metric: String,
+    pub op: String,
+    pub limit: f64,
+    pub severity: String,
+    #[serde(default = "all_stages")]
+    pub stages: Vec<String>,
+    #[serde(default = "default_consecutive")]
+    pub consecutive: u32,
+    #[serde(default = "default_stale")]
+    pub stale_after_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeSection {
+    /// Regular expressions the service log must match, in this order.
+    pub phases: Vec<String>,
+    /// Regular expressions no log line may match.
+    #[serde(default)]
+    pub forbidden: Vec<String>,
+    #[serde(default = "default_smoke_timeout")]
+    pub timeout_s: f64,
+}
+
+pub(super) fn default_stop_timeout() -> f64 {
+    10.0
+}
+
+pub(super) fn default_command_timeout() -> f64 {
+    30.0
+}
+
+pub(super) fn default_watch() -> f64 {
+    3600.0
+}
+
+pub(super) fn yes() -> bool {
+    true
+}
+
+pub(super) fn default_verify_timeout() -> f64 {
+    30.0
+}
+
+pub(super) fn default_shadow() -> f64 {
+    300.0
+}
+
+pub(super) fn default_paper() -> f64 {
+    600.0
+}
+
+pub(super) fn default_canary() -> f64 {
+    900.0
+}
+
+pub(super) fn default_interval() -> u64 {
+    1000
+}
+
+pub(super) fn default_timeout() -> u64 {
+    500
+}
+
+pub(super) fn all_stages() -> Vec<String> {
+    Stage::ALL.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+pub(super) fn default_consecutive() -> u32 {
+    3
+}
+
+pub(super) fn default_stale() -> f64 {
+    10.0
+}
+
+pub(super) fn default_smoke_timeout() -> f64 {
+    30.0
+}
