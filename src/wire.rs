@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::pipeline::{Actor, Role, Stage, Tier};
-pub use crate::pipeline::{AuditKind, CheckStatus, StateWord};
+pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
 pub mod history;
 

@@ -180,13 +180,9 @@ fn all_deploys(pipeline: &Pipeline) -> impl Iterator<Item = &Deploy> {
     pipeline.deploy.iter().chain(pipeline.history.iter())
 }
 
-/// The outcome's word, read through its serde form so a new outcome is
-/// counted under its own name without a change here.
+/// The outcome's word, as `gantry_deploys_total` labels it.
 fn outcome_word(deploy: &Deploy) -> String {
-    serde_json::to_value(&deploy.outcome)
-        .ok()
-        .and_then(|v| v.get("outcome")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into())
+    deploy.outcome.word().as_str().to_string()
 }
 
 /// Renders the snapshot as text exposition 0.0.4, as of `now`.

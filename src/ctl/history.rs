@@ -2,7 +2,7 @@
 //! stage's time and how the deploy ended; a second line says why when it did
 //! not go live.
 
-use crate::pipeline::{Stage, StageResult, Time};
+use crate::pipeline::{OutcomeWord, Stage, StageResult, Time};
 use crate::text::inert;
 use crate::wire::history::{History, HistoryEntry, StageTiming};
 
@@ -26,7 +26,7 @@ pub fn render(history: &History, now: Time) -> String {
         let mut row = vec![
             deploy.id.clone(),
             deploy.release.clone(),
-            deploy.outcome.clone(),
+            deploy.outcome.to_string(),
         ];
         for stage in Stage::ALL {
             row.push(stage_cell(deploy, stage, now));
@@ -76,7 +76,7 @@ fn stage_cell(deploy: &HistoryEntry, stage: Stage, now: Time) -> String {
         (StageResult::Failed, Some(d)) => format!("✗ {}", duration(d)),
         (StageResult::Aborted, Some(d)) => format!("⊘ {}", duration(d)),
         (StageResult::InProgress, _) if stage == Stage::Live => "✓".into(),
-        (StageResult::InProgress, _) if deploy.outcome == "in_flight" => {
+        (StageResult::InProgress, _) if deploy.outcome == OutcomeWord::InFlight => {
             match running_for(timing, now) {
                 Some(d) => format!("… {}", duration(d)),
                 None => "…".into(),
@@ -99,7 +99,7 @@ fn running_for(timing: &StageTiming, now: Time) -> Option<f64> {
 /// Why a deploy did not simply go live: the outcome's detail, else the
 /// failed stage's.
 fn why(deploy: &HistoryEntry) -> Option<String> {
-    if matches!(deploy.outcome.as_str(), "live" | "in_flight") {
+    if matches!(deploy.outcome, OutcomeWord::Live | OutcomeWord::InFlight) {
         return None;
     }
     deploy.outcome_detail.clone().or_else(|| {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{Actor, Deploy, Pipeline, Stage, StageResult, Tier, Time};
+use crate::pipeline::{Actor, Deploy, OutcomeWord, Pipeline, Stage, StageResult, Tier, Time};
 use crate::stamp::rfc3339;
 
 /// Deploys listed when the client names no limit.
@@ -37,8 +37,8 @@ pub struct HistoryEntry {
     #[serde(default)]
     pub promotion: Option<String>,
     /// `in_flight`, `live`, `rolled_back`, `rejected`, `stopped` or
-    /// `halted`; a string, so a newer agent's outcome still reads.
-    pub outcome: String,
+    /// `halted`; a newer agent's word reads as `unknown`.
+    pub outcome: OutcomeWord,
     /// Why it ended that way (the failed check, the refusal), if it says.
     #[serde(default)]
     pub outcome_detail: Option<String>,
@@ -84,9 +84,6 @@ pub fn list(pipeline: &Pipeline, limit: usize) -> Vec<HistoryEntry> {
 }
 
 pub fn entry(deploy: &Deploy) -> HistoryEntry {
-    // Outcome is `{"outcome": word, "detail": text}` on the wire of the
-    // machine's own state; reading it that way keeps one list of words.
-    let outcome = serde_json::to_value(&deploy.outcome).unwrap_or_default();
     HistoryEntry {
         id: deploy.id.clone(),
         release: deploy.release.id.clone(),
@@ -97,15 +94,8 @@ pub fn entry(deploy: &Deploy) -> HistoryEntry {
         reason: deploy.reason.clone(),
         commit: deploy.commit.clone(),
         promotion: deploy.promotion.clone(),
-        outcome: outcome
-            .get("outcome")
-            .and_then(|o| o.as_str())
-            .unwrap_or("unknown")
-            .to_string(),
-        outcome_detail: outcome
-            .get("detail")
-            .and_then(|d| d.as_str())
-            .map(str::to_string),
+        outcome: deploy.outcome.word(),
+        outcome_detail: deploy.outcome.detail().map(str::to_string),
         approved_by: deploy.approval.as_ref().map(|a| a.by.clone()),
         approved_at: deploy.approval.as_ref().map(|a| rfc3339(a.at)),
         ended_at: deploy.ended_at.map(rfc3339),
@@ -190,9 +180,9 @@ mod tests {
         let list = list(&pipeline, 10);
         let ids: Vec<&str> = list.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["d-3", "d-2", "d-1"]);
-        assert_eq!(list[0].outcome, "rejected");
+        assert_eq!(list[0].outcome, OutcomeWord::Rejected);
         assert_eq!(list[0].outcome_detail.as_deref(), Some("validate failed"));
-        assert_eq!(list[1].outcome, "in_flight");
+        assert_eq!(list[1].outcome, OutcomeWord::InFlight);
         assert_eq!(list[1].stages[0].duration_s, Some(30.0));
         assert_eq!(list[1].stages[1].duration_s, None);
         assert_eq!(super::list(&pipeline, 1).len(), 1);

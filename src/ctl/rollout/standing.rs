@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Wave;
+use crate::pipeline::OutcomeWord;
 use crate::wire::StateWord;
 use crate::wire::Status;
 use crate::wire::history::HistoryEntry;
@@ -86,15 +87,17 @@ pub(super) fn standing(
             Standing::Failed(format!("rolling back: {}", why()))
         };
     }
-    match mine.outcome.as_str() {
-        "live" if state == StateWord::Live && status.current_digest.as_deref() == Some(digest) => {
+    match mine.outcome {
+        OutcomeWord::Live
+            if state == StateWord::Live && status.current_digest.as_deref() == Some(digest) =>
+        {
             Standing::Live
         }
-        "live" => Standing::Moved(format!(
+        OutcomeWord::Live => Standing::Moved(format!(
             "{state} on {}",
             status.current_release.as_deref().unwrap_or("nothing")
         )),
-        "in_flight" => Standing::InFlight(state.as_str().into()),
+        OutcomeWord::InFlight => Standing::InFlight(state.as_str().into()),
         // rolled_back, rejected, stopped, halted, or a word a newer agent
         // knows: never a reason to send the release again.
         _ if by_us => Standing::RolledBack,

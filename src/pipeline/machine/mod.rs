@@ -30,7 +30,9 @@ pub use events::{
     Transition,
 };
 pub use phase::{DrillStep, Halt, Phase, StateWord};
-pub use records::{Approval, Config, Deploy, Outcome, ReleaseRef, Soak, StageRecord, StageResult};
+pub use records::{
+    Approval, Config, Deploy, Outcome, OutcomeWord, ReleaseRef, Soak, StageRecord, StageResult,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -83,6 +83,65 @@ pub enum Outcome {
     Halted(String),
 }
 
+/// How a deploy ended, as one word: history, metrics and the screen read
+/// this, and a word a newer agent sends reads as `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeWord {
+    InFlight,
+    Live,
+    RolledBack,
+    Rejected,
+    Stopped,
+    Halted,
+    #[serde(other)]
+    Unknown,
+}
+
+impl OutcomeWord {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InFlight => "in_flight",
+            Self::Live => "live",
+            Self::RolledBack => "rolled_back",
+            Self::Rejected => "rejected",
+            Self::Stopped => "stopped",
+            Self::Halted => "halted",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Outcome {
+    pub fn word(&self) -> OutcomeWord {
+        match self {
+            Self::InFlight => OutcomeWord::InFlight,
+            Self::Live => OutcomeWord::Live,
+            Self::RolledBack(_) => OutcomeWord::RolledBack,
+            Self::Rejected(_) => OutcomeWord::Rejected,
+            Self::Stopped(_) => OutcomeWord::Stopped,
+            Self::Halted(_) => OutcomeWord::Halted,
+        }
+    }
+
+    /// Why it ended that way, if it says.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::InFlight | Self::Live => None,
+            Self::RolledBack(why)
+            | Self::Rejected(why)
+            | Self::Stopped(why)
+            | Self::Halted(why) => Some(why),
+        }
+    }
+}
+
 /// A deploy: one release's way through the stages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
