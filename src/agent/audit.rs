@@ -266,12 +266,14 @@ pub fn tail(path: &Path, n: usize) -> Vec<AuditEntry> {
     // newline before the first of them included) or the whole file.
     let mut start = len;
     let mut window: Vec<u8> = Vec::new();
-    while start > 0 && window.iter().filter(|b| **b == b'\n').count() <= n {
+    let mut newlines = 0;
+    while start > 0 && newlines <= n {
         let from = start.saturating_sub(BLOCK);
         let mut block = vec![0u8; (start - from) as usize];
         if file.seek(SeekFrom::Start(from)).is_err() || file.read_exact(&mut block).is_err() {
             return Vec::new();
         }
+        newlines += block.iter().filter(|b| **b == b'\n').count();
         block.extend_from_slice(&window);
         window = block;
         start = from;

@@ -438,46 +438,26 @@ async fn session<R, W>(
             }
             continue;
         };
-        if let wire::Request::AuditTail { n } = command.request
-            && !id_used_for_status
-        {
-            // Read from the file off the loop, and off the runtime's workers.
-            let path = hub.audit_path.clone();
-            let out = out.clone();
-            let id = command.id.clone();
-            tokio::spawn(async move {
-                let entries =
-                    tokio::task::spawn_blocking(move || super::audit::tail(&path, n.min(10_000)))
-                        .await
-                        .unwrap_or_default();
-                let reply = Reply::ok(&id, serde_json::to_value(entries).ok());
-                out.push(wire::encode(&AgentMsg::Reply(reply)));
-                drop(permit);
-            });
-            continue;
-        }
-        if let wire::Request::ReleaseDiff { release, against } = &command.request
-            && !id_used_for_status
-        {
-            // Two files read and parsed: the session's cost, not the loop's.
-            let (release, against) = (release.clone(), against.clone());
-            let (dir, public) = (hub.releases_dir.clone(), hub.public_keys.clone());
-            let out = out.clone();
-            let id = command.id.clone();
-            tokio::spawn(async move {
-                let diff = tokio::task::spawn_blocking(move || {
-                    super::store::release_diff(&dir, &public, &release, against.as_deref())
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-                let reply = match diff {
-                    Ok(lines) => Reply::ok(&id, serde_json::to_value(lines).ok()),
-                    Err(e) => Reply::err(&id, ErrorCode::Failed, e),
-                };
-                out.push(wire::encode(&AgentMsg::Reply(reply)));
-                drop(permit);
-            });
-            continue;
+        match &command.request {
+            wire::Request::AuditTail { n } if !id_used_for_status => {
+                let (path, n) = (hub.audit_path.clone(), (*n).min(10_000));
+                answer_from_files(&out, &command.id, permit, move |id| {
+                    Reply::ok(id, serde_json::to_value(super::audit::tail(&path, n)).ok())
+                });
+                continue;
+            }
+            wire::Request::ReleaseDiff { release, against } if !id_used_for_status => {
+                let (release, against) = (release.clone(), against.clone());
+                let (dir, public) = (hub.releases_dir.clone(), hub.public_keys.clone());
+                answer_from_files(&out, &command.id, permit, move |id| {
+                    match super::store::release_diff(&dir, &public, &release, against.as_deref()) {
+                        Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
+                        Err(e) => Reply::err(id, ErrorCode::Failed, e),
+                    }
+                });
+                continue;
+            }
+            _ => {}
         }
         let (command, checked) = super::intake::check(command).await;
         let (tx, rx) = oneshot::channel();
@@ -504,6 +484,25 @@ async fn session<R, W>(
     forward.abort();
     drop(out);
     let _ = writer.await;
+}
+
+/// Answers a read-only command from the files on a blocking thread: the
+/// loop never sees it, and this session goes on reading meanwhile.
+fn answer_from_files(
+    out: &Outbox,
+    id: &str,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    read: impl FnOnce(&str) -> Reply + Send + 'static,
+) {
+    let (out, id) = (out.clone(), id.to_string());
+    tokio::spawn(async move {
+        let asked = id.clone();
+        let reply = tokio::task::spawn_blocking(move || read(&asked))
+            .await
+            .unwrap_or_else(|e| Reply::err(&id, ErrorCode::Internal, e.to_string()));
+        out.push(wire::encode(&AgentMsg::Reply(reply)));
+        drop(permit);
+    });
 }
 
 /// hello (with the session's role), then a snapshot.

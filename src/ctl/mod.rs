@@ -71,6 +71,18 @@ pub struct ReleaseArgs {
     pub override_freeze: bool,
 }
 
+impl ReleaseArgs {
+    /// The release file, checked, and the tier: `(name, content, tier)`.
+    fn read(&self) -> anyhow::Result<(String, String, Tier)> {
+        let tier = self
+            .tier
+            .parse()
+            .map_err(|e: String| fail(Code::Usage, e))?;
+        let (name, content) = read_release(&self.envfile)?;
+        Ok((name, content, tier))
+    }
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum CtlCommand {
     /// Submit a release: validate, then shadow → paper → canary → live.
@@ -206,24 +218,17 @@ async fn on_fleet(
         CtlCommand::Drill { reason } => {
             drill_all::run(fleet.targets, reason, operator, args.json).await
         }
-        CtlCommand::Rollout(ReleaseArgs {
-            envfile,
-            reason,
-            tier,
-            commit,
-            promotion,
-            override_freeze,
-        }) => {
-            let (name, content) = read_release(envfile)?;
+        CtlCommand::Rollout(release) => {
+            let (name, content, tier) = release.read()?;
             let release = rollout::Release {
                 digest: crate::stamp::sha256_hex(content.as_bytes()),
                 name,
                 content,
-                tier: tier.parse().map_err(|e: String| fail(Code::Usage, e))?,
-                reason: reason.clone(),
-                commit: commit.clone(),
-                promotion: promotion.clone(),
-                override_freeze: *override_freeze,
+                tier,
+                reason: release.reason.clone(),
+                commit: release.commit.clone(),
+                promotion: release.promotion.clone(),
+                override_freeze: release.override_freeze,
             };
             rollout::run(rollout::waves(fleet), release, operator, args.json).await
         }
@@ -242,26 +247,18 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
     command: &CtlCommand,
 ) -> anyhow::Result<(Request, Option<String>)> {
     Ok(match command {
-        CtlCommand::Submit(ReleaseArgs {
-            envfile,
-            reason,
-            tier,
-            commit,
-            promotion,
-            override_freeze,
-        }) => {
-            let tier: Tier = tier.parse().map_err(|e: String| fail(Code::Usage, e))?;
-            let (name, content) = read_release(envfile)?;
+        CtlCommand::Submit(release) => {
+            let (name, content, tier) = release.read()?;
             (
                 Request::Submit {
                     name,
                     content,
                     tier,
-                    commit: commit.clone(),
-                    promotion: promotion.clone(),
-                    override_freeze: *override_freeze,
+                    commit: release.commit.clone(),
+                    promotion: release.promotion.clone(),
+                    override_freeze: release.override_freeze,
                 },
-                Some(reason.clone()),
+                Some(release.reason.clone()),
             )
         }
         CtlCommand::Smoke {
