@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::pipeline::{Actor, Role, Stage, Tier};
 pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
+pub mod estop;
 pub mod history;
 
 /// Bumped when a message changes incompatibly.
@@ -110,6 +111,9 @@ pub enum Request {
     Estop,
     Rearm,
     Drill,
+    /// After a rearm: the last known-good release straight to live, if the
+    /// venue is verified flat first (admin).
+    Restore,
     AuditTail {
         #[serde(default = "default_tail")]
         n: usize,
@@ -174,6 +178,7 @@ impl Request {
             Request::Estop => "estop",
             Request::Rearm => "rearm",
             Request::Drill => "drill",
+            Request::Restore => "restore",
             Request::AuditTail { .. } => "audit_tail",
             Request::AuditVerify => "audit_verify",
             Request::AuditEntry { .. } => "audit_entry",
@@ -334,6 +339,10 @@ pub struct Status {
     pub last_drill_at: Option<String>,
     pub awaiting_approval: Option<Awaiting>,
     pub halted_reason: Option<String>,
+    /// The last emergency stop or halt, its kill command and whether the
+    /// venue was verified flat (`estop::EstopView`).
+    #[serde(default)]
+    pub estop: Option<estop::EstopView>,
     pub tier: Option<Tier>,
     pub submitted_by: Option<Actor>,
     pub deploy_reason: Option<String>,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::releases::ValidationDone;
 use super::service::Exited;
 use super::socket::Request;
-use super::{Agent, FAST_SAMPLE, command, config, probe, smoke, status, wire_line};
+use super::{Agent, FAST_SAMPLE, config, probe, smoke, status, wire_line};
 use crate::pipeline::{CheckStatus, Event, Phase, Sample, Time};
 use crate::wire::AgentMsg;
 
@@ -24,10 +24,11 @@ pub(super) struct Inbox {
     pub(super) validations: mpsc::UnboundedReceiver<ValidationDone>,
     pub(super) smokes_tx: mpsc::UnboundedSender<smoke::SmokeResult>,
     pub(super) smokes: mpsc::UnboundedReceiver<smoke::SmokeResult>,
-    pub(super) kills_tx: mpsc::UnboundedSender<command::Ran>,
-    pub(super) kills: mpsc::UnboundedReceiver<command::Ran>,
-    /// Kill commands started and not yet ended.
-    pub(super) kills_running: usize,
+    /// The kill and verify tasks' answers (`Event::Killed`, `FlatChecked`).
+    pub(super) venue_tx: mpsc::UnboundedSender<Event>,
+    pub(super) venue: mpsc::UnboundedReceiver<Event>,
+    pub(super) kill_running: bool,
+    pub(super) verify_running: bool,
 }
 
 /// The service's health as the last sample saw it.
@@ -94,7 +95,7 @@ impl Agent {
                     // not at the next tick.
                     self.sample().await;
                 }
-                Some(ran) = self.inbox.kills.recv() => self.killed(ran),
+                Some(fact) = self.inbox.venue.recv() => self.venue_answered(fact).await,
                 Some(done) = self.inbox.validations.recv() => self.validated(done).await,
                 Some(result) = self.inbox.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {

@@ -5,7 +5,8 @@
 //! task (and a blocking thread for releases), so sampling, gates and a
 //! rollback never wait behind an admin's upload.
 
-use crate::pipeline::STAGE_OWNED_KEYS;
+use super::venue::VenueProbe;
+use crate::pipeline::{FlatVerdict, Role, STAGE_OWNED_KEYS};
 use crate::wire::{Command, Request};
 
 /// A release carried by a command, checked.
@@ -24,10 +25,25 @@ pub struct Checked {
     /// What the command asks (its id left out), for resent-id matching.
     pub asked: String,
     pub release: Option<CheckedRelease>,
+    /// For a restore: what the verify command answered just now.
+    pub venue: Option<(FlatVerdict, String)>,
 }
 
-/// Checks `command`; on a blocking thread when it carries a release.
-pub async fn check(command: Command) -> (Command, Checked) {
+/// Checks `command`; on a blocking thread when it carries a release. An
+/// admin's restore asks the venue first (a command that may take seconds,
+/// here rather than on the loop).
+pub async fn check(command: Command, role: Role, probe: Option<&VenueProbe>) -> (Command, Checked) {
+    if matches!(command.request, Request::Restore) && role == Role::Admin {
+        let mut checked = check_now(&command);
+        checked.venue = Some(match probe {
+            Some(probe) => probe.once().await,
+            None => (
+                FlatVerdict::Unverified,
+                "no verify command configured ([kill] verify)".into(),
+            ),
+        });
+        return (command, checked);
+    }
     if release_of(&command).is_none() {
         let checked = check_now(&command);
         return (command, checked);
@@ -47,6 +63,7 @@ fn check_now(command: &Command) -> Checked {
             digest: crate::stamp::sha256_hex(content.as_bytes()),
             verdict: parse_release(name, content),
         }),
+        venue: None,
     }
 }
 
@@ -98,17 +115,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_release_is_checked_and_fingerprinted_with_its_command() {
-        let (_, checked) = check(command(Request::Validate {
-            name: "v2.env".into(),
-            content: "A=1\nTRADE_MODE=live\n".into(),
-        }))
+        let (_, checked) = check(
+            command(Request::Validate {
+                name: "v2.env".into(),
+                content: "A=1\nTRADE_MODE=live\n".into(),
+            }),
+            Role::Admin,
+            None,
+        )
         .await;
         let release = checked.release.unwrap();
         assert_eq!(release.digest.len(), 64);
         let refusal = release.verdict.unwrap_err();
         assert!(refusal.contains("v2.env: line 2: TRADE_MODE"), "{refusal}");
 
-        let (_, status) = check(command(Request::Status)).await;
+        let (_, status) = check(command(Request::Status), Role::Viewer, None).await;
         assert!(status.release.is_none());
         assert_ne!(status.asked, checked.asked);
     }

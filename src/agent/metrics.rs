@@ -485,6 +485,7 @@ mod tests {
             last_drill_at: None,
             awaiting_approval: None,
             halted_reason: None,
+            estop: None,
             tier: None,
             submitted_by: None,
             deploy_reason: None,

@@ -36,6 +36,7 @@ pub mod status;
 pub mod store;
 mod timing;
 mod transition;
+pub mod venue;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -168,7 +169,6 @@ impl Agent {
             &audit::entries_after(audit.path(), saved_seq),
         );
         let pipeline = replayed.pipeline;
-        let kill_due = replayed.kill_due;
         let estop_flag = match recovery::EstopFlag::open(&store.path("estop.flag")) {
             Ok(flag) => Some(flag),
             Err(e) => {
@@ -210,7 +210,7 @@ impl Agent {
         let (requests_tx, requests) = mpsc::channel(256);
         let (validations_tx, validations) = mpsc::unbounded_channel();
         let (smokes_tx, smokes) = mpsc::unbounded_channel();
-        let (kills_tx, kills) = mpsc::unbounded_channel();
+        let (venue_tx, venue) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
         let initial = status::build(
@@ -240,6 +240,11 @@ impl Agent {
             audit_path: store.path("audit.jsonl"),
             releases_dir: store.path("releases"),
             public_keys: Arc::new(config.public_keys.clone()),
+            venue_probe: config.verify.clone().map(|verify| venue::VenueProbe {
+                verify,
+                host: config.host.clone(),
+                dir: config.state_dir.clone(),
+            }),
             sessions: socket::Sessions::default(),
         });
         clients.spawn(socket::serve(listener, hub));
@@ -261,9 +266,10 @@ impl Agent {
                 validations,
                 smokes_tx,
                 smokes,
-                kills_tx,
-                kills,
-                kills_running: 0,
+                venue_tx,
+                venue,
+                kill_running: false,
+                verify_running: false,
             },
             store,
             audit,
@@ -297,12 +303,6 @@ impl Agent {
             agent.step_fact(stop.event, stop.at).await;
         }
         agent.fact(Event::Resumed).await;
-        if kill_due {
-            // A halt was recorded but its kill command has no recorded
-            // result: run it (again).
-            let previous = agent.pipeline.clone();
-            agent.start_kill(&previous);
-        }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         eprintln!(
             "gantry agent: {} serving {} in {} (state {})",

@@ -28,7 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::AgentConfig;
-use crate::pipeline::{Effect, Event, Pipeline, StateWord, Time};
+use crate::pipeline::{Event, Pipeline, StateWord, Time};
 use crate::wire::AuditEntry;
 
 /// An event as the audit log records it.
@@ -53,26 +53,18 @@ pub struct Replayed {
     pub pipeline: Pipeline,
     /// Recorded events stepped.
     pub steps: usize,
-    /// A replayed halt whose kill command has no recorded result: it may
-    /// not have run, so it runs again (cancel and flatten are idempotent).
-    pub kill_due: bool,
 }
 
 /// Steps every recorded event in `entries` (the audit tail past the saved
 /// head) on `pipeline`, in order.
 pub fn replay(config: &AgentConfig, mut pipeline: Pipeline, entries: &[AuditEntry]) -> Replayed {
     let mut steps = 0;
-    let mut kill_due = false;
     for entry in entries {
-        if entry.kind.is_kill() {
-            kill_due = false;
-        }
         let Some(recorded) = Recorded::of(entry) else {
             continue;
         };
         match pipeline.step(&config.pipeline, &recorded.event, recorded.at) {
             Ok(transition) => {
-                kill_due |= transition.effects.contains(&Effect::Kill);
                 pipeline = transition.next;
                 steps += 1;
                 if let Some(to) = recorded.to
@@ -93,11 +85,7 @@ pub fn replay(config: &AgentConfig, mut pipeline: Pipeline, entries: &[AuditEntr
             ),
         }
     }
-    Replayed {
-        pipeline,
-        steps,
-        kill_due,
-    }
+    Replayed { pipeline, steps }
 }
 
 /// `estop.flag`: the last emergency stop, written in place.

@@ -1,5 +1,5 @@
 //! Replies: the commands waiting for an outcome (a deploy, a rollback, a
-//! drill, a smoke, an emergency stop's kill command), and the first reply
+//! drill, a smoke, an emergency stop's proof of flat), and the first reply
 //! to each command id, so a resent id gets that reply again and never
 //! runs twice.
 
@@ -18,8 +18,6 @@ const REPLY_MEMORY: usize = 1024;
 pub(super) enum Awaited {
     /// An outcome the pipeline settles.
     Outcome(Pending),
-    /// The kill command an emergency stop started.
-    Kill,
 }
 
 /// A command waiting for its reply: the client's id, the key its reply is

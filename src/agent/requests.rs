@@ -7,15 +7,15 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::json;
 
-use super::intake::CheckedRelease;
+use super::intake::Checked;
 use super::releases::{Candidate, Validation};
 use super::replies::{Awaited, Earlier, Waiter};
 use super::socket::Request;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, audit, freeze, store};
 use crate::pipeline::{
-    Actor, ApprovalRequest, AuditKind, Event, Note, Pending, Phase, Refusal, RefusalKind, Role,
-    Submission,
+    Actor, ApprovalRequest, AuditKind, Event, FlatVerdict, Note, Pending, Phase, Refusal,
+    RefusalKind, RestoreRequest, Role, Submission,
 };
 use crate::wire::{Command, ErrorCode, Reply, Request as Op};
 
@@ -185,15 +185,13 @@ impl Agent {
             id: command.id.clone(),
             reply,
         };
-        let release = checked.release;
-        match self
-            .dispatch(&command, release.as_ref(), actor, reason)
-            .await
-        {
+        match self.dispatch(&command, &checked, actor, reason).await {
             Answer::Now(answer) => self.answer(waiter, answer),
             Answer::Later(awaited) => self.replies.wait(awaited, waiter),
             Answer::DryRun => {
-                if let (Op::Validate { content, .. }, Some(release)) = (&command.request, release) {
+                if let (Op::Validate { content, .. }, Some(release)) =
+                    (&command.request, checked.release)
+                {
                     match release.verdict {
                         Ok(()) => self.run_validate(
                             content.as_bytes().to_vec(),
@@ -213,11 +211,12 @@ impl Agent {
     pub(super) async fn dispatch(
         &mut self,
         command: &Command,
-        release: Option<&CheckedRelease>,
+        checked: &Checked,
         actor: Actor,
         reason: String,
     ) -> Answer {
         let id = command.id.as_str();
+        let release = checked.release.as_ref();
         // Set by the session for every op that carries a release.
         let verdict = || {
             release.map_or_else(
@@ -399,6 +398,18 @@ impl Agent {
                 by: actor.clone(),
                 reason: reason.clone(),
             },
+            Op::Restore => {
+                let (venue, venue_summary) = checked
+                    .venue
+                    .clone()
+                    .unwrap_or((FlatVerdict::Unverified, "the venue was not asked".into()));
+                Event::Restore(RestoreRequest {
+                    by: actor.clone(),
+                    reason: reason.clone(),
+                    venue,
+                    venue_summary,
+                })
+            }
         };
         let received = Instant::now();
         let now = Utc::now();
@@ -438,9 +449,26 @@ impl Agent {
             Op::Smoke { .. } if matches!(self.pipeline.phase, Phase::Smoking { .. }) => {
                 Answer::Later(Awaited::Outcome(Pending::Smoke))
             }
-            // The stop is done; its reply waits for the kill command too.
-            Op::Estop if self.inbox.kills_running > 0 => Answer::Later(Awaited::Kill),
+            // The stop is done; its reply waits until the venue is proven
+            // flat, or the kill or the verify failed.
+            Op::Estop if self.pipeline.stop.as_ref().is_some_and(|s| !s.settled()) => {
+                Answer::Later(Awaited::Outcome(Pending::Estop))
+            }
+            Op::Estop => Answer::Now(self.estop_reply(id)),
             _ => Answer::Now(self.done_reply(id, command.request.op_name())),
+        }
+    }
+
+    /// An emergency stop whose venue steps have answered already (none
+    /// configured, or a stop while halted): ok only if proven flat.
+    fn estop_reply(&self, id: &str) -> Reply {
+        let stop = self.pipeline.stop.as_ref();
+        match stop.and_then(|s| s.failed_step()) {
+            None if stop.is_some_and(|s| s.proven_flat()) => self.done_reply(id, "estop"),
+            failed => {
+                let step = failed.unwrap_or_else(|| "the stop has no record".into());
+                Reply::err(id, ErrorCode::Failed, format!("halted, but {step}"))
+            }
         }
     }
 

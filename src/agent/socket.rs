@@ -51,6 +51,8 @@ pub struct Hub {
     pub releases_dir: std::path::PathBuf,
     /// Keys whose values a diff may show ([releases] public_keys).
     pub public_keys: Arc<Vec<String>>,
+    /// The verify command, asked in the session before a restore.
+    pub venue_probe: Option<super::venue::VenueProbe>,
     pub sessions: Sessions,
 }
 
@@ -459,7 +461,8 @@ async fn session<R, W>(
             }
             _ => {}
         }
-        let (command, checked) = super::intake::check(command).await;
+        let (command, checked) =
+            super::intake::check(command, role, hub.venue_probe.as_ref()).await;
         let (tx, rx) = oneshot::channel();
         let request = Request {
             command,

@@ -53,6 +53,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
             Phase::Halted { reason, .. } => Some(reason.clone()),
             _ => None,
         },
+        estop: pipeline.stop.as_ref().map(Into::into),
         tier: deploy.map(|d| d.tier),
         submitted_by: deploy.map(|d| d.submitted_by.clone()),
         deploy_reason: deploy.map(|d| d.reason.clone()),

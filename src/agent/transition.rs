@@ -8,12 +8,9 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::releases::Validation;
-use super::replies::Awaited;
 use super::timing::{RollbackTimer, entered_rollback};
-use super::{Agent, command, recovery};
-use crate::pipeline::{
-    AuditKind, Effect, Event, Phase, Pipeline, ReleaseRef, Stage, Time, Transition,
-};
+use super::{Agent, recovery};
+use crate::pipeline::{Effect, Event, Pipeline, ReleaseRef, Stage, Time, Transition};
 
 impl Agent {
     /// Steps a fact (not a command): it is never refused by policy, and its
@@ -180,6 +177,7 @@ impl Agent {
                 self.health.service_alive = false;
             }
             Effect::Kill => self.start_kill(previous),
+            Effect::VerifyFlat => self.start_verify(),
             // alerts.jsonl, then the webhook queue (never waits): notify.rs.
             Effect::Alert { priority, title } => self.alert(priority, title, Vec::new()),
             Effect::Persist => self.save(true),
@@ -244,75 +242,5 @@ impl Agent {
             timer.restarted = Some(restarted);
         }
         Ok(())
-    }
-
-    /// Starts the kill command in a task of its own: however long it runs,
-    /// samples, requests and the reply memory go on. Its result comes back
-    /// through `kills` ([`Agent::killed`]), and an emergency stop's reply
-    /// waits for it.
-    pub(super) fn start_kill(&mut self, previous: &Pipeline) {
-        let reason = match &self.pipeline.phase {
-            Phase::Halted { reason, .. } => reason.clone(),
-            _ => String::new(),
-        };
-        let Some((argv, timeout_ms)) = self.config.kill.clone() else {
-            let note = self.agent_note(
-                AuditKind::KillSkipped,
-                "no kill command configured; service stopped only".into(),
-            );
-            let _ = self.write_audit(&note, None);
-            return;
-        };
-        let serving = previous
-            .serving
-            .as_ref()
-            .map(|r| r.id.clone())
-            .unwrap_or_default();
-        let host = self.config.host.clone();
-        let dir = self.config.state_dir.clone();
-        let done = self.inbox.kills_tx.clone();
-        self.inbox.kills_running += 1;
-        tokio::spawn(async move {
-            crate::faults::point("kill.started");
-            let ran = command::run(
-                &argv,
-                &[("{reason}", &reason), ("{host}", &host)],
-                &[
-                    ("GANTRY_HOST", &host),
-                    ("GANTRY_REASON", &reason),
-                    ("GANTRY_RELEASE", &serving),
-                ],
-                &dir,
-                timeout_ms,
-            )
-            .await;
-            let _ = done.send(ran);
-        });
-    }
-
-    /// The kill command ended: recorded, and the emergency stops waiting
-    /// for it answered.
-    pub(super) fn killed(&mut self, ran: command::Ran) {
-        self.inbox.kills_running = self.inbox.kills_running.saturating_sub(1);
-        let kind = if ran.ok {
-            AuditKind::KillDone
-        } else {
-            AuditKind::KillFailed
-        };
-        let mut message = format!("kill command: {}", ran.summary);
-        if !ran.output.is_empty() {
-            message.push_str(&format!(" ({})", ran.output));
-        }
-        let note = self.agent_note(kind, message);
-        if let Err(e) = self.write_audit(&note, None) {
-            eprintln!("gantry agent: audit write failed: {e}");
-            self.unrecorded.push(note);
-        }
-        if self.inbox.kills_running == 0 {
-            for waiter in self.replies.take(&Awaited::Kill) {
-                let reply = self.done_reply(&waiter.id, "estop");
-                self.replies.answer(waiter, reply);
-            }
-        }
     }
 }

@@ -103,13 +103,20 @@ pub enum CtlCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Emergency stop: kill command, stop the service, halt.
+    /// Emergency stop: halt, stop the service, run the kill command, then
+    /// wait until the venue is verified flat. Exit 0 only if it is.
     Estop {
         #[arg(long)]
         reason: String,
     },
-    /// Leave `halted` (admin).
+    /// Leave `halted` for `idle` (admin).
     Rearm {
+        #[arg(long)]
+        reason: String,
+    },
+    /// After a rearm: start the last known-good release directly in live,
+    /// if the venue is verified flat (admin).
+    Restore {
         #[arg(long)]
         reason: String,
     },
@@ -327,6 +334,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::Rollback { reason } => (Request::Rollback, Some(reason.clone())),
         CtlCommand::Estop { reason } => (Request::Estop, Some(reason.clone())),
         CtlCommand::Rearm { reason } => (Request::Rearm, Some(reason.clone())),
+        CtlCommand::Restore { reason } => (Request::Restore, Some(reason.clone())),
         CtlCommand::Drill { reason } => (Request::Drill, Some(reason.clone())),
         CtlCommand::Audit { tail, action } => match action {
             Some(AuditAction::Verify) => (Request::AuditVerify, None),

@@ -127,6 +127,20 @@ pub fn render_status(s: &Status) -> String {
     if let Some(reason) = &s.halted_reason {
         line("halted", reason.clone());
     }
+    if let Some(stop) = &s.estop {
+        let by = stop
+            .by
+            .as_deref()
+            .map_or("the agent".to_string(), |b| format!("by {b}"));
+        line("estop", format!("{} {by}: {}", stop.at, stop.reason));
+        line("  venue", stop.headline().to_string());
+        if let Some(summary) = &stop.kill.summary {
+            line("  kill", summary.clone());
+        }
+        if let Some(summary) = &stop.flat.summary {
+            line("  verify", summary.clone());
+        }
+    }
     if let Some(window) = &s.freeze {
         line(
             "freeze",

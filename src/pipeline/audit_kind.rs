@@ -35,6 +35,10 @@ pub enum AuditKind {
     KillDone,
     KillFailed,
     KillSkipped,
+    FlatVerified,
+    FlatFailed,
+    FlatUnverified,
+    Restore,
     Notify,
     /// `error.<what>`: an effect the agent could not carry out.
     Error(String),
@@ -72,6 +76,10 @@ const WORDS: &[(AuditKind, &str)] = &[
     (AuditKind::KillDone, "kill.done"),
     (AuditKind::KillFailed, "kill.failed"),
     (AuditKind::KillSkipped, "kill.skipped"),
+    (AuditKind::FlatVerified, "flat.verified"),
+    (AuditKind::FlatFailed, "flat.failed"),
+    (AuditKind::FlatUnverified, "flat.unverified"),
+    (AuditKind::Restore, "restore"),
     (AuditKind::Notify, "notify"),
 ];
 
@@ -115,6 +123,8 @@ impl AuditKind {
             Self::GateFail
             | Self::SmokeFail
             | Self::KillFailed
+            | Self::FlatFailed
+            | Self::FlatUnverified
             | Self::Rollback
             | Self::RollbackStart
             | Self::RollbackDone

@@ -17,9 +17,10 @@ mod tests;
 pub use audit_kind::AuditKind;
 pub use gate::{CheckSpec, CheckState, CheckStatus, Gate, Sample, Verdict};
 pub use machine::{
-    ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, Note, Outcome, OutcomeWord, Pending,
-    Phase, Pipeline, Priority, Refusal, RefusalKind, ReleaseRef, StageRecord, StageResult,
-    StateWord, Submission, Transition,
+    ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, FlatResult, FlatVerdict, KillResult,
+    Note, Outcome, OutcomeWord, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind,
+    ReleaseRef, RestoreRequest, StageRecord, StageResult, StateWord, StopRecord, Submission,
+    Transition,
 };
 pub use policy::{Actor, Comparison, Op, Role, STAGE_OWNED_KEYS, Severity, Stage, Tier};
 

@@ -254,6 +254,7 @@ pub enum Op {
     Estop,
     Rearm,
     Drill,
+    Restore,
 }
 
 impl Op {
@@ -265,6 +266,7 @@ impl Op {
             Op::Estop => "estop",
             Op::Rearm => "rearm",
             Op::Drill => "drill",
+            Op::Restore => "restore",
         }
     }
 
@@ -272,7 +274,7 @@ impl Op {
     pub fn least_role(self) -> Role {
         match self {
             Op::Approve | Op::Rollback | Op::Estop | Op::Drill => Role::Operator,
-            Op::Submit | Op::Rearm => Role::Admin,
+            Op::Submit | Op::Rearm | Op::Restore => Role::Admin,
         }
     }
 }

@@ -629,6 +629,17 @@ fn estop_from_anywhere_and_only_rearm_leaves() {
     assert!(rig.submit(2).unwrap_err().message.contains("rearm"));
     rig.sample(healthy());
     assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    let early = rig
+        .step(Event::Rearm {
+            by: admin("lead"),
+            reason: "too soon".into(),
+        })
+        .unwrap_err();
+    assert!(
+        early.message.contains("kill command is still running"),
+        "{early}"
+    );
+    settle_stop(&mut rig, true, FlatVerdict::Flat);
     let refusal = rig
         .step(Event::Rearm {
             by: operator("oncall"),
@@ -643,6 +654,187 @@ fn estop_from_anywhere_and_only_rearm_leaves() {
     .unwrap();
     assert_eq!(rig.pipeline.word(), StateWord::Idle);
     assert!(rig.submit(2).is_ok());
+}
+
+#[test]
+fn an_estop_is_answered_flat_only_when_the_venue_says_so() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "venue outage".into(),
+    })
+    .unwrap();
+    let stop = rig.pipeline.stop.clone().unwrap();
+    assert_eq!(stop.by.as_ref().unwrap().name, "oncall");
+    assert_eq!(stop.reason, "venue outage");
+    assert!(!stop.settled());
+    // The kill command answers; the venue is verified next, whatever it said.
+    let effects = rig
+        .step(Event::Killed {
+            ok: false,
+            summary: "exit 3 in 40 ms: venue timeout".into(),
+        })
+        .unwrap();
+    assert!(effects.contains(&Effect::VerifyFlat));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Alert { priority: Priority::P0, title } if title.contains("kill command failed"))));
+    // A resumed agent runs the step that has no answer: the verify.
+    let resumed = rig.step(Event::Resumed).unwrap();
+    assert!(resumed.contains(&Effect::VerifyFlat) && !resumed.contains(&Effect::Kill));
+    let effects = rig
+        .step(Event::FlatChecked {
+            verdict: FlatVerdict::Flat,
+            summary: "nothing open".into(),
+        })
+        .unwrap();
+    let settled = effects.iter().find_map(|e| match e {
+        Effect::Settled {
+            pending: Pending::Estop,
+            ok,
+            message,
+        } => Some((*ok, message.clone())),
+        _ => None,
+    });
+    let (ok, message) = settled.unwrap();
+    assert!(
+        !ok,
+        "a failed kill is never answered as done, even if the book is flat"
+    );
+    assert!(
+        message.contains("the kill command failed: exit 3"),
+        "{message}"
+    );
+    // A fact for a step already answered is a bug, refused with its name.
+    let late = rig
+        .step(Event::Killed {
+            ok: true,
+            summary: "x".into(),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(late.kind, RefusalKind::Unexpected { .. }),
+        "{late:?}"
+    );
+
+    // Not flat: P0, and the reply names the step.
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "again".into(),
+    })
+    .unwrap();
+    let effects = settle_stop(&mut rig, true, FlatVerdict::NotFlat);
+    assert!(effects.iter().any(|e| matches!(e, Effect::Alert { priority: Priority::P0, title } if title.contains("NOT FLAT"))));
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::Settled { ok: false, message, .. } if message.contains("NOT FLAT"))
+    ));
+
+    // Nobody checked: never flat.
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "third".into(),
+    })
+    .unwrap();
+    let effects = settle_stop(&mut rig, true, FlatVerdict::Unverified);
+    assert!(effects.iter().any(|e| matches!(e, Effect::Settled { ok: false, message, .. } if message.contains("flat unverified"))));
+    assert!(!rig.pipeline.stop.as_ref().unwrap().proven_flat());
+
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "fourth".into(),
+    })
+    .unwrap();
+    let effects = settle_stop(&mut rig, true, FlatVerdict::Flat);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Settled { ok: true, .. }))
+    );
+    assert!(rig.pipeline.stop.as_ref().unwrap().proven_flat());
+}
+
+#[test]
+fn restore_brings_the_known_good_straight_to_live_into_a_flat_venue_only() {
+    let restore = |venue| {
+        Event::Restore(RestoreRequest {
+            by: admin("lead"),
+            reason: "venue back".into(),
+            venue,
+            venue_summary: "checked".into(),
+        })
+    };
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.deploy_to_awaiting(2);
+    let known_good = rig.pipeline.known_good.clone().unwrap();
+    assert_eq!(known_good, release(1));
+    let refused = rig.step(restore(FlatVerdict::Flat)).unwrap_err();
+    assert!(refused.message.contains("from idle"), "{refused}");
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "outage".into(),
+    })
+    .unwrap();
+    settle_stop(&mut rig, true, FlatVerdict::Flat);
+    rig.step(Event::Rearm {
+        by: admin("lead"),
+        reason: "venue back".into(),
+    })
+    .unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Idle);
+    let refused = rig.step(restore(FlatVerdict::NotFlat)).unwrap_err();
+    assert!(refused.message.contains("not flat"), "{refused}");
+    let refused = rig.step(restore(FlatVerdict::Unverified)).unwrap_err();
+    assert!(refused.message.contains("no verify command"), "{refused}");
+    let by_operator = rig
+        .step(Event::Restore(RestoreRequest {
+            by: operator("oncall"),
+            reason: "x".into(),
+            venue: FlatVerdict::Flat,
+            venue_summary: "v".into(),
+        }))
+        .unwrap_err();
+    assert_eq!(by_operator.kind, RefusalKind::Forbidden);
+    let effects = rig.step(restore(FlatVerdict::Flat)).unwrap();
+    assert_eq!(rig.pipeline.word(), StateWord::Live);
+    assert_eq!(rig.pipeline.serving.as_ref(), Some(&known_good));
+    assert!(
+        matches!(&effects[0], Effect::Audit(note) if note.kind == AuditKind::Restore && note.state == StateWord::Live)
+    );
+    assert!(effects.contains(&Effect::Activate {
+        release: known_good.clone(),
+        stage: Stage::Live
+    }));
+    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    assert!(deploy.restore && deploy.release == known_good);
+    assert_eq!(rig.pipeline.watched_stage(), Some(Stage::Live));
+    // Its live gate applies at once: a failing sample acts on it.
+    rig.sample(dead());
+    assert_ne!(rig.pipeline.word(), StateWord::Live);
+}
+
+#[test]
+fn restore_is_refused_with_nothing_known_good() {
+    let mut rig = Rig::new();
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "x".into(),
+    })
+    .unwrap();
+    settle_stop(&mut rig, true, FlatVerdict::Flat);
+    rig.step(Event::Rearm {
+        by: admin("lead"),
+        reason: "x".into(),
+    })
+    .unwrap();
+    let refused = rig
+        .step(Event::Restore(RestoreRequest {
+            by: admin("lead"),
+            reason: "x".into(),
+            venue: FlatVerdict::Flat,
+            venue_summary: "v".into(),
+        }))
+        .unwrap_err();
+    assert!(refused.message.contains("no known-good"), "{refused}");
 }
 
 #[test]
@@ -770,6 +962,24 @@ fn fast_rig(live_first: bool) -> Rig {
     rig
 }
 
+/// The kill command and the verify command answer.
+fn settle_stop(rig: &mut Rig, kill_ok: bool, verdict: FlatVerdict) -> Vec<Effect> {
+    let mut effects = rig
+        .step(Event::Killed {
+            ok: kill_ok,
+            summary: "exit 0 in 5 ms".into(),
+        })
+        .unwrap();
+    effects.extend(
+        rig.step(Event::FlatChecked {
+            verdict,
+            summary: "verify command said flat".into(),
+        })
+        .unwrap(),
+    );
+    effects
+}
+
 #[derive(Debug, Clone)]
 enum Act {
     Submit(u8, bool),
@@ -781,6 +991,9 @@ enum Act {
     Rearm,
     Drill,
     Resume,
+    Killed(bool),
+    FlatChecked(u8),
+    Restore(u8),
     Wait(u16),
 }
 
@@ -795,8 +1008,19 @@ fn act() -> impl Strategy<Value = Act> {
         1 => Just(Act::Rearm),
         1 => Just(Act::Drill),
         1 => Just(Act::Resume),
+        1 => any::<bool>().prop_map(Act::Killed),
+        1 => (0u8..3).prop_map(Act::FlatChecked),
+        1 => (0u8..3).prop_map(Act::Restore),
         1 => (0u16..5000).prop_map(Act::Wait),
     ]
+}
+
+fn verdict_of(n: u8) -> FlatVerdict {
+    [
+        FlatVerdict::Flat,
+        FlatVerdict::NotFlat,
+        FlatVerdict::Unverified,
+    ][usize::from(n % 3)]
 }
 
 fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
@@ -855,6 +1079,20 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
             reason: "r".into(),
         },
         Act::Resume => Event::Resumed,
+        Act::Killed(ok) => Event::Killed {
+            ok: *ok,
+            summary: "k".into(),
+        },
+        Act::FlatChecked(n) => Event::FlatChecked {
+            verdict: verdict_of(*n),
+            summary: "f".into(),
+        },
+        Act::Restore(n) => Event::Restore(RestoreRequest {
+            by,
+            reason: "r".into(),
+            venue: verdict_of(*n),
+            venue_summary: "v".into(),
+        }),
         Act::Wait(_) => return None,
     })
 }
@@ -891,6 +1129,16 @@ proptest! {
                     // Halted is left only by rearm.
                     if before.word() == StateWord::Halted && after.word() != StateWord::Halted {
                         prop_assert!(matches!(event, Event::Rearm { .. }), "left halted on {:?}", event);
+                        prop_assert!(before.stop.as_ref().is_some_and(|s| s.settled()), "rearmed before the venue answered");
+                    }
+                    // A stop is answered as flat only when the kill did not
+                    // fail and the verify command said flat.
+                    for effect in &t.effects {
+                        if let Effect::Settled { pending: Pending::Estop, ok, .. } = effect {
+                            let stop = after.stop.as_ref().unwrap();
+                            prop_assert_eq!(*ok, stop.kill.as_ref().unwrap().ok
+                                && stop.flat.as_ref().unwrap().verdict == FlatVerdict::Flat);
+                        }
                     }
                     // Exactly one release active: at most one activation per step,
                     // and something serves whenever a gate is watched.
@@ -900,7 +1148,13 @@ proptest! {
                         prop_assert!(after.serving.is_some());
                     }
                     // Never live without passing every earlier gate (and approval when needed).
-                    if after.word() == StateWord::Live && before.word() != StateWord::Live
+                    // A restore is the exception: the known-good release, from
+                    // idle, into a venue verified flat.
+                    if matches!(event, Event::Restore(_)) {
+                        prop_assert_eq!(before.word(), StateWord::Idle);
+                        prop_assert_eq!(after.serving.as_ref(), before.known_good.as_ref());
+                        prop_assert!(matches!(&event, Event::Restore(r) if r.venue == FlatVerdict::Flat));
+                    } else if after.word() == StateWord::Live && before.word() != StateWord::Live
                         && before.word() != StateWord::RollingBack {
                         let deploy = after.deploy.as_ref().unwrap();
                         prop_assert!(deploy.passed_all_soaks(), "live without soaks: {:?}", deploy.stages);
@@ -911,7 +1165,7 @@ proptest! {
                     }
                     if let Phase::Live { .. } = after.phase {
                         let deploy = after.deploy.as_ref().unwrap();
-                        prop_assert!(deploy.passed_all_soaks());
+                        prop_assert!(deploy.passed_all_soaks() || deploy.restore);
                         prop_assert_eq!(after.serving.as_ref(), Some(&deploy.release));
                     }
                     if let Some(d) = after.in_flight() {

@@ -145,6 +145,7 @@ mod tests {
             commit: None,
             promotion: None,
             needs_approval: true,
+            restore: false,
             stages: vec![
                 StageRecord {
                     stage: Stage::Shadow,

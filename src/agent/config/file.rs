@@ -15,7 +15,7 @@ pub struct File {
     #[serde(default)]
     pub validate: Option<CommandSection>,
     #[serde(default)]
-    pub kill: Option<CommandSection>,
+    pub kill: Option<KillSection>,
     #[serde(default)]
     pub pipeline: PipelineSection,
     pub probe: ProbeSection,
@@ -72,6 +72,24 @@ pub struct CommandSection {
     pub command: Vec<String>,
     #[serde(default = "default_command_timeout")]
     pub timeout_s: f64,
+}
+
+/// `[kill]`: the emergency stop's kill command, and the verify command
+/// that proves the venue flat afterwards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSection {
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default = "default_command_timeout")]
+    pub timeout_s: f64,
+    /// Exits 0 when nothing is open at the venue; polled until it does.
+    #[serde(default)]
+    pub verify: Option<Vec<String>>,
+    #[serde(default = "default_command_timeout")]
+    pub verify_timeout_s: f64,
+    #[serde(default = "default_verify_interval")]
+    pub verify_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +186,10 @@ pub(super) fn default_stop_timeout() -> f64 {
 
 pub(super) fn default_command_timeout() -> f64 {
     30.0
+}
+
+fn default_verify_interval() -> u64 {
+    500
 }
 
 pub(super) fn default_watch() -> f64 {

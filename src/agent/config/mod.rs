@@ -9,7 +9,7 @@ mod file;
 use fields::{executable, io_reason, parse_op, seconds_field, smoke_config};
 
 pub use file::{
-    CheckSection, CommandSection, File, HostSection, PipelineSection, ProbeSection,
+    CheckSection, CommandSection, File, HostSection, KillSection, PipelineSection, ProbeSection,
     ReleasesSection, ServiceSection, SmokeSection, SoakSection,
 };
 
@@ -34,6 +34,14 @@ pub struct Check {
     pub selector: String,
 }
 
+/// The verify command: exit 0 means nothing is open at the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyConfig {
+    pub argv: Vec<String>,
+    pub timeout_ms: u64,
+    pub interval_ms: u64,
+}
+
 /// The built-in check every config has, first: the service's process.
 pub const PROCESS_ALIVE: &str = "process_alive";
 
@@ -47,6 +55,8 @@ pub struct AgentConfig {
     pub stop_timeout_ms: u64,
     pub validate: Option<(Vec<String>, u64)>,
     pub kill: Option<(Vec<String>, u64)>,
+    /// `[kill] verify`: proves the venue flat after the kill command.
+    pub verify: Option<VerifyConfig>,
     pub probe_url: String,
     pub probe_interval_ms: u64,
     pub probe_timeout_ms: u64,
@@ -123,6 +133,9 @@ impl AgentConfig {
         if let Some((argv, _)) = &self.kill {
             commands.push(("kill.command", argv));
         }
+        if let Some(verify) = &self.verify {
+            commands.push(("kill.verify", &verify.argv));
+        }
         for (field, argv) in commands {
             executable(argv, &self.state_dir).map_err(|why| bad(format!("{field}: {why}")))?;
         }
@@ -192,7 +205,44 @@ impl AgentConfig {
             }
         };
         let validate = command("validate", &file.validate)?;
-        let kill = command("kill", &file.kill)?;
+        let (kill, verify) = match &file.kill {
+            None => (None, None),
+            Some(k) => {
+                let argv = |field: &str, argv: &Option<Vec<String>>| match argv {
+                    Some(argv) if argv.is_empty() => {
+                        Err(bad(format!("kill.{field}: must not be empty")))
+                    }
+                    other => Ok(other.clone()),
+                };
+                let kill = match argv("command", &k.command)? {
+                    Some(argv) => Some((
+                        argv,
+                        seconds_field("kill.timeout_s", k.timeout_s).map_err(&bad)?,
+                    )),
+                    None => None,
+                };
+                let verify = match argv("verify", &k.verify)? {
+                    Some(argv) => {
+                        if k.verify_interval_ms == 0 {
+                            return Err(bad("kill.verify_interval_ms: must be above 0".into()));
+                        }
+                        Some(VerifyConfig {
+                            argv,
+                            timeout_ms: seconds_field("kill.verify_timeout_s", k.verify_timeout_s)
+                                .map_err(&bad)?,
+                            interval_ms: k.verify_interval_ms,
+                        })
+                    }
+                    None => None,
+                };
+                if kill.is_none() && verify.is_none() {
+                    return Err(bad(
+                        "[kill]: names neither a command nor a verify command".into()
+                    ));
+                }
+                (kill, verify)
+            }
+        };
 
         let p = &file.pipeline;
         let soak_ms = [
@@ -313,6 +363,7 @@ impl AgentConfig {
             stop_timeout_ms,
             validate,
             kill,
+            verify,
             probe_url: file.probe.url.clone(),
             probe_interval_ms: file.probe.interval_ms,
             probe_timeout_ms: file.probe.timeout_ms,

@@ -435,6 +435,7 @@ mod tests {
             commit: None,
             promotion: None,
             needs_approval: false,
+            restore: false,
             stages: if live {
                 vec![StageRecord {
                     stage: crate::pipeline::Stage::Live,

@@ -69,7 +69,10 @@ impl Pipeline {
         out.push(Effect::Audit(self.note(AuditKind::AgentResume, message)));
         match &self.phase {
             // Nothing may run: whatever a crash left running is stopped.
-            Phase::Halted { .. } | Phase::Idle => out.push(Effect::StopService),
+            Phase::Halted { .. } | Phase::Idle => {
+                out.push(Effect::StopService);
+                self.resume_stop(out);
+            }
             _ => {
                 if let (Some(release), Some(stage)) = (self.serving.clone(), self.watched_stage()) {
                     // A drill or rollback restarts on purpose; everything else
@@ -138,13 +141,8 @@ impl Pipeline {
                 ),
             ));
         }
-        self.deploys_started += 1;
         let candidate = Deploy {
-            id: format!(
-                "d-{}-{}",
-                now.format("%Y%m%dT%H%M%SZ"),
-                self.deploys_started
-            ),
+            id: self.next_deploy_id(now),
             release: release.clone(),
             tier,
             submitted_by: by.clone(),
@@ -153,6 +151,7 @@ impl Pipeline {
             commit: commit.clone(),
             promotion: promotion.clone(),
             needs_approval: config.require_approval_for_live || tier == Tier::Aggressive,
+            restore: false,
             stages: Vec::new(),
             approval: None,
             outcome: Outcome::InFlight,

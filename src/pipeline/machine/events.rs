@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde::Serialize;
 
-use super::{Pipeline, ReleaseRef, StateWord};
+use super::{FlatVerdict, Pipeline, ReleaseRef, StateWord};
 use crate::pipeline::audit_kind::AuditKind;
 use crate::pipeline::gate::Sample;
 use crate::pipeline::policy::Actor;
@@ -40,6 +40,17 @@ pub struct ApprovalRequest {
     pub reason: String,
 }
 
+/// After a rearm: start the last known-good release directly in live.
+/// `venue` is what the verify command answered just before (the agent asks
+/// it first): an open book is never restored into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    pub by: Actor,
+    pub reason: String,
+    pub venue: FlatVerdict,
+    pub venue_summary: String,
+}
+
 /// Things that happen to the pipeline: commands (imperative, from people)
 /// and facts (past tense, from the agent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +80,17 @@ pub enum Event {
     Drill {
         by: Actor,
         reason: String,
+    },
+    Restore(RestoreRequest),
+    /// The kill command ended (with none configured: `ok`, saying so).
+    Killed {
+        ok: bool,
+        summary: String,
+    },
+    /// The verify command decided, or could not, or none is configured.
+    FlatChecked {
+        verdict: FlatVerdict,
+        summary: String,
     },
     /// Run a release once in smoke mode (`ctl smoke`). It stops the
     /// serving release for a while, so a freeze window holds it back too.
@@ -128,6 +150,9 @@ pub enum Pending {
     Drill,
     /// A smoke deploy is answered once its checks ran.
     Smoke,
+    /// An emergency stop is answered once the venue is verified flat (or
+    /// the kill or the verify failed).
+    Estop,
 }
 
 /// Actions for the agent, performed in order.
@@ -162,8 +187,12 @@ pub enum Effect {
     StartSmoke {
         release: ReleaseRef,
     },
-    /// Run the kill command (cancel, flatten, halt).
+    /// Run the kill command (cancel, flatten, halt); the agent answers
+    /// with `Event::Killed`.
     Kill,
+    /// Poll the verify command until it says flat or its timeout passes;
+    /// the agent answers with `Event::FlatChecked`.
+    VerifyFlat,
     Alert {
         priority: Priority,
         title: String,

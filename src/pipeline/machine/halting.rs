@@ -1,13 +1,16 @@
-//! The emergency stop and every other halt, and the rearm that leaves it.
+//! The emergency stop and every other halt: the kill command, the proof
+//! that the venue is flat, the rearm that leaves halted and the restore
+//! that brings the known-good release back.
 
 use super::{
-    Effect, Halt, Outcome, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind, StageResult,
-    StateWord, seconds,
+    Config, Deploy, Effect, FlatResult, FlatVerdict, Halt, KillResult, Outcome, Pending, Phase,
+    Pipeline, Priority, Refusal, RefusalKind, RestoreRequest, Soak, StageResult, StateWord,
+    StopRecord, seconds, unexpected,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
-use crate::pipeline::gate::millis_between;
-use crate::pipeline::policy::Actor;
+use crate::pipeline::gate::{Gate, millis_between};
+use crate::pipeline::policy::{Actor, Stage, Tier};
 
 impl Pipeline {
     pub(super) fn halt(&mut self, cause: Halt, now: Time, out: &mut Vec<Effect>) {
@@ -39,6 +42,17 @@ impl Pipeline {
             }
             Halt::Fault(_) => self.note(AuditKind::Halt, format!("halted: {reason}")),
         };
+        let (by, why) = match cause {
+            Halt::Estop { by, reason } => (Some(by), reason),
+            Halt::Fault(reason) => (None, reason),
+        };
+        self.stop = Some(StopRecord {
+            at: now,
+            by,
+            reason: why,
+            kill: None,
+            flat: None,
+        });
         self.phase = Phase::Halted {
             since: now,
             reason: reason.clone(),
@@ -82,6 +96,17 @@ impl Pipeline {
                 ),
             ));
         };
+        if let Some(stop) = self.stop.as_ref().filter(|s| !s.settled()) {
+            let step = if stop.kill.is_none() {
+                "the kill command is still running"
+            } else {
+                "the venue is still being verified flat"
+            };
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!("{step}; rearm once the emergency stop has answered"),
+            ));
+        }
         let held = millis_between(*since, now);
         self.phase = Phase::Idle;
         self.gate = None;
@@ -91,6 +116,209 @@ impl Pipeline {
             reason,
             format!("rearmed after {} halted; nothing is serving", seconds(held)),
         )));
+        out.push(Effect::Persist);
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// The kill command ended: recorded, and the venue is verified next,
+    /// whatever the kill said (a failed kill may still have closed some).
+    pub(super) fn killed(
+        &mut self,
+        ok: bool,
+        summary: &str,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Some(stop) = self.stop.as_mut().filter(|s| s.kill.is_none()) else {
+            return Err(unexpected(
+                "the kill command's result",
+                "a halt whose kill command runs",
+                self.word(),
+            ));
+        };
+        stop.kill = Some(KillResult {
+            ok,
+            summary: summary.to_string(),
+        });
+        let kind = if ok {
+            AuditKind::KillDone
+        } else {
+            AuditKind::KillFailed
+        };
+        out.push(Effect::Audit(
+            self.note(kind, format!("kill command: {summary}")),
+        ));
+        if !ok {
+            out.push(Effect::Alert {
+                priority: Priority::P0,
+                title: format!("kill command failed: {summary}"),
+            });
+        }
+        out.push(Effect::Persist);
+        out.push(Effect::VerifyFlat);
+        Ok(())
+    }
+
+    /// The verify command decided: the stop is settled, and its reply says
+    /// whether the book is proven flat.
+    pub(super) fn flat_checked(
+        &mut self,
+        verdict: FlatVerdict,
+        summary: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let Some(stop) = self
+            .stop
+            .as_mut()
+            .filter(|s| s.kill.is_some() && s.flat.is_none())
+        else {
+            return Err(unexpected(
+                "the verify command's answer",
+                "a halt whose venue is being verified",
+                self.word(),
+            ));
+        };
+        stop.flat = Some(FlatResult {
+            verdict,
+            at: now,
+            summary: summary.to_string(),
+        });
+        let stop = stop.clone();
+        let kind = match verdict {
+            FlatVerdict::Flat => AuditKind::FlatVerified,
+            FlatVerdict::NotFlat => AuditKind::FlatFailed,
+            FlatVerdict::Unverified => AuditKind::FlatUnverified,
+        };
+        out.push(Effect::Audit(
+            self.note(kind, format!("{}: {summary}", verdict.headline())),
+        ));
+        if verdict != FlatVerdict::Flat {
+            out.push(Effect::Alert {
+                priority: Priority::P0,
+                title: format!("HALTED · {}: {summary}", verdict.headline()),
+            });
+        }
+        out.push(Effect::Persist);
+        let kill = stop.kill.as_ref().map_or("", |k| k.summary.as_str());
+        let message = match stop.failed_step() {
+            None => format!("estop done; state halted; FLAT ({summary}; kill: {kill})"),
+            Some(step) => format!("halted, but {step}"),
+        };
+        out.push(Effect::Settled {
+            pending: Pending::Estop,
+            ok: stop.proven_flat(),
+            message,
+        });
+        Ok(())
+    }
+
+    /// After an agent restart: a stop whose kill or verify has no recorded
+    /// answer runs that step (again: cancel, flatten and verify are
+    /// idempotent).
+    pub(super) fn resume_stop(&self, out: &mut Vec<Effect>) {
+        match &self.stop {
+            Some(stop) if stop.kill.is_none() => out.push(Effect::Kill),
+            Some(stop) if stop.flat.is_none() => out.push(Effect::VerifyFlat),
+            _ => {}
+        }
+    }
+
+    /// From idle after a rearm: the last known-good release, straight into
+    /// live (it passed every gate before; the live gate applies at once),
+    /// only into a venue just verified flat.
+    pub(super) fn restore(
+        &mut self,
+        config: &Config,
+        request: &RestoreRequest,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        let RestoreRequest {
+            by,
+            reason,
+            venue,
+            venue_summary,
+        } = request;
+        if !matches!(self.phase, Phase::Idle) {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                format!(
+                    "restore starts from idle after a rearm (state {})",
+                    self.word()
+                ),
+            ));
+        }
+        let Some(release) = self.known_good.clone() else {
+            return Err(Refusal::new(
+                RefusalKind::Policy,
+                "no known-good release to restore (none served healthy here since the last deploy from idle)",
+            ));
+        };
+        match *venue {
+            FlatVerdict::Flat => {}
+            FlatVerdict::NotFlat => {
+                return Err(Refusal::new(
+                    RefusalKind::Policy,
+                    format!("the venue is not flat ({venue_summary}); flatten it before restoring"),
+                ));
+            }
+            FlatVerdict::Unverified => {
+                return Err(Refusal::new(
+                    RefusalKind::Policy,
+                    "no verify command is configured, so the venue cannot be proven flat; restore refused",
+                ));
+            }
+        }
+        if let Some(old) = self.deploy.take() {
+            self.push_history(old);
+        }
+        let tier = (self.history.iter().rev())
+            .find(|d| d.release == release)
+            .map_or(Tier::Balanced, |d| d.tier);
+        let mut deploy = Deploy {
+            id: self.next_deploy_id(now),
+            release: release.clone(),
+            tier,
+            submitted_by: by.clone(),
+            submitted_at: now,
+            reason: reason.to_string(),
+            commit: None,
+            promotion: Some("restore".into()),
+            needs_approval: false,
+            restore: true,
+            stages: Vec::new(),
+            approval: None,
+            outcome: Outcome::Live,
+            ended_at: None,
+        };
+        deploy.open_stage(Stage::Live, now);
+        self.deploy = Some(deploy);
+        self.serving = Some(release.clone());
+        self.phase = Phase::Live {
+            since: now,
+            watch: Soak::new(config.watch_ms, now),
+            watch_done: false,
+        };
+        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+        out.push(Effect::Audit(self.human_note(
+            AuditKind::Restore,
+            by,
+            reason,
+            format!(
+                "restored known-good release {} straight to live (venue flat: {venue_summary})",
+                release.id
+            ),
+        )));
+        out.push(Effect::Activate {
+            release: release.clone(),
+            stage: Stage::Live,
+        });
+        out.push(Effect::Alert {
+            priority: Priority::P1,
+            title: format!("restored {} to live after a halt", release.id),
+        });
         out.push(Effect::Persist);
         Ok(())
     }

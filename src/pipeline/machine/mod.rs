@@ -26,12 +26,13 @@ mod smoking;
 mod watching;
 
 pub use events::{
-    ApprovalRequest, Effect, Event, Note, Pending, Priority, Refusal, RefusalKind, Submission,
-    Transition,
+    ApprovalRequest, Effect, Event, Note, Pending, Priority, Refusal, RefusalKind, RestoreRequest,
+    Submission, Transition,
 };
 pub use phase::{DrillStep, Halt, Phase, StateWord};
 pub use records::{
-    Approval, Config, Deploy, Outcome, OutcomeWord, ReleaseRef, Soak, StageRecord, StageResult,
+    Approval, Config, Deploy, FlatResult, FlatVerdict, KillResult, Outcome, OutcomeWord,
+    ReleaseRef, Soak, StageRecord, StageResult, StopRecord,
 };
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,10 @@ pub struct Pipeline {
     /// recorded stop only if it is newer (docs/layout.md).
     #[serde(default)]
     pub last_estop_at: Option<Time>,
+    /// The last halt, its kill command and whether the venue was verified
+    /// flat (status `estop`).
+    #[serde(default)]
+    pub stop: Option<StopRecord>,
 }
 
 /// Finished deploys kept in deploy_state.json.
@@ -78,6 +83,7 @@ impl Default for Pipeline {
             deploys_started: 0,
             last_drill_at: None,
             last_estop_at: None,
+            stop: None,
         }
     }
 }
@@ -252,6 +258,15 @@ impl Pipeline {
                 require_reason(reason)?;
                 self.drill(config, by, reason, now, out)
             }
+            Event::Restore(request) => {
+                authorize(&request.by, Op::Restore)?;
+                require_reason(&request.reason)?;
+                self.restore(config, request, now, out)
+            }
+            Event::Killed { ok, summary } => self.killed(*ok, summary, out),
+            Event::FlatChecked { verdict, summary } => {
+                self.flat_checked(*verdict, summary, now, out)
+            }
             Event::Smoke {
                 release,
                 by,
@@ -313,6 +328,16 @@ impl Pipeline {
 
     fn serving_id(&self) -> &str {
         self.serving.as_ref().map_or("(none)", |r| r.id.as_str())
+    }
+
+    /// `d-<time>-<n>`: unique on this host, in order.
+    fn next_deploy_id(&mut self, now: Time) -> String {
+        self.deploys_started += 1;
+        format!(
+            "d-{}-{}",
+            now.format("%Y%m%dT%H%M%SZ"),
+            self.deploys_started
+        )
     }
 
     fn push_history(&mut self, deploy: Deploy) {

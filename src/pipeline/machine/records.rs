@@ -154,6 +154,10 @@ pub struct Deploy {
     pub commit: Option<String>,
     pub promotion: Option<String>,
     pub needs_approval: bool,
+    /// An admin's restore after a halt: the known-good release straight
+    /// to live, with no soaks (it passed them when it first went live).
+    #[serde(default)]
+    pub restore: bool,
     pub stages: Vec<StageRecord>,
     pub approval: Option<Approval>,
     pub outcome: Outcome,
@@ -236,4 +240,90 @@ impl Soak {
     pub fn done(&self) -> bool {
         self.elapsed_ms >= self.total_ms
     }
+}
+
+/// The last halt and what was done about the venue: the kill command's
+/// result, then whether the book was verified flat. A halted host whose
+/// positions are still open must never read as safe, so each step is kept
+/// until it has an answer, across agent restarts, and after rearm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopRecord {
+    pub at: Time,
+    /// Who pressed the emergency stop; none when a fault halted it.
+    pub by: Option<Actor>,
+    pub reason: String,
+    /// None while the kill command runs.
+    pub kill: Option<KillResult>,
+    /// None until the verify command has decided.
+    pub flat: Option<FlatResult>,
+}
+
+impl StopRecord {
+    /// Both steps have an answer: nothing more will run for this stop.
+    pub fn settled(&self) -> bool {
+        self.kill.is_some() && self.flat.is_some()
+    }
+
+    /// The kill command did not fail and the venue answered flat.
+    pub fn proven_flat(&self) -> bool {
+        self.kill.as_ref().is_some_and(|k| k.ok)
+            && self
+                .flat
+                .as_ref()
+                .is_some_and(|f| f.verdict == FlatVerdict::Flat)
+    }
+
+    /// The step that failed, in words, when the stop is not proven flat.
+    pub fn failed_step(&self) -> Option<String> {
+        match (&self.kill, &self.flat) {
+            (Some(kill), _) if !kill.ok => {
+                Some(format!("the kill command failed: {}", kill.summary))
+            }
+            (_, Some(flat)) if flat.verdict != FlatVerdict::Flat => {
+                Some(format!("{}: {}", flat.verdict.headline(), flat.summary))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The kill command's result. With none configured it is `ok` and says
+/// so: the service was stopped, and the verify step decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillResult {
+    pub ok: bool,
+    pub summary: String,
+}
+
+/// What the verify command found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlatVerdict {
+    /// The verify command said nothing is open.
+    Flat,
+    /// It kept saying something is open until its timeout, or could not
+    /// run: the book may be open.
+    NotFlat,
+    /// No verify command is configured: nobody checked.
+    Unverified,
+}
+
+impl FlatVerdict {
+    /// As the screen and ctl say it after `HALTED · `.
+    pub fn headline(self) -> &'static str {
+        match self {
+            Self::Flat => "FLAT",
+            Self::NotFlat => "NOT FLAT",
+            Self::Unverified => "flat unverified",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlatResult {
+    pub verdict: FlatVerdict,
+    pub at: Time,
+    /// The verify command's last output (cleaned by the agent) or why it
+    /// could not run.
+    pub summary: String,
 }

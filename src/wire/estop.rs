@@ -1,0 +1,91 @@
+//! The last emergency stop (or halt) as clients see it: `status.estop`.
+//!
+//! `{at, by, reason, kill: {ok, summary}, flat: {verified, at, summary}}`:
+//! `kill.ok` and `flat.verified` are null while that step still runs, and
+//! `flat.verified` is true only when the verify command said flat. With no
+//! verify command configured it is false, and `verdict` says
+//! `unverified`: nobody checked, so it is never shown as flat.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::{FlatVerdict, StopRecord};
+use crate::stamp::rfc3339;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EstopView {
+    pub at: String,
+    /// Who pressed it; null when a fault halted the pipeline.
+    pub by: Option<String>,
+    pub reason: String,
+    pub kill: KillView,
+    pub flat: FlatView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillView {
+    pub ok: Option<bool>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlatView {
+    pub verified: Option<bool>,
+    #[serde(default)]
+    pub verdict: Option<FlatVerdict>,
+    pub at: Option<String>,
+    pub summary: Option<String>,
+}
+
+impl From<&StopRecord> for EstopView {
+    fn from(stop: &StopRecord) -> Self {
+        Self {
+            at: rfc3339(stop.at),
+            by: stop.by.as_ref().map(|by| by.who()),
+            reason: stop.reason.clone(),
+            kill: KillView {
+                ok: stop.kill.as_ref().map(|k| k.ok),
+                summary: stop.kill.as_ref().map(|k| k.summary.clone()),
+            },
+            flat: FlatView {
+                verified: stop.flat.as_ref().map(|f| f.verdict == FlatVerdict::Flat),
+                verdict: stop.flat.as_ref().map(|f| f.verdict),
+                at: stop.flat.as_ref().map(|f| rfc3339(f.at)),
+                summary: stop.flat.as_ref().map(|f| f.summary.clone()),
+            },
+        }
+    }
+}
+
+impl EstopView {
+    /// What follows `HALTED · ` on the screen and in ctl: the step still
+    /// running, or what the venue was found to be.
+    pub fn headline(&self) -> &'static str {
+        match (self.kill.ok, self.flat.verdict, self.flat.verified) {
+            (None, _, _) => "FLATTENING…",
+            (Some(_), None, None) => "VERIFYING FLAT…",
+            (Some(false), _, _) => "KILL FAILED",
+            (Some(true), Some(verdict), _) => verdict.headline(),
+            (Some(true), None, Some(true)) => "FLAT",
+            (Some(true), None, Some(false)) => "NOT FLAT",
+        }
+    }
+
+    /// Both steps answered and the book is proven flat.
+    pub fn proven_flat(&self) -> bool {
+        self.kill.ok == Some(true) && self.flat.verified == Some(true)
+    }
+
+    /// Both steps have answered.
+    pub fn settled(&self) -> bool {
+        self.kill.ok.is_some() && self.flat.verified.is_some()
+    }
+
+    /// The line that says why it is not flat: the kill's summary if it
+    /// failed, else the verify command's.
+    pub fn evidence(&self) -> Option<&str> {
+        if self.kill.ok == Some(false) {
+            return self.kill.summary.as_deref();
+        }
+        self.flat.summary.as_deref()
+    }
+}
