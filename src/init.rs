@@ -160,10 +160,16 @@ command = [{exe_q}, "sim", "--validate-config", "{{env}}"]
 timeout_s = 10
 
 [kill]
-# The emergency stop's kill command (cancel, flatten, halt). Runs with
-# GANTRY_HOST, GANTRY_REASON and GANTRY_RELEASE set, in the state dir.
-command = ["sh", "-c", "echo \"$(date -u +%Y-%m-%dT%H:%M:%SZ) kill switch on $GANTRY_HOST: $GANTRY_REASON\" >> killed.log"]
+# The emergency stop: the agent stops the service, runs `command` (cancel
+# every order, close every position at market), then polls `verify` until
+# it exits 0 (nothing open at the venue) or verify_timeout_s passes. Both
+# run in the state dir with GANTRY_HOST, GANTRY_REASON and GANTRY_RELEASE
+# set. Here the venue is the sim's (docs/sim.md#the-venue).
+command = [{exe_q}, "sim", "flatten", "--state-dir", "."]
 timeout_s = 10
+verify = [{exe_q}, "sim", "venue", "--state-dir", ".", "--check-flat"]
+verify_timeout_s = 10
+verify_interval_ms = 100
 
 [pipeline]
 watch_s = 3600                      # post-deploy watch window of live
@@ -288,8 +294,14 @@ command = ["/usr/local/bin/trader", "--validate-config", "{{env}}"]
 timeout_s = 30
 
 [kill]
+# Cancel every order and close every position at the venue; then `verify`
+# is polled until it exits 0 (nothing open) or verify_timeout_s passes.
+# Without `verify` an emergency stop is never reported flat.
 command = ["/usr/local/bin/trader-kill", "--cancel-all", "--flatten"]
 timeout_s = 20
+verify = ["/usr/local/bin/trader-kill", "--check-flat"]
+verify_timeout_s = 30
+verify_interval_ms = 500
 
 [pipeline]
 watch_s = 3600

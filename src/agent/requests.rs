@@ -111,6 +111,10 @@ impl Agent {
         {
             data["timings"] = timer.report();
         }
+        if pending == Pending::Estop {
+            data["state"] = json!(self.pipeline.word());
+            data["estop"] = json!(self.estop_view());
+        }
         let settled = self.replies.take(&Awaited::Outcome(pending.clone()));
         for waiter in settled {
             let answer = if ok {
@@ -463,13 +467,27 @@ impl Agent {
     /// configured, or a stop while halted): ok only if proven flat.
     fn estop_reply(&self, id: &str) -> Reply {
         let stop = self.pipeline.stop.as_ref();
+        let data = json!({
+            "state": self.pipeline.word(),
+            "estop": self.estop_view(),
+            "audit_head": self.audit.head(),
+        });
         match stop.and_then(|s| s.failed_step()) {
-            None if stop.is_some_and(|s| s.proven_flat()) => self.done_reply(id, "estop"),
+            None if stop.is_some_and(|s| s.proven_flat()) => {
+                let mut data = data;
+                data["message"] =
+                    json!(format!("estop done; state {}; FLAT", self.pipeline.word()));
+                Reply::ok(id, Some(data))
+            }
             failed => {
                 let step = failed.unwrap_or_else(|| "the stop has no record".into());
-                Reply::err(id, ErrorCode::Failed, format!("halted, but {step}"))
+                Reply::err(id, ErrorCode::Failed, format!("halted, but {step}")).with_data(data)
             }
         }
+    }
+
+    fn estop_view(&self) -> Option<crate::wire::estop::EstopView> {
+        self.pipeline.stop.as_ref().map(Into::into)
     }
 
     /// `<op> done; state <state>`, with the audit head that records it.

@@ -76,6 +76,16 @@ impl HostView {
         self.status.as_ref().map_or(StateWord::Unknown, |s| s.state)
     }
 
+    /// Halted with the venue not proven flat, once its stop has answered.
+    pub fn not_flat(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            s.state == StateWord::Halted
+                && s.estop
+                    .as_ref()
+                    .is_some_and(|e| e.settled() && !e.proven_flat())
+        })
+    }
+
     /// A live host whose last drill is older than 30 days (or never ran):
     /// its way back is untested.
     pub fn drill_overdue(&self, now: DateTime<Utc>) -> bool {
@@ -127,6 +137,7 @@ pub enum DialogKind {
     EmergencyStop,
     Drill,
     Rearm,
+    Restore,
 }
 
 impl DialogKind {
@@ -137,12 +148,16 @@ impl DialogKind {
             DialogKind::EmergencyStop => "EMERGENCY STOP",
             DialogKind::Drill => "rollback drill",
             DialogKind::Rearm => "rearm",
+            DialogKind::Restore => "restore known-good to live",
         }
     }
 
-    /// Rollback and emergency stop also ask for the host's name, typed.
+    /// Rollback, emergency stop and restore also ask for the host's name, typed.
     pub fn needs_typed_confirmation(self) -> bool {
-        matches!(self, DialogKind::Rollback | DialogKind::EmergencyStop)
+        matches!(
+            self,
+            DialogKind::Rollback | DialogKind::EmergencyStop | DialogKind::Restore
+        )
     }
 
     /// The audit kind that records this action.
@@ -153,6 +168,7 @@ impl DialogKind {
             DialogKind::EmergencyStop => "estop",
             DialogKind::Drill => "drill.start",
             DialogKind::Rearm => "rearm",
+            DialogKind::Restore => "restore",
         }
     }
 }
@@ -217,16 +233,20 @@ pub enum PromptKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypedCommand {
     Open(DialogKind),
+    /// Every host's emergency stop at once.
+    FleetStop,
     Quit,
 }
 
 /// The `:` commands by name, in the order the help screen and the
 /// unknown-command message list them.
-pub const COMMANDS: [(&str, TypedCommand); 6] = [
+pub const COMMANDS: [(&str, TypedCommand); 8] = [
     ("rearm", TypedCommand::Open(DialogKind::Rearm)),
+    ("restore", TypedCommand::Open(DialogKind::Restore)),
     ("approve", TypedCommand::Open(DialogKind::Approve)),
     ("rollback", TypedCommand::Open(DialogKind::Rollback)),
     ("estop", TypedCommand::Open(DialogKind::EmergencyStop)),
+    ("estop all", TypedCommand::FleetStop),
     ("drill", TypedCommand::Open(DialogKind::Drill)),
     ("quit", TypedCommand::Quit),
 ];
@@ -255,6 +275,8 @@ pub struct Model {
     pub quit: bool,
     /// The terminal's size, for mouse hit-testing.
     pub size: (u16, u16),
+    /// The fleet stop's dialog, while open (`fleet_stop.rs`).
+    pub fleet_stop: Option<super::fleet_stop::FleetStop>,
 }
 
 impl Model {
@@ -272,6 +294,7 @@ impl Model {
             flash: None,
             quit: false,
             size: (80, 24),
+            fleet_stop: None,
         }
     }
 
@@ -305,6 +328,7 @@ impl Model {
             awaiting_approval: by_state(StateWord::AwaitingApproval),
             rolled_back: by_state(StateWord::RolledBack),
             halted: by_state(StateWord::Halted),
+            not_flat: count(&|h| h.not_flat()),
             stale: count(&|h| h.stale_for(self.now).is_some()),
             drill_overdue: count(&|h| h.drill_overdue(self.now)),
             // A submit there needs an admin override.
@@ -319,6 +343,9 @@ pub struct Counts {
     pub awaiting_approval: usize,
     pub rolled_back: usize,
     pub halted: usize,
+    /// Halted, and the venue not proven flat (kill failed, verify said
+    /// open, or nobody could check).
+    pub not_flat: usize,
     pub stale: usize,
     /// Live hosts whose way back is untested (see [`HostView::drill_overdue`]).
     pub drill_overdue: usize,

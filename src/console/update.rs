@@ -45,7 +45,7 @@ pub enum Command {
 pub fn mode(model: &Model) -> Mode {
     if model.help {
         Mode::Help
-    } else if model.dialog.is_some() {
+    } else if model.dialog.is_some() || model.fleet_stop.is_some() {
         Mode::Dialog
     } else if model.prompt.is_some() {
         Mode::Prompt
@@ -69,6 +69,11 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Replied(host, result) => {
+            if let Some(stop) = &mut model.fleet_stop
+                && stop.sent()
+            {
+                stop.replied(host, result.clone(), model.now);
+            }
             if let Some(dialog) = &mut model.dialog
                 && dialog.host == host
                 && matches!(dialog.phase, Phase::Sending)
@@ -180,7 +185,7 @@ fn sort_and_trim(model: &mut Model) {
 }
 
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
-    if model.dialog.is_some() || model.help {
+    if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
         return;
     }
     match mouse.kind {
@@ -225,6 +230,7 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
             Vec::new()
         }
         Mode::Prompt => prompt_key(model, action, key),
+        Mode::Dialog if model.fleet_stop.is_some() => super::fleet_stop::key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
         Mode::Normal => normal_key(model, action),
     }
@@ -342,6 +348,10 @@ fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
     let name = if text == "q" { "quit" } else { text };
     match COMMANDS.iter().find(|(n, _)| *n == name) {
         Some(&(_, TypedCommand::Open(kind))) => open_dialog(model, kind),
+        Some((_, TypedCommand::FleetStop)) => {
+            super::fleet_stop::open(model);
+            Vec::new()
+        }
         Some((_, TypedCommand::Quit)) => {
             model.quit = true;
             Vec::new()
@@ -427,6 +437,7 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
                 DialogKind::EmergencyStop => Request::Estop,
                 DialogKind::Drill => Request::Drill,
                 DialogKind::Rearm => Request::Rearm,
+                DialogKind::Restore => Request::Restore,
             };
             dialog.error = None;
             dialog.phase = Phase::Sending;

@@ -23,6 +23,7 @@ use crate::text::inert;
 use crate::wire::{ErrorCode, Request};
 
 mod drill_all;
+mod estop_all;
 pub mod history;
 mod remote;
 mod report;
@@ -108,6 +109,9 @@ pub enum CtlCommand {
     Estop {
         #[arg(long)]
         reason: String,
+        /// With --hosts and no --host: only this wave's hosts.
+        #[arg(long)]
+        wave: Option<String>,
     },
     /// Leave `halted` for `idle` (admin).
     Rearm {
@@ -239,9 +243,13 @@ async fn on_fleet(
             };
             rollout::run(rollout::waves(fleet), release, operator, args.json).await
         }
+        CtlCommand::Estop { reason, wave } => {
+            let targets = estop_all::chosen(fleet, wave.as_deref())?;
+            estop_all::run(targets, reason, operator, args.json).await
+        }
         _ => Err(fail(
             Code::Usage,
-            "with --hosts and no --host, only status, drill and rollout run on every host; name one with --host",
+            "with --hosts and no --host, only status, drill, rollout and estop run on every host; name one with --host",
         )),
     }
 }
@@ -332,7 +340,15 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             )
         }
         CtlCommand::Rollback { reason } => (Request::Rollback, Some(reason.clone())),
-        CtlCommand::Estop { reason } => (Request::Estop, Some(reason.clone())),
+        CtlCommand::Estop { reason, wave } => {
+            if wave.is_some() {
+                return Err(fail(
+                    Code::Usage,
+                    "--wave picks hosts of a hosts file: use it with --hosts and no --host",
+                ));
+            }
+            (Request::Estop, Some(reason.clone()))
+        }
         CtlCommand::Rearm { reason } => (Request::Rearm, Some(reason.clone())),
         CtlCommand::Restore { reason } => (Request::Restore, Some(reason.clone())),
         CtlCommand::Drill { reason } => (Request::Drill, Some(reason.clone())),

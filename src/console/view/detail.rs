@@ -103,13 +103,19 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
             "  rolled back to the known-good release",
             theme.state_failed,
         )),
-        StateWord::Halted => spans.push(Span::styled(
-            format!(
-                "  HALTED: {}",
-                inert(status.halted_reason.as_deref().unwrap_or(""))
-            ),
-            theme.state_halted,
-        )),
+        StateWord::Halted => {
+            let reason = inert(status.halted_reason.as_deref().unwrap_or(""));
+            let line = match &status.estop {
+                Some(stop) if stop.settled() && !stop.proven_flat() => format!(
+                    "  HALTED · {}: {reason} — {}",
+                    stop.headline(),
+                    inert(stop.evidence().unwrap_or(""))
+                ),
+                Some(stop) => format!("  HALTED · {}: {reason}", stop.headline()),
+                None => format!("  HALTED: {reason}"),
+            };
+            spans.push(Span::styled(line, theme.state_halted))
+        }
         StateWord::Idle => spans.push(Span::styled("  idle: nothing serving", theme.muted)),
         _ => {}
     }

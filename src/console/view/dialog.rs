@@ -12,6 +12,7 @@ use super::centered;
 use crate::console::state::{Dialog, DialogKind, Field, Model, Phase};
 use crate::console::theme::Theme;
 use crate::text::inert;
+use crate::wire::estop::EstopView;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Theme) {
     let host = model.hosts.get(dialog.host);
@@ -22,13 +23,16 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         DialogKind::Rollback => format!("Roll {name} back to its known-good release now."),
         DialogKind::EmergencyStop => {
             format!(
-                "EMERGENCY STOP {name}: run the kill command (cancel, flatten), stop the service, halt."
+                "EMERGENCY STOP {name}: halt, stop the service, run the kill command (cancel, flatten), verify the venue is flat."
             )
         }
         DialogKind::Drill => {
             format!("Drill on {name}: roll back to the known-good release, verify, roll forward.")
         }
         DialogKind::Rearm => format!("Rearm {name}: leave halted; nothing will be serving."),
+        DialogKind::Restore => format!(
+            "Restore {name}: start its known-good release straight in live, once the venue is verified flat."
+        ),
     };
     lines.push(Line::styled(what, theme.text));
     if let Some(status) = host.and_then(|h| h.status.as_ref()) {
@@ -124,7 +128,26 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         )),
         Phase::Done { reply } => {
             let audit = &dialog.audit;
-            if reply.ok {
+            let stopped: Option<EstopView> = (dialog.kind == DialogKind::EmergencyStop)
+                .then(|| reply.data.as_ref()?.get("estop").cloned())
+                .flatten()
+                .and_then(|e| serde_json::from_value(e).ok());
+            if let Some(stop) = stopped {
+                // Halted either way: what matters is whether the book is flat.
+                let (mark, style) = if reply.ok && stop.proven_flat() {
+                    ("✓", theme.state_ok)
+                } else {
+                    ("✗", theme.state_halted)
+                };
+                lines.push(Line::styled(
+                    inert(&format!(
+                        "{mark} HALTED · {}: {}",
+                        stop.headline(),
+                        stop.evidence().unwrap_or("")
+                    )),
+                    style,
+                ));
+            } else if reply.ok {
                 let message = reply
                     .data
                     .as_ref()

@@ -39,7 +39,8 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     }
     widths.extend([
         Constraint::Length(if wide { 26 } else { 14 }),
-        Constraint::Length(17),
+        // Wide: room for `HALTED · VERIFYING FLAT…`.
+        Constraint::Length(if wide { 24 } else { 17 }),
         Constraint::Length(12),
         Constraint::Length(6),
         Constraint::Length(9),
@@ -98,6 +99,10 @@ fn stage_label(status: &Status, wide: bool) -> String {
         StateWord::AwaitingApproval => "▸ APPROVE".into(),
         StateWord::RolledBack => "ROLLED BACK".into(),
         StateWord::RollingBack => "ROLLING BACK".into(),
+        StateWord::Halted => match &status.estop {
+            Some(stop) => format!("HALTED · {}", stop.headline()),
+            None => "HALTED".into(),
+        },
         other => other.as_str().to_uppercase(),
     }
 }

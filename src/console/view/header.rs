@@ -30,6 +30,7 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     );
     count(counts.rolled_back, "rolled back", theme.state_failed);
     count(counts.halted, "halted", theme.state_halted);
+    count(counts.not_flat, "NOT FLAT", theme.state_halted);
     count(counts.stale, "stale", theme.stale);
     count(counts.drill_overdue, "drill overdue", theme.state_attention);
     count(counts.frozen, "frozen", theme.state_attention);

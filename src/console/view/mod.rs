@@ -17,6 +17,7 @@
 //!             │14:01:41 lhr-1  gate.pass  canary soak complete            │
 //!  footer.rs   a approve  r rollback  E emergency stop  …  (or / : typed, or a flash)
 //!  dialog.rs  an action's dialog, drawn over the rest
+//!  fleet_stop.rs  the fleet stop's dialog and each host's progress
 //!  help.rs    the `?` screen, drawn over the rest
 //! ```
 
@@ -25,6 +26,7 @@ mod checks;
 mod detail;
 mod dialog;
 mod fleet;
+mod fleet_stop;
 mod footer;
 mod gauges;
 mod header;
@@ -54,6 +56,9 @@ pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
     footer::draw(frame, model, keymap, theme, areas.footer);
     if let Some(dialog) = &model.dialog {
         dialog::draw(frame, model, dialog, theme);
+    }
+    if let Some(stop) = &model.fleet_stop {
+        fleet_stop::draw(frame, model, stop, theme);
     }
     if model.help {
         help::draw(frame, keymap, theme);

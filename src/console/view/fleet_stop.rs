@@ -1,0 +1,120 @@
+//! The fleet stop's dialog: every host it stops, the reason and the typed
+//! `HALT <n>`, then one row per host as it halts and its venue is proven
+//! flat (or why not), with the time each took.
+
+use ratatui::Frame;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::centered;
+use crate::console::fleet_stop::{FleetStop, Progress};
+use crate::console::state::{Field, Model};
+use crate::console::theme::Theme;
+use crate::text::inert;
+
+pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &Theme) {
+    let count = stop.hosts.len();
+    let mut lines: Vec<Line> = vec![Line::styled(
+        format!(
+            "EMERGENCY STOP ALL {count} HOSTS: halt each, stop its service, run its kill command (cancel, flatten), verify flat."
+        ),
+        theme.state_halted,
+    )];
+    let mut flat = 0;
+    for (position, &index) in stop.hosts.iter().enumerate() {
+        let host = model.hosts.get(index);
+        let name = host.map_or("?".to_string(), |h| inert(&h.name));
+        let took = stop
+            .replies
+            .get(position)
+            .and_then(Option::as_ref)
+            .map(|(_, took)| format!("{:>6.2}s", took.as_secs_f64()))
+            .unwrap_or_default();
+        let (text, style) = match stop.progress(position, host) {
+            Progress::Untouched => {
+                let now = host.map_or("?".into(), |h| h.state().to_string());
+                (format!("now {now}"), theme.muted)
+            }
+            Progress::Waiting => ("sent; waiting…".to_string(), theme.state_attention),
+            Progress::Halted(what) => (what, theme.state_attention),
+            Progress::Flat => {
+                flat += 1;
+                ("✓ HALTED · FLAT".to_string(), theme.state_ok)
+            }
+            Progress::Failed(why) => (format!("✗ {}", inert(&why)), theme.state_failed),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {name:<14} "), theme.text),
+            Span::styled(format!("{took:>7} "), theme.muted),
+            Span::styled(text, style),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    if stop.sent() {
+        let elapsed = stop
+            .sent_at
+            .map(|at| (model.now - at).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or_default();
+        let answered = stop.answered();
+        let summary =
+            format!("{flat}/{count} halted and flat · {answered}/{count} answered · {elapsed:.1}s");
+        let style = if flat == count {
+            theme.state_ok
+        } else {
+            theme.state_attention
+        };
+        lines.push(Line::styled(summary, style));
+        lines.push(Line::styled(
+            if answered == count {
+                "Enter or Esc closes"
+            } else {
+                "Esc closes this view; the stops go on"
+            },
+            theme.muted,
+        ));
+    } else {
+        let field_style = |f: Field| {
+            if stop.field == f {
+                theme.input
+            } else {
+                theme.muted
+            }
+        };
+        lines.push(Line::from(vec![
+            Span::styled("reason: ", field_style(Field::Reason)),
+            Span::styled(stop.reason.value().to_string(), theme.input),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("type {} to confirm: ", stop.phrase()),
+                field_style(Field::Confirm),
+            ),
+            Span::styled(stop.confirm.value().to_string(), theme.input),
+        ]));
+        if let Some(error) = &stop.error {
+            lines.push(Line::styled(inert(error), theme.state_failed));
+        }
+        lines.push(Line::styled(
+            "Enter send · Esc cancel · Tab next field",
+            theme.muted,
+        ));
+    }
+    let width = (model.size.0.saturating_sub(8)).clamp(40, 110);
+    let height = (lines.len() as u16 + 2).min(model.size.1);
+    let area = centered(frame.area(), width, height);
+    frame.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.state_halted)
+        .title(Span::styled(
+            format!(" EMERGENCY STOP · ALL {count} HOSTS "),
+            theme.state_halted,
+        ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .style(theme.dialog)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
