@@ -5,9 +5,11 @@
 //!   SIGTERM/SIGINT ──┐
 //!                    ▼
 //!   sleep_until ──► select ──► Sim::handle_timeout(now) ──► effects: Serve, Log, Venue, Exit
-//!        ▲                                                      │     │
-//!        │                    Sim::handle_venue(outcome) ◄── venue_file::exchange
-//!        │                                                      │     (blocking pool)
+//!        ▲                                                      │              │
+//!        │                                                      │   venue_file::exchange
+//!        │                                                      │   (blocking pool, awaited)
+//!        │                                                      │              │
+//!        │                                 effects (log lines) ◄── Sim::handle_venue(outcome)
 //!        └──────────────── Sim::poll_timeout() ◄────────────────┘
 //!
 //!   server task (spawned by Serve) ──► Shared::lock().sample(now) / answer(now)
@@ -16,10 +18,12 @@
 //! One thread is enough and starts fastest: the loop wakes once per tick
 //! (100 ms by default) and a scrape is a few microseconds of formatting.
 //! The venue file is the exception: its fsyncs run on the blocking pool, so
-//! a slow disk delays the next trading step, never a scrape. The loop waits
-//! for each exchange (they are ordered, and take milliseconds: the sim
-//! never waits for the venue lock). A SIGTERM does not flatten: positions
-//! stay open at the venue, as they would at a real one.
+//! a slow disk never holds up a scrape. The loop does wait for each
+//! exchange, so the tick runs late by as long as a write takes (a few
+//! milliseconds: the sim never waits for the venue lock); in exchange the
+//! log stays in order, and what the venue held at start is logged before
+//! `idle reached`. A SIGTERM does not flatten: positions stay open at the
+//! venue, as they would at a real one.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
