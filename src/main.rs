@@ -88,7 +88,10 @@ enum Command {
         operator: Option<String>,
     },
     /// A simulated trading service; its knobs come from its environment (docs/sim.md).
+    #[command(args_conflicts_with_subcommands = true)]
     Sim {
+        #[command(subcommand)]
+        command: Option<SimCommand>,
         /// Address to serve Prometheus metrics on (default: SIM_LISTEN or 127.0.0.1:9187).
         #[arg(long)]
         listen: Option<String>,
@@ -98,8 +101,41 @@ enum Command {
     },
 }
 
-/// `gantry ctl status | head -c1`: a write to a closed pipe ends `ctl` and
-/// `init` the way it ends `cat` or `grep`, by SIGPIPE, with nothing printed
+/// The simulated venue, as a desk's scripts talk to a venue's API.
+#[derive(Subcommand)]
+enum SimCommand {
+    /// What is open at the venue: orders, positions, notional.
+    #[command(
+        after_help = "Exit status: 0 shown (and flat, with --check-flat), 1 not flat, \
+                            2 --state-dir not a directory, 65 venue file corrupt, \
+                            69 venue file unreadable (docs/sim.md)."
+    )]
+    Venue {
+        /// The sim's state dir (SIM_STATE_DIR, or its working directory).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// One JSON object: open_orders, positions [{symbol, qty, notional_usd}], notional_usd.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 unless nothing is open.
+        #[arg(long)]
+        check_flat: bool,
+    },
+    /// Cancel every open order and close every position at market.
+    #[command(
+        after_help = "Exit status: 0 the venue is flat, 1 it could not be flattened, \
+                            2 --state-dir not a directory, 65 venue file corrupt, \
+                            69 venue file unreadable (docs/sim.md)."
+    )]
+    Flatten {
+        /// The sim's state dir (SIM_STATE_DIR, or its working directory).
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+    },
+}
+
+/// `gantry ctl status | head -c1`: a write to a closed pipe ends `ctl`,
+/// `init`, `sim venue` and `sim flatten` the way it ends `cat` or `grep`, by SIGPIPE, with nothing printed
 /// (a shell reports 141). Rust starts with SIGPIPE ignored, so the write
 /// fails with EPIPE instead and `println!` panics. One switch here covers
 /// every line these commands print.
@@ -108,7 +144,7 @@ enum Command {
 /// that closes its socket is still an error with a message (pinned by
 /// tests/cleanup.rs); `ctl` writes to no pipe but its stdout and stderr.
 /// The commands that own processes or sessions (`demo`, `watch`, `agent`,
-/// `attach`, `sim`) keep SIGPIPE ignored: dying on the spot would skip
+/// `attach`, `sim` itself) keep SIGPIPE ignored: dying on the spot would skip
 /// their cleanup (the demo handles a broken stdout itself).
 fn die_by_sigpipe_like_a_filter() {
     // SAFETY: signal(2) restoring the default disposition, before any
@@ -122,7 +158,14 @@ fn main() {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Some(Command::Ctl { .. } | Command::Init { .. })
+        Some(
+            Command::Ctl { .. }
+                | Command::Init { .. }
+                | Command::Sim {
+                    command: Some(_),
+                    ..
+                }
+        )
     ) {
         die_by_sigpipe_like_a_filter();
     }
@@ -169,9 +212,23 @@ fn main() {
         Command::Agent { config } => gantry::agent::run(&config),
         Command::Ctl { args, command } => gantry::ctl::run(&args, command),
         Command::Sim {
+            command: None,
             listen,
             validate_config,
         } => gantry::sim::main(listen, validate_config),
+        Command::Sim {
+            command:
+                Some(SimCommand::Venue {
+                    state_dir,
+                    json,
+                    check_flat,
+                }),
+            ..
+        } => gantry::sim::venue_cli::show(&state_dir, json, check_flat),
+        Command::Sim {
+            command: Some(SimCommand::Flatten { state_dir }),
+            ..
+        } => gantry::sim::venue_cli::flatten(&state_dir),
         Command::Attach {
             role,
             config,

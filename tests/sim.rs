@@ -1,11 +1,13 @@
 //! `gantry sim` as a real process: its log, its `/metrics`, its faults, its
-//! signals and its exit statuses. Every child is killed by a guard, even
-//! when an assertion fails.
+//! signals, its exit statuses, and its venue (`gantry sim venue`, `gantry
+//! sim flatten`). Every child is killed by a guard, even when an assertion
+//! fails.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -34,6 +36,9 @@ struct Sim {
     stderr: Arc<(Mutex<Option<String>>, Condvar)>,
     started: Instant,
     addr: Option<SocketAddr>,
+    /// Its working directory: the state dir (and so the venue file) when
+    /// `SIM_STATE_DIR` is unset, kept out of the source tree.
+    _cwd: tempfile::TempDir,
 }
 
 impl Drop for Sim {
@@ -50,9 +55,11 @@ impl Sim {
     }
 
     fn spawn_args(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let cwd = tempfile::tempdir().expect("a working directory");
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
             .args(args)
+            .current_dir(cwd.path())
             .env_clear()
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -89,6 +96,7 @@ impl Sim {
             stderr,
             started,
             addr: None,
+            _cwd: cwd,
         }
     }
 
@@ -713,4 +721,354 @@ fn fault_hosts_limit_the_fault_to_the_named_hosts() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(spared.metrics().value("sim_kill_events_total"), 0.0);
     assert!(!spared.lines().iter().any(|l| l.contains("kill switch")));
+}
+
+// ------------------------------------------------------------------ venue
+
+/// `gantry ARGS` run to the end, with an empty environment.
+fn gantry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run gantry")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `gantry sim venue --state-dir DIR --json`, parsed.
+fn venue_json(dir: &Path) -> serde_json::Value {
+    let out = gantry(&[
+        "sim",
+        "venue",
+        "--state-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+/// `gantry sim venue --state-dir DIR --check-flat`'s status and stderr.
+fn check_flat(dir: &Path) -> (Option<i32>, String) {
+    let out = gantry(&[
+        "sim",
+        "venue",
+        "--state-dir",
+        dir.to_str().unwrap(),
+        "--check-flat",
+    ]);
+    (out.status.code(), text(&out.stderr))
+}
+
+fn flatten(dir: &Path) -> Output {
+    gantry(&["sim", "flatten", "--state-dir", dir.to_str().unwrap()])
+}
+
+/// A sim on `dir` with `env`, waited on until the venue holds a position.
+fn trading(dir: &Path, env: &[(&str, &str)]) -> Sim {
+    let mut env = env.to_vec();
+    env.extend([
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", dir.to_str().unwrap()),
+    ]);
+    let sim = Sim::ready(&env);
+    let metrics = sim.metrics_until(5.0, |m| {
+        m.get("sim_position_notional_usd").is_some_and(|v| v > 0.0)
+    });
+    assert!(
+        metrics
+            .get("sim_position_notional_usd")
+            .is_some_and(|v| v > 0.0),
+        "no position within 5 s; log {:?}",
+        sim.lines()
+    );
+    sim
+}
+
+fn stop(sim: &mut Sim) {
+    sim.signal(libc::SIGTERM);
+    let status = sim.wait_exit(Duration::from_secs(3)).expect("exited");
+    assert!(status.success(), "{status:?}");
+}
+
+fn assert_flat_json(json: &serde_json::Value) {
+    assert_eq!(json["open_orders"], 0, "{json}");
+    assert_eq!(json["positions"], serde_json::json!([]), "{json}");
+    assert_eq!(json["notional_usd"].as_f64(), Some(0.0), "{json}");
+    assert_eq!(json["flat"], true, "{json}");
+}
+
+#[test]
+fn positions_outlive_the_process_and_flatten_closes_them() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let mut sim = trading(dir, &[]);
+    let metrics = sim.metrics();
+    for (name, kind) in [
+        ("sim_open_orders", "gauge"),
+        ("sim_position_notional_usd", "gauge"),
+        ("sim_fills_total", "counter"),
+    ] {
+        assert!(metrics.help.iter().any(|h| h == name), "no HELP for {name}");
+        assert!(
+            metrics
+                .types
+                .contains(&(name.to_string(), kind.to_string())),
+            "no TYPE {kind} for {name}"
+        );
+    }
+    assert!(metrics.value("sim_fills_total") >= 1.0);
+    let json = venue_json(dir);
+    assert!(!json["positions"].as_array().unwrap().is_empty(), "{json}");
+    assert!(json["notional_usd"].as_f64().unwrap() > 0.0, "{json}");
+    let (code, stderr) = check_flat(dir);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not flat: ") && stderr.contains("venue.json"),
+        "{stderr}"
+    );
+
+    // SIGTERM is no flatten: the positions stay at the venue.
+    stop(&mut sim);
+    assert!(!sim.lines().iter().any(|l| l.contains("flatten")));
+    let stopped = venue_json(dir);
+    assert_eq!(stopped["flat"], false, "{stopped}");
+    assert_eq!(check_flat(dir).0, Some(1));
+    let bytes = std::fs::read(dir.join("venue.json")).unwrap();
+
+    // A restarted service sees them (idle here, so it does not trade them).
+    let again = Sim::ready(&[("SIM_STATE_DIR", dir.to_str().unwrap())]);
+    let metrics = again.metrics_until(3.0, |m| m.get("sim_position_notional_usd").is_some());
+    assert_eq!(
+        metrics.get("sim_position_notional_usd"),
+        stopped["notional_usd"].as_f64(),
+        "{stopped}"
+    );
+    assert_eq!(
+        metrics.get("sim_open_orders"),
+        stopped["open_orders"].as_f64()
+    );
+    let positions = stopped["positions"].as_array().unwrap().len();
+    let opened = format!(
+        "venue opened path={}/venue.json open_orders={} positions={positions} ",
+        dir.display(),
+        stopped["open_orders"]
+    );
+    again
+        .wait_line(|l| l.starts_with(&opened), 3)
+        .unwrap_or_else(|| panic!("{opened}…: {:?}", again.lines()));
+    drop(again);
+    // It read the venue and changed nothing.
+    assert_eq!(std::fs::read(dir.join("venue.json")).unwrap(), bytes);
+
+    let out = flatten(dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "cancelled {} orders, closed {positions} positions\n",
+            stopped["open_orders"]
+        )),
+        "{said}"
+    );
+    assert_flat_json(&venue_json(dir));
+    assert_eq!(check_flat(dir), (Some(0), String::new()));
+    let human = gantry(&["sim", "venue", "--state-dir", dir.to_str().unwrap()]);
+    assert!(text(&human.stdout).contains("open orders  0\npositions    none\n"));
+}
+
+#[test]
+fn the_venue_answers_a_flatten_as_the_release_set_it_up() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (fail, partial, slow) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    let mut sims = vec![
+        trading(fail, &[("SIM_FLATTEN", "fail")]),
+        trading(partial, &[("SIM_FLATTEN", "partial")]),
+        trading(slow, &[("SIM_FLATTEN", "slow"), ("SIM_FLATTEN_MS", "300")]),
+    ];
+    for sim in &mut sims {
+        stop(sim);
+    }
+
+    // The kill script has no SIM_FLATTEN: the venue file says.
+    let before = venue_json(fail);
+    let out = flatten(fail);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "cancelled 0 orders, closed 0 positions\n"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("flatten refused by the venue")
+            && stderr.contains(&format!("{}/venue.json", fail.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        venue_json(fail),
+        before,
+        "nothing cancelled, nothing closed"
+    );
+    assert_eq!(check_flat(fail).0, Some(1));
+
+    let out = flatten(partial);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("flatten=partial"),
+        "{}",
+        text(&out.stderr)
+    );
+    let left = venue_json(partial);
+    assert_eq!(left["open_orders"], 0, "{left}");
+    assert_eq!(left["positions"].as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(check_flat(partial).0, Some(1));
+
+    let started = Instant::now();
+    let out = flatten(slow);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert_flat_json(&venue_json(slow));
+    assert_eq!(check_flat(slow).0, Some(0));
+
+    // A rollback: the known-good release's sim starts and sets the account
+    // right again; the kill script then works.
+    let mut good = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", fail.to_str().unwrap()),
+    ]);
+    good.wait_line(|l| l.starts_with("venue opened "), 3)
+        .expect("venue opened");
+    stop(&mut good);
+    let out = flatten(fail);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_flat_json(&venue_json(fail));
+}
+
+#[test]
+fn no_venue_file_is_flat_and_a_bad_one_is_never_flat() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    assert_eq!(check_flat(dir), (Some(0), String::new()));
+    assert_flat_json(&venue_json(dir));
+    let out = flatten(dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("nothing open"));
+    assert!(!dir.join("venue.json").exists());
+
+    let file = dir.join("venue.json");
+    let named = format!("{}: ", file.display());
+    for (bytes, why) in [
+        (&b"{\"format\": 1, \"orders\": ["[..], "not a venue file"),
+        (&b"{\"format\": \"\xff\xfe\"}"[..], "not valid UTF-8"),
+        (&b""[..], "not a venue file"),
+    ] {
+        std::fs::write(&file, bytes).unwrap();
+        let (code, stderr) = check_flat(dir);
+        assert_eq!(code, Some(65), "{stderr}");
+        assert!(stderr.contains(&named) && stderr.contains(why), "{stderr}");
+        let out = flatten(dir);
+        assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "left as it was");
+    }
+
+    // A running sim on a bad venue keeps serving, says so, shows no venue
+    // series (no data, not flat) and leaves the file alone.
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", dir.to_str().unwrap()),
+    ]);
+    sim.wait_line(
+        |l| l.starts_with("venue unreadable: ") && l.contains(&named),
+        3,
+    )
+    .unwrap_or_else(|| panic!("{:?}", sim.lines()));
+    sim.wait_line(|l| l.starts_with("strategy tick "), 3)
+        .expect("still trading");
+    let metrics = sim.metrics();
+    assert_eq!(metrics.get("sim_position_notional_usd"), None);
+    assert_eq!(metrics.get("sim_open_orders"), None);
+    assert_eq!(std::fs::read(&file).unwrap(), b"");
+
+    let missing = dir.join("absent");
+    let out = gantry(&[
+        "sim",
+        "venue",
+        "--state-dir",
+        missing.to_str().unwrap(),
+        "--check-flat",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_venue_subcommands_sit_beside_the_service_flags() {
+    let out = gantry(&["sim", "venue"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--state-dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gantry(&[
+        "sim",
+        "--listen",
+        "127.0.0.1:0",
+        "flatten",
+        "--state-dir",
+        "/tmp",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // SIM_FLATTEN is a knob like the others: the validate command checks it.
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("bad.env");
+    std::fs::write(&release, "SIM_FLATTEN=sometimes\n").unwrap();
+    let out = gantry(&["sim", "--validate-config", release.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out.stderr).contains(
+            "bad.env: line 1: SIM_FLATTEN=sometimes is not one of ok, fail, partial, slow"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_venue_that_cannot_be_written_is_logged_and_the_service_goes_on() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    // Every durable write fails with ENOSPC, as on a full disk.
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", dir.to_str().unwrap()),
+        ("GANTRY_DISK_FULL_AT", "1"),
+    ]);
+    let failed = format!(
+        "venue write failed: cannot write {}/venue.json: ",
+        dir.display()
+    );
+    sim.wait_line(|l| l.starts_with(&failed), 3)
+        .unwrap_or_else(|| panic!("{failed}…: {:?}", sim.lines()));
+    sim.wait_line(|l| l.starts_with("strategy tick "), 3)
+        .expect("still trading");
+    // Nothing reached the venue: it is flat, and says so once.
+    let metrics = sim.metrics_until(1.0, |m| m.value("sim_ticks_total") >= 8.0);
+    assert_eq!(metrics.get("sim_position_notional_usd"), Some(0.0));
+    assert_eq!(metrics.value("sim_fills_total"), 0.0);
+    let said = sim
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with(&failed))
+        .count();
+    assert_eq!(said, 1, "{:?}", sim.lines());
+    assert_eq!(check_flat(dir).0, Some(0));
 }

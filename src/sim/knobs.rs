@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::venue::{self, Account, Flatten};
+
 /// Where `/metrics` is served when neither `--listen` nor `SIM_LISTEN` says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9187);
 
@@ -28,6 +30,8 @@ pub const KNOWN_SIM_KEYS: &[&str] = &[
     "SIM_NEVER_IDLE",
     "SIM_EXIT_CODE",
     "SIM_STATE_DIR",
+    "SIM_FLATTEN",
+    "SIM_FLATTEN_MS",
 ];
 
 /// The non-`SIM_*` keys the sim reads; everything else in the environment
@@ -38,6 +42,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "EXECUTION_PLANE",
     "GANTRY_HOST",
 ];
+
+/// How long a `slow` flatten takes when `SIM_FLATTEN_MS` does not say.
+pub const DEFAULT_FLATTEN: Duration = Duration::from_secs(3);
 
 /// Upper bound for fractional knobs (seconds, USD/s): far enough to mean "never", small
 /// enough that adding it to a monotonic instant cannot overflow.
@@ -161,6 +168,10 @@ pub struct Knobs {
     pub never_idle: bool,
     pub exit_code: i32,
     pub state_dir: Option<PathBuf>,
+    /// `SIM_FLATTEN`: how the venue answers `gantry sim flatten`.
+    pub flatten: Flatten,
+    /// `SIM_FLATTEN_MS`: how long a `slow` flatten takes.
+    pub flatten_ms: Duration,
 }
 
 impl Default for Knobs {
@@ -181,6 +192,8 @@ impl Default for Knobs {
             never_idle: false,
             exit_code: 1,
             state_dir: None,
+            flatten: Flatten::Ok,
+            flatten_ms: DEFAULT_FLATTEN,
         }
     }
 }
@@ -276,6 +289,12 @@ impl Knobs {
                 })?;
             }
             "SIM_STATE_DIR" => self.state_dir = Some(PathBuf::from(value)),
+            "SIM_FLATTEN" => {
+                self.flatten = one_of(value, &Flatten::ALL, Flatten::as_str).map_err(invalid)?;
+            }
+            "SIM_FLATTEN_MS" => {
+                self.flatten_ms = millis_up_to(value, venue::MAX_FLATTEN_MS).map_err(invalid)?;
+            }
             _ => return Err(KnobError::Unknown { key: key.into() }),
         }
         Ok(())
@@ -306,6 +325,22 @@ impl Knobs {
     /// Whether the strategy runs (and so ticks are logged): any trade mode.
     pub fn trading(&self) -> bool {
         self.trade_mode.is_some()
+    }
+
+    /// The venue account settings this release records (`SIM_FLATTEN`).
+    pub fn account(&self) -> Account {
+        Account {
+            flatten: self.flatten,
+            // At most MAX_FLATTEN_MS by the parse above: fits in u64.
+            flatten_ms: u64::try_from(self.flatten_ms.as_millis()).unwrap_or(venue::MAX_FLATTEN_MS),
+        }
+    }
+
+    /// Whether the sim holds orders and positions at its venue: paper and
+    /// live (paper orders rest at the simulated venue too, so an emergency
+    /// stop has something to close); shadow and idle do not.
+    pub fn trades_at_venue(&self) -> bool {
+        matches!(self.trade_mode, Some(TradeMode::Paper | TradeMode::Live))
     }
 
     /// Whether orders go to a venue: live trading on a non-paper plane.
@@ -367,6 +402,15 @@ fn millis(value: &str, min: u64) -> Result<Duration, String> {
     }
 }
 
+fn millis_up_to(value: &str, max: u64) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms <= max => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "is not a whole number of milliseconds from 0 to {max}"
+        )),
+    }
+}
+
 /// `IP:PORT`, or `localhost:PORT` (resolved here rather than through DNS,
 /// which the sim must not wait on at start-up).
 pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
@@ -414,6 +458,8 @@ mod tests {
             ("SIM_NEVER_IDLE", "1"),
             ("SIM_EXIT_CODE", "42"),
             ("SIM_STATE_DIR", "/tmp"),
+            ("SIM_FLATTEN", "slow"),
+            ("SIM_FLATTEN_MS", "600000"),
         ])
         .unwrap();
         assert_eq!(knobs.trade_mode, Some(TradeMode::Live));
@@ -429,6 +475,13 @@ mod tests {
         assert_eq!(knobs.tick, Duration::from_millis(20));
         assert_eq!(knobs.startup, Duration::from_millis(500));
         assert_eq!(knobs.exit_code, 42);
+        assert_eq!(
+            knobs.account(),
+            Account {
+                flatten: Flatten::Slow,
+                flatten_ms: 600_000
+            }
+        );
         assert_eq!(knobs.fault_applies("lhr-1"), Some(Fault::KillEvent));
         assert_eq!(knobs.fault_applies("fra-1"), None);
     }
@@ -484,6 +537,18 @@ mod tests {
                 " , ",
                 "SIM_FAULT_HOSTS= ,  names no host",
             ),
+            (
+                "SIM_FLATTEN",
+                "never",
+                "SIM_FLATTEN=never is not one of ok, fail, partial, slow",
+            ),
+            (
+                "SIM_FLATTEN_MS",
+                "600001",
+                "SIM_FLATTEN_MS=600001 is not a whole number of milliseconds from 0 to 600000",
+            ),
+            ("SIM_FLATTEN_MS", "-1", "SIM_FLATTEN_MS=-1 is not"),
+            ("SIM_FLATTEN_MS", "0.5", "SIM_FLATTEN_MS=0.5 is not"),
         ];
         for (key, value, message) in cases {
             let err = parse(&[(key, value)]).unwrap_err();
@@ -533,5 +598,12 @@ mod tests {
         assert!(live(""));
         assert!(!live("paper"));
         assert!(!parse(&[("TRADE_MODE", "paper")]).unwrap().executes_orders());
+    }
+
+    #[test]
+    fn paper_and_live_trade_at_the_venue() {
+        let at_venue = |mode: &str| parse(&[("TRADE_MODE", mode)]).unwrap().trades_at_venue();
+        assert!(at_venue("paper") && at_venue("live"));
+        assert!(!at_venue("shadow") && !at_venue(""));
     }
 }

@@ -31,6 +31,20 @@ pub struct Sample {
     pub kill_events_total: u64,
     pub recon_mismatches_total: u64,
     pub canary_breaches_total: u64,
+    /// Orders this process filled at the venue.
+    pub fills_total: u64,
+    /// The venue's book; `None` while the sim has no word from its venue
+    /// (not yet, or its file is unreadable): the series are then absent,
+    /// since a zero would read as flat.
+    pub venue: Option<VenueFigures>,
+}
+
+/// What `/metrics` shows of the venue's book.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VenueFigures {
+    pub open_orders: u64,
+    /// Absolute notional of every position, summed, USD.
+    pub notional_usd: f64,
 }
 
 enum Kind {
@@ -142,10 +156,31 @@ pub fn render(sample: &Sample) -> String {
             "Canary limit breaches (only in CANARY_MODE=1).",
             sample.canary_breaches_total,
         ),
+        (
+            "sim_fills_total",
+            "Orders this process filled at the venue.",
+            sample.fills_total,
+        ),
     ];
     for (name, help, value) in counters {
         // Counters stay far below 2^53, so the conversion is exact.
         out.series(name, Kind::Counter, help, "", value as f64);
+    }
+    if let Some(venue) = sample.venue {
+        out.series(
+            "sim_open_orders",
+            Kind::Gauge,
+            "Orders open at the venue.",
+            "",
+            venue.open_orders as f64,
+        );
+        out.series(
+            "sim_position_notional_usd",
+            Kind::Gauge,
+            "Absolute notional of the positions open at the venue, summed, in USD.",
+            "",
+            venue.notional_usd,
+        );
     }
     out.0
 }
@@ -203,6 +238,11 @@ mod tests {
             kill_events_total: 0,
             recon_mismatches_total: 0,
             canary_breaches_total: 0,
+            fills_total: 3,
+            venue: Some(VenueFigures {
+                open_orders: 2,
+                notional_usd: 2_400.5,
+            }),
         }
     }
 
@@ -265,6 +305,9 @@ mod tests {
                 "sim_kill_events_total",
                 "sim_recon_mismatches_total",
                 "sim_canary_breaches_total",
+                "sim_fills_total",
+                "sim_open_orders",
+                "sim_position_notional_usd",
             ]
         );
         assert_eq!(text.matches("# HELP ").count(), names.len());
@@ -273,6 +316,19 @@ mod tests {
             "sim_info{host=\"lhr-\\\"1\\\"\\\\x\\n\",trade_mode=\"paper\",canary=\"0\",execution_plane=\"paper\",version=\"0.1.0\"} 1\n"
         ));
         assert!(text.contains("# TYPE sim_kill_events_total counter\n"));
+        assert!(text.contains("# TYPE sim_fills_total counter\nsim_fills_total 3\n"));
+        assert!(text.contains("# TYPE sim_open_orders gauge\nsim_open_orders 2\n"));
+        assert!(text.contains("\nsim_position_notional_usd 2400.5\n"));
+    }
+
+    #[test]
+    fn no_word_from_the_venue_is_no_venue_series() {
+        let text = render(&Sample {
+            venue: None,
+            ..sample()
+        });
+        assert!(!text.contains("sim_open_orders") && !text.contains("sim_position_notional"));
+        assert!(text.contains("sim_fills_total"));
     }
 
     #[test]

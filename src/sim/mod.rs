@@ -8,7 +8,11 @@
 //! - `model`: the service as a state machine on virtual time (pure);
 //! - `metrics`: the model's values as text exposition (pure);
 //! - `server`: HTTP/1.1 `/metrics` over the model;
-//! - `shell`: runtime, signals, log, and the loop that drives the model.
+//! - `shell`: runtime, signals, log, and the loop that drives the model;
+//! - `venue`: the simulated venue's book and its file format (pure);
+//! - `trader`: what the model asks of the venue, and the trading step (pure);
+//! - `venue_file`: the venue file on disk: lock, load, durable save;
+//! - `venue_cli`: `gantry sim venue` and `gantry sim flatten`.
 //!
 //! This file is the entry point: validate, gather what needs the host (host
 //! name, state directory), then hand off to the shell.
@@ -18,6 +22,10 @@ pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod shell;
+pub mod trader;
+pub mod venue;
+pub mod venue_cli;
+pub mod venue_file;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -16,12 +16,23 @@
 //! scrape is exact even if the loop has not woken yet; faults that log
 //! (crash, kill events, reconciliation, canary) and the tick are events, so
 //! the log and the counters always agree.
+//!
+//! The venue (`venue`, `trader`): from the persistence phase on, the model
+//! asks the shell for an exchange with the venue file ([`Effect::Venue`]),
+//! then every [`trader::STEP_EVERY`] on the tick (a trading step in paper
+//! and live, a read elsewhere). The shell performs it and hands the outcome
+//! back through [`Sim::handle_venue`] before it performs the next effect.
+//! What the venue said last is what `/metrics` shows; until it has said
+//! anything, or while its file is unreadable, the venue series are absent
+//! (no data), never zero.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::knobs::{Fault, Knobs};
-use super::metrics::Sample;
+use super::metrics::{Sample, VenueFigures};
+use super::trader::{self, Exchanged, Request, Trade};
+use super::venue::{self, Book};
 
 /// The start-up phases of the smoke-deploy model, in the order they are
 /// logged. Smoke gates match these strings; keep them stable.
@@ -55,6 +66,9 @@ pub enum Effect {
     /// (only the shell knows it when the port was 0).
     LogListening,
     Log(String),
+    /// Exchange with the venue file, then call [`Sim::handle_venue`] with
+    /// the outcome.
+    Venue(Request),
     /// Flush the log and exit the process with this status.
     Exit(i32),
 }
@@ -75,6 +89,17 @@ pub enum Answer {
 pub struct Persistence {
     pub path: PathBuf,
     pub problem: Option<String>,
+}
+
+/// What the model last heard from the venue.
+#[derive(Debug, Clone, PartialEq)]
+enum VenueView {
+    /// Nothing yet (or the state dir failed): no data.
+    Unknown,
+    /// The venue file as read; `None`: no file, nothing open.
+    Seen(Option<Book>),
+    /// The venue file cannot be read (the text names it): no data.
+    Unreadable(String),
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +124,14 @@ pub struct Sim {
     recon_mismatches: u64,
     canary_breaches: u64,
     exited: bool,
+    venue: VenueView,
+    /// The venue file holds this release's account settings.
+    venue_recorded: bool,
+    /// The last write to the venue that failed, logged once.
+    venue_write_failed: Option<String>,
+    next_venue_at: Option<Duration>,
+    venue_steps: u64,
+    fills: u64,
 }
 
 impl Sim {
@@ -123,6 +156,12 @@ impl Sim {
             recon_mismatches: 0,
             canary_breaches: 0,
             exited: false,
+            venue: VenueView::Unknown,
+            venue_recorded: false,
+            venue_write_failed: None,
+            next_venue_at: None,
+            venue_steps: 0,
+            fills: 0,
         }
     }
 
@@ -220,6 +259,97 @@ impl Sim {
             kill_events_total: self.kill_events,
             recon_mismatches_total: self.recon_mismatches,
             canary_breaches_total: self.canary_breaches,
+            fills_total: self.fills,
+            venue: match &self.venue {
+                VenueView::Seen(book) => Some(VenueFigures {
+                    open_orders: book.as_ref().map_or(0, |b| b.orders().len() as u64),
+                    notional_usd: book.as_ref().map_or(0.0, Book::notional_usd),
+                }),
+                VenueView::Unknown | VenueView::Unreadable(_) => None,
+            },
+        }
+    }
+
+    /// The outcome of the last [`Effect::Venue`]; returns lines to log.
+    pub fn handle_venue(&mut self, exchanged: Exchanged) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match exchanged {
+            // A flatten holds the venue: the next step asks again.
+            Exchanged::Busy => {}
+            Exchanged::Done {
+                book,
+                fills,
+                recorded,
+            } => {
+                self.fills += fills;
+                self.venue_recorded |= recorded;
+                if self.venue_write_failed.take().is_some() {
+                    out.push(Effect::Log(format!(
+                        "venue writable again path={}",
+                        self.venue_path().display()
+                    )));
+                }
+                self.see_venue(book, &mut out);
+            }
+            Exchanged::Unwritable { book, why } => {
+                if self.venue_write_failed.as_ref() != Some(&why) {
+                    out.push(Effect::Log(format!("venue write failed: {why}")));
+                }
+                self.venue_write_failed = Some(why);
+                self.see_venue(book, &mut out);
+            }
+            Exchanged::Unreadable(why) => {
+                if !matches!(&self.venue, VenueView::Unreadable(was) if *was == why) {
+                    out.push(Effect::Log(format!("venue unreadable: {why}")));
+                }
+                self.venue = VenueView::Unreadable(why);
+            }
+        }
+        out
+    }
+
+    fn see_venue(&mut self, book: Option<Book>, out: &mut Vec<Effect>) {
+        let said = match self.venue {
+            VenueView::Unknown => Some("venue opened"),
+            VenueView::Unreadable(_) => Some("venue readable again"),
+            VenueView::Seen(_) => None,
+        };
+        if let Some(said) = said {
+            out.push(Effect::Log(format!(
+                "{said} path={} open_orders={} positions={} notional_usd={:.2}",
+                self.venue_path().display(),
+                book.as_ref().map_or(0, |b| b.orders().len()),
+                book.as_ref().map_or(0, |b| b.positions().len()),
+                book.as_ref().map_or(0.0, Book::notional_usd),
+            )));
+        }
+        self.venue = VenueView::Seen(book);
+    }
+
+    fn venue_path(&self) -> std::path::PathBuf {
+        self.persistence.path.join(venue::FILE_NAME)
+    }
+
+    /// The next exchange with the venue: in paper and live, this release's
+    /// account settings until recorded and, once idle, a trading step;
+    /// elsewhere only a read (a sim that does not trade, such as a smoke
+    /// deploy, leaves the venue's settings be).
+    fn venue_request(&mut self, now: Duration) -> Request {
+        let trades = self.knobs.trades_at_venue();
+        let trade = (trades && self.idle_at.is_some()).then(|| {
+            let step = self.venue_steps;
+            self.venue_steps += 1;
+            let tau = self.trading_secs(now.as_secs_f64());
+            Trade {
+                step,
+                // Seconds of trading to whole milliseconds: far below 2^64.
+                tau_ms: (tau * 1000.0) as u64,
+            }
+        });
+        Request {
+            dir: self.persistence.path.clone(),
+            record: (trades && !self.venue_recorded).then(|| self.knobs.account()),
+            trade,
         }
     }
 
@@ -268,6 +398,9 @@ impl Sim {
                     self.exited = true;
                 } else {
                     out.push(Effect::Log(format!("persistence mounted path={path}")));
+                    // The venue as a restarted service finds it, and this
+                    // release's flatten behaviour recorded in it.
+                    out.push(Effect::Venue(self.venue_request(now)));
                 }
             }
             ORCHESTRATOR => {
@@ -281,6 +414,7 @@ impl Sim {
                 out.push(Effect::Log(PHASES[IDLE].into()));
                 self.idle_at = Some(now);
                 self.next_tick_at = Some(now);
+                self.next_venue_at = Some(now);
                 if let Some(line) = &self.knobs.log_line {
                     out.push(Effect::Log(line.clone()));
                 }
@@ -349,6 +483,12 @@ impl Sim {
         } else {
             next
         });
+        if let Some(at) = self.next_venue_at
+            && at <= now
+        {
+            self.next_venue_at = Some(now + trader::STEP_EVERY);
+            out.push(Effect::Venue(self.venue_request(now)));
+        }
         if !self.knobs.trading() {
             return;
         }
@@ -372,7 +512,7 @@ impl Sim {
                 "order executed id={} side={} qty=0.010 price={:.2} plane={}",
                 self.orders,
                 if self.orders % 2 == 1 { "buy" } else { "sell" },
-                100.0 + 2.0 * (tau / 10.0).sin(),
+                trader::price(100.0, tau),
                 self.knobs.execution_plane_label(),
             )));
         }
@@ -465,6 +605,18 @@ mod tests {
             if exit {
                 break;
             }
+        }
+        all
+    }
+
+    /// As [`run`], from `from` (exclusive of work already done) to `until`.
+    fn run_from(sim: &mut Sim, from: Duration, until: Duration) -> Vec<Effect> {
+        let mut all = sim.handle_timeout(from);
+        while let Some(at) = sim.poll_timeout() {
+            if at > until {
+                break;
+            }
+            all.extend(sim.handle_timeout(at));
         }
         all
     }
@@ -662,6 +814,129 @@ mod tests {
         assert!(!effects.iter().any(|e| matches!(e, Effect::Exit(_))));
         let mut here = sim(&[("SIM_FAULT", "crash"), ("SIM_FAULT_HOSTS", "h2,h1")]);
         assert_eq!(run(&mut here, ms(5_000)).last(), Some(&Effect::Exit(1)));
+    }
+
+    fn venue_requests(effects: &[Effect]) -> Vec<&Request> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Venue(request) => Some(request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paper_records_its_account_then_trades_every_half_second() {
+        let mut s = sim(&[("TRADE_MODE", "paper"), ("SIM_FLATTEN", "partial")]);
+        let effects = run(&mut s, ms(3_000));
+        let requests = venue_requests(&effects);
+        let account = venue::Account {
+            flatten: venue::Flatten::Partial,
+            flatten_ms: 3_000,
+        };
+        assert_eq!(
+            *requests[0],
+            Request {
+                dir: "/var/lib/sim".into(),
+                record: Some(account),
+                trade: None,
+            }
+        );
+        let steps: Vec<Trade> = requests[1..].iter().filter_map(|r| r.trade).collect();
+        assert_eq!(steps.len(), 7, "{requests:?}");
+        assert_eq!(steps[0], Trade { step: 0, tau_ms: 0 });
+        assert_eq!(
+            steps[6],
+            Trade {
+                step: 6,
+                tau_ms: 3_000
+            }
+        );
+        // The account is asked for until the venue says it has it.
+        assert!(requests.iter().all(|r| r.record == Some(account)));
+        s.handle_venue(Exchanged::Done {
+            book: None,
+            fills: 0,
+            recorded: true,
+        });
+        let later = run_from(&mut s, ms(3_000), ms(3_500));
+        assert_eq!(venue_requests(&later)[0].record, None);
+    }
+
+    #[test]
+    fn shadow_and_idle_only_read_the_venue() {
+        for mode in ["shadow", ""] {
+            // Not even a flatten fault: a smoke deploy leaves the account be.
+            let mut s = sim(&[("TRADE_MODE", mode), ("SIM_FLATTEN", "fail")]);
+            let effects = run(&mut s, ms(2_000));
+            let requests = venue_requests(&effects);
+            assert_eq!(requests.len(), 6, "{mode}: at start, then 0, 0.5, … 2 s");
+            assert!(requests.iter().all(|r| !r.writes()), "{requests:?}");
+        }
+    }
+
+    #[test]
+    fn the_venue_drives_its_series_and_logs_only_changes() {
+        let mut s = sim(&[("TRADE_MODE", "paper")]);
+        run(&mut s, ms(100));
+        assert_eq!(s.sample(ms(100)).venue, None, "no word yet: no data");
+        let mut book = Book::default();
+        let id = book
+            .place("BTC-USD", venue::Side::Buy, 0.01, 60_000.0)
+            .unwrap();
+        book.fill(id);
+        let said = s.handle_venue(Exchanged::Done {
+            book: Some(book.clone()),
+            fills: 1,
+            recorded: true,
+        });
+        assert_eq!(
+            logs(&said),
+            [
+                "venue opened path=/var/lib/sim/venue.json open_orders=0 positions=1 notional_usd=600.00"
+            ]
+        );
+        let sample = s.sample(ms(100));
+        assert_eq!(sample.fills_total, 1);
+        assert_eq!(
+            sample.venue,
+            Some(VenueFigures {
+                open_orders: 0,
+                notional_usd: 600.0
+            })
+        );
+        let broken = || Exchanged::Unreadable("/var/lib/sim/venue.json: not a venue file".into());
+        assert_eq!(
+            logs(&s.handle_venue(broken())),
+            ["venue unreadable: /var/lib/sim/venue.json: not a venue file"]
+        );
+        assert!(s.handle_venue(broken()).is_empty(), "said once");
+        assert_eq!(
+            s.sample(ms(100)).venue,
+            None,
+            "unreadable is no data, not flat"
+        );
+        assert!(s.handle_venue(Exchanged::Busy).is_empty());
+        let unwritable = || Exchanged::Unwritable {
+            book: Some(book.clone()),
+            why: "cannot write /var/lib/sim/venue.json: No space left on device".into(),
+        };
+        let said = s.handle_venue(unwritable());
+        assert_eq!(logs(&said).len(), 2, "{said:?}");
+        assert!(logs(&said)[0].starts_with("venue write failed: cannot write"));
+        assert!(logs(&said)[1].starts_with("venue readable again path="));
+        assert!(s.handle_venue(unwritable()).is_empty());
+        let said = s.handle_venue(Exchanged::Done {
+            book: None,
+            fills: 0,
+            recorded: true,
+        });
+        assert_eq!(
+            logs(&said),
+            ["venue writable again path=/var/lib/sim/venue.json"]
+        );
+        assert_eq!(s.sample(ms(100)).venue.unwrap().notional_usd, 0.0);
     }
 
     proptest! {

@@ -4,8 +4,12 @@
 //! ```text
 //!   SIGTERM/SIGINT ──┐
 //!                    ▼
-//!   sleep_until ──► select ──► Sim::handle_timeout(now) ──► effects: Serve, Log, Exit
-//!        ▲                                                      │
+//!   sleep_until ──► select ──► Sim::handle_timeout(now) ──► effects: Serve, Log, Venue, Exit
+//!        ▲                                                      │              │
+//!        │                                                      │   venue_file::exchange
+//!        │                                                      │   (blocking pool, awaited)
+//!        │                                                      │              │
+//!        │                                 effects (log lines) ◄── Sim::handle_venue(outcome)
 //!        └──────────────── Sim::poll_timeout() ◄────────────────┘
 //!
 //!   server task (spawned by Serve) ──► Shared::lock().sample(now) / answer(now)
@@ -13,7 +17,15 @@
 //!
 //! One thread is enough and starts fastest: the loop wakes once per tick
 //! (100 ms by default) and a scrape is a few microseconds of formatting.
+//! The venue file is the exception: its fsyncs run on the blocking pool, so
+//! a slow disk never holds up a scrape. The loop does wait for each
+//! exchange, so the tick runs late by as long as a write takes (a few
+//! milliseconds: the sim never waits for the venue lock); in exchange the
+//! log stays in order, and what the venue held at start is logged before
+//! `idle reached`. A SIGTERM does not flatten: positions stay open at the
+//! venue, as they would at a real one.
 
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +37,8 @@ use tokio::time::Instant;
 
 use super::model::Effect;
 use super::server::{self, Shared};
+use super::trader::Exchanged;
+use super::venue_file;
 
 /// How the run ended, for the caller to turn into an exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +70,8 @@ async fn drive(shared: Arc<Shared>, listen: SocketAddr) -> anyhow::Result<Outcom
     let start = Instant::from_std(shared.start());
     let mut bound: Option<SocketAddr> = None;
     loop {
-        let effects = shared.lock().handle_timeout(shared.now());
-        for effect in effects {
+        let mut effects = VecDeque::from(shared.lock().handle_timeout(shared.now()));
+        while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Serve => {
                     let listener = bind(listen).await?;
@@ -69,6 +83,20 @@ async fn drive(shared: Arc<Shared>, listen: SocketAddr) -> anyhow::Result<Outcom
                     log(&format!("metrics listening on {addr}"));
                 }
                 Effect::Log(line) => log(&line),
+                Effect::Venue(request) => {
+                    let exchanged =
+                        tokio::task::spawn_blocking(move || venue_file::exchange(&request))
+                            .await
+                            .unwrap_or_else(|e| {
+                                Exchanged::Unreadable(format!("venue exchange failed: {e}"))
+                            });
+                    // What the model says about it comes before what was
+                    // already due.
+                    let said = shared.lock().handle_venue(exchanged);
+                    for effect in said.into_iter().rev() {
+                        effects.push_front(effect);
+                    }
+                }
                 Effect::Exit(code) => return Ok(Outcome::Exit(code)),
             }
         }
