@@ -813,6 +813,32 @@ fn restore_brings_the_known_good_straight_to_live_into_a_flat_venue_only() {
 }
 
 #[test]
+fn restore_brings_back_what_was_live_when_a_human_stopped_it_never_what_failed() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    assert_eq!(rig.pipeline.known_good, None, "a first deploy has no known-good");
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "venue outage".into(),
+    })
+    .unwrap();
+    let stop = rig.pipeline.stop.clone().unwrap();
+    assert_eq!(stop.restore_to, Some(release(1)), "live, every gate passed");
+
+    // The known-good failing its own verification halts: nothing to restore.
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.deploy_to_awaiting(2);
+    rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
+    for _ in 0..20 {
+        rig.sample(dead());
+    }
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    assert_eq!(rig.pipeline.stop.as_ref().unwrap().restore_to, None);
+}
+
+#[test]
 fn restore_is_refused_with_nothing_known_good() {
     let mut rig = Rig::new();
     rig.step(Event::Estop {

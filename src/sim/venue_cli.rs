@@ -121,6 +121,11 @@ pub fn show(dir: &Path, json: bool, check_flat: bool) -> anyhow::Result<()> {
         // Only strings, integers and finite numbers: this cannot fail.
         let text = serde_json::to_string(&summary).unwrap_or_default();
         print(&format!("{text}\n"))?;
+    } else if check_flat {
+        // One line: what a kill script's verify step logs and shows.
+        if summary.flat {
+            print(&format!("flat: nothing open ({})\n", file.display()))?;
+        }
     } else {
         print(&summary.table())?;
     }

@@ -19,6 +19,9 @@ pub struct EstopView {
     pub reason: String,
     pub kill: KillView,
     pub flat: FlatView,
+    /// What `ctl restore` would bring back live, after a rearm.
+    #[serde(default)]
+    pub restore_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,7 @@ impl From<&StopRecord> for EstopView {
                 at: stop.flat.as_ref().map(|f| rfc3339(f.at)),
                 summary: stop.flat.as_ref().map(|f| f.summary.clone()),
             },
+            restore_to: stop.restore_to.as_ref().map(|r| r.id.clone()),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{
     Config, Deploy, Effect, FlatResult, FlatVerdict, Halt, KillResult, Outcome, Pending, Phase,
-    Pipeline, Priority, Refusal, RefusalKind, RestoreRequest, Soak, StageResult, StateWord,
+    Pipeline, Priority, Refusal, RefusalKind, ReleaseRef, RestoreRequest, Soak, StageResult, StateWord,
     StopRecord, seconds, unexpected,
 };
 use crate::pipeline::Time;
@@ -42,6 +42,7 @@ impl Pipeline {
             }
             Halt::Fault(_) => self.note(AuditKind::Halt, format!("halted: {reason}")),
         };
+        let restore_to = self.restore_target(&cause);
         let (by, why) = match cause {
             Halt::Estop { by, reason } => (Some(by), reason),
             Halt::Fault(reason) => (None, reason),
@@ -52,6 +53,7 @@ impl Pipeline {
             reason: why,
             kill: None,
             flat: None,
+            restore_to,
         });
         self.phase = Phase::Halted {
             since: now,
@@ -77,6 +79,22 @@ impl Pipeline {
                 ok: false,
                 message: format!("halted: {reason}"),
             });
+        }
+    }
+
+    /// What a restore after this halt may bring back (see
+    /// [`StopRecord::restore_to`]).
+    fn restore_target(&self, cause: &Halt) -> Option<ReleaseRef> {
+        let serving_live = |phase: &Phase| matches!(phase, Phase::Live { .. } | Phase::RolledBack { .. });
+        let was_live = match &self.phase {
+            Phase::Validating { prior, .. } | Phase::Smoking { prior, .. } => serving_live(prior),
+            phase => serving_live(phase),
+        };
+        match cause {
+            Halt::Estop { .. } if was_live => self.serving.clone(),
+            // The known-good failed its own verification: nothing is good.
+            Halt::Fault(_) if matches!(self.phase, Phase::RollingBack { .. }) => None,
+            _ => self.known_good.clone(),
         }
     }
 
@@ -250,10 +268,10 @@ impl Pipeline {
                 ),
             ));
         }
-        let Some(release) = self.known_good.clone() else {
+        let Some(release) = self.stop.as_ref().and_then(|s| s.restore_to.clone()) else {
             return Err(Refusal::new(
                 RefusalKind::Policy,
-                "no known-good release to restore (none served healthy here since the last deploy from idle)",
+                "no known-good release to restore (nothing was live when the pipeline halted)",
             ));
         };
         match *venue {

@@ -256,6 +256,11 @@ pub struct StopRecord {
     pub kill: Option<KillResult>,
     /// None until the verify command has decided.
     pub flat: Option<FlatResult>,
+    /// What a restore after this stop brings back: the release that was
+    /// live when a human stopped it (it had passed every gate), else the
+    /// known-good one, never a release whose failure caused the halt.
+    #[serde(default)]
+    pub restore_to: Option<ReleaseRef>,
 }
 
 impl StopRecord {
