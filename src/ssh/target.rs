@@ -1,7 +1,7 @@
 //! Who to reach: a [`Target`] holds everything the SSH client needs to
 //! reach one host (address, user, keys, known_hosts, jump host, remote
-//! command), resolved from the hosts file (`hosts.rs`) or from an
-//! `~/.ssh/config` alias (`ssh_config.rs`).
+//! command), resolved from the hosts file (`hosts/`) or from an
+//! `~/.ssh/config` alias (`ssh_config/`).
 //!
 //! [`choose`] is how a command says which hosts it means, as plain values
 //! (no command-line types): `ctl` passes its `--host`/`--hosts`, and the
