@@ -265,6 +265,7 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::Approve => return open_dialog(model, DialogKind::Approve),
         Action::Rollback => return open_dialog(model, DialogKind::Rollback),
         Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
+        Action::FleetStop => super::fleet_stop::open(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
         Action::Submit | Action::Cancel | Action::NextField => {}
     }

@@ -24,6 +24,8 @@ pub enum Action {
     Approve,
     Rollback,
     EmergencyStop,
+    /// Every host's emergency stop at once.
+    FleetStop,
     Drill,
     Filter,
     Command,
@@ -39,7 +41,7 @@ pub enum Action {
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 17] = [
+pub(super) const ACTIONS: [(Action, &str); 18] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -50,6 +52,7 @@ pub(super) const ACTIONS: [(Action, &str); 17] = [
     (Action::Approve, "approve"),
     (Action::Rollback, "rollback"),
     (Action::EmergencyStop, "emergency_stop"),
+    (Action::FleetStop, "fleet_stop"),
     (Action::Drill, "drill"),
     (Action::Filter, "filter"),
     (Action::Command, "command"),

@@ -13,10 +13,11 @@ use crate::console::theme::Theme;
 use crate::text::inert;
 
 /// The actions the footer offers, in its order.
-const SHOWN: [Action; 8] = [
+const SHOWN: [Action; 9] = [
     Action::Approve,
     Action::Rollback,
     Action::EmergencyStop,
+    Action::FleetStop,
     Action::Drill,
     Action::Filter,
     Action::Command,
