@@ -67,6 +67,7 @@ fn synthetic_status(i: usize) -> Status {
         last_drill_at: None,
         awaiting_approval: None,
         halted_reason: None,
+        estop: None,
         tier: None,
         submitted_by: None,
         deploy_reason: None,

@@ -55,13 +55,17 @@ fn release_goes_live_a_crashing_one_rolls_back_estop_halts_rearm_idles() {
     let sim = lab.service_pid().expect("sim running");
     assert!(alive(sim));
 
-    // Emergency stop: halted, the sim is down, the kill command ran, submits refused.
+    // Emergency stop: halted, the sim is down, the kill command flattened
+    // the venue and the verify command proved it, submits refused.
     let out = lab.ctl(&["estop", "--reason", "venue outage drill"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(lab.status()["state"], "halted");
+    let status = lab.status();
+    assert_eq!(status["state"], "halted");
     assert!(!alive(sim), "the sim must be stopped by estop");
-    let killed = std::fs::read_to_string(lab.path("killed.log")).expect("kill command ran");
-    assert!(killed.contains("venue outage drill"), "{killed}");
+    assert_eq!(status["estop"]["reason"], "venue outage drill");
+    assert_eq!(status["estop"]["flat"]["verified"], true, "{status:#}");
+    let kill = status["estop"]["kill"]["summary"].as_str().unwrap_or("");
+    assert!(kill.contains("the venue is flat"), "{kill}");
     let out = lab.ctl_path(&["submit", "--reason", "again"], &good);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("halted"), "{}", stderr(&out));
@@ -401,8 +405,10 @@ fn set_section_command(text: &str, section: &str, command: &str) -> String {
 fn a_slow_kill_command_holds_only_the_estop_reply() {
     let mut lab = Lab::new("lab-slow-kill", 1);
     let text = std::fs::read_to_string(&lab.config).unwrap();
-    let slow = r#"["sh", "-c", "sleep 3; echo flattened >> killed.log"]"#;
-    std::fs::write(&lab.config, set_section_command(&text, "kill", slow)).unwrap();
+    let slow = format!(
+        r#"["sh", "-c", "sleep 3; echo flattened >> killed.log; exec {GANTRY} sim flatten --state-dir ."]"#
+    );
+    std::fs::write(&lab.config, set_section_command(&text, "kill", &slow)).unwrap();
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
 

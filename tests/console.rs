@@ -447,3 +447,102 @@ fn help_at_80x24_shows_every_key() {
         );
     }
 }
+
+/// A reply to an emergency stop as the agent sends it.
+fn estop_reply(flat: bool) -> gantry::wire::Reply {
+    let estop = serde_json::json!({
+        "at": "2026-11-24T14:02:11Z",
+        "by": "amy",
+        "reason": "venue outage",
+        "kill": {"ok": true, "summary": "exit 0 in 6 ms: cancelled 2 orders, closed 2 positions"},
+        "flat": {
+            "verified": flat,
+            "verdict": if flat { "flat" } else { "not_flat" },
+            "at": "2026-11-24T14:02:11Z",
+            "summary": if flat { "verify command said flat" } else { "still not flat after 10.0s: 1 open orders" },
+        },
+    });
+    let data = serde_json::json!({"state": "halted", "estop": estop});
+    if flat {
+        gantry::wire::Reply::ok("e", Some(data))
+    } else {
+        gantry::wire::Reply::err("e", gantry::wire::ErrorCode::Failed, "halted, but NOT FLAT")
+            .with_data(data)
+    }
+}
+
+#[test]
+fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    let hosts = model.hosts.len();
+    update(
+        &mut model,
+        &keymap,
+        Msg::Key(KeyEvent::new(KeyCode::Char('X'), KeyModifiers::SHIFT)),
+    );
+    assert!(model.fleet_stop.is_some(), "X opens the fleet stop");
+    let screen = render(&model, 120, 40);
+    for host in &model.hosts {
+        assert!(
+            screen.contains(&host.name),
+            "{} not named:\n{screen}",
+            host.name
+        );
+    }
+    assert!(
+        screen.contains(&format!("type HALT {hosts} to confirm")),
+        "{screen}"
+    );
+    // No reason: refused; a wrong phrase: refused; nothing sent.
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    type_text(&mut model, &keymap, "venue outage");
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    type_text(&mut model, &keymap, "HALT 4");
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    assert!(render(&model, 120, 40).contains(&format!("type HALT {hosts} to confirm")));
+    update(&mut model, &keymap, key(KeyCode::Backspace));
+    type_text(&mut model, &keymap, &hosts.to_string());
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert_eq!(commands.len(), hosts, "one stop per host: {commands:?}");
+    for (i, command) in commands.iter().enumerate() {
+        assert!(
+            matches!(command, Command::Ask { host, request: Request::Estop, reason: Some(r) } if *host == i && r == "venue outage"),
+            "{command:?}"
+        );
+    }
+    // Replies arrive one by one; a failed one says why.
+    for i in 0..hosts {
+        let reply = if i == 1 {
+            Err("link down: connection refused".to_string())
+        } else {
+            Ok(estop_reply(i != 2))
+        };
+        update(&mut model, &keymap, Msg::Replied(i, reply));
+    }
+    let screen = render(&model, 120, 40);
+    assert_eq!(
+        screen.matches("✓ HALTED · FLAT").count(),
+        hosts - 2,
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✗ link down: connection refused"),
+        "{screen}"
+    );
+    assert!(screen.contains("HALTED · NOT FLAT"), "{screen}");
+    assert!(
+        screen.contains(&format!("{}/{hosts} halted and flat", hosts - 2)),
+        "{screen}"
+    );
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(model.fleet_stop.is_none(), "Enter closes once all answered");
+
+    // `:estop all` opens it too; Esc cancels without sending.
+    update(&mut model, &keymap, key(KeyCode::Char(':')));
+    type_text(&mut model, &keymap, "estop all");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(model.fleet_stop.is_some());
+    assert!(update(&mut model, &keymap, key(KeyCode::Esc)).is_empty());
+    assert!(model.fleet_stop.is_none());
+}

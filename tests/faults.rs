@@ -49,7 +49,9 @@ fn kill_9_right_after_estop_is_recorded_leaves_the_host_halted_and_flat() {
     set_command(
         &lab,
         "kill",
-        r#"["sh", "-c", "sleep 2; echo \"flat $GANTRY_REASON\" >> killed.log"]"#,
+        &format!(
+            r#"["sh", "-c", "sleep 2; echo \"flat $GANTRY_REASON\" >> killed.log; exec {GANTRY} sim flatten --state-dir ."]"#
+        ),
     );
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
@@ -86,6 +88,10 @@ fn kill_9_right_after_estop_is_recorded_leaves_the_host_halted_and_flat() {
     // The recorded stop's kill command had no recorded result: it ran again.
     wait_until("the kill command", Duration::from_secs(5), || {
         std::fs::read_to_string(lab.path("killed.log")).is_ok_and(|t| t.contains("venue outage"))
+    });
+    // ... and the venue was then verified flat, as recorded in the state.
+    wait_until("the venue verified flat", Duration::from_secs(10), || {
+        lab.status()["estop"]["flat"]["verified"] == true
     });
     assert!(lab.ctl(&["audit", "verify"]).status.success());
 }
@@ -320,10 +326,19 @@ fn a_full_disk_refuses_approve_keeps_the_chain_and_estop_still_stops() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(lab.status()["state"], "awaiting_approval");
 
+    // The stop always stops. The sim's venue is a file on the same full
+    // disk, so its flatten cannot be written: the reply says so (exit 1),
+    // never that the book is flat.
     let estop = lab.ctl(&["estop", "--reason", "disk full drill"]);
+    assert_eq!(
+        estop.status.code(),
+        Some(1),
+        "estop always stops, and never claims flat: {}",
+        stderr(&estop)
+    );
     assert!(
-        estop.status.success(),
-        "estop always stops: {}",
+        stderr(&estop).contains("halted, but the kill command failed"),
+        "{}",
         stderr(&estop)
     );
     assert_eq!(lab.status()["state"], "halted");

@@ -206,14 +206,46 @@ fn demo_in_tmux_approve_estop_quit() {
     tmux.text("demo-4");
     tmux.keys(&["Enter"]);
     tmux.wait_for(
-        "the estop reply",
-        |s| s.contains("✓ agent"),
+        "the estop reply: halted and the venue verified flat",
+        |s| s.contains("✓ HALTED · FLAT"),
         Duration::from_secs(10),
     );
     tmux.keys(&["Escape"]);
     tmux.wait_for(
-        "demo-4 halted",
-        |s| Tmux::row(s, "demo-4").contains("HALTED"),
+        "demo-4 halted and flat",
+        |s| Tmux::row(s, "demo-4").contains("HALTED · FLAT"),
+        Duration::from_secs(10),
+    );
+
+    // The fleet stop: every host named, a reason, the typed HALT 5, then
+    // every row ends halted and flat.
+    tmux.keys(&["X"]);
+    tmux.wait_for(
+        "the fleet stop naming every host",
+        |s| s.contains("EMERGENCY STOP · ALL 5 HOSTS") && s.contains("type HALT 5 to confirm"),
+        Duration::from_secs(5),
+    );
+    tmux.text("venue outage, whole fleet");
+    tmux.keys(&["Enter"]);
+    tmux.text("HALT 4");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "a wrong phrase refused",
+        |s| s.contains("type HALT 5 to confirm") && !s.contains("answered"),
+        Duration::from_secs(5),
+    );
+    tmux.keys(&["BSpace"]);
+    tmux.text("5");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "every host halted and flat",
+        |s| s.contains("5/5 halted and flat"),
+        Duration::from_secs(20),
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "every row HALTED · FLAT",
+        |s| (1..=5).all(|i| Tmux::row(s, &format!("demo-{i}")).contains("HALTED · FLAT")),
         Duration::from_secs(10),
     );
 

@@ -9,7 +9,6 @@
 //!                                           └─► draw(&Model) once the queue is drained
 //! ```
 
-pub mod fleet_stop;
 pub mod keymap;
 pub mod layout;
 pub mod rollout;

@@ -10,6 +10,7 @@ use tui_input::Input;
 
 use crate::envfile::DiffLine;
 use crate::wire::StateWord;
+use crate::wire::estop::EstopView;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
 /// A host's data is stale when nothing arrived for this long (three of the
@@ -276,7 +277,7 @@ pub struct Model {
     /// The terminal's size, for mouse hit-testing.
     pub size: (u16, u16),
     /// The fleet stop's dialog, while open (`fleet_stop.rs`).
-    pub fleet_stop: Option<super::fleet_stop::FleetStop>,
+    pub fleet_stop: Option<FleetStop>,
 }
 
 impl Model {
@@ -351,4 +352,112 @@ pub struct Counts {
     pub drill_overdue: usize,
     /// Inside a freeze window.
     pub frozen: usize,
+}
+
+/// The fleet stop (`X`, `:estop all`): every host's emergency stop from
+/// one dialog that names each host, asks a reason and a typed `HALT <n>`,
+/// then shows each host's progress until all are halted and flat.
+#[derive(Debug, Clone)]
+pub struct FleetStop {
+    /// Host indexes, in table order: every host.
+    pub hosts: Vec<usize>,
+    pub reason: Input,
+    pub confirm: Input,
+    pub field: Field,
+    pub error: Option<String>,
+    /// When the stops were sent; None while editing.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Per host (same order as `hosts`): the reply and how long it took.
+    pub replies: Vec<Option<(Result<Reply, String>, Duration)>>,
+}
+
+/// How one host stands in the fleet stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Not sent yet (editing).
+    Untouched,
+    Waiting,
+    /// Halted, the venue proven flat.
+    Flat,
+    /// Halted; the venue steps still run.
+    Halted(String),
+    /// Halted but not proven flat, or refused, or unreachable: why.
+    Failed(String),
+}
+
+impl FleetStop {
+    pub fn new(host_count: usize) -> Self {
+        Self {
+            hosts: (0..host_count).collect(),
+            reason: Input::default(),
+            confirm: Input::default(),
+            field: Field::Reason,
+            error: None,
+            sent_at: None,
+            replies: vec![None; host_count],
+        }
+    }
+
+    /// What the operator types to confirm: the number of hosts it stops.
+    pub fn phrase(&self) -> String {
+        format!("HALT {}", self.hosts.len())
+    }
+
+    pub fn sent(&self) -> bool {
+        self.sent_at.is_some()
+    }
+
+    /// Every host answered.
+    pub fn answered(&self) -> usize {
+        self.replies.iter().filter(|r| r.is_some()).count()
+    }
+
+    /// A reply from `host` to its stop.
+    pub fn replied(&mut self, host: usize, result: Result<Reply, String>, now: DateTime<Utc>) {
+        let Some(position) = self.hosts.iter().position(|h| *h == host) else {
+            return;
+        };
+        let took = self
+            .sent_at
+            .map(|at| (now - at).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        if let Some(slot) = self.replies.get_mut(position)
+            && slot.is_none()
+        {
+            *slot = Some((result, took));
+        }
+    }
+
+    /// Where `host` (at `position` in the dialog) stands: its reply, else
+    /// what its live status says.
+    pub fn progress(&self, position: usize, host: Option<&HostView>) -> Progress {
+        let live = host.and_then(|h| h.status.as_ref());
+        let estop = live
+            .filter(|s| s.state == StateWord::Halted)
+            .and_then(|s| s.estop.as_ref());
+        match self.replies.get(position).and_then(Option::as_ref) {
+            None if !self.sent() => Progress::Untouched,
+            None => match estop {
+                Some(stop) => Progress::Halted(format!("HALTED · {}", stop.headline())),
+                None => Progress::Waiting,
+            },
+            Some((Err(error), _)) => Progress::Failed(error.clone()),
+            Some((Ok(reply), _)) => {
+                let replied: Option<EstopView> = reply
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("estop"))
+                    .and_then(|e| serde_json::from_value(e.clone()).ok());
+                match replied {
+                    Some(stop) if reply.ok && stop.proven_flat() => Progress::Flat,
+                    Some(stop) => Progress::Failed(format!(
+                        "HALTED · {}: {}",
+                        stop.headline(),
+                        stop.evidence().unwrap_or_default()
+                    )),
+                    None => Progress::Failed(reply.error.clone().unwrap_or_default()),
+                }
+            }
+        }
+    }
 }

@@ -9,8 +9,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::state::{
-    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, Link, Model, PNL_KEPT, Phase, Prompt,
-    PromptKind, TypedCommand,
+    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
+    Prompt, PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
@@ -230,7 +230,7 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
             Vec::new()
         }
         Mode::Prompt => prompt_key(model, action, key),
-        Mode::Dialog if model.fleet_stop.is_some() => super::fleet_stop::key(model, action, key),
+        Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
         Mode::Normal => normal_key(model, action),
     }
@@ -265,7 +265,7 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::Approve => return open_dialog(model, DialogKind::Approve),
         Action::Rollback => return open_dialog(model, DialogKind::Rollback),
         Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
-        Action::FleetStop => super::fleet_stop::open(model),
+        Action::FleetStop => open_fleet_stop(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
         Action::Submit | Action::Cancel | Action::NextField => {}
     }
@@ -350,7 +350,7 @@ fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
     match COMMANDS.iter().find(|(n, _)| *n == name) {
         Some(&(_, TypedCommand::Open(kind))) => open_dialog(model, kind),
         Some((_, TypedCommand::FleetStop)) => {
-            super::fleet_stop::open(model);
+            open_fleet_stop(model);
             Vec::new()
         }
         Some((_, TypedCommand::Quit)) => {
@@ -452,6 +452,81 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             let input = match dialog.field {
                 Field::Reason => &mut dialog.reason,
                 Field::Confirm => &mut dialog.confirm,
+            };
+            input.handle_event(&TermEvent::Key(key));
+            Vec::new()
+        }
+    }
+}
+
+/// Opens the fleet stop over every host.
+fn open_fleet_stop(model: &mut Model) {
+    if model.hosts.is_empty() {
+        model.flash = Some("no hosts to stop".into());
+        return;
+    }
+    model.fleet_stop = Some(FleetStop::new(model.hosts.len()));
+}
+
+/// A key in the fleet stop: it sends every stop at once, over the links
+/// already open.
+fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
+    let now = model.now;
+    let Some(stop) = &mut model.fleet_stop else {
+        return Vec::new();
+    };
+    if stop.sent() {
+        // The stops go on whatever the dialog does: Esc closes it at any
+        // time (the rows keep the truth), Enter once all have answered.
+        let all = stop.answered() == stop.hosts.len();
+        if matches!(action, Some(Action::Cancel)) || (all && action == Some(Action::Submit)) {
+            model.fleet_stop = None;
+        }
+        return Vec::new();
+    }
+    match action {
+        Some(Action::Cancel) => {
+            model.fleet_stop = None;
+            Vec::new()
+        }
+        Some(Action::NextField) => {
+            stop.field = match stop.field {
+                Field::Reason => Field::Confirm,
+                Field::Confirm => Field::Reason,
+            };
+            Vec::new()
+        }
+        Some(Action::Submit) => {
+            let reason = stop.reason.value().trim().to_string();
+            if reason.is_empty() {
+                stop.field = Field::Reason;
+                stop.error = Some("a reason is required: say why, it goes to the audit log".into());
+                return Vec::new();
+            }
+            if stop.confirm.value().trim() != stop.phrase() {
+                if stop.field == Field::Reason {
+                    stop.field = Field::Confirm;
+                    stop.error = None;
+                } else {
+                    stop.error = Some(format!("type {} to confirm", stop.phrase()));
+                }
+                return Vec::new();
+            }
+            stop.error = None;
+            stop.sent_at = Some(now);
+            stop.hosts
+                .iter()
+                .map(|&host| Command::Ask {
+                    host,
+                    request: Request::Estop,
+                    reason: Some(reason.clone()),
+                })
+                .collect()
+        }
+        _ => {
+            let input = match stop.field {
+                Field::Reason => &mut stop.reason,
+                Field::Confirm => &mut stop.confirm,
             };
             input.handle_event(&TermEvent::Key(key));
             Vec::new()

@@ -816,7 +816,10 @@ fn restore_brings_the_known_good_straight_to_live_into_a_flat_venue_only() {
 fn restore_brings_back_what_was_live_when_a_human_stopped_it_never_what_failed() {
     let mut rig = Rig::new();
     rig.deploy_live(1);
-    assert_eq!(rig.pipeline.known_good, None, "a first deploy has no known-good");
+    assert_eq!(
+        rig.pipeline.known_good, None,
+        "a first deploy has no known-good"
+    );
     rig.step(Event::Estop {
         by: operator("oncall"),
         reason: "venue outage".into(),
@@ -1178,7 +1181,7 @@ proptest! {
                     // idle, into a venue verified flat.
                     if matches!(event, Event::Restore(_)) {
                         prop_assert_eq!(before.word(), StateWord::Idle);
-                        prop_assert_eq!(after.serving.as_ref(), before.known_good.as_ref());
+                        prop_assert_eq!(after.serving.as_ref(), before.stop.as_ref().and_then(|s| s.restore_to.as_ref()));
                         prop_assert!(matches!(&event, Event::Restore(r) if r.venue == FlatVerdict::Flat));
                     } else if after.word() == StateWord::Live && before.word() != StateWord::Live
                         && before.word() != StateWord::RollingBack {

@@ -7,8 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::centered;
-use crate::console::fleet_stop::{FleetStop, Progress};
-use crate::console::state::{Field, Model};
+use crate::console::state::{Field, FleetStop, Model, Progress};
 use crate::console::theme::Theme;
 use crate::text::inert;
 

@@ -4,8 +4,8 @@
 
 use super::{
     Config, Deploy, Effect, FlatResult, FlatVerdict, Halt, KillResult, Outcome, Pending, Phase,
-    Pipeline, Priority, Refusal, RefusalKind, ReleaseRef, RestoreRequest, Soak, StageResult, StateWord,
-    StopRecord, seconds, unexpected,
+    Pipeline, Priority, Refusal, RefusalKind, ReleaseRef, RestoreRequest, Soak, StageResult,
+    StateWord, StopRecord, seconds, unexpected,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
@@ -85,7 +85,8 @@ impl Pipeline {
     /// What a restore after this halt may bring back (see
     /// [`StopRecord::restore_to`]).
     fn restore_target(&self, cause: &Halt) -> Option<ReleaseRef> {
-        let serving_live = |phase: &Phase| matches!(phase, Phase::Live { .. } | Phase::RolledBack { .. });
+        let serving_live =
+            |phase: &Phase| matches!(phase, Phase::Live { .. } | Phase::RolledBack { .. });
         let was_live = match &self.phase {
             Phase::Validating { prior, .. } | Phase::Smoking { prior, .. } => serving_live(prior),
             phase => serving_live(phase),
