@@ -597,3 +597,152 @@ fn user_certificates_name_who_acted() {
         stderr(&out)
     );
 }
+
+/// The fleet stop behind OpenSSH: seven hosts, each an agent reached by a
+/// forced command (operator), all trading; `ctl --hosts F estop` halts and
+/// flattens every one. Then, with one host's sshd down, the other six still
+/// stop and the exit names the one that could not be reached.
+#[test]
+fn a_fleet_estop_over_openssh_forced_commands_halts_and_flattens_every_host() {
+    if !sshd::available() {
+        return;
+    }
+    const HOSTS: usize = 7;
+    let labs: Vec<Lab> = (1..=HOSTS)
+        .map(|n| {
+            let mut lab = Lab::new(&format!("fleet-{n}"), 1);
+            lab.start_agent();
+            lab
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for lab in &labs {
+            scope.spawn(|| lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3)));
+        }
+    });
+    let keys = labs[0].path("fleet-ssh");
+    std::fs::create_dir_all(&keys).unwrap();
+    let mut forced = Vec::new();
+    let mut identities = Vec::new();
+    for (n, lab) in labs.iter().enumerate() {
+        let (key, public) = sshd::keygen(&keys, &format!("op{}", n + 1));
+        let attach = format!("{GANTRY} attach --config {}", lab.config.display());
+        forced.push(format!(
+            "command=\"{attach} --role operator\",restrict {public}"
+        ));
+        identities.push(key);
+    }
+    // Six hosts behind one sshd, the seventh behind its own.
+    let main = Sshd::start(&keys.join("sshd-main"), &forced[..HOSTS - 1]);
+    let lone = Sshd::start(&keys.join("sshd-lone"), &forced[HOSTS - 1..]);
+    let known_hosts = keys.join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("{}\n{}\n", main.known_hosts_line(), lone.known_hosts_line()),
+    )
+    .unwrap();
+    let user = sshd::user();
+    let hosts: String = identities
+        .iter()
+        .enumerate()
+        .map(|(n, key)| {
+            let port = if n == HOSTS - 1 { lone.port } else { main.port };
+            format!(
+                "[[host]]\nname = \"fleet-{}\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"{user}\"\nidentity = \"{}\"\nknown_hosts = \"known_hosts\"\n\n",
+                n + 1,
+                key.display()
+            )
+        })
+        .collect();
+    let hosts_file = keys.join("hosts.toml");
+    std::fs::write(&hosts_file, hosts).unwrap();
+    let client_state = tempfile::tempdir().unwrap();
+    let ctl = |args: &[&str]| {
+        Command::new(GANTRY)
+            .arg("ctl")
+            .arg("--hosts")
+            .arg(&hosts_file)
+            .args(args)
+            .env("USER", "tester")
+            .env("GANTRY_CLIENT_STATE", client_state.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap()
+    };
+    for lab in &labs {
+        wait_until_trading(lab);
+    }
+
+    let out = ctl(&["estop", "--reason", "venue outage, whole fleet"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{table}{}", stderr(&out));
+    assert_eq!(table.matches("HALTED · FLAT").count(), HOSTS, "{table}");
+    assert!(
+        table.contains(&format!("{HOSTS} of {HOSTS} hosts halted and flat")),
+        "{table}"
+    );
+    for lab in &labs {
+        let status = lab.status();
+        assert_eq!(status["state"], "halted");
+        assert_eq!(status["estop"]["flat"]["verified"], true, "{status:#}");
+        assert_eq!(venue_notional(lab), 0.0);
+    }
+
+    // Everything back to trading, then one sshd down.
+    for lab in &labs {
+        assert!(
+            lab.ctl(&["rearm", "--reason", "venue back"])
+                .status
+                .success()
+        );
+        let out = lab.ctl(&["restore", "--reason", "venue back"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for lab in &labs {
+        wait_until_trading(lab);
+    }
+    drop(lone);
+    let out = ctl(&["--json", "estop", "--reason", "second outage"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fleet-7"), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), HOSTS);
+    for row in &rows {
+        let name = row["name"].as_str().unwrap();
+        if name == "fleet-7" {
+            assert_eq!(row["ok"], false, "{row}");
+            assert_eq!(row["result"], "UNREACHABLE", "{row}");
+        } else {
+            assert_eq!(row["ok"], true, "{row}");
+            assert_eq!(row["estop"]["flat"]["verified"], true, "{row}");
+        }
+    }
+    for lab in &labs[..HOSTS - 1] {
+        assert_eq!(lab.status()["state"], "halted");
+        assert_eq!(venue_notional(lab), 0.0);
+    }
+    assert_eq!(
+        labs[HOSTS - 1].status()["state"],
+        "live",
+        "unreachable: untouched"
+    );
+}
+
+fn venue_notional(lab: &Lab) -> f64 {
+    let out = Command::new(GANTRY)
+        .args(["sim", "venue", "--json", "--state-dir"])
+        .arg(lab.dir.path())
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["notional_usd"]
+        .as_f64()
+        .unwrap()
+}
+
+fn wait_until_trading(lab: &Lab) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while venue_notional(lab) <= 0.0 {
+        assert!(Instant::now() < deadline, "never traded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
