@@ -623,11 +623,17 @@ impl Fleet {
         let mut file = String::from(
             "# A demo fleet written by `gantry demo --headless`.\nwaves = [\"canary\", \"primary\", \"full\"]\n",
         );
-        for (i, soak) in soaks.iter().enumerate() {
+        // Every SSH server holds its port before any config picks one for
+        // its sim (bound only when a release starts): none can take another's.
+        let mut listening = Vec::with_capacity(soaks.len());
+        for _ in soaks {
+            listening
+                .push(EmbeddedServer::start("127.0.0.1:0".parse()?, authorized.clone()).await?);
+        }
+        for ((i, soak), server) in soaks.iter().enumerate().zip(listening) {
             let name = format!("demo-{}", i + 1);
             let host_dir = dir.path().join(&name);
             let config = hosts.start(&host_dir, &name, *soak)?;
-            let server = EmbeddedServer::start("127.0.0.1:0".parse()?, authorized.clone()).await?;
             known.push_str(&server.known_hosts_line());
             known.push('\n');
             let command = format!(

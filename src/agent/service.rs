@@ -299,17 +299,26 @@ impl Service {
         if let ServiceKind::Systemd { unit } = &self.kind {
             return systemctl(&["stop", unit]).await;
         }
-        let marked = marked_processes(&self.owner);
-        let mut groups: Vec<u32> = marked.iter().map(|m| m.pgid).collect();
-        let mut members: Vec<Running> = marked.iter().map(|m| m.running).collect();
+        // The process we run stops trading first; the scan of /proc for
+        // any other process with our marker (a child that left the group)
+        // follows on a blocking thread, while that one exits.
+        let mut groups: Vec<u32> = Vec::new();
+        let mut members: Vec<Running> = Vec::new();
         if let Some(running) = self.running.take().filter(is_same) {
+            signal_group(running.pid, libc::SIGTERM);
             groups.push(running.pid);
             members.push(running);
         }
-        groups.sort_unstable();
-        groups.dedup();
-        for group in &groups {
-            signal_group(*group, libc::SIGTERM);
+        let owner = self.owner.clone();
+        let marked = tokio::task::spawn_blocking(move || marked_processes(&owner))
+            .await
+            .unwrap_or_default();
+        for m in marked {
+            if !groups.contains(&m.pgid) {
+                signal_group(m.pgid, libc::SIGTERM);
+                groups.push(m.pgid);
+            }
+            members.push(m.running);
         }
         let deadline = Instant::now() + self.stop_timeout;
         while members.iter().any(is_same) {

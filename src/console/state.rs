@@ -180,6 +180,16 @@ pub enum Field {
     Confirm,
 }
 
+impl Field {
+    /// Where Tab goes.
+    pub fn next(self) -> Self {
+        match self {
+            Field::Reason => Field::Confirm,
+            Field::Confirm => Field::Reason,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Phase {
     Editing,

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use super::keymap::{Action, Keymap, Mode};
@@ -387,10 +388,7 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
         }
         Some(Action::NextField) => {
             if dialog.kind.needs_typed_confirmation() {
-                dialog.field = match dialog.field {
-                    Field::Reason => Field::Confirm,
-                    Field::Confirm => Field::Reason,
-                };
+                dialog.field = dialog.field.next();
             }
             Vec::new()
         }
@@ -449,11 +447,7 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             }]
         }
         _ => {
-            let input = match dialog.field {
-                Field::Reason => &mut dialog.reason,
-                Field::Confirm => &mut dialog.confirm,
-            };
-            input.handle_event(&TermEvent::Key(key));
+            type_into(dialog.field, &mut dialog.reason, &mut dialog.confirm, key);
             Vec::new()
         }
     }
@@ -490,10 +484,7 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
             Vec::new()
         }
         Some(Action::NextField) => {
-            stop.field = match stop.field {
-                Field::Reason => Field::Confirm,
-                Field::Confirm => Field::Reason,
-            };
+            stop.field = stop.field.next();
             Vec::new()
         }
         Some(Action::Submit) => {
@@ -524,12 +515,17 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
                 .collect()
         }
         _ => {
-            let input = match stop.field {
-                Field::Reason => &mut stop.reason,
-                Field::Confirm => &mut stop.confirm,
-            };
-            input.handle_event(&TermEvent::Key(key));
+            type_into(stop.field, &mut stop.reason, &mut stop.confirm, key);
             Vec::new()
         }
     }
+}
+
+/// A key typed into a dialog's reason or confirmation field.
+fn type_into(field: Field, reason: &mut Input, confirm: &mut Input, key: KeyEvent) {
+    let input = match field {
+        Field::Reason => reason,
+        Field::Confirm => confirm,
+    };
+    input.handle_event(&TermEvent::Key(key));
 }

@@ -64,13 +64,17 @@ impl EstopView {
     /// What follows `HALTED · ` on the screen and in ctl: the step still
     /// running, or what the venue was found to be.
     pub fn headline(&self) -> &'static str {
-        match (self.kill.ok, self.flat.verdict, self.flat.verified) {
-            (None, _, _) => "FLATTENING…",
-            (Some(_), None, None) => "VERIFYING FLAT…",
-            (Some(false), _, _) => "KILL FAILED",
-            (Some(true), Some(verdict), _) => verdict.headline(),
-            (Some(true), None, Some(true)) => "FLAT",
-            (Some(true), None, Some(false)) => "NOT FLAT",
+        // What the venue was found to be comes first: that is the money.
+        let verdict = self.flat.verdict.or(match self.flat.verified {
+            Some(true) => Some(FlatVerdict::Flat),
+            Some(false) => Some(FlatVerdict::NotFlat),
+            None => None,
+        });
+        match (self.kill.ok, verdict) {
+            (None, _) => "FLATTENING…",
+            (Some(_), None) => "VERIFYING FLAT…",
+            (Some(false), Some(FlatVerdict::Flat)) => "FLAT, KILL FAILED",
+            (Some(_), Some(verdict)) => verdict.headline(),
         }
     }
 

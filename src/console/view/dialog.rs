@@ -5,6 +5,7 @@
 //! entry that records it. An emergency stop's border is the loudest.
 
 use ratatui::Frame;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
@@ -13,6 +14,7 @@ use crate::console::state::{Dialog, DialogKind, Field, Model, Phase};
 use crate::console::theme::Theme;
 use crate::text::inert;
 use crate::wire::estop::EstopView;
+use tui_input::Input;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Theme) {
     let host = model.hosts.get(dialog.host);
@@ -94,29 +96,18 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         }
     }
     lines.push(Line::raw(""));
-    let field_style = |f: Field| {
-        if dialog.field == f {
-            theme.input
-        } else {
-            theme.muted
-        }
-    };
-    lines.push(Line::from(vec![
-        Span::styled("reason: ", field_style(Field::Reason)),
-        Span::styled(dialog.reason.value().to_string(), theme.input),
-    ]));
-    if dialog.kind.needs_typed_confirmation() {
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("type {name} to confirm: "),
-                field_style(Field::Confirm),
-            ),
-            Span::styled(dialog.confirm.value().to_string(), theme.input),
-        ]));
-    }
-    if let Some(error) = &dialog.error {
-        lines.push(Line::styled(inert(error), theme.state_failed));
-    }
+    let confirm = dialog
+        .kind
+        .needs_typed_confirmation()
+        .then_some((&*name, &dialog.confirm));
+    form(
+        &mut lines,
+        &dialog.reason,
+        confirm,
+        dialog.field,
+        dialog.error.as_deref(),
+        theme,
+    );
     match &dialog.phase {
         Phase::Editing => lines.push(Line::styled(
             "Enter send · Esc cancel · Tab next field",
@@ -184,19 +175,60 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
             lines.push(Line::styled("Enter or Esc closes", theme.muted));
         }
     }
-    let width = (model.size.0.saturating_sub(8)).clamp(40, 100);
-    let height = (lines.len() as u16 + 2).min(model.size.1);
-    let area = centered(frame.area(), width, height);
-    frame.render_widget(Clear, area);
     let border = if dialog.kind == DialogKind::EmergencyStop {
         theme.state_halted
     } else {
         theme.dialog_border
     };
+    let title = format!(" {} ", dialog.kind.title());
+    boxed(frame, model, lines, &title, border, 100, theme);
+}
+
+/// The reason field, the typed confirmation (what to type, and the field)
+/// when there is one, and the last refusal of the form.
+pub(super) fn form(
+    lines: &mut Vec<Line<'static>>,
+    reason: &Input,
+    confirm: Option<(&str, &Input)>,
+    field: Field,
+    error: Option<&str>,
+    theme: &Theme,
+) {
+    let style = |f: Field| if field == f { theme.input } else { theme.muted };
+    lines.push(Line::from(vec![
+        Span::styled("reason: ", style(Field::Reason)),
+        Span::styled(reason.value().to_string(), theme.input),
+    ]));
+    if let Some((phrase, input)) = confirm {
+        lines.push(Line::from(vec![
+            Span::styled(format!("type {phrase} to confirm: "), style(Field::Confirm)),
+            Span::styled(input.value().to_string(), theme.input),
+        ]));
+    }
+    if let Some(error) = error {
+        lines.push(Line::styled(inert(error), theme.state_failed));
+    }
+}
+
+/// `lines` in a bordered box over the middle of the screen, at most
+/// `max_width` wide.
+pub(super) fn boxed(
+    frame: &mut Frame,
+    model: &Model,
+    lines: Vec<Line<'static>>,
+    title: &str,
+    border: Style,
+    max_width: u16,
+    theme: &Theme,
+) {
+    let width = (model.size.0.saturating_sub(8)).clamp(40, max_width);
+    let height = (lines.len() as u16 + 2).min(model.size.1);
+    let area = centered(frame.area(), width, height);
+    frame.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(border)
-        .title(Span::styled(format!(" {} ", dialog.kind.title()), border));
+        .title(Span::styled(title.to_string(), border));
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)

@@ -39,8 +39,8 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     }
     widths.extend([
         Constraint::Length(if wide { 26 } else { 14 }),
-        // Wide: room for `HALTED · VERIFYING FLAT…`.
-        Constraint::Length(if wide { 24 } else { 17 }),
+        // Wide: room for `HALTED · FLAT, KILL FAILED`.
+        Constraint::Length(if wide { 26 } else { 17 }),
         Constraint::Length(12),
         Constraint::Length(6),
         Constraint::Length(9),

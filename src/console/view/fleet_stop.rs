@@ -4,10 +4,9 @@
 
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::centered;
-use crate::console::state::{Field, FleetStop, Model, Progress};
+use super::dialog;
+use crate::console::state::{FleetStop, Model, Progress};
 use crate::console::theme::Theme;
 use crate::text::inert;
 
@@ -72,48 +71,20 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &T
             theme.muted,
         ));
     } else {
-        let field_style = |f: Field| {
-            if stop.field == f {
-                theme.input
-            } else {
-                theme.muted
-            }
-        };
-        lines.push(Line::from(vec![
-            Span::styled("reason: ", field_style(Field::Reason)),
-            Span::styled(stop.reason.value().to_string(), theme.input),
-        ]));
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("type {} to confirm: ", stop.phrase()),
-                field_style(Field::Confirm),
-            ),
-            Span::styled(stop.confirm.value().to_string(), theme.input),
-        ]));
-        if let Some(error) = &stop.error {
-            lines.push(Line::styled(inert(error), theme.state_failed));
-        }
+        let phrase = stop.phrase();
+        dialog::form(
+            &mut lines,
+            &stop.reason,
+            Some((&phrase, &stop.confirm)),
+            stop.field,
+            stop.error.as_deref(),
+            theme,
+        );
         lines.push(Line::styled(
             "Enter send · Esc cancel · Tab next field",
             theme.muted,
         ));
     }
-    let width = (model.size.0.saturating_sub(8)).clamp(40, 110);
-    let height = (lines.len() as u16 + 2).min(model.size.1);
-    let area = centered(frame.area(), width, height);
-    frame.render_widget(Clear, area);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.state_halted)
-        .title(Span::styled(
-            format!(" EMERGENCY STOP · ALL {count} HOSTS "),
-            theme.state_halted,
-        ));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .style(theme.dialog)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    let title = format!(" EMERGENCY STOP · ALL {count} HOSTS ");
+    dialog::boxed(frame, model, lines, &title, theme.state_halted, 110, theme);
 }
