@@ -20,6 +20,8 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// The control room: every host's pipeline, live, with the keys to act.

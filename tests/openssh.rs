@@ -673,6 +673,12 @@ fn a_fleet_estop_over_openssh_forced_commands_halts_and_flattens_every_host() {
         wait_until_trading(lab);
     }
 
+    // A wave that names no host stops nothing.
+    let out = ctl(&["--wave", "nope", "estop", "--reason", "typo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no host in wave"), "{}", stderr(&out));
+    assert_eq!(labs[0].status()["state"], "live");
+
     let out = ctl(&["estop", "--reason", "venue outage, whole fleet"]);
     let table = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{table}{}", stderr(&out));

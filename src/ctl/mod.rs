@@ -53,6 +53,9 @@ pub struct CtlArgs {
     /// The name recorded as the actor (default: $USER).
     #[arg(long, global = true)]
     pub operator: Option<String>,
+    /// With --hosts and no --host, `estop` stops only this wave's hosts.
+    #[arg(long, global = true)]
+    pub wave: Option<String>,
 }
 
 /// A release to deploy, on one host (`submit`) or the fleet (`rollout`).
@@ -109,9 +112,6 @@ pub enum CtlCommand {
     Estop {
         #[arg(long)]
         reason: String,
-        /// With --hosts and no --host: only this wave's hosts.
-        #[arg(long)]
-        wave: Option<String>,
     },
     /// Leave `halted` for `idle` (admin).
     Rearm {
@@ -177,6 +177,16 @@ async fn run_async(args: &CtlArgs, command: CtlCommand) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_default();
+    if args.wave.is_some()
+        && !(matches!(command, CtlCommand::Estop { .. })
+            && args.host.is_none()
+            && args.hosts.is_some())
+    {
+        return Err(fail(
+            Code::Usage,
+            "--wave picks the hosts of a fleet estop: use it with --hosts, no --host, and estop",
+        ));
+    }
     let chosen = target::choose(
         args.host.as_deref(),
         args.hosts.as_deref(),
@@ -243,8 +253,8 @@ async fn on_fleet(
             };
             rollout::run(rollout::waves(fleet), release, operator, args.json).await
         }
-        CtlCommand::Estop { reason, wave } => {
-            let targets = estop_all::chosen(fleet, wave.as_deref())?;
+        CtlCommand::Estop { reason } => {
+            let targets = estop_all::chosen(fleet, args.wave.as_deref())?;
             estop_all::run(targets, reason, operator, args.json).await
         }
         _ => Err(fail(
@@ -340,15 +350,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             )
         }
         CtlCommand::Rollback { reason } => (Request::Rollback, Some(reason.clone())),
-        CtlCommand::Estop { reason, wave } => {
-            if wave.is_some() {
-                return Err(fail(
-                    Code::Usage,
-                    "--wave picks hosts of a hosts file: use it with --hosts and no --host",
-                ));
-            }
-            (Request::Estop, Some(reason.clone()))
-        }
+        CtlCommand::Estop { reason } => (Request::Estop, Some(reason.clone())),
         CtlCommand::Rearm { reason } => (Request::Rearm, Some(reason.clone())),
         CtlCommand::Restore { reason } => (Request::Restore, Some(reason.clone())),
         CtlCommand::Drill { reason } => (Request::Drill, Some(reason.clone())),

@@ -278,17 +278,17 @@ impl StopRecord {
                 .is_some_and(|f| f.verdict == FlatVerdict::Flat)
     }
 
-    /// The step that failed, in words, when the stop is not proven flat.
+    /// The steps that failed, in words, when the stop is not proven flat:
+    /// the kill command, then what the venue was found to be.
     pub fn failed_step(&self) -> Option<String> {
-        match (&self.kill, &self.flat) {
-            (Some(kill), _) if !kill.ok => {
-                Some(format!("the kill command failed: {}", kill.summary))
-            }
-            (_, Some(flat)) if flat.verdict != FlatVerdict::Flat => {
-                Some(format!("{}: {}", flat.verdict.headline(), flat.summary))
-            }
-            _ => None,
+        let mut failed = Vec::new();
+        if let Some(kill) = self.kill.as_ref().filter(|k| !k.ok) {
+            failed.push(format!("the kill command failed: {}", kill.summary));
         }
+        if let Some(flat) = (self.flat.as_ref()).filter(|f| f.verdict != FlatVerdict::Flat) {
+            failed.push(format!("{}: {}", flat.verdict.headline(), flat.summary));
+        }
+        (!failed.is_empty()).then(|| failed.join("; "))
     }
 }
 
