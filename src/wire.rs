@@ -346,7 +346,8 @@ pub struct Status {
     pub tier: Option<Tier>,
     pub submitted_by: Option<Actor>,
     pub deploy_reason: Option<String>,
-    pub outcome: Option<Value>,
+    /// How the deploy in flight (or the last one) stands.
+    pub outcome: Option<OutcomeView>,
     pub service: ServiceView,
     pub audit_head: Option<AuditHead>,
     /// When the last sample was taken.
@@ -359,6 +360,25 @@ pub struct Status {
     pub freeze: Option<String>,
     pub agent_version: String,
     pub now: String,
+}
+
+/// A deploy's outcome as status carries it: `{"outcome": word, "detail":
+/// why}` (no `detail` while in flight or live). A word a newer agent sends
+/// reads as `unknown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeView {
+    pub outcome: OutcomeWord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&crate::pipeline::Outcome> for OutcomeView {
+    fn from(outcome: &crate::pipeline::Outcome) -> Self {
+        Self {
+            outcome: outcome.word(),
+            detail: outcome.detail().map(str::to_string),
+        }
+    }
 }
 
 /// One audit log line as clients see it.

@@ -57,7 +57,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         tier: deploy.map(|d| d.tier),
         submitted_by: deploy.map(|d| d.submitted_by.clone()),
         deploy_reason: deploy.map(|d| d.reason.clone()),
-        outcome: deploy.and_then(|d| serde_json::to_value(&d.outcome).ok()),
+        outcome: deploy.map(|d| (&d.outcome).into()),
         service: ServiceView {
             kind: seen.service_kind.to_string(),
             running: seen.running,

@@ -104,6 +104,7 @@ impl Agent {
         let Some((argv, timeout_ms)) = self.config.kill.clone() else {
             self.followups.push_back(Event::Killed {
                 ok: true,
+                skipped: true,
                 summary: "no kill command configured; the service was stopped only".into(),
             });
             return;
@@ -139,6 +140,7 @@ impl Agent {
             .await;
             let _ = done.send(Event::Killed {
                 ok: ran.ok,
+                skipped: false,
                 summary: said(&ran),
             });
         });

@@ -112,11 +112,6 @@ impl AuditKind {
         Self::Unknown(word.to_string())
     }
 
-    /// The kill command's result: done, failed or skipped.
-    pub fn is_kill(&self) -> bool {
-        matches!(self, Self::KillDone | Self::KillFailed | Self::KillSkipped)
-    }
-
     /// A failure, a rollback or a refusal: drawn as trouble.
     pub fn is_trouble(&self) -> bool {
         match self {

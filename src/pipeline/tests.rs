@@ -672,6 +672,7 @@ fn an_estop_is_answered_flat_only_when_the_venue_says_so() {
     // The kill command answers; the venue is verified next, whatever it said.
     let effects = rig
         .step(Event::Killed {
+            skipped: false,
             ok: false,
             summary: "exit 3 in 40 ms: venue timeout".into(),
         })
@@ -707,6 +708,7 @@ fn an_estop_is_answered_flat_only_when_the_venue_says_so() {
     // A fact for a step already answered is a bug, refused with its name.
     let late = rig
         .step(Event::Killed {
+            skipped: false,
             ok: true,
             summary: "x".into(),
         })
@@ -995,6 +997,7 @@ fn fast_rig(live_first: bool) -> Rig {
 fn settle_stop(rig: &mut Rig, kill_ok: bool, verdict: FlatVerdict) -> Vec<Effect> {
     let mut effects = rig
         .step(Event::Killed {
+            skipped: false,
             ok: kill_ok,
             summary: "exit 0 in 5 ms".into(),
         })
@@ -1109,6 +1112,7 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
         },
         Act::Resume => Event::Resumed,
         Act::Killed(ok) => Event::Killed {
+            skipped: false,
             ok: *ok,
             summary: "k".into(),
         },

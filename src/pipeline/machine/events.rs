@@ -82,9 +82,12 @@ pub enum Event {
         reason: String,
     },
     Restore(RestoreRequest),
-    /// The kill command ended (with none configured: `ok`, saying so).
+    /// The kill command ended, or none is configured (`skipped`: the
+    /// service was only stopped, and the verify step decides).
     Killed {
         ok: bool,
+        #[serde(default)]
+        skipped: bool,
         summary: String,
     },
     /// The verify command decided, or could not, or none is configured.

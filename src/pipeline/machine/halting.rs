@@ -146,6 +146,7 @@ impl Pipeline {
     pub(super) fn killed(
         &mut self,
         ok: bool,
+        skipped: bool,
         summary: &str,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
@@ -160,14 +161,17 @@ impl Pipeline {
             ok,
             summary: summary.to_string(),
         });
-        let kind = if ok {
-            AuditKind::KillDone
-        } else {
-            AuditKind::KillFailed
+        let kind = match (skipped, ok) {
+            (true, _) => AuditKind::KillSkipped,
+            (false, true) => AuditKind::KillDone,
+            (false, false) => AuditKind::KillFailed,
         };
-        out.push(Effect::Audit(
-            self.note(kind, format!("kill command: {summary}")),
-        ));
+        let message = if skipped {
+            summary.to_string()
+        } else {
+            format!("kill command: {summary}")
+        };
+        out.push(Effect::Audit(self.note(kind, message)));
         if !ok {
             out.push(Effect::Alert {
                 priority: Priority::P0,

@@ -263,7 +263,11 @@ impl Pipeline {
                 require_reason(&request.reason)?;
                 self.restore(config, request, now, out)
             }
-            Event::Killed { ok, summary } => self.killed(*ok, summary, out),
+            Event::Killed {
+                ok,
+                skipped,
+                summary,
+            } => self.killed(*ok, *skipped, summary, out),
             Event::FlatChecked { verdict, summary } => {
                 self.flat_checked(*verdict, summary, now, out)
             }
