@@ -518,7 +518,8 @@ fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
         } else {
             Ok(estop_reply(i != 2))
         };
-        update(&mut model, &keymap, Msg::Replied(i, reply));
+        let took = Duration::from_millis(100 + 10 * i as u64);
+        update(&mut model, &keymap, Msg::Replied(i, reply, took));
     }
     let screen = render(&model, 120, 40);
     assert_eq!(
@@ -533,6 +534,11 @@ fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
     assert!(screen.contains("HALTED · NOT FLAT"), "{screen}");
     assert!(
         screen.contains(&format!("{}/{hosts} halted and flat", hosts - 2)),
+        "{screen}"
+    );
+    // Each row and the summary carry the time the shell measured.
+    assert!(
+        screen.contains("0.10s") && screen.contains("all in 0.14s"),
         "{screen}"
     );
     update(&mut model, &keymap, key(KeyCode::Enter));

@@ -252,8 +252,9 @@ fn perform(
             };
             let tx = tx.clone();
             tokio::spawn(async move {
+                let sent = std::time::Instant::now();
                 let result = handle.ask(request, reason, operator).await;
-                let _ = tx.send(Msg::Replied(host, result)).await;
+                let _ = tx.send(Msg::Replied(host, result, sent.elapsed())).await;
             });
         }
         Command::LoadDiff {

@@ -417,20 +417,21 @@ impl FleetStop {
         self.sent_at.is_some()
     }
 
-    /// Every host answered.
+    /// The slowest answer so far.
+    pub fn slowest(&self) -> Option<Duration> {
+        self.replies.iter().flatten().map(|(_, took)| *took).max()
+    }
+
+    /// How many hosts answered.
     pub fn answered(&self) -> usize {
         self.replies.iter().filter(|r| r.is_some()).count()
     }
 
     /// A reply from `host` to its stop.
-    pub fn replied(&mut self, host: usize, result: Result<Reply, String>, now: DateTime<Utc>) {
+    pub fn replied(&mut self, host: usize, result: Result<Reply, String>, took: Duration) {
         let Some(position) = self.hosts.iter().position(|h| *h == host) else {
             return;
         };
-        let took = self
-            .sent_at
-            .map(|at| (now - at).to_std().unwrap_or_default())
-            .unwrap_or_default();
         if let Some(slot) = self.replies.get_mut(position)
             && slot.is_none()
         {

@@ -24,7 +24,9 @@ pub enum Msg {
     Resize(u16, u16),
     Tick(DateTime<Utc>),
     Link(usize, LinkEvent),
-    Replied(usize, Result<Reply, String>),
+    /// A reply to a command, and how long it took from sending (the
+    /// shell's clock: `update` reads none).
+    Replied(usize, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
 }
 
@@ -69,11 +71,11 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             link_event(model, host, event);
             Vec::new()
         }
-        Msg::Replied(host, result) => {
+        Msg::Replied(host, result, took) => {
             if let Some(stop) = &mut model.fleet_stop
                 && stop.sent()
             {
-                stop.replied(host, result.clone(), model.now);
+                stop.replied(host, result.clone(), took);
             }
             if let Some(dialog) = &mut model.dialog
                 && dialog.host == host

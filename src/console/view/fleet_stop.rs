@@ -49,13 +49,20 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &T
     }
     lines.push(Line::raw(""));
     if stop.sent() {
-        let elapsed = stop
-            .sent_at
-            .map(|at| (model.now - at).num_milliseconds().max(0) as f64 / 1000.0)
-            .unwrap_or_default();
         let answered = stop.answered();
+        // The slowest reply as the shell timed it; until all have answered,
+        // the seconds since sending, as the clock ticks.
+        let elapsed = match stop.slowest() {
+            Some(slowest) if answered == count => format!("all in {:.2}s", slowest.as_secs_f64()),
+            _ => {
+                let since = stop
+                    .sent_at
+                    .map(|at| (model.now - at).num_milliseconds().max(0));
+                format!("{:.0}s", since.unwrap_or_default() as f64 / 1000.0)
+            }
+        };
         let summary =
-            format!("{flat}/{count} halted and flat · {answered}/{count} answered · {elapsed:.1}s");
+            format!("{flat}/{count} halted and flat · {answered}/{count} answered · {elapsed}");
         let style = if flat == count {
             theme.state_ok
         } else {
