@@ -11,6 +11,21 @@ use serde::{Deserialize, Serialize};
 use crate::pipeline::{FlatVerdict, StopRecord};
 use crate::stamp::rfc3339;
 
+/// Where an emergency stop stands at the venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The kill command runs.
+    Flattening,
+    /// The verify command is being asked.
+    Verifying,
+    Flat,
+    /// The venue is flat, but the kill command failed.
+    FlatKillFailed,
+    NotFlat,
+    /// No verify command: nobody checked.
+    Unverified,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EstopView {
     pub at: String,
@@ -61,9 +76,8 @@ impl From<&StopRecord> for EstopView {
 }
 
 impl EstopView {
-    /// What follows `HALTED · ` on the screen and in ctl: the step still
-    /// running, or what the venue was found to be.
-    pub fn headline(&self) -> &'static str {
+    /// Where the stop stands at the venue.
+    pub fn standing(&self) -> Standing {
         // What the venue was found to be comes first: that is the money.
         let verdict = self.flat.verdict.or(match self.flat.verified {
             Some(true) => Some(FlatVerdict::Flat),
@@ -71,10 +85,35 @@ impl EstopView {
             None => None,
         });
         match (self.kill.ok, verdict) {
-            (None, _) => "FLATTENING…",
-            (Some(_), None) => "VERIFYING FLAT…",
-            (Some(false), Some(FlatVerdict::Flat)) => "FLAT, KILL FAILED",
-            (Some(_), Some(verdict)) => verdict.headline(),
+            (None, _) => Standing::Flattening,
+            (Some(_), None) => Standing::Verifying,
+            (Some(false), Some(FlatVerdict::Flat)) => Standing::FlatKillFailed,
+            (Some(_), Some(FlatVerdict::Flat)) => Standing::Flat,
+            (Some(_), Some(FlatVerdict::NotFlat)) => Standing::NotFlat,
+            (Some(_), Some(FlatVerdict::Unverified)) => Standing::Unverified,
+        }
+    }
+
+    /// What follows `HALTED · ` on the screen and in ctl.
+    pub fn headline(&self) -> &'static str {
+        match self.standing() {
+            Standing::Flattening => "FLATTENING…",
+            Standing::Verifying => "VERIFYING FLAT…",
+            Standing::FlatKillFailed => "FLAT, KILL FAILED",
+            Standing::Flat => FlatVerdict::Flat.headline(),
+            Standing::NotFlat => FlatVerdict::NotFlat.headline(),
+            Standing::Unverified => FlatVerdict::Unverified.headline(),
+        }
+    }
+
+    /// The same in at most 11 characters, for a narrow table.
+    pub fn short(&self) -> &'static str {
+        match self.standing() {
+            Standing::Flattening | Standing::Verifying => "HALTING…",
+            Standing::FlatKillFailed => "KILL FAILED",
+            Standing::Flat => "HALTED·FLAT",
+            Standing::NotFlat => "NOT FLAT ✗",
+            Standing::Unverified => "UNVERIFIED",
         }
     }
 

@@ -100,7 +100,9 @@ fn stage_label(status: &Status, wide: bool) -> String {
         StateWord::RolledBack => "ROLLED BACK".into(),
         StateWord::RollingBack => "ROLLING BACK".into(),
         StateWord::Halted => match &status.estop {
-            Some(stop) => format!("HALTED · {}", stop.headline()),
+            Some(stop) if wide => format!("HALTED · {}", stop.headline()),
+            // Narrow screens cut the column at 11 characters.
+            Some(stop) => stop.short().into(),
             None => "HALTED".into(),
         },
         other => other.as_str().to_uppercase(),
