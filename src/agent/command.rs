@@ -9,6 +9,9 @@ use tokio::process::Command;
 /// How a helper command ended.
 pub struct Ran {
     pub ok: bool,
+    /// False when it could not be started at all (not found, not
+    /// executable): asking again will not help.
+    pub started: bool,
     /// "exit 0 in 12 ms", "timed out after 30 s", …
     pub summary: String,
     /// The last lines it printed (stderr, else stdout), made inert.
@@ -53,6 +56,7 @@ pub async fn run(
         Err(e) => {
             return Ran {
                 ok: false,
+                started: false,
                 summary: format!("cannot run {}: {e}", args[0]),
                 output: String::new(),
             };
@@ -61,11 +65,13 @@ pub async fn run(
     match tokio::time::timeout(Duration::from_millis(timeout_ms), child.wait_with_output()).await {
         Err(_) => Ran {
             ok: false,
+            started: true,
             summary: format!("timed out after {:.1}s", timeout_ms as f64 / 1000.0),
             output: String::new(),
         },
         Ok(Err(e)) => Ran {
             ok: false,
+            started: true,
             summary: format!("{} failed: {e}", args[0]),
             output: String::new(),
         },
@@ -80,6 +86,7 @@ pub async fn run(
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             Ran {
                 ok: output.status.success(),
+                started: true,
                 summary: format!(
                     "{} in {} ms",
                     match output.status.code() {

@@ -240,11 +240,7 @@ impl Agent {
             audit_path: store.path("audit.jsonl"),
             releases_dir: store.path("releases"),
             public_keys: Arc::new(config.public_keys.clone()),
-            venue_probe: config.verify.clone().map(|verify| venue::VenueProbe {
-                verify,
-                host: config.host.clone(),
-                dir: config.state_dir.clone(),
-            }),
+            venue_probe: venue::VenueProbe::of(&config),
             sessions: socket::Sessions::default(),
         });
         clients.spawn(socket::serve(listener, hub));

@@ -112,8 +112,7 @@ impl Agent {
             data["timings"] = timer.report();
         }
         if pending == Pending::Estop {
-            data["state"] = json!(self.pipeline.word());
-            data["estop"] = json!(self.estop_view());
+            data = self.estop_data(&message);
         }
         let settled = self.replies.take(&Awaited::Outcome(pending.clone()));
         for waiter in settled {
@@ -466,28 +465,26 @@ impl Agent {
     /// An emergency stop whose venue steps have answered already (none
     /// configured, or a stop while halted): ok only if proven flat.
     fn estop_reply(&self, id: &str) -> Reply {
-        let stop = self.pipeline.stop.as_ref();
-        let data = json!({
-            "state": self.pipeline.word(),
-            "estop": self.estop_view(),
-            "audit_head": self.audit.head(),
-        });
-        match stop.and_then(|s| s.failed_step()) {
-            None if stop.is_some_and(|s| s.proven_flat()) => {
-                let mut data = data;
-                data["message"] =
-                    json!(format!("estop done; state {}; FLAT", self.pipeline.word()));
-                Reply::ok(id, Some(data))
-            }
-            failed => {
-                let step = failed.unwrap_or_else(|| "the stop has no record".into());
-                Reply::err(id, ErrorCode::Failed, format!("halted, but {step}")).with_data(data)
-            }
+        let (ok, message) = self.pipeline.stop.as_ref().map_or_else(
+            || (false, "halted, but the stop has no record".to_string()),
+            |stop| stop.answer(),
+        );
+        let data = self.estop_data(&message);
+        if ok {
+            Reply::ok(id, Some(data))
+        } else {
+            Reply::err(id, ErrorCode::Failed, message).with_data(data)
         }
     }
 
-    fn estop_view(&self) -> Option<crate::wire::estop::EstopView> {
-        self.pipeline.stop.as_ref().map(Into::into)
+    /// An estop reply's data: the state, the stop as status shows it.
+    fn estop_data(&self, message: &str) -> serde_json::Value {
+        json!({
+            "state": self.pipeline.word(),
+            "message": message,
+            "estop": self.pipeline.stop.as_ref().map(crate::wire::estop::EstopView::from),
+            "audit_head": self.audit.head(),
+        })
     }
 
     /// `<op> done; state <state>`, with the audit head that records it.

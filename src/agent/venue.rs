@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::config::VerifyConfig;
+use super::config::{AgentConfig, VerifyConfig};
 use super::{Agent, command};
-use crate::pipeline::{Event, FlatVerdict, Pipeline};
+use crate::pipeline::{Event, FlatVerdict, Phase, Pipeline};
 
 /// What runs the verify command: its config and where and for whom.
 #[derive(Debug, Clone)]
@@ -20,20 +20,29 @@ pub struct VenueProbe {
 }
 
 impl VenueProbe {
+    /// The config's verify command, if it names one.
+    pub fn of(config: &AgentConfig) -> Option<Self> {
+        Some(Self {
+            verify: config.verify.clone()?,
+            host: config.host.clone(),
+            dir: config.state_dir.clone(),
+        })
+    }
+
     /// Polls the verify command until it exits 0 (flat), its timeout
     /// passes, or it cannot be run at all (no point asking again).
     pub async fn poll(&self) -> (FlatVerdict, String) {
-        self.ask(self.verify.timeout_ms, true).await
+        self.ask(true).await
     }
 
     /// Asks once (restore): a fresh answer, not a wait for one.
     pub async fn once(&self) -> (FlatVerdict, String) {
-        self.ask(self.verify.timeout_ms, false).await
+        self.ask(false).await
     }
 
-    async fn ask(&self, timeout_ms: u64, poll: bool) -> (FlatVerdict, String) {
+    async fn ask(&self, poll: bool) -> (FlatVerdict, String) {
         let started = Instant::now();
-        let deadline = started + Duration::from_millis(timeout_ms);
+        let deadline = started + Duration::from_millis(self.verify.timeout_ms);
         let mut tries = 0u32;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -47,7 +56,7 @@ impl VenueProbe {
                     format!("verify command said flat ({said}; try {tries}, {took})"),
                 );
             }
-            if ran.summary.starts_with("cannot run") {
+            if !ran.started {
                 return (FlatVerdict::NotFlat, said);
             }
             let next = Duration::from_millis(self.verify.interval_ms);
@@ -86,14 +95,6 @@ fn said(ran: &command::Ran) -> String {
 }
 
 impl Agent {
-    pub(super) fn venue_probe(&self) -> Option<VenueProbe> {
-        Some(VenueProbe {
-            verify: self.config.verify.clone()?,
-            host: self.config.host.clone(),
-            dir: self.config.state_dir.clone(),
-        })
-    }
-
     /// Starts the kill command in a task of its own; its result comes back
     /// as `Event::Killed`. With none configured the fact is stepped at
     /// once: the service is stopped, and the verify step decides.
@@ -109,12 +110,10 @@ impl Agent {
             });
             return;
         };
-        let reason = self.pipeline.stop.as_ref().map_or_else(String::new, |s| {
-            s.by.as_ref().map_or_else(
-                || s.reason.clone(),
-                |by| format!("emergency stop by {}: {}", by.who(), s.reason),
-            )
-        });
+        let reason = match &self.pipeline.phase {
+            Phase::Halted { reason, .. } => reason.clone(),
+            _ => String::new(),
+        };
         let serving = previous
             .serving
             .as_ref()
@@ -153,7 +152,7 @@ impl Agent {
         if self.inbox.verify_running {
             return;
         }
-        let Some(probe) = self.venue_probe() else {
+        let Some(probe) = VenueProbe::of(&self.config) else {
             self.followups.push_back(Event::FlatChecked {
                 verdict: FlatVerdict::Unverified,
                 summary: "no verify command configured ([kill] verify)".into(),

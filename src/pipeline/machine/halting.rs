@@ -224,14 +224,10 @@ impl Pipeline {
             });
         }
         out.push(Effect::Persist);
-        let kill = stop.kill.as_ref().map_or("", |k| k.summary.as_str());
-        let message = match stop.failed_step() {
-            None => format!("estop done; state halted; FLAT ({summary}; kill: {kill})"),
-            Some(step) => format!("halted, but {step}"),
-        };
+        let (ok, message) = stop.answer();
         out.push(Effect::Settled {
             pending: Pending::Estop,
-            ok: stop.proven_flat(),
+            ok,
             message,
         });
         Ok(())

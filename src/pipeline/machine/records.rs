@@ -278,6 +278,21 @@ impl StopRecord {
                 .is_some_and(|f| f.verdict == FlatVerdict::Flat)
     }
 
+    /// What an emergency stop answers: ok only when proven flat, with the
+    /// evidence, or the steps that failed.
+    pub fn answer(&self) -> (bool, String) {
+        let message = match self.failed_step() {
+            Some(step) => format!("halted, but {step}"),
+            None if !self.settled() => "halted; the venue is still being made flat".into(),
+            None => format!(
+                "estop done; state halted; FLAT ({}; kill: {})",
+                self.flat.as_ref().map_or("", |f| f.summary.as_str()),
+                self.kill.as_ref().map_or("", |k| k.summary.as_str())
+            ),
+        };
+        (self.proven_flat(), message)
+    }
+
     /// The steps that failed, in words, when the stop is not proven flat:
     /// the kill command, then what the venue was found to be.
     pub fn failed_step(&self) -> Option<String> {
