@@ -82,7 +82,7 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-const EXAMPLES: [(&str, &str); 6] = [
+const EXAMPLES: [(&str, &str); 8] = [
     (
         "good.env",
         "# A healthy release.\nSTRATEGY=mean_reversion\nMAX_POSITION_USD=25000\nSIM_PNL_DRIFT=5\n",
@@ -106,6 +106,14 @@ const EXAMPLES: [(&str, &str); 6] = [
     (
         "bad-drawdown.env",
         "# Breaches its drawdown budget 1.5 s after each start: shadow does not watch drawdown, paper does.\nSTRATEGY=momentum\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S=1.5\n",
+    ),
+    (
+        "bad-slow.env",
+        "# Orders four times slower than the known-good's: every fixed limit passes; the baseline check rolls it back.\nSTRATEGY=momentum\nSIM_FAULT=slow\nSIM_FAULT_AFTER_S=0\n",
+    ),
+    (
+        "market-closed.env",
+        "# The market is closed: nothing trades, so a soak on market evidence waits.\nSTRATEGY=momentum\nSIM_SESSION=closed\n",
     ),
 ];
 
@@ -197,10 +205,13 @@ url = "http://127.0.0.1:{port}/metrics"
 interval_ms = 200
 timeout_ms = 500
 
-# Checks: the value of `metric` must satisfy `op limit`. P0 fails the gate
-# at once, P1 after `consecutive` failures in a row. A series that is
-# missing for `stale_after_s` fails the gate: no data is never a pass.
-# process_alive (P0, every stage) is built in.
+# Checks: the value of `metric` (a series, a rate, a ratio or a quantile)
+# must satisfy `op limit` or `between = [lo, hi]`, or hold against a
+# baseline. P0 fails the gate at once, P1 after `consecutive` failures in a
+# row. A series that is missing for `stale_after_s` fails the gate: no data
+# is never a pass. `action = "warn"` pages instead of rolling back;
+# `"observe"` only shows. process_alive (P0, every stage) is built in
+# (docs/config.md).
 
 [releases]
 # Keys whose values a release diff may show, to viewers too; every other
@@ -270,6 +281,44 @@ limit = 0
 severity = "P0"
 stages = ["canary", "live"]
 stale_after_s = 3
+
+# Judged against a baseline, not a fixed number: the known-good release's
+# own p99 order latency on this host, recorded while it served. A release
+# four times slower passes every fixed limit above and fails here. Thin
+# evidence holds the soak up to max_extend_s, then fails closed.
+[[check]]
+name = "order_latency_vs_known_good"
+metric = "histogram_quantile(0.99, rate(sim_order_latency_seconds_bucket[2s]))"
+baseline = "known_good"
+max_ratio = 2
+direction = "increase"
+min_samples = 5
+max_extend_s = 30
+severity = "P0"
+stages = ["paper", "canary", "live"]
+stale_after_s = 3
+
+# A counter as a rate: the share of orders the venue rejected. A warning
+# pages (P2) and shows; the deploy goes on.
+[[check]]
+name = "order_error_ratio"
+metric = "rate(sim_order_errors_total[5s]) / rate(sim_order_requests_total[5s])"
+op = "<"
+limit = 0.03
+action = "warn"
+severity = "P1"
+stages = ["paper", "canary", "live"]
+stale_after_s = 10
+
+# A dry run of a new check: evaluated and shown, never acted on.
+[[check]]
+name = "fill_rate"
+metric = "rate(sim_fills_total[5s])"
+op = ">"
+limit = 0.5
+action = "observe"
+severity = "P1"
+stages = ["paper", "canary", "live"]
 "#,
         name_q = toml_str(name),
         exe_q = toml_str(&exe),

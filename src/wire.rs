@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pipeline::{Actor, Role, Stage, Tier};
+use crate::pipeline::{Action, Actor, Role, Stage, Tier};
 pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
 pub mod estop;
@@ -257,8 +257,41 @@ pub struct CheckView {
     /// "ok", "failing", "no data", "pending", or "n/a" outside its stages.
     pub status: CheckStatus,
     pub value: Option<f64>,
+    /// `<`, `<=`, `>`, `>=`, `==`, `!=`, or `between` (then `limit` is the
+    /// band's low end and `between` the whole band).
     pub op: String,
     pub limit: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[f64; 2]>,
+    /// What a failure does: `rollback`, `warn` or `observe`.
+    #[serde(default)]
+    pub action: Action,
+    /// The expression the check reads (empty for `process_alive`).
+    #[serde(default)]
+    pub metric: String,
+    /// Why the check has no data, when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `pass`, `fail`, `no data` or `insufficient` (absent while pending or
+    /// outside its stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// A baseline comparison: where the baseline comes from (`known_good`
+    /// or the baseline host's URL), its median, candidate ÷ baseline,
+    /// candidate − baseline, the samples on each side `[candidate,
+    /// baseline]`, and the one line that says it all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<[usize; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
     pub severity: String,
     pub failures: u32,
     pub failures_allowed: u32,
@@ -296,8 +329,29 @@ impl CheckView {
             CheckStatus::Ok => "✓",
             CheckStatus::Pending => "…",
             CheckStatus::NoData => "?",
+            CheckStatus::Insufficient => "…",
             CheckStatus::NotApplicable => "·",
             CheckStatus::Failing | CheckStatus::Unknown => "✗",
+        }
+    }
+
+    /// The limit as two columns, the comparison and the bound: `<` `3`,
+    /// or `in` `[-500,1000]` for a band. The same in `ctl` and the
+    /// control room.
+    pub fn limit_columns(&self) -> (String, String) {
+        use crate::pipeline::gate::format_value;
+        match self.between {
+            Some([lo, hi]) => (
+                "in".to_string(),
+                format!("[{},{}]", format_value(lo), format_value(hi)),
+            ),
+            None if self.op == "baseline" => {
+                ("vs".to_string(), format!("×{}", format_value(self.limit)))
+            }
+            None if self.op == "baseline_delta" => {
+                ("vs".to_string(), format!("±{}", format_value(self.limit)))
+            }
+            None => (self.op.clone(), format_value(self.limit)),
         }
     }
 
@@ -333,6 +387,11 @@ pub struct Status {
     pub stage_started_at: Option<String>,
     pub soak_remaining_s: Option<f64>,
     pub soak_total_s: Option<f64>,
+    /// Why the soak clock stands still, or what the stage still waits for:
+    /// `soak paused: market closed`, `waiting for fills 12/20`, `soak held:
+    /// CHECK has too little baseline evidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_paused: Option<String>,
     /// The stage whose gate is watched.
     pub stage: Option<Stage>,
     pub checks: Vec<CheckView>,
@@ -346,6 +405,9 @@ pub struct Status {
     pub tier: Option<Tier>,
     pub submitted_by: Option<Actor>,
     pub deploy_reason: Option<String>,
+    /// The commit the deploy was submitted with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// How the deploy in flight (or the last one) stands.
     pub outcome: Option<OutcomeView>,
     pub service: ServiceView,

@@ -387,12 +387,24 @@ fn under_umask_000_no_other_user_connects_or_reads_a_release() {
     let exe = lab.path("gantry-copy");
     std::fs::copy(GANTRY, &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let ran = Command::new(&exe)
-        .arg("--version")
-        .uid(nobody)
-        .gid(nobody)
-        .output()
-        .unwrap();
+    // Another test thread forking while the copy was open for writing
+    // holds that descriptor until its exec: the copy is busy for a moment.
+    let ran = (0..50)
+        .find_map(|_| {
+            match Command::new(&exe)
+                .arg("--version")
+                .uid(nobody)
+                .gid(nobody)
+                .output()
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    None
+                }
+                other => Some(other.unwrap()),
+            }
+        })
+        .expect("the copy of gantry stays busy");
     assert!(ran.status.success(), "the other user can run gantry");
     let stranger_connects = |lab: &Lab| {
         let out = Command::new(&exe)

@@ -853,7 +853,15 @@ fn check_gantry_toml(Bytes(bytes): Bytes) {
         Ok(config) => {
             // What the module doc promises was refused is absent.
             for check in &config.checks {
-                assert!(check.spec.limit.is_finite() && check.spec.limit >= 0.0);
+                match check.spec.condition {
+                    Some(gantry::pipeline::Condition::Compare { limit, .. }) => {
+                        assert!(limit.is_finite())
+                    }
+                    Some(gantry::pipeline::Condition::Between { lo, hi }) => {
+                        assert!(lo.is_finite() && hi.is_finite() && lo <= hi)
+                    }
+                    None => assert!(check.spec.baseline.is_some(), "no limit and no baseline"),
+                }
                 assert!(!check.spec.stages.is_empty());
                 assert!(check.spec.consecutive >= 1);
             }
@@ -1012,12 +1020,24 @@ fn check_view() -> impl Strategy<Value = wire::CheckView> {
                 (op, limit, severity, failures, failures_allowed),
                 (age_s, applies),
             )| wire::CheckView {
+                // Hostile text in every string a host sends about a check.
+                metric: name.clone(),
+                detail: Some(severity.clone()),
+                verdict: Some(op.clone()),
+                baseline_source: Some(name.clone()),
+                baseline: limit.is_finite().then_some(limit),
+                ratio: value,
+                delta: value,
+                samples: Some([failures as usize, failures_allowed as usize]),
+                evidence: Some(name.clone()),
                 name,
                 ok,
                 status: status.as_str().into(),
                 value,
                 op,
                 limit,
+                between: None,
+                action: gantry::pipeline::Action::Warn,
                 severity,
                 failures,
                 failures_allowed,

@@ -617,6 +617,26 @@ fn bad_knobs_exit_78_naming_the_knob_before_binding() {
         ("SIM_TICK_MS", "fast", "SIM_TICK_MS=fast"),
         ("SIM_FAULT_AFTER_S", "-1", "SIM_FAULT_AFTER_S=-1"),
         ("SIM_PNL_DRIFT", "NaN", "SIM_PNL_DRIFT=NaN"),
+        (
+            "SIM_FAULT_FACTOR",
+            "0.5",
+            "SIM_FAULT_FACTOR=0.5 is not a factor (a number from 1 to 1e9)",
+        ),
+        (
+            "SIM_FAULT_FACTOR",
+            "NaN",
+            "SIM_FAULT_FACTOR=NaN is not a factor",
+        ),
+        (
+            "SIM_FAULT_FACTOR",
+            "four",
+            "SIM_FAULT_FACTOR=four is not a factor",
+        ),
+        (
+            "SIM_SESSION",
+            "weekend",
+            "SIM_SESSION=weekend is not one of open, closed",
+        ),
     ];
     let mut sims: Vec<Sim> = cases
         .iter()
@@ -653,6 +673,11 @@ fn validate_config_checks_a_release_file() {
     let bad_mode = write("mode.env", "CANARY_MODE=2\n");
     let unparsable = write("nan.env", "A=1\nSIM_PNL_DRIFT=NaN\n");
     let duplicate = write("dup.env", "SIM_FAULT=crash\nSIM_FAULT=pnl\n");
+    let subtle = write(
+        "subtle.env",
+        "SIM_FAULT=slow\nSIM_FAULT_FACTOR=2.5\nSIM_SESSION=closed\n",
+    );
+    let factor = write("factor.env", "SIM_FAULT=errors\nSIM_FAULT_FACTOR=-4\n");
     let missing = dir.path().join("absent.env").to_str().unwrap().to_string();
 
     let cases: &[(&str, i32, &[&str])] = &[
@@ -675,6 +700,12 @@ fn validate_config_checks_a_release_file() {
             &["dup.env: line 2: duplicate key SIM_FAULT"],
         ),
         (&missing, 65, &["cannot read", "absent.env: No such file"]),
+        (&subtle, 0, &[]),
+        (
+            &factor,
+            78,
+            &["factor.env: line 2: SIM_FAULT_FACTOR=-4 is not a factor"],
+        ),
     ];
     let mut sims: Vec<Sim> = cases
         .iter()
@@ -721,6 +752,254 @@ fn fault_hosts_limit_the_fault_to_the_named_hosts() {
     thread::sleep(Duration::from_millis(200));
     assert_eq!(spared.metrics().value("sim_kill_events_total"), 0.0);
     assert!(!spared.lines().iter().any(|l| l.contains("kill switch")));
+}
+
+// ----------------------------------------------------------------- orders
+
+/// The order series of one scrape: requests, errors, latency count and sum.
+#[derive(Debug, Clone, Copy)]
+struct Orders {
+    requests: f64,
+    errors: f64,
+    count: f64,
+    sum: f64,
+    uptime: f64,
+}
+
+impl Orders {
+    fn of(m: &Metrics) -> Self {
+        Self {
+            requests: m.value("sim_order_requests_total"),
+            errors: m.value("sim_order_errors_total"),
+            count: m.value("sim_order_latency_seconds_count"),
+            sum: m.value("sim_order_latency_seconds_sum"),
+            uptime: m.value("sim_uptime_seconds"),
+        }
+    }
+
+    /// Mean latency of the requests sent after `earlier` and up to `self`.
+    fn mean_since(&self, earlier: &Self) -> f64 {
+        let count = self.count - earlier.count;
+        assert!(count >= 10.0, "too few requests: {earlier:?} {self:?}");
+        (self.sum - earlier.sum) / count
+    }
+}
+
+/// Every absolute series a default gate watches, healthy.
+fn assert_absolutes_healthy(m: &Metrics, why: &str) {
+    assert!(m.value("sim_pnl_usd") >= 0.0, "{why}");
+    assert!(
+        (0.0..=0.5).contains(&m.value("sim_drawdown_pct")),
+        "{why}: drawdown {}",
+        m.value("sim_drawdown_pct")
+    );
+    // SIM_TICK_MS is 100: loose for a loaded machine, far below a gate's 2 s.
+    assert!(
+        m.value("sim_last_tick_age_seconds") < 0.5,
+        "{why}: tick age {}",
+        m.value("sim_last_tick_age_seconds")
+    );
+    for counter in [
+        "sim_kill_events_total",
+        "sim_recon_mismatches_total",
+        "sim_canary_breaches_total",
+    ] {
+        assert_eq!(m.value(counter), 0.0, "{why}: {counter}");
+    }
+}
+
+#[test]
+fn order_series_are_typed_histogrammed_and_parse_whole() {
+    let paper = Sim::ready(&[("TRADE_MODE", "paper"), ("GANTRY_HOST", "lhr-1")]);
+    let shadow = Sim::ready(&[("TRADE_MODE", "shadow")]);
+    let idle = Sim::ready(&[("EXECUTION_PLANE", "paper")]);
+    let m = paper.metrics_until(5.0, |m| m.value("sim_order_requests_total") >= 30.0);
+    for (name, kind) in [
+        ("sim_order_requests_total", "counter"),
+        ("sim_order_errors_total", "counter"),
+        ("sim_order_latency_seconds", "histogram"),
+    ] {
+        assert!(m.help.iter().any(|h| h == name), "no HELP for {name}");
+        assert!(
+            m.types.contains(&(name.to_string(), kind.to_string())),
+            "no TYPE {kind} for {name}: {:?}",
+            m.types
+        );
+    }
+    let orders = Orders::of(&m);
+    assert!(orders.requests >= 30.0, "{orders:?}");
+    assert_eq!(orders.count, orders.requests, "one observation per request");
+    let mean = orders.sum / orders.count;
+    assert!((0.003..0.005).contains(&mean), "mean latency {mean}");
+
+    // The page as the agent reads it: gantry's parser takes it whole, the
+    // buckets are cumulative and end in +Inf = _count, and the spread is
+    // real (some under 2.5 ms, some over 5 ms: p50 and p99 differ).
+    let body = get(paper.addr.unwrap(), "/metrics").unwrap().body;
+    let page = gantry::prom::parse(body.as_bytes()).expect("the page parses");
+    assert_eq!(
+        page.metric_type("sim_order_latency_seconds_bucket"),
+        Some(gantry::prom::MetricType::Histogram)
+    );
+    let bucket = |le: &str| match page.lookup(
+        "sim_order_latency_seconds_bucket",
+        &[("le".to_string(), le.to_string())],
+    ) {
+        gantry::prom::Lookup::Found(v) => v,
+        other => panic!("le={le}: {other:?}"),
+    };
+    let bounds = [
+        "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf",
+    ];
+    let counts: Vec<f64> = bounds.iter().map(|le| bucket(le)).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    let count = match page.lookup("sim_order_latency_seconds_count", &[]) {
+        gantry::prom::Lookup::Found(v) => v,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(counts[10], count);
+    assert_eq!(counts[0], 0.0, "nothing under 1 ms");
+    assert!(counts[1] > 0.0 && counts[2] < count, "{counts:?}");
+    assert_eq!(counts[3], count, "everything under 10 ms");
+
+    // Shadow does not trade and idle is the smoke mode: no orders, but the
+    // series are there (zero, not missing).
+    for (sim, mode) in [(&shadow, "shadow"), (&idle, "idle")] {
+        let m = sim.metrics();
+        let orders = Orders::of(&m);
+        assert_eq!(
+            (orders.requests, orders.errors, orders.count),
+            (0.0, 0.0, 0.0),
+            "{mode}"
+        );
+        assert!(
+            m.samples
+                .contains_key("sim_order_latency_seconds_bucket{le=\"+Inf\"}"),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn slow_fault_multiplies_latency_and_nothing_absolute_moves() {
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_FAULT", "slow"),
+        ("SIM_FAULT_AFTER_S", "1.5"),
+    ]);
+    // Requests from before the fault…
+    let before =
+        Orders::of(&sim.metrics_until(3.0, |m| m.value("sim_order_latency_seconds_count") >= 15.0));
+    assert!(before.uptime < 1.5, "scraped too late: {before:?}");
+    let healthy = before.sum / before.count;
+    // …then two seconds of requests, all sent after it began.
+    let start = Orders::of(&sim.metrics_until(4.0, |m| m.value("sim_uptime_seconds") >= 1.7));
+    let m = sim.metrics_until(6.0, |m| m.value("sim_uptime_seconds") >= start.uptime + 2.0);
+    let slow = Orders::of(&m).mean_since(&start);
+    let ratio = slow / healthy;
+    eprintln!("healthy {healthy:.5} s, slow {slow:.5} s: ×{ratio:.2}");
+    assert!((3.3..4.7).contains(&ratio), "×{ratio}, default factor 4");
+    // Healthy orders take 4 ms on average: slow ones 16.
+    assert!((0.0144..0.0176).contains(&slow), "{slow}");
+    assert_absolutes_healthy(&m, "slow");
+    // Only latency: the error share and the request rate are as healthy.
+    let orders = Orders::of(&m);
+    assert!(
+        orders.errors <= (orders.requests / 100.0).ceil(),
+        "{orders:?}"
+    );
+    assert!(
+        orders.requests >= 15.0 * orders.uptime.floor(),
+        "{orders:?}"
+    );
+}
+
+#[test]
+fn errors_fault_raises_the_error_ratio() {
+    let healthy = Sim::ready(&[("TRADE_MODE", "paper")]);
+    let errors = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_FAULT", "errors"),
+        ("SIM_FAULT_AFTER_S", "0"),
+        ("SIM_FAULT_FACTOR", "10"),
+    ]);
+    let m = errors.metrics_until(4.0, |m| m.value("sim_order_requests_total") >= 40.0);
+    let bad = Orders::of(&m);
+    let ratio = bad.errors / bad.requests;
+    assert!((0.07..=0.11).contains(&ratio), "{bad:?}: ratio {ratio}");
+    assert_absolutes_healthy(&m, "errors");
+    let mean = bad.sum / bad.count;
+    assert!((0.003..0.005).contains(&mean), "latency as healthy: {mean}");
+
+    let good = Orders::of(
+        &healthy.metrics_until(4.0, |m| m.value("sim_order_requests_total") >= bad.requests),
+    );
+    assert!(good.errors / good.requests <= 0.011, "{good:?}");
+}
+
+#[test]
+fn fills_fault_slows_fills() {
+    let state = tempfile::tempdir().unwrap();
+    let dirs = [state.path().join("good"), state.path().join("bad")];
+    for dir in &dirs {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let healthy = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", dirs[0].to_str().unwrap()),
+    ]);
+    let fills = Sim::ready(&[
+        ("TRADE_MODE", "paper"),
+        ("SIM_STATE_DIR", dirs[1].to_str().unwrap()),
+        ("SIM_FAULT", "fills"),
+        ("SIM_FAULT_AFTER_S", "0"),
+        ("SIM_FAULT_FACTOR", "2"),
+    ]);
+    let bad = fills.metrics_until(6.0, |m| m.value("sim_uptime_seconds") >= 3.7);
+    let good = healthy.metrics_until(6.0, |m| m.value("sim_uptime_seconds") >= 3.7);
+    let (good_fills, bad_fills) = (good.value("sim_fills_total"), bad.value("sim_fills_total"));
+    eprintln!("fills in 3.7 s: healthy {good_fills}, fills fault {bad_fills}");
+    // Healthy: a fill every 0.5 s from 1 s on (6); one step in two trades
+    // under the fault, and orders rest twice as long first (2).
+    assert!(good_fills >= 5.0, "{good_fills}");
+    assert!(
+        bad_fills >= 1.0 && bad_fills * 2.0 <= good_fills,
+        "{bad_fills}"
+    );
+    assert_absolutes_healthy(&bad, "fills");
+    // The order stream is not the venue's fills: it flows as healthy.
+    assert!(Orders::of(&bad).requests >= 60.0, "{:?}", Orders::of(&bad));
+}
+
+#[test]
+fn a_closed_market_trades_nothing_and_answers_healthy() {
+    let state = tempfile::tempdir().unwrap();
+    let sim = Sim::ready(&[
+        ("TRADE_MODE", "live"),
+        ("EXECUTION_PLANE", "live"),
+        ("SIM_SESSION", "closed"),
+        ("SIM_STATE_DIR", state.path().to_str().unwrap()),
+    ]);
+    sim.wait_line(|l| l.starts_with("market closed: "), 3)
+        .unwrap_or_else(|| panic!("{:?}", sim.lines()));
+    // Long enough for an open market to have filled twice and sent 30
+    // requests (and logged an order at once, on the live plane).
+    let m = sim.metrics_until(4.0, |m| m.value("sim_uptime_seconds") >= 1.6);
+    let orders = Orders::of(&m);
+    assert_eq!(
+        (orders.requests, orders.errors, orders.count, orders.sum),
+        (0.0, 0.0, 0.0, 0.0),
+        "{orders:?}"
+    );
+    assert_eq!(m.value("sim_fills_total"), 0.0);
+    assert_eq!(m.value("sim_orders_total"), 0.0);
+    assert_eq!(m.value("sim_pnl_usd"), 0.0, "flat");
+    assert_absolutes_healthy(&m, "closed");
+    assert!(m.value("sim_ticks_total") >= 10.0);
+    assert_eq!(m.get("sim_open_orders"), Some(0.0), "the venue is read");
+    sim.wait_line(|l| l.starts_with("strategy tick "), 3)
+        .expect("the strategy still ticks");
+    assert!(!sim.lines().iter().any(|l| l.starts_with("order executed")));
 }
 
 // ------------------------------------------------------------------ venue

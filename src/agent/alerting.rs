@@ -32,7 +32,7 @@ impl Agent {
             crate::text::inert(&title)
         );
         let mut fields = vec![("state".to_string(), self.pipeline.word().to_string())];
-        if let Some(deploy) = &self.pipeline.deploy {
+        if let Some(deploy) = self.pipeline.deploy() {
             fields.push(("deploy".to_string(), deploy.id.clone()));
         }
         if let Some(serving) = &self.pipeline.serving {

@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::releases::ValidationDone;
+use super::restart::Restarted;
 use super::service::Exited;
 use super::socket::Request;
 use super::{Agent, FAST_SAMPLE, config, probe, smoke, status, wire_line};
@@ -27,6 +28,9 @@ pub(super) struct Inbox {
     /// The kill and verify tasks' answers (`Event::Killed`, `FlatChecked`).
     pub(super) venue_tx: mpsc::UnboundedSender<Event>,
     pub(super) venue: mpsc::UnboundedReceiver<Event>,
+    /// Restart tasks' reports: the old process is gone (restart.rs).
+    pub(super) restarts_tx: mpsc::UnboundedSender<Restarted>,
+    pub(super) restarts: mpsc::UnboundedReceiver<Restarted>,
     pub(super) kill_running: bool,
     pub(super) verify_running: bool,
 }
@@ -34,11 +38,15 @@ pub(super) struct Inbox {
 /// The service's health as the last sample saw it.
 pub(super) struct Health {
     pub(super) prober: probe::Prober,
+    /// Baseline hosts, scraped with the service.
+    pub(super) baselines: probe::BaselineProbers,
     /// The local port the probe scrapes, to check who answers there.
     pub(super) probe_port: Option<u16>,
     pub(super) sampled_at: Option<Time>,
     pub(super) sample_instant: Instant,
     pub(super) scrape_error: Option<String>,
+    /// Why each check had no value at the last sample.
+    pub(super) reasons: Vec<Option<String>>,
     /// The last sample's process check (the only truth for a systemd unit).
     pub(super) service_alive: bool,
     /// What the last `health` event said, to send the next only on change
@@ -48,13 +56,19 @@ pub(super) struct Health {
 }
 
 impl Health {
-    pub(super) fn new(prober: probe::Prober, probe_port: Option<u16>) -> Self {
+    pub(super) fn new(
+        prober: probe::Prober,
+        baselines: probe::BaselineProbers,
+        probe_port: Option<u16>,
+    ) -> Self {
         Self {
             prober,
+            baselines,
             probe_port,
             sampled_at: None,
             sample_instant: Instant::now(),
             scrape_error: None,
+            reasons: Vec::new(),
             service_alive: false,
             health_sent: Vec::new(),
             health_sent_at: Instant::now(),
@@ -88,7 +102,9 @@ impl Agent {
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 Some(exited) = self.inbox.exits.recv() => {
-                    if Some(exited.pid) == self.service.pid() || self.service.pid().is_none() {
+                    let current = Some(exited.pid) == self.service.pid()
+                        || (self.service.pid().is_none() && self.restarting.is_none());
+                    if current {
                         eprintln!("gantry agent: service pid {} exited ({:?})", exited.pid, exited.code);
                     }
                     // Sample at once: a dead process fails its P0 check now,
@@ -96,6 +112,7 @@ impl Agent {
                     self.sample().await;
                 }
                 Some(fact) = self.inbox.venue.recv() => self.venue_answered(fact).await,
+                Some(report) = self.inbox.restarts.recv() => self.restarted(report).await,
                 Some(done) = self.inbox.validations.recv() => self.validated(done).await,
                 Some(result) = self.inbox.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {
@@ -133,38 +150,55 @@ impl Agent {
 
     pub(super) async fn sample(&mut self) {
         self.daily_digest_due(Utc::now());
-        if self.pipeline.gate.is_none() && !matches!(self.pipeline.phase, Phase::Validating { .. })
-        {
+        let unwatched = self.pipeline.gate().is_none()
+            && !matches!(self.pipeline.phase, Phase::Validating { .. });
+        // A service between two processes has no health of its own yet:
+        // the sample waits for the new one (restart.rs).
+        if unwatched || self.restarting.is_some() {
             self.publish(false);
             return;
         }
         self.flush_unrecorded();
         let alive = self.service.alive().await;
         self.health.service_alive = alive;
-        let mut scrape = self.health.prober.sample(&self.config.checks, alive).await;
+        let checks = &self.config.checks;
+        let (mut scrape, baselines) = tokio::join!(
+            self.health.prober.sample(checks, alive),
+            self.health.baselines.sample(checks)
+        );
         if let Some(port) = self.health.probe_port
             && !self.service.answers_on(port)
         {
             // An orphan, another agent's service or a stranger may answer on
             // the port: its numbers are not this service's health.
-            for (value, check) in scrape.values.iter_mut().zip(&self.config.checks) {
+            let error =
+                format!("port {port} is not answered by the service gantry started: no data");
+            let readings = scrape.values.iter_mut().zip(scrape.reasons.iter_mut());
+            for ((value, reason), check) in readings.zip(&self.config.checks) {
                 if check.spec.name != config::PROCESS_ALIVE {
                     *value = None;
+                    *reason = Some(error.clone());
                 }
             }
-            scrape.error = Some(format!(
-                "port {port} is not answered by the service gantry started: no data"
-            ));
+            scrape.error = Some(error);
         }
         self.health.sample_instant = Instant::now();
         let now = Utc::now();
         self.health.sampled_at = Some(now);
         self.health.scrape_error = scrape.error;
+        self.health.reasons = scrape.reasons;
         let event = Event::Sampled(Sample {
             values: scrape.values,
+            baselines: if self.health.baselines.is_empty() {
+                Vec::new()
+            } else {
+                baselines
+            },
+            session_open: self.config.session.as_ref().map(|w| w.contains(now)),
+            evidence: scrape.evidence,
         });
         self.fact_at(event, now).await;
-        let checks = status::checks(&self.config, &self.pipeline, now);
+        let checks = status::checks(&self.config, &self.pipeline, &self.health.reasons, now);
         // A check changing state goes out at once; values alone once a second.
         let verdicts: Vec<(CheckStatus, bool)> = checks.iter().map(|c| (c.status, c.ok)).collect();
         if verdicts != self.health.health_sent

@@ -132,12 +132,7 @@ pub fn parse(index: usize, section: &FreezeSection) -> Result<Window, String> {
         return Err(format!("freeze[{index}].name: must not be empty"));
     }
     let at = format!("freeze[{index}] ({})", section.name);
-    let zone: Tz = section.zone.parse().map_err(|_| {
-        format!(
-            "{at}.zone: {:?} is not an IANA time zone (e.g. \"America/New_York\", \"Europe/London\", \"UTC\")",
-            section.zone
-        )
-    })?;
+    let zone = parse_zone(&at, &section.zone)?;
     let rule = match (&section.weekly, &section.dates) {
         (Some(weekly), None) => parse_weekly(&at, weekly)?,
         (None, Some(dates)) => parse_dates(&at, dates)?,
@@ -156,6 +151,29 @@ pub fn parse(index: usize, section: &FreezeSection) -> Result<Window, String> {
         name: section.name.clone(),
         zone,
         rule,
+    })
+}
+
+/// A weekly window outside `[[freeze]]` (the market's sessions), its
+/// errors naming `at`.
+pub fn weekly_window(
+    at: &str,
+    name: &str,
+    zone: &str,
+    weekly: &WeeklySection,
+) -> Result<Window, String> {
+    Ok(Window {
+        name: name.to_string(),
+        zone: parse_zone(at, zone)?,
+        rule: parse_weekly(at, weekly)?,
+    })
+}
+
+fn parse_zone(at: &str, zone: &str) -> Result<Tz, String> {
+    zone.parse().map_err(|_| {
+        format!(
+            "{at}.zone: {zone:?} is not an IANA time zone (e.g. \"America/New_York\", \"Europe/London\", \"UTC\")"
+        )
     })
 }
 

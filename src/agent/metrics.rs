@@ -153,13 +153,13 @@ impl Tracker {
             self.decided.retain(|id| known.contains(id));
         }
         let (deploy, count, last) = &self.history_key;
-        let changed = deploy.as_ref() != pipeline.deploy.as_ref()
+        let changed = deploy.as_ref() != pipeline.phase.deploy()
             || *count != pipeline.history.len()
             || last.as_deref() != pipeline.history.last().map(|d| d.id.as_str());
         if changed {
             self.history = Arc::new(history::list(pipeline, usize::MAX));
             self.history_key = (
-                pipeline.deploy.clone(),
+                pipeline.phase.deploy().cloned(),
                 pipeline.history.len(),
                 pipeline.history.last().map(|d| d.id.clone()),
             );
@@ -177,7 +177,7 @@ impl Tracker {
 }
 
 fn all_deploys(pipeline: &Pipeline) -> impl Iterator<Item = &Deploy> {
-    pipeline.deploy.iter().chain(pipeline.history.iter())
+    pipeline.deploys()
 }
 
 /// The outcome's word, as `gantry_deploys_total` labels it.
@@ -301,12 +301,21 @@ pub fn render(snapshot: &Snapshot, now: Time) -> String {
             "The limit the check's value is compared with.",
         );
         for (c, name) in applying.iter().zip(&names) {
-            let op = escape(&c.op);
-            page.sample(
-                "gantry_check_limit",
-                &[("host", &host), ("check", name), ("op", &op)],
-                c.limit,
-            );
+            // A band is two bounds: `op="between_lo"` and `op="between_hi"`.
+            let bounds = match c.between {
+                Some([lo, hi]) => vec![
+                    ("between_lo".to_string(), lo),
+                    ("between_hi".to_string(), hi),
+                ],
+                None => vec![(escape(&c.op), c.limit)],
+            };
+            for (op, limit) in bounds {
+                page.sample(
+                    "gantry_check_limit",
+                    &[("host", &host), ("check", name), ("op", &op)],
+                    limit,
+                );
+            }
         }
         page.family(
             "gantry_check_failures",
@@ -318,6 +327,39 @@ pub fn render(snapshot: &Snapshot, now: Time) -> String {
                 "gantry_check_failures",
                 &[("host", &host), ("check", name)],
                 f64::from(c.failures),
+            );
+        }
+        page.family(
+            "gantry_check_verdict",
+            "gauge",
+            "1 for the check's verdict now: pass, fail, no data or insufficient (absent while pending).",
+        );
+        for (c, name) in applying.iter().zip(&names) {
+            if let Some(verdict) = &c.verdict {
+                let verdict = escape(verdict);
+                page.sample(
+                    "gantry_check_verdict",
+                    &[("host", &host), ("check", name), ("verdict", &verdict)],
+                    1.0,
+                );
+            }
+        }
+    }
+    // Against a baseline: the candidate's median over the baseline's.
+    let ratios: Vec<_> = (applying.iter().zip(&names))
+        .filter_map(|(c, name)| Some((name, c.ratio.filter(|r| r.is_finite())?)))
+        .collect();
+    if !ratios.is_empty() {
+        page.family(
+            "gantry_check_baseline_ratio",
+            "gauge",
+            "Candidate ÷ baseline of a check judged against a baseline; absent until judged.",
+        );
+        for (name, ratio) in ratios {
+            page.sample(
+                "gantry_check_baseline_ratio",
+                &[("host", &host), ("check", name)],
+                ratio,
             );
         }
     }
@@ -457,6 +499,17 @@ mod tests {
             value,
             op: "<".into(),
             limit: 3.0,
+            between: None,
+            action: crate::pipeline::Action::Rollback,
+            metric: String::new(),
+            detail: None,
+            verdict: None,
+            baseline_source: None,
+            baseline: None,
+            ratio: None,
+            delta: None,
+            samples: None,
+            evidence: None,
             severity: "P0".into(),
             failures: 0,
             failures_allowed: 1,
@@ -476,6 +529,7 @@ mod tests {
             stage_started_at: None,
             soak_remaining_s: Some(4.5),
             soak_total_s: Some(10.0),
+            soak_paused: None,
             stage: Some(Stage::Paper),
             checks: vec![
                 check("drawdown", "ok", Some(0.25)),
@@ -489,6 +543,7 @@ mod tests {
             tier: None,
             submitted_by: None,
             deploy_reason: None,
+            commit: None,
             outcome: None,
             service: ServiceView {
                 kind: "command".into(),

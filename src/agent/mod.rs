@@ -29,9 +29,11 @@ pub mod recovery;
 mod releases;
 mod replies;
 mod requests;
+mod restart;
 pub mod service;
 pub mod smoke;
 pub mod socket;
+mod state_upgrade;
 pub mod status;
 pub mod store;
 mod timing;
@@ -130,6 +132,10 @@ struct Agent {
     last_saved: Instant,
     last_state_sent: Instant,
     rollback_timer: Option<RollbackTimer>,
+    /// A restart of the service under way off the loop (restart.rs).
+    restarting: Option<restart::Restart>,
+    /// Counts restarts begun, so a cancelled one's report is known.
+    restart_generation: u64,
     drill_report: Option<serde_json::Value>,
     /// Webhooks; `perform(Alert)` only queues for them.
     notifier: notify::Notifier,
@@ -198,7 +204,13 @@ impl Agent {
             config.stop_timeout_ms,
             exits_tx,
         );
-        let prober = probe::Prober::new(&config.probe_url, config.probe_timeout_ms)?;
+        let prober = probe::Prober::new(
+            &config.probe_url,
+            config.probe_timeout_ms,
+            &config.checks,
+            config.evidence.as_ref().map(|e| e.query.clone()),
+        )?;
+        let baselines = probe::BaselineProbers::new(&config.checks, config.probe_timeout_ms)?;
         let probe_port = reqwest::Url::parse(&config.probe_url)
             .ok()
             .and_then(|u| u.port_or_known_default());
@@ -211,6 +223,7 @@ impl Agent {
         let (validations_tx, validations) = mpsc::unbounded_channel();
         let (smokes_tx, smokes) = mpsc::unbounded_channel();
         let (venue_tx, venue) = mpsc::unbounded_channel();
+        let (restarts_tx, restarts) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
         let initial = status::build(
@@ -223,6 +236,7 @@ impl Agent {
                 audit_head: audit.head(),
                 sampled_at: None,
                 scrape_error: None,
+                reasons: &[],
             },
             now,
         );
@@ -254,7 +268,7 @@ impl Agent {
         }
         let mut agent = Self {
             config,
-            health: Health::new(prober, probe_port),
+            health: Health::new(prober, baselines, probe_port),
             inbox: Inbox {
                 requests,
                 exits,
@@ -264,6 +278,8 @@ impl Agent {
                 smokes,
                 venue_tx,
                 venue,
+                restarts_tx,
+                restarts,
                 kill_running: false,
                 verify_running: false,
             },
@@ -285,6 +301,8 @@ impl Agent {
             last_saved: Instant::now(),
             last_state_sent: Instant::now(),
             rollback_timer: None,
+            restarting: None,
+            restart_generation: 0,
             drill_report: None,
             notifier,
             digest_day: Utc::now().date_naive(),

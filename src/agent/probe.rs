@@ -1,40 +1,73 @@
-//! Sampling the service: scrape its Prometheus text over HTTP and read one
-//! value per check. Anything short of a clean page (refused connection,
-//! timeout, non-200, malformed text) is no data for every metric check,
-//! never a zero.
+//! Sampling the service: scrape its Prometheus text over HTTP, keep what
+//! the checks read (`prom::query::History`), and evaluate one value per
+//! check: a series, a rate or increase over the agent's own recent
+//! scrapes, a ratio of two, or a histogram quantile. Anything short of a
+//! clean page (refused connection, timeout, non-200, malformed text) is no
+//! data for every metric check, never a zero; a check without a value
+//! says why.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::config::{Check, PROCESS_ALIVE};
-use crate::prom::{self, Lookup};
+use crate::pipeline::BaselineSource;
+use crate::prom::{self, query::History};
 
 pub struct Prober {
     client: reqwest::Client,
     url: String,
+    /// The soak's evidence counter (`[pipeline.evidence]`), read with the
+    /// checks.
+    evidence: Option<prom::query::Query>,
+    /// The series the checks read, over their longest window.
+    history: History,
+    /// Scrape times count from here: monotonic, so a clock step never
+    /// reorders the history.
+    epoch: Instant,
+    last_ms: i64,
 }
 
-/// One scrape's outcome: a value per check and, if the page was unusable,
-/// why.
+/// One scrape's outcome: a value per check, why each missing one is
+/// missing, and, if the page was unusable, why.
 pub struct Scrape {
     pub values: Vec<Option<f64>>,
+    /// The evidence counter's value, if one is configured and read.
+    pub evidence: Option<f64>,
+    pub reasons: Vec<Option<String>>,
     pub error: Option<String>,
 }
 
 impl Prober {
-    pub fn new(url: &str, timeout_ms: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        url: &str,
+        timeout_ms: u64,
+        checks: &[Check],
+        evidence: Option<prom::query::Query>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(timeout_ms))
             .connect_timeout(Duration::from_millis(timeout_ms))
             .no_proxy()
             .build()?;
+        let mut queries: Vec<_> = checks.iter().filter_map(|c| c.query.clone()).collect();
+        queries.extend(evidence.clone());
         Ok(Self {
             client,
             url: url.to_string(),
+            evidence,
+            history: History::new(&queries),
+            epoch: Instant::now(),
+            last_ms: -1,
         })
     }
 
-    /// Scrapes once and reads every check; `alive` is the process check.
-    pub async fn sample(&self, checks: &[Check], alive: bool) -> Scrape {
+    /// The service restarted: its windows start afresh
+    /// ([`History::forget`]).
+    pub fn forget(&mut self) {
+        self.history.forget();
+    }
+
+    /// Scrapes once and evaluates every check; `alive` is the process check.
+    pub async fn sample(&mut self, checks: &[Check], alive: bool) -> Scrape {
         let page = self.fetch().await;
         let mut error = None;
         let exposition = match page {
@@ -50,29 +83,39 @@ impl Prober {
                 None
             }
         };
-        let values = checks
+        // Strictly increasing, even for two scrapes in one millisecond.
+        let now_ms = i64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(i64::MAX)
+            .max(self.last_ms + 1);
+        self.last_ms = now_ms;
+        let _ = self.history.record(now_ms, exposition.as_ref());
+        let (values, reasons) = checks
             .iter()
             .map(|check| {
                 if check.spec.name == PROCESS_ALIVE {
-                    return Some(if alive { 1.0 } else { 0.0 });
+                    return (Some(if alive { 1.0 } else { 0.0 }), None);
                 }
-                let exposition = exposition.as_ref()?;
-                match exposition.lookup(&check.metric, &check.labels) {
-                    Lookup::Found(value) => Some(value),
-                    Lookup::Missing => None,
-                    Lookup::Ambiguous(n) => {
-                        error.get_or_insert_with(|| {
-                            format!(
-                                "{} matches {n} series; a check needs exactly one",
-                                check.selector
-                            )
-                        });
-                        None
-                    }
+                let Some(query) = &check.query else {
+                    return (None, Some("no query".to_string()));
+                };
+                if exposition.is_none() {
+                    return (None, Some("the scrape failed".to_string()));
+                }
+                match query.eval(&self.history, now_ms) {
+                    prom::query::Evaluation::Value(value) => (Some(value), None),
+                    prom::query::Evaluation::NoData(reason) => (None, Some(reason)),
                 }
             })
-            .collect();
-        Scrape { values, error }
+            .unzip();
+        let evidence = (self.evidence.as_ref())
+            .filter(|_| exposition.is_some())
+            .and_then(|q| q.eval(&self.history, now_ms).value());
+        Scrape {
+            values,
+            evidence,
+            reasons,
+            error,
+        }
     }
 
     async fn fetch(&self) -> Result<Vec<u8>, String> {
@@ -90,6 +133,57 @@ impl Prober {
             .await
             .map(|b| b.to_vec())
             .map_err(|e| format!("scrape {}: {}", self.url, describe(&e)))
+    }
+}
+
+/// The baseline hosts checks compare with (`baseline = { url = … }`), one
+/// prober per URL, scraped at the same moment as the service.
+pub struct BaselineProbers {
+    probers: Vec<(String, Prober)>,
+}
+
+impl BaselineProbers {
+    pub fn new(checks: &[Check], timeout_ms: u64) -> anyhow::Result<Self> {
+        let mut probers: Vec<(String, Prober)> = Vec::new();
+        for url in checks.iter().filter_map(baseline_url) {
+            if probers.iter().all(|(u, _)| u != url) {
+                let judged: Vec<Check> = (checks.iter())
+                    .filter(|c| baseline_url(c) == Some(url))
+                    .cloned()
+                    .collect();
+                probers.push((
+                    url.to_string(),
+                    Prober::new(url, timeout_ms, &judged, None)?,
+                ));
+            }
+        }
+        Ok(Self { probers })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.probers.is_empty()
+    }
+
+    /// Per check, what its baseline host gave now (`None` without a URL
+    /// baseline, or when that host gave no data).
+    pub async fn sample(&mut self, checks: &[Check]) -> Vec<Option<f64>> {
+        let mut values = vec![None; checks.len()];
+        for (url, prober) in &mut self.probers {
+            let scrape = prober.sample(checks, false).await;
+            for (index, check) in checks.iter().enumerate() {
+                if baseline_url(check) == Some(url.as_str()) {
+                    values[index] = scrape.values.get(index).copied().flatten();
+                }
+            }
+        }
+        values
+    }
+}
+
+fn baseline_url(check: &Check) -> Option<&str> {
+    match &check.spec.baseline.as_ref()?.source {
+        BaselineSource::Url(url) => Some(url),
+        BaselineSource::KnownGood => None,
     }
 }
 

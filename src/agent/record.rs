@@ -17,7 +17,7 @@ impl Agent {
             actor: None,
             reason: None,
             message,
-            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            deploy_id: self.pipeline.deploy().map(|d| d.id.clone()),
             release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
             state: self.pipeline.word(),
         }
@@ -151,6 +151,7 @@ impl Agent {
                 audit_head: self.audit.head(),
                 sampled_at: self.health.sampled_at,
                 scrape_error: self.health.scrape_error.clone(),
+                reasons: &self.health.reasons,
             },
             Utc::now(),
         )

@@ -32,6 +32,16 @@ pub(super) struct Candidate {
     pub(super) meta: ReleaseMeta,
 }
 
+/// Who sent a release and why, as its metadata (releases/<id>.json)
+/// records it.
+pub(super) struct Provenance<'a> {
+    pub actor: &'a Actor,
+    pub reason: &'a str,
+    pub tier: crate::pipeline::Tier,
+    pub commit: &'a Option<String>,
+    pub promotion: &'a Option<String>,
+}
+
 impl Agent {
     pub(super) fn start_validation(&mut self, release: &ReleaseRef, purpose: Validation) {
         let bytes = match &purpose {
@@ -143,18 +153,20 @@ impl Agent {
 
     /// Names a received release (the same bytes are the same release); it
     /// becomes the candidate only once the machine accepts its command.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn make_candidate(
         &self,
         name: &str,
         content: &str,
         digest: String,
-        actor: &Actor,
-        reason: &str,
-        tier: crate::pipeline::Tier,
-        commit: &Option<String>,
-        promotion: &Option<String>,
+        sent: Provenance<'_>,
     ) -> Candidate {
+        let Provenance {
+            actor,
+            reason,
+            tier,
+            commit,
+            promotion,
+        } = sent;
         let bytes = content.as_bytes().to_vec();
         let now = Utc::now();
         let release_id = self
@@ -190,6 +202,9 @@ impl Agent {
         };
         let log = self.store.path("service.log");
         let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        // The smoke's own restart replaces any still under way; what
+        // served comes back when the smoke ends (Reconcile).
+        self.cancel_restart();
         let started = async {
             self.ensure_stored(&release)?;
             self.store.point("current.env", &release)?;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::intake::Checked;
-use super::releases::{Candidate, Validation};
+use super::releases::{Candidate, Provenance, Validation};
 use super::replies::{Awaited, Earlier, Waiter};
 use super::socket::Request;
 use super::timing::{RollbackTimer, entered_rollback};
@@ -255,7 +255,7 @@ impl Agent {
                     actor: Some(actor.clone()),
                     reason: Some(reason.clone()).filter(|r| !r.is_empty()),
                     message: format!("{priority:?} alert raised: {title}"),
-                    deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+                    deploy_id: self.pipeline.deploy().map(|d| d.id.clone()),
                     release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
                     state: self.pipeline.word(),
                 };
@@ -320,9 +320,14 @@ impl Agent {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let candidate = self.make_candidate(
-                    name, content, digest, &actor, &reason, *tier, commit, promotion,
-                );
+                let sent = Provenance {
+                    actor: &actor,
+                    reason: &reason,
+                    tier: *tier,
+                    commit,
+                    promotion,
+                };
+                let candidate = self.make_candidate(name, content, digest, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 let now = Utc::now();
@@ -353,16 +358,14 @@ impl Agent {
                     self.audit_refusal(command, &actor, &reason, &message);
                     return Answer::Now(Reply::err(id, ErrorCode::Invalid, message));
                 }
-                let candidate = self.make_candidate(
-                    name,
-                    content,
-                    digest,
-                    &actor,
-                    &reason,
-                    crate::pipeline::Tier::Conservative,
-                    &None,
-                    &None,
-                );
+                let sent = Provenance {
+                    actor: &actor,
+                    reason: &reason,
+                    tier: crate::pipeline::Tier::Conservative,
+                    commit: &None,
+                    promotion: &None,
+                };
+                let candidate = self.make_candidate(name, content, digest, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 Event::Smoke {
@@ -512,7 +515,7 @@ impl Agent {
             actor: Some(actor.clone()),
             reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
             message: message.to_string(),
-            deploy_id: self.pipeline.deploy.as_ref().map(|d| d.id.clone()),
+            deploy_id: self.pipeline.deploy().map(|d| d.id.clone()),
             release: self.pipeline.serving.as_ref().map(|r| r.id.clone()),
             state: self.pipeline.word(),
         };

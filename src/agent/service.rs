@@ -16,7 +16,9 @@
 //! one of those processes listens on ([`Service::answers_on`]).
 
 use std::fs;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -219,13 +221,15 @@ impl Service {
 
     /// Stops whatever runs and starts the service with `env`.
     pub async fn restart(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
-        match self.kind.clone() {
-            ServiceKind::Command { argv } => {
-                self.stop().await?;
-                self.spawn(&argv, env, release)
-            }
-            ServiceKind::Systemd { unit } => systemctl(&["restart", &unit]).await,
-        }
+        self.begin_restart().await.await?;
+        self.finish_restart(env, release)
+    }
+
+    /// Whether a restart reads the release's files itself (a unit does,
+    /// when systemd starts it): one begun before the files changed again
+    /// must be done over.
+    pub fn reads_files_at_start(&self) -> bool {
+        matches!(self.kind, ServiceKind::Systemd { .. })
     }
 
     fn spawn(
@@ -299,6 +303,50 @@ impl Service {
         if let ServiceKind::Systemd { unit } = &self.kind {
             return systemctl(&["stop", unit]).await;
         }
+        self.signal_stop().await.wait().await;
+        self.stopped()
+    }
+
+    /// A restart's slow half, to be awaited off the agent's loop: the
+    /// command service is signalled to stop now and the returned future
+    /// waits for it to be gone; a unit's whole `systemctl restart` runs in
+    /// it. Then [`Service::finish_restart`].
+    pub async fn begin_restart(
+        &mut self,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
+        match self.kind.clone() {
+            ServiceKind::Command { .. } => {
+                let stopping = self.signal_stop().await;
+                Box::pin(async move {
+                    stopping.wait().await;
+                    Ok(())
+                })
+            }
+            ServiceKind::Systemd { unit } => {
+                Box::pin(async move { systemctl(&["restart", &unit]).await })
+            }
+        }
+    }
+
+    /// A restart's second half, once [`Service::begin_restart`]'s future
+    /// is done: the command service starts with `env`.
+    pub fn finish_restart(
+        &mut self,
+        env: &[(String, String)],
+        release: &str,
+    ) -> anyhow::Result<()> {
+        match self.kind.clone() {
+            ServiceKind::Command { argv } => {
+                self.stopped()?;
+                self.spawn(&argv, env, release)
+            }
+            ServiceKind::Systemd { .. } => Ok(()),
+        }
+    }
+
+    /// SIGTERM to the service's group and to every other process carrying
+    /// the marker; what to wait for.
+    async fn signal_stop(&mut self) -> Stopping {
         // The process we run stops trading first; the scan of /proc for
         // any other process with our marker (a child that left the group)
         // follows on a blocking thread, while that one exits.
@@ -320,13 +368,37 @@ impl Service {
             }
             members.push(m.running);
         }
-        let deadline = Instant::now() + self.stop_timeout;
-        while members.iter().any(is_same) {
-            if Instant::now() >= deadline {
-                for group in &groups {
+        Stopping {
+            groups,
+            members,
+            deadline: Instant::now() + self.stop_timeout,
+        }
+    }
+
+    /// Every signalled process is gone: the record goes.
+    fn stopped(&self) -> anyhow::Result<()> {
+        crate::faults::point("service.stopped");
+        durable::remove(&self.pid_path())?;
+        Ok(())
+    }
+}
+
+/// Processes signalled to stop, and when they get SIGKILL.
+struct Stopping {
+    groups: Vec<u32>,
+    members: Vec<Running>,
+    deadline: Instant,
+}
+
+impl Stopping {
+    /// Until every signalled process is gone, SIGKILL at the deadline.
+    async fn wait(self) {
+        while self.members.iter().any(is_same) {
+            if Instant::now() >= self.deadline {
+                for group in &self.groups {
                     signal_group(*group, libc::SIGKILL);
                 }
-                for member in &members {
+                for member in &self.members {
                     signal_pid(member.pid, libc::SIGKILL);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -334,9 +406,6 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        crate::faults::point("service.stopped");
-        durable::remove(&self.pid_path())?;
-        Ok(())
     }
 }
 

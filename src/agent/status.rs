@@ -1,7 +1,7 @@
 //! Building `status` (wire::Status) from the pipeline and what the agent saw.
 
 use super::config::AgentConfig;
-use crate::pipeline::{CheckStatus, Phase, Pipeline, Stage, Time};
+use crate::pipeline::{BaselineSource, CheckStatus, Condition, Phase, Pipeline, Stage, Time};
 use crate::stamp::rfc3339;
 use crate::wire::{AuditHead, Awaiting, CheckView, ServiceView, Status};
 
@@ -12,12 +12,14 @@ pub struct Seen<'a> {
     pub audit_head: Option<AuditHead>,
     pub sampled_at: Option<Time>,
     pub scrape_error: Option<String>,
+    /// Why each check had no value at the last sample, in config order.
+    pub reasons: &'a [Option<String>],
 }
 
 pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Time) -> Status {
-    let deploy = pipeline.in_flight().or(pipeline.deploy.as_ref());
-    let awaiting_approval = match (&pipeline.phase, &pipeline.deploy) {
-        (Phase::AwaitingApproval { .. }, Some(d)) => Some(Awaiting {
+    let deploy = pipeline.in_flight().or(pipeline.deploy());
+    let awaiting_approval = match &pipeline.phase {
+        Phase::AwaitingApproval { deploy: d, .. } => Some(Awaiting {
             deploy_id: d.id.clone(),
             release: d.release.id.clone(),
             digest: d.release.digest.clone(),
@@ -27,9 +29,8 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
     };
     let soak_total_s = match &pipeline.phase {
         Phase::Soaking { soak, .. } => Some(soak.total_ms as f64 / 1000.0),
-        Phase::Live { watch, .. } | Phase::Drilling { watch, .. } => {
-            Some(watch.total_ms as f64 / 1000.0)
-        }
+        Phase::Live { watch, .. } => Some(watch.total_ms as f64 / 1000.0),
+        Phase::Drilling(drill) => Some(drill.watch.total_ms as f64 / 1000.0),
         _ => None,
     };
     Status {
@@ -45,8 +46,9 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         stage_started_at: pipeline.stage_started_at().map(rfc3339),
         soak_remaining_s: pipeline.soak_remaining_ms().map(|ms| ms as f64 / 1000.0),
         soak_total_s,
+        soak_paused: soak_paused(config, pipeline),
         stage: pipeline.watched_stage(),
-        checks: checks(config, pipeline, now),
+        checks: checks(config, pipeline, seen.reasons, now),
         last_drill_at: pipeline.last_drill_at.map(rfc3339),
         awaiting_approval,
         halted_reason: match &pipeline.phase {
@@ -57,6 +59,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         tier: deploy.map(|d| d.tier),
         submitted_by: deploy.map(|d| d.submitted_by.clone()),
         deploy_reason: deploy.map(|d| d.reason.clone()),
+        commit: deploy.and_then(|d| d.commit.clone()),
         outcome: deploy.map(|d| (&d.outcome).into()),
         service: ServiceView {
             kind: seen.service_kind.to_string(),
@@ -72,9 +75,29 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
     }
 }
 
+/// Why a soak does not count now, in words for the screen.
+fn soak_paused(config: &AgentConfig, pipeline: &Pipeline) -> Option<String> {
+    let Phase::Soaking { soak, gate, .. } = &pipeline.phase else {
+        return None;
+    };
+    soak.paused.clone().or_else(|| {
+        let thin = (config.checks.iter().zip(&gate.checks))
+            .find(|(_, state)| state.status == CheckStatus::Insufficient)?;
+        Some(format!(
+            "soak held: {} has too little baseline evidence",
+            thin.0.spec.name
+        ))
+    })
+}
+
 /// Every configured check; those outside the watched stage show "n/a".
-pub fn checks(config: &AgentConfig, pipeline: &Pipeline, now: Time) -> Vec<CheckView> {
-    let gate = pipeline.gate.as_ref();
+pub fn checks(
+    config: &AgentConfig,
+    pipeline: &Pipeline,
+    reasons: &[Option<String>],
+    now: Time,
+) -> Vec<CheckView> {
+    let gate = pipeline.gate();
     config
         .checks
         .iter()
@@ -94,13 +117,58 @@ pub fn checks(config: &AgentConfig, pipeline: &Pipeline, now: Time) -> Vec<Check
                 (true, None) => (CheckStatus::Pending, None, 0, None),
                 (false, _) => (CheckStatus::NotApplicable, None, 0, None),
             };
+            let rule = spec.baseline.as_ref().map(|b| &b.rule);
+            let (op, limit, between) = match spec.condition {
+                Some(Condition::Compare { comparison, limit }) => {
+                    (comparison.symbol().to_string(), limit, None)
+                }
+                Some(Condition::Between { lo, hi }) => ("between".to_string(), lo, Some([lo, hi])),
+                None => match rule.map(|r| (r.max_ratio, r.max_delta)) {
+                    Some((Some(ratio), _)) => ("baseline".to_string(), ratio, None),
+                    Some((None, Some(delta))) => ("baseline_delta".to_string(), delta, None),
+                    _ => ("baseline".to_string(), 0.0, None),
+                },
+            };
+            let judgement = match applies {
+                true => state.and_then(|s| s.judgement.as_ref()),
+                false => None,
+            };
+            let detail = match status {
+                CheckStatus::NoData => reasons
+                    .get(index)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| judgement.map(|j| j.detail.clone())),
+                _ => None,
+            };
+            let verdict = match status {
+                CheckStatus::Ok => Some("pass"),
+                CheckStatus::Failing => Some("fail"),
+                CheckStatus::NoData => Some("no data"),
+                CheckStatus::Insufficient => Some("insufficient"),
+                _ => None,
+            };
             CheckView {
                 name: spec.name.clone(),
                 ok: status == CheckStatus::Ok,
                 status,
                 value,
-                op: spec.comparison.symbol().to_string(),
-                limit: spec.limit,
+                op,
+                limit,
+                between,
+                action: spec.action,
+                metric: check.expr.clone(),
+                detail,
+                baseline_source: spec.baseline.as_ref().map(|b| match &b.source {
+                    BaselineSource::KnownGood => "known_good".to_string(),
+                    BaselineSource::Url(url) => url.clone(),
+                }),
+                baseline: judgement.and_then(|j| j.baseline),
+                ratio: judgement.and_then(|j| j.ratio),
+                delta: judgement.and_then(|j| j.delta),
+                samples: judgement.map(|j| [j.samples.0, j.samples.1]),
+                verdict: verdict.map(str::to_string),
+                evidence: judgement.map(|j| j.detail.clone()),
                 severity: spec.severity.to_string(),
                 failures,
                 failures_allowed: spec.failures_allowed(),

@@ -31,6 +31,9 @@ pub struct Store {
 /// then the whole pipeline the agent resumes from.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StateFile {
+    /// The layout of `pipeline` (`state_upgrade.rs` reads older ones).
+    #[serde(default)]
+    pub format: u64,
     pub host: String,
     pub state: String,
     pub active_release: Option<String>,
@@ -80,10 +83,16 @@ impl Store {
     }
 
     pub fn load_state(&self) -> io::Result<Option<StateFile>> {
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
         match fs::read(self.path("deploy_state.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Ok(bytes) => {
+                let mut json: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+                super::state_upgrade::upgrade(&mut json).map_err(invalid)?;
+                serde_json::from_value(json)
+                    .map(Some)
+                    .map_err(|e| invalid(e.to_string()))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -97,6 +106,7 @@ impl Store {
         now: &str,
     ) -> io::Result<()> {
         let file = StateFile {
+            format: super::state_upgrade::STATE_FORMAT,
             host: host.to_string(),
             state: pipeline.word().as_str().to_string(),
             active_release: pipeline.serving.as_ref().map(|r| r.id.clone()),

@@ -8,6 +8,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::releases::Validation;
+use super::restart::Start;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, recovery};
 use crate::pipeline::{Effect, Event, Pipeline, ReleaseRef, Stage, Time, Transition};
@@ -171,6 +172,7 @@ impl Agent {
                 self.start_validation(&release.clone(), Validation::Smoke(release))
             }
             Effect::StopService => {
+                self.cancel_restart();
                 if let Err(e) = self.service.stop().await {
                     self.note_failure("stop", &format!("cannot stop the service: {e:#}"));
                 }
@@ -227,20 +229,23 @@ impl Agent {
         if !restart
             && !moved
             && !restaged
+            && self.restarting.is_none()
             && self.service.alive().await
             && self.service.runs(&env, &release.id)
         {
             return Ok(());
         }
-        self.service.restart(&env, &release.id).await?;
-        let restarted = Instant::now();
         if let Some(timer) = &mut self.rollback_timer
-            && timer.restarted.is_none()
+            && timer.swap.is_none()
         {
             timer.swap = Some(swapped - swap_started);
-            timer.restart = Some(restarted - swapped);
-            timer.restarted = Some(restarted);
         }
+        let next = Start {
+            env,
+            release: release.clone(),
+            stage,
+        };
+        self.restart_service(next, swapped).await;
         Ok(())
     }
 }

@@ -113,10 +113,14 @@ impl HostView {
     pub fn soak_left(&self, now: DateTime<Utc>) -> Option<(f64, f64)> {
         let status = self.status.as_ref()?;
         let (left, total) = (status.soak_remaining_s?, status.soak_total_s?);
-        let since = self
-            .heard_at
-            .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
+        // A paused soak does not count down between reports.
+        let since = match status.soak_paused {
+            Some(_) => 0.0,
+            None => self
+                .heard_at
+                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        };
         Some(((left - since).max(0.0), total))
     }
 

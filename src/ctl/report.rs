@@ -173,6 +173,9 @@ pub fn render_status(s: &Status) -> String {
         };
         line(what, format!("{left:.1}s left of {total:.1}s"));
     }
+    if let Some(paused) = &s.soak_paused {
+        line("", paused.clone());
+    }
     line(
         "service",
         match s.service.pid {
@@ -215,21 +218,31 @@ pub fn render_status(s: &Status) -> String {
     out.push_str("checks\n");
     for c in &s.checks {
         let (mark, value) = (c.mark(), c.shown_value());
+        let (op, limit) = c.limit_columns();
         let age = c
             .age_s
             .map(|a| format!("  {a:.1}s ago"))
             .unwrap_or_default();
+        let action = match c.action {
+            crate::pipeline::Action::Rollback => String::new(),
+            other => format!("  [{}]", other.as_str()),
+        };
+        let why = c
+            .detail
+            .as_ref()
+            .map(|d| format!("  ({d})"))
+            .unwrap_or_default();
         out.push_str(&inert(&format!(
-            "  {mark} {:<22} {:<10} {} {:<8} {}  {}/{}{age}",
-            c.name,
-            value,
-            c.op,
-            crate::pipeline::gate::format_value(c.limit),
-            c.severity,
-            c.failures,
-            c.failures_allowed
+            "  {mark} {:<22} {:<10} {op} {limit:<8} {}  {}/{}{age}{action}{why}",
+            c.name, value, c.severity, c.failures, c.failures_allowed
         )));
         out.push('\n');
+        // A baseline comparison says what it compared, on a line of its own.
+        if let Some(evidence) = &c.evidence {
+            let source = c.baseline_source.as_deref().unwrap_or("baseline");
+            out.push_str(&inert(&format!("      vs {source}: {evidence}")));
+            out.push('\n');
+        }
     }
     out
 }

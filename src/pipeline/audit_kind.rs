@@ -18,6 +18,8 @@ pub enum AuditKind {
     StageLive,
     GatePass,
     GateFail,
+    /// A `warn` check began to fail; the deploy goes on.
+    GateWarn,
     WatchDone,
     Approve,
     Rollback,
@@ -59,6 +61,7 @@ const WORDS: &[(AuditKind, &str)] = &[
     (AuditKind::StageLive, "stage.live"),
     (AuditKind::GatePass, "gate.pass"),
     (AuditKind::GateFail, "gate.fail"),
+    (AuditKind::GateWarn, "gate.warn"),
     (AuditKind::WatchDone, "watch.done"),
     (AuditKind::Approve, "approve"),
     (AuditKind::Rollback, "rollback"),
@@ -116,6 +119,7 @@ impl AuditKind {
     pub fn is_trouble(&self) -> bool {
         match self {
             Self::GateFail
+            | Self::GateWarn
             | Self::SmokeFail
             | Self::KillFailed
             | Self::FlatFailed

@@ -8,14 +8,21 @@
 use serde::{Deserialize, Serialize};
 
 use super::Time;
+use super::baseline::{BaselineSpec, Judgement};
 use super::policy::{Comparison, Severity, Stage};
 
 /// A check as configured: what must hold, how bad a failure is, and where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckSpec {
     pub name: String,
-    pub comparison: Comparison,
-    pub limit: f64,
+    /// A fixed limit or band; `None` for a check judged by its baseline
+    /// alone.
+    pub condition: Option<Condition>,
+    /// A comparison with the known-good release or a baseline host.
+    #[serde(default)]
+    pub baseline: Option<BaselineSpec>,
+    /// What a failure does: roll back (the default), warn, or nothing.
+    pub action: Action,
     pub severity: Severity,
     /// Stages the check applies to (awaiting approval counts as canary).
     pub stages: Vec<Stage>,
@@ -23,6 +30,63 @@ pub struct CheckSpec {
     pub consecutive: u32,
     /// How long a check may have no data before the gate fails closed.
     pub stale_after_ms: u64,
+}
+
+/// What a check's value must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// `value <op> limit`.
+    Compare { comparison: Comparison, limit: f64 },
+    /// `lo <= value <= hi`: a two-sided band (a PnL that must neither
+    /// run away nor bleed).
+    Between { lo: f64, hi: f64 },
+}
+
+impl Condition {
+    pub fn holds(&self, value: f64) -> bool {
+        match *self {
+            Condition::Compare { comparison, limit } => comparison.holds(value, limit),
+            Condition::Between { lo, hi } => !value.is_nan() && lo <= value && value <= hi,
+        }
+    }
+}
+
+impl std::fmt::Display for Condition {
+    /// "< 3", "in [-500, 1000]": the limit as a person reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Condition::Compare { comparison, limit } => {
+                write!(f, "{} {}", comparison.symbol(), format_value(limit))
+            }
+            Condition::Between { lo, hi } => {
+                write!(f, "in [{}, {}]", format_value(lo), format_value(hi))
+            }
+        }
+    }
+}
+
+/// What a failing check does to the deploy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Fails the gate: roll back (or stop, or halt).
+    #[default]
+    Rollback,
+    /// Raises a P2 alert and shows; the deploy goes on.
+    Warn,
+    /// Evaluated and shown, never acted on: a dry run of a new check.
+    Observe,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Rollback => "rollback",
+            Action::Warn => "warn",
+            Action::Observe => "observe",
+        }
+    }
 }
 
 impl CheckSpec {
@@ -49,6 +113,9 @@ pub enum CheckStatus {
     Failing,
     #[serde(rename = "no data")]
     NoData,
+    /// A baseline comparison without enough samples on a side yet: not ok,
+    /// so the soak waits (up to the check's `max_extend_s`).
+    Insufficient,
     /// Outside the stages the check watches.
     #[serde(rename = "n/a")]
     NotApplicable,
@@ -79,6 +146,7 @@ impl CheckStatus {
             CheckStatus::Ok => "ok",
             CheckStatus::Failing => "failing",
             CheckStatus::NoData => "no data",
+            CheckStatus::Insufficient => "insufficient",
             CheckStatus::NotApplicable => "n/a",
             CheckStatus::Unknown => "unknown",
         }
@@ -97,6 +165,24 @@ pub struct CheckState {
     pub data_at: Option<Time>,
     /// When the check was last sampled at all.
     pub sampled_at: Option<Time>,
+    /// A `warn` check alerted for its current failing streak.
+    #[serde(default)]
+    pub warned: bool,
+    /// Baseline checks: the candidate's values in this gate, the baseline
+    /// host's (a URL baseline), the last judgement, and since when the
+    /// evidence has been too thin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_samples: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<Judgement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin_since: Option<Time>,
+    /// The last sample at which the market was paused: silence counts
+    /// toward staleness only from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_at: Option<Time>,
 }
 
 impl CheckState {
@@ -107,6 +193,12 @@ impl CheckState {
             failures: 0,
             data_at: None,
             sampled_at: None,
+            warned: false,
+            samples: Vec::new(),
+            baseline_samples: Vec::new(),
+            judgement: None,
+            thin_since: None,
+            held_at: None,
         }
     }
 }
@@ -116,6 +208,28 @@ impl CheckState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub values: Vec<Option<f64>>,
+    /// Per check, the value a URL baseline's host gave at the same moment
+    /// (`None` for checks without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baselines: Vec<Option<f64>>,
+    /// Whether the market is in session (`None`: no calendar configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_open: Option<bool>,
+    /// The evidence counter's value (`[pipeline.evidence]`), if read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<f64>,
+}
+
+impl Sample {
+    /// A sample with no baseline host values.
+    pub fn of(values: Vec<Option<f64>>) -> Self {
+        Self {
+            values,
+            baselines: Vec::new(),
+            session_open: None,
+            evidence: None,
+        }
+    }
 }
 
 /// The gate's answer to a sample.
@@ -127,7 +241,35 @@ pub enum Verdict {
     /// within its staleness limit, or a P1 below its count).
     Unsettled,
     /// The gate failed: the first check that broke it, and why.
-    Breach { check: String, detail: String },
+    Breach(Breach),
+}
+
+/// The check that failed a gate and why, in words for the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breach {
+    pub check: String,
+    pub detail: String,
+}
+
+/// The known-good release's recorded live window, for checks whose
+/// baseline is `known_good`.
+#[derive(Debug, Clone, Copy)]
+pub enum KnownGood<'a> {
+    /// No known-good release on this host (a first deploy).
+    None,
+    /// The known-good is what serves (a rollback, after one, a drill): a
+    /// release is never judged against itself.
+    Serving,
+    /// Its values by check name, if any were recorded.
+    Window(Option<&'a std::collections::BTreeMap<String, Vec<f64>>>),
+}
+
+/// A sample folded into the gate: its verdict, and the `warn` checks that
+/// just began to fail (each raises an alert; none acts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub verdict: Verdict,
+    pub warnings: Vec<Breach>,
 }
 
 /// The gate of the stage being watched.
@@ -159,9 +301,18 @@ impl Gate {
     }
 
     /// Folds a sample into the gate. Checks that do not apply to the stage
-    /// are left untouched.
-    pub fn observe(&mut self, specs: &[CheckSpec], sample: &Sample, now: Time) -> Verdict {
-        let mut breach: Option<(String, String)> = None;
+    /// are left untouched. A `warn` check that fails is a warning, once per
+    /// failing streak; an `observe` check is only shown.
+    pub fn observe(
+        &mut self,
+        specs: &[CheckSpec],
+        sample: &Sample,
+        known_good: KnownGood<'_>,
+        market_paused: bool,
+        now: Time,
+    ) -> Observed {
+        let mut breach: Option<Breach> = None;
+        let mut warnings = Vec::new();
         let mut all_ok = true;
         for (index, spec) in specs.iter().enumerate() {
             if !spec.applies_to(self.stage) {
@@ -173,58 +324,46 @@ impl Gate {
             state.sampled_at = Some(now);
             let value = sample.values.get(index).copied().flatten();
             state.value = value;
-            match value {
-                Some(v) => {
-                    state.data_at = Some(now);
-                    if spec.comparison.holds(v, spec.limit) {
-                        state.status = CheckStatus::Ok;
-                        state.failures = 0;
-                    } else {
-                        all_ok = false;
-                        state.status = CheckStatus::Failing;
-                        state.failures = state.failures.saturating_add(1);
-                        if state.failures >= spec.failures_allowed() && breach.is_none() {
-                            breach = Some((
-                                spec.name.clone(),
-                                format!(
-                                    "{} = {} breaks {} {} ({}, {}/{} failures)",
-                                    spec.name,
-                                    format_value(v),
-                                    spec.comparison.symbol(),
-                                    format_value(spec.limit),
-                                    spec.severity,
-                                    state.failures,
-                                    spec.failures_allowed()
-                                ),
-                            ));
-                        }
+            let baseline = sample.baselines.get(index).copied().flatten();
+            if market_paused && value.is_none() {
+                // A closed market serves no latency and no fills: silence
+                // then is not a failure, and its clock restarts when the
+                // market does. Still no data, never a pass.
+                state.held_at = Some(now);
+            }
+            let failed = state.fold(spec, value, baseline, known_good, self.since, now);
+            match spec.action {
+                Action::Rollback => {
+                    all_ok &= matches!(state.status, CheckStatus::Ok | CheckStatus::NotApplicable);
+                    if let Some(detail) = failed
+                        && breach.is_none()
+                    {
+                        breach = Some(Breach {
+                            check: spec.name.clone(),
+                            detail,
+                        });
                     }
                 }
-                None => {
-                    all_ok = false;
-                    state.status = CheckStatus::NoData;
-                    state.failures = state.failures.saturating_add(1);
-                    let silent_since = state.data_at.unwrap_or(self.since);
-                    let silent_ms = millis_between(silent_since, now);
-                    if silent_ms >= spec.stale_after_ms && breach.is_none() {
-                        breach = Some((
-                            spec.name.clone(),
-                            format!(
-                                "{}: no data for {:.1}s (limit {:.1}s)",
-                                spec.name,
-                                silent_ms as f64 / 1000.0,
-                                spec.stale_after_ms as f64 / 1000.0
-                            ),
-                        ));
+                Action::Warn => {
+                    if let Some(detail) = failed
+                        && !state.warned
+                    {
+                        state.warned = true;
+                        warnings.push(Breach {
+                            check: spec.name.clone(),
+                            detail,
+                        });
                     }
                 }
+                Action::Observe => {}
             }
         }
-        match breach {
-            Some((check, detail)) => Verdict::Breach { check, detail },
+        let verdict = match breach {
+            Some(breach) => Verdict::Breach(breach),
             None if all_ok => Verdict::Healthy,
             None => Verdict::Unsettled,
-        }
+        };
+        Observed { verdict, warnings }
     }
 
     /// (passing, applicable) counts, for "gates 5/6".

@@ -7,7 +7,9 @@
 //! the state diagram.
 
 pub mod audit_kind;
+pub mod baseline;
 pub mod gate;
+pub mod judged;
 pub mod machine;
 pub mod policy;
 
@@ -15,12 +17,16 @@ pub mod policy;
 mod tests;
 
 pub use audit_kind::AuditKind;
-pub use gate::{CheckSpec, CheckState, CheckStatus, Gate, Sample, Verdict};
+pub use baseline::{BaselineSource, BaselineSpec, LiveWindow};
+pub use gate::{
+    Action, CheckSpec, CheckState, CheckStatus, Condition, Gate, KnownGood, Observed, Sample,
+    Verdict,
+};
 pub use machine::{
-    ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, FlatResult, FlatVerdict, KillResult,
-    Note, Outcome, OutcomeWord, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind,
-    ReleaseRef, RestoreRequest, StageRecord, StageResult, StateWord, StopRecord, Submission,
-    Transition,
+    ApprovalRequest, Config, Deploy, DrillStep, Effect, Event, EvidenceRule, FlatResult,
+    FlatVerdict, KillResult, Note, Outcome, OutcomeWord, Pending, Phase, Pipeline, Priority,
+    Refusal, RefusalKind, ReleaseRef, RestoreRequest, StageRecord, StageResult, StateWord,
+    StopRecord, Submission, Transition,
 };
 pub use policy::{Actor, Comparison, Op, Role, STAGE_OWNED_KEYS, Severity, Stage, Tier};
 

@@ -52,6 +52,7 @@
 mod cursor;
 mod hash;
 mod parser;
+pub mod query;
 #[cfg(test)]
 mod tests;
 mod tokens;

@@ -11,7 +11,8 @@
 //!
 //! The strategy is small and deterministic: two instruments, alternating
 //! steps, one limit order placed per step; an order rests one step and
-//! fills at its limit price on the next. Each instrument buys up to
+//! fills at its limit price on the next. A quiet step (the `fills` fault)
+//! only marks positions, so orders rest longer and fills come slower. Each instrument buys up to
 //! [`MAX_LOTS`] lots and then sells back a lot at a time, so once the first
 //! order has filled (about a second after idle) the position never returns
 //! to zero on its own, and it stays bounded.
@@ -64,6 +65,9 @@ pub fn price(base: f64, tau: f64) -> f64 {
 pub struct Trade {
     pub step: u64,
     pub tau_ms: u64,
+    /// Nothing fills and nothing is placed; positions are only marked. The
+    /// `fills` fault makes most steps quiet, so orders rest longer.
+    pub quiet: bool,
 }
 
 /// One exchange with the venue, as the model asks it.
@@ -111,12 +115,15 @@ pub enum Exchanged {
 pub fn step(book: &mut Book, trade: Trade) -> u64 {
     let tau = trade.tau_ms as f64 / 1000.0;
     let mut fills = 0;
-    if book.orders().len() >= RESTING {
+    if !trade.quiet && book.orders().len() >= RESTING {
         let oldest = book.orders()[0].id;
         fills += u64::from(book.fill(oldest));
     }
     for instrument in &INSTRUMENTS {
         book.mark(instrument.symbol, price(instrument.base, tau));
+    }
+    if trade.quiet {
+        return fills;
     }
     // INSTRUMENTS has 2 entries, so the index is in range.
     let instrument = &INSTRUMENTS[(trade.step % INSTRUMENTS.len() as u64) as usize];
@@ -149,6 +156,7 @@ mod tests {
                     Trade {
                         step: n,
                         tau_ms: n * 500,
+                        quiet: false,
                     },
                 )
             })
@@ -180,6 +188,24 @@ mod tests {
             }
         }
         assert_eq!(book.positions().len(), 2);
+    }
+
+    #[test]
+    fn a_quiet_step_only_marks() {
+        let mut book = Book::default();
+        run(&mut book, 0..5);
+        let before = book.clone();
+        let quiet = Trade {
+            step: 5,
+            tau_ms: 7_000,
+            quiet: true,
+        };
+        assert_eq!(step(&mut book, quiet), 0);
+        assert_eq!(book.orders(), before.orders());
+        assert_ne!(book.positions(), before.positions(), "marked");
+        for (now, was) in book.positions().iter().zip(before.positions()) {
+            assert_eq!((&now.symbol, now.qty), (&was.symbol, was.qty));
+        }
     }
 
     #[test]

@@ -202,6 +202,7 @@ mod tests {
             trade: trade.map(|step| Trade {
                 step,
                 tau_ms: step * 500,
+                quiet: false,
             }),
         }
     }

@@ -71,13 +71,9 @@ pub struct StageTiming {
 
 /// Every deploy the pipeline remembers, newest first, at most `limit`.
 pub fn list(pipeline: &Pipeline, limit: usize) -> Vec<HistoryEntry> {
-    let mut deploys: Vec<&Deploy> = pipeline
-        .deploy
-        .iter()
-        .chain(pipeline.history.iter())
-        .collect();
-    // A rejected candidate goes straight to `history` while `deploy` keeps
-    // the one before it, so order by submit time, not by where it is kept.
+    let mut deploys: Vec<&Deploy> = pipeline.deploys().collect();
+    // A deploy enters history when it ends, after candidates rejected
+    // while it served, so order by submit time, not by where it is kept.
     deploys.sort_by_key(|d| std::cmp::Reverse(d.submitted_at));
     deploys.dedup_by(|a, b| a.id == b.id);
     deploys.into_iter().take(limit).map(entry).collect()
@@ -175,7 +171,15 @@ mod tests {
                 deploy("d-1", 1, Outcome::Live),
                 deploy("d-3", 3, Outcome::Rejected("validate failed".into())),
             ],
-            deploy: Some(deploy("d-2", 2, Outcome::InFlight)),
+            phase: crate::pipeline::Phase::AwaitingApproval {
+                since: chrono::Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap(),
+                deploy: Box::new(deploy("d-2", 2, Outcome::InFlight)),
+                gate: crate::pipeline::Gate::new(
+                    Stage::Canary,
+                    &[],
+                    chrono::Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap(),
+                ),
+            },
             ..Pipeline::default()
         };
         let list = list(&pipeline, 10);

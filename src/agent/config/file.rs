@@ -105,6 +105,12 @@ pub struct PipelineSection {
     pub require_distinct_approver: bool,
     #[serde(default = "default_verify_timeout")]
     pub verify_timeout_s: f64,
+    /// A soak on market evidence (`config/market.rs`).
+    #[serde(default)]
+    pub evidence: Option<super::market::EvidenceSection>,
+    /// The hours the market trades; outside them the soak clock pauses.
+    #[serde(default)]
+    pub sessions: Option<super::market::SessionsSection>,
 }
 
 impl Default for PipelineSection {
@@ -115,6 +121,8 @@ impl Default for PipelineSection {
             require_approval_for_live: true,
             require_distinct_approver: false,
             verify_timeout_s: default_verify_timeout(),
+            evidence: None,
+            sessions: None,
         }
     }
 }
@@ -155,10 +163,38 @@ pub struct ProbeSection {
 #[serde(deny_unknown_fields)]
 pub struct CheckSection {
     pub name: String,
-    /// A series selector: `name` or `name{label="value"}`.
+    /// What to read: a series (`name{label="value"}`), `rate(…[w])`,
+    /// `increase(…[w])`, `histogram_quantile(q, …)`, or a ratio of two
+    /// (`prom::query`).
     pub metric: String,
-    pub op: String,
-    pub limit: f64,
+    /// `op` and `limit`, or `between`.
+    #[serde(default)]
+    pub op: Option<String>,
+    #[serde(default)]
+    pub limit: Option<f64>,
+    #[serde(default)]
+    pub between: Option<[f64; 2]>,
+    /// `rollback` (the default), `warn` or `observe`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// `"known_good"`, or `{ url = "http://…/metrics" }` (a host on the
+    /// known-good release): checked by hand for a clear refusal.
+    #[serde(default)]
+    pub baseline: Option<toml::Value>,
+    #[serde(default)]
+    pub max_ratio: Option<f64>,
+    #[serde(default)]
+    pub max_delta: Option<f64>,
+    /// `increase` (the default), `decrease` or `either`: which change is bad.
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub min_samples: Option<usize>,
+    /// `median` (the default) or `rank`.
+    #[serde(default)]
+    pub test: Option<String>,
+    #[serde(default)]
+    pub max_extend_s: Option<f64>,
     pub severity: String,
     #[serde(default = "all_stages")]
     pub stages: Vec<String>,

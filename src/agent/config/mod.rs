@@ -1,12 +1,17 @@
 //! gantry.toml: the agent's configuration, read strictly.
 //!
-//! Unknown keys, NaN or negative limits and unknown stage names are refused
-//! with the file and the field named, before the agent touches anything.
+//! Unknown keys, NaN limits, expressions that do not parse and unknown
+//! stage names are refused with the file and the field named, before the
+//! agent touches anything.
 
+mod checks;
 mod fields;
 mod file;
+mod market;
 
-use fields::{executable, io_reason, parse_op, seconds_field, smoke_config};
+pub use market::Evidence;
+
+use fields::{executable, io_reason, seconds_field, smoke_config};
 
 pub use file::{
     CheckSection, CommandSection, File, HostSection, KillSection, PipelineSection, ProbeSection,
@@ -16,7 +21,8 @@ pub use file::{
 use std::path::{Path, PathBuf};
 
 use crate::exit::{Code, Exit};
-use crate::pipeline::{self, CheckSpec, Comparison, Severity, Stage};
+use crate::pipeline::{self, CheckSpec};
+use crate::prom::query::Query;
 
 /// The service the agent runs and watches.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,13 +31,14 @@ pub enum ServiceKind {
     Systemd { unit: String },
 }
 
-/// A configured check with its parsed series selector.
+/// A configured check with its parsed expression (none for the built-in
+/// `process_alive`).
 #[derive(Debug, Clone)]
 pub struct Check {
     pub spec: CheckSpec,
-    pub metric: String,
-    pub labels: Vec<(String, String)>,
-    pub selector: String,
+    pub query: Option<Query>,
+    /// The expression as written.
+    pub expr: String,
 }
 
 /// The verify command: exit 0 means nothing is open at the venue.
@@ -63,6 +70,10 @@ pub struct AgentConfig {
     /// Checks in pipeline order: `process_alive` first, then the file's.
     pub checks: Vec<Check>,
     pub pipeline: pipeline::Config,
+    /// `[pipeline.evidence]`: the counter a soak needs to see grow.
+    pub evidence: Option<Evidence>,
+    /// `[pipeline.sessions]`: when the market trades.
+    pub session: Option<super::freeze::Window>,
     /// `[[freeze]]` windows, in file order (docs/freeze-and-alerts.md).
     pub freezes: Vec<super::freeze::Window>,
     /// `[alerts]`: webhooks by priority; without it, alerts.jsonl only.
@@ -267,83 +278,19 @@ impl AgentConfig {
             return Err(bad("probe.timeout_ms: must be above 0".into()));
         }
 
-        let mut checks = vec![Check {
-            spec: CheckSpec {
-                name: PROCESS_ALIVE.into(),
-                comparison: Comparison::Eq,
-                limit: 1.0,
-                severity: Severity::P0,
-                stages: Stage::ALL.to_vec(),
-                consecutive: 1,
-                stale_after_ms: 0,
-            },
-            metric: String::new(),
-            labels: Vec::new(),
-            selector: "(service process)".into(),
-        }];
-        for (index, c) in file.checks.iter().enumerate() {
-            let at = format!("check[{index}] ({})", c.name);
-            if c.name.trim().is_empty() {
-                return Err(bad(format!("check[{index}].name: must not be empty")));
-            }
-            if checks.iter().any(|k| k.spec.name == c.name) {
-                return Err(bad(format!("{at}.name: {:?} is used twice", c.name)));
-            }
-            let comparison = parse_op(&c.op).ok_or_else(|| {
-                bad(format!(
-                    "{at}.op: {:?} is not one of <, <=, >, >=, ==, !=",
-                    c.op
-                ))
-            })?;
-            if !c.limit.is_finite() {
-                return Err(bad(format!(
-                    "{at}.limit: {} is not a finite number",
-                    c.limit
-                )));
-            }
-            if c.limit < 0.0 {
-                return Err(bad(format!(
-                    "{at}.limit: {} is negative; limits are magnitudes (watch a loss or drawdown metric instead)",
-                    c.limit
-                )));
-            }
-            let severity = match c.severity.as_str() {
-                "P0" | "p0" => Severity::P0,
-                "P1" | "p1" => Severity::P1,
-                other => return Err(bad(format!("{at}.severity: {other:?} is not P0 or P1"))),
-            };
-            let mut stages = Vec::new();
-            for name in &c.stages {
-                let stage: Stage = name
-                    .parse()
-                    .map_err(|e: String| bad(format!("{at}.stages: {e}")))?;
-                stages.push(stage);
-            }
-            if stages.is_empty() {
-                return Err(bad(format!("{at}.stages: must name at least one stage")));
-            }
-            if c.consecutive == 0 {
-                return Err(bad(format!("{at}.consecutive: must be at least 1")));
-            }
-            let stale_after_ms =
-                seconds_field(&format!("{at}.stale_after_s"), c.stale_after_s).map_err(&bad)?;
-            let (metric, labels) = crate::prom::parse_selector(&c.metric)
-                .map_err(|e| bad(format!("{at}.metric: {:?}: {e}", c.metric)))?;
-            checks.push(Check {
-                spec: CheckSpec {
-                    name: c.name.clone(),
-                    comparison,
-                    limit: c.limit,
-                    severity,
-                    stages,
-                    consecutive: c.consecutive,
-                    stale_after_ms,
-                },
-                metric,
-                labels,
-                selector: c.metric.clone(),
-            });
-        }
+        let checks = checks::parse(&file.checks, file.probe.interval_ms).map_err(&bad)?;
+        let evidence = p
+            .evidence
+            .as_ref()
+            .map(market::evidence)
+            .transpose()
+            .map_err(&bad)?;
+        let session = p
+            .sessions
+            .as_ref()
+            .map(market::sessions)
+            .transpose()
+            .map_err(&bad)?;
 
         let pipeline = pipeline::Config {
             soak_ms,
@@ -354,6 +301,7 @@ impl AgentConfig {
             // Three missed samples and the interval no longer counts.
             max_sample_gap_ms: file.probe.interval_ms.saturating_mul(3).max(1000),
             verify_timeout_ms,
+            evidence: evidence.as_ref().map(|e| e.rule.clone()),
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -369,6 +317,8 @@ impl AgentConfig {
             probe_timeout_ms: file.probe.timeout_ms,
             checks,
             pipeline,
+            evidence,
+            session,
             freezes: super::freeze::parse_all(&file.freezes).map_err(&bad)?,
             alerts: file
                 .alerts
@@ -506,6 +456,98 @@ stages = ["paper", "canary", "live"]
     }
 
     #[test]
+    fn checks_take_expressions_bands_negative_limits_and_actions() {
+        let ok = |text: &str| AgentConfig::parse(Path::new("/etc/gantry/gantry.toml"), text);
+        let config = ok(&GOOD.replace("limit = 3", "limit = -250")).unwrap();
+        assert_eq!(
+            config.checks[1].spec.condition,
+            Some(pipeline::Condition::Compare {
+                comparison: pipeline::Comparison::Lt,
+                limit: -250.0
+            })
+        );
+        let band = GOOD
+            .replace("op = \"<\"\n", "")
+            .replace("limit = 3", "between = [-500, 1000.5]\naction = \"warn\"");
+        let config = ok(&band).unwrap();
+        assert_eq!(
+            config.checks[1].spec.condition,
+            Some(pipeline::Condition::Between {
+                lo: -500.0,
+                hi: 1000.5
+            })
+        );
+        assert_eq!(config.checks[1].spec.action, pipeline::Action::Warn);
+        let ratio = GOOD.replace(
+            "metric = \"sim_drawdown_pct\"",
+            "metric = \"rate(sim_order_errors_total[30s]) / rate(sim_orders_total{venue=\\\"x\\\"}[30s])\"",
+        );
+        let config = ok(&ratio).unwrap();
+        assert!(config.checks[1].query.is_some());
+
+        // Each refusal names the check and the field.
+        let e = err(&GOOD.replace("sim_drawdown_pct", "rate(sim_fills_total)"));
+        assert!(
+            e.contains("check[0] (drawdown).metric") && e.contains("column"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("sim_drawdown_pct", "rate(sim_fills_total[300ms])"));
+        assert!(
+            e.contains("check[0] (drawdown).metric") && e.contains("two probe intervals"),
+            "{e}"
+        );
+        let e = err(&band.replace("[-500, 1000.5]", "[5, 1]"));
+        assert!(
+            e.contains("check[0] (drawdown).between") && e.contains("empty"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("limit = 3", "limit = 3\nbetween = [0, 1]"));
+        assert!(
+            e.contains("check[0] (drawdown).between") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("op = \"<\"\n", ""));
+        assert!(
+            e.contains("check[0] (drawdown).op") && e.contains("missing"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[pipeline.sessions]\nzone = \"Mars/Olympus\"\nweekly = {{ days = [\"mon\"], from = \"09:30\", to = \"16:00\" }}\n"
+        ));
+        assert!(
+            e.contains("pipeline.sessions.zone") && e.contains("Mars/Olympus"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{GOOD}\n[pipeline.evidence]\nmetric = \"sim_fills_total\"\nmin_per_stage = {{ live = 3 }}\n"
+        ));
+        assert!(
+            e.contains("pipeline.evidence.min_per_stage") && e.contains("live"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "limit = 3",
+            "limit = 3\nbaseline = \"yesterday\"\nmax_ratio = 2",
+        ));
+        assert!(
+            e.contains("check[0] (drawdown).baseline") && e.contains("known_good"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("limit = 3", "limit = 3\nbaseline = \"known_good\""));
+        assert!(e.contains("check[0] (drawdown).max_ratio"), "{e}");
+        let e = err(&GOOD.replace("limit = 3", "limit = 3\nmax_ratio = 2"));
+        assert!(
+            e.contains("check[0] (drawdown).max_ratio") && e.contains("only with a baseline"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("limit = 3", "limit = 3\naction = \"page\""));
+        assert!(
+            e.contains("check[0] (drawdown).action") && e.contains("page"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn faults_name_the_file_and_field() {
         let e = err(&GOOD.replace("[probe]", "[probe]\ncolour = \"red\""));
         assert!(
@@ -515,11 +557,6 @@ stages = ["paper", "canary", "live"]
         let e = err(&GOOD.replace("limit = 3", "limit = nan"));
         assert!(
             e.contains("check[0] (drawdown).limit") && e.contains("NaN"),
-            "{e}"
-        );
-        let e = err(&GOOD.replace("limit = 3", "limit = -1"));
-        assert!(
-            e.contains("check[0] (drawdown).limit") && e.contains("negative"),
             "{e}"
         );
         let e = err(&GOOD.replace("\"paper\", \"canary\"", "\"paper\", \"prod\""));

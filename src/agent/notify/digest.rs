@@ -13,9 +13,7 @@ pub fn daily_digest(day: NaiveDate, pipeline: &Pipeline) -> (String, Vec<(String
         _ => None,
     };
     let deploys = pipeline
-        .history
-        .iter()
-        .chain(pipeline.deploy.iter())
+        .deploys()
         .chain(candidate)
         .filter(|d| seen.insert(d.id.clone()));
     let on_day = |t: Option<crate::pipeline::Time>| t.is_some_and(|t| t.date_naive() == day);

@@ -468,8 +468,8 @@ mod tests {
                     Some(t(24, 11)),
                     false,
                 ),
+                deploy("d", t(24, 12), Outcome::Live, None, true),
             ],
-            deploy: Some(deploy("d", t(24, 12), Outcome::Live, None, true)),
             ..Pipeline::default()
         };
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();

@@ -1,7 +1,8 @@
 //! The health checks in the host pane: one row per check that applies in
 //! the host's state — a mark (✓ ok, ✗ failing, ? no data or stale, …
 //! pending), its name, value, comparison and limit, failures against the
-//! allowance, and the sample's age.
+//! allowance, the sample's age, and for a check judged against a baseline
+//! the candidate's ratio to it.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +10,6 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use crate::console::theme::Theme;
-use crate::pipeline::gate::format_value;
 use crate::text::inert;
 use crate::wire::CheckStatus;
 use crate::wire::Status;
@@ -35,14 +35,21 @@ pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Them
             _ => ("✗", theme.state_failed),
         };
         let value = c.shown_value();
+        let (op, limit) = c.limit_columns();
         let age = c.age_s.map(|a| format!(" {a:.0}s")).unwrap_or_default();
+        // Against a baseline: candidate ÷ baseline, or why not yet.
+        let versus = match (c.ratio, c.baseline_source.is_some(), c.verdict.as_deref()) {
+            (Some(ratio), _, _) => format!(" ×{ratio:.2} vs base"),
+            (None, true, Some(verdict)) => format!(" base: {verdict}"),
+            _ => String::new(),
+        };
         lines.push(Line::styled(
             inert(&format!(
-                "{mark} {:<name_width$} {:>10} {:>2}{:>6} {:>3}/{}{age}",
+                "{mark} {:<name_width$} {:>10} {:>2}{:>6} {:>3}/{}{age}{versus}",
                 truncate(&c.name, name_width),
                 value,
-                c.op,
-                format_value(c.limit),
+                op,
+                limit,
                 c.failures,
                 c.failures_allowed
             )),

@@ -94,6 +94,12 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
             _ => spans.push(Span::styled(label, theme.muted)),
         }
     }
+    if let Some(paused) = &status.soak_paused {
+        spans.push(Span::styled(
+            format!("  {}", inert(paused)),
+            theme.state_attention,
+        ));
+    }
     match status.state {
         StateWord::AwaitingApproval => spans.push(Span::styled(
             "  awaiting approval (a)",

@@ -59,6 +59,11 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
             )),
             theme.state_attention,
         ));
+        if let Some(status) = host.and_then(|h| h.status.as_ref()) {
+            for line in approval_evidence(status, model.now) {
+                lines.push(Line::styled(inert(&line), theme.text));
+            }
+        }
         match &dialog.diff {
             None => lines.push(Line::styled(
                 "loading the diff against the running release…",
@@ -236,4 +241,60 @@ pub(super) fn boxed(
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// What an approver should see before approving: who submitted it and why,
+/// the commit and promotion, how long the canary ran, and its checks, worst
+/// first (failing, then the highest ratio to a baseline).
+fn approval_evidence(
+    status: &crate::wire::Status,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let who = status
+        .submitted_by
+        .as_ref()
+        .map_or("?".to_string(), |a| a.who());
+    let mut first = format!(
+        "by {who} — {}",
+        status.deploy_reason.as_deref().unwrap_or("(no reason)")
+    );
+    if let Some(commit) = &status.commit {
+        first.push_str(&format!(" · commit {commit}"));
+    }
+    if let Some(promotion) = &status.promotion {
+        first.push_str(&format!(" · {promotion}"));
+    }
+    let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+    let passing = applicable.iter().filter(|c| c.ok).count();
+    let waited = (status.stage_started_at.as_deref())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0))
+        .map_or(String::new(), |s| {
+            format!(" · waiting {}m{:02}s", s / 60, s % 60)
+        });
+    // Worst first: a check not ok, else the highest ratio to a baseline;
+    // all ok with nothing compared, there is no worst to name.
+    let worst = (applicable.iter())
+        .filter(|c| !c.ok || c.ratio.is_some())
+        .max_by(|a, b| {
+            let rank = |c: &crate::wire::CheckView| (!c.ok, c.ratio.unwrap_or(0.0));
+            let (ra, rb) = (rank(a), rank(b));
+            ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
+        });
+    let mut second = format!("canary checks {passing}/{}{waited}", applicable.len());
+    if let Some(c) = worst {
+        let (op, limit) = c.limit_columns();
+        second.push_str(&format!(
+            " · worst {} {} {op} {limit}",
+            c.name,
+            c.shown_value()
+        ));
+        if let Some(ratio) = c.ratio {
+            second.push_str(&format!(" (×{ratio:.2} vs baseline)"));
+        }
+    }
+    match status.submitted_by {
+        Some(_) => vec![first, second],
+        None => vec![second],
+    }
 }

@@ -135,6 +135,7 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 .map(|r| r.get(4..).unwrap_or(r))
                 .unwrap_or("—");
             let soak = match host.soak_left(model.now) {
+                _ if status.soak_paused.is_some() && stale.is_none() => "paused".into(),
                 Some((left, total)) if total > 0.0 && stale.is_none() => {
                     format!("{} {}", clock(left), bar(1.0 - left / total, 5))
                 }

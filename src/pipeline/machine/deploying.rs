@@ -3,8 +3,7 @@
 
 use super::{
     Approval, ApprovalRequest, Config, Deploy, Effect, Outcome, Pending, Phase, Pipeline, Priority,
-    Refusal, RefusalKind, Soak, StageResult, StateWord, Submission, impossible, seconds,
-    serving_stage, short, unexpected,
+    Refusal, RefusalKind, Soak, StageResult, StateWord, Submission, seconds, short, unexpected,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
@@ -14,7 +13,7 @@ use crate::pipeline::policy::Tier;
 
 impl Pipeline {
     pub(super) fn resume(&mut self, config: &Config, now: Time, out: &mut Vec<Effect>) {
-        if let Some(gate) = &mut self.gate {
+        if let Some(gate) = self.phase.gate_mut() {
             gate.resume(now);
         }
         match &mut self.phase {
@@ -23,11 +22,10 @@ impl Pipeline {
             Phase::RollingBack { deadline, .. } => {
                 *deadline = now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64)
             }
-            Phase::Drilling {
-                deadline, watch, ..
-            } => {
-                watch.healthy_at = None;
-                *deadline = now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64);
+            Phase::Drilling(drill) => {
+                drill.watch.healthy_at = None;
+                drill.deadline =
+                    now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64);
             }
             Phase::Smoking { .. } => {
                 // The smoke procedure died with the old agent: what served
@@ -37,8 +35,7 @@ impl Pipeline {
                     unreachable!("matched Smoking above")
                 };
                 self.phase = *prior;
-                self.gate =
-                    serving_stage(&self.phase).map(|stage| Gate::new(stage, &config.checks, now));
+                self.phase.watch_afresh(&config.checks, now);
             }
             Phase::Validating { .. } => {
                 // The validate command died with the old agent; the candidate
@@ -239,7 +236,7 @@ impl Pipeline {
             (Phase::Idle, _) => self.known_good = None,
             _ => {}
         }
-        if let Some(old) = self.deploy.take() {
+        if let Some(old) = prior.into_deploy() {
             self.push_history(old);
         }
         candidate.open_stage(Stage::Shadow, now);
@@ -250,13 +247,13 @@ impl Pipeline {
             release.id,
             seconds(config.soak_ms(Stage::Shadow))
         );
-        self.deploy = Some(candidate);
         self.serving = Some(release.clone());
         self.phase = Phase::Soaking {
             stage: Stage::Shadow,
             soak: Soak::new(config.soak_ms(Stage::Shadow), now),
+            deploy: Box::new(candidate),
+            gate: Gate::new(Stage::Shadow, &config.checks, now),
         };
-        self.gate = Some(Gate::new(Stage::Shadow, &config.checks, now));
         out.push(Effect::Audit(
             self.note(AuditKind::StageStart, message.clone()),
         ));
@@ -325,25 +322,23 @@ impl Pipeline {
         true
     }
 
+    /// A soak completed on a healthy gate: on to the next stage, to the
+    /// approval, or live. `deploy` and `gate` are the soaking phase's.
     pub(super) fn soak_passed(
         &mut self,
         config: &Config,
         stage: Stage,
-        passing: usize,
-        total: usize,
+        mut deploy: Deploy,
+        gate: Gate,
         now: Time,
         out: &mut Vec<Effect>,
     ) {
-        let Some(deploy) = &mut self.deploy else {
-            impossible("a soak passed with no deploy");
-            return;
-        };
+        let (passing, total) = gate.tally(&config.checks);
         deploy.close_stage(
             now,
             StageResult::Passed,
             Some(format!("{passing}/{total} checks")),
         );
-        let needs_approval = deploy.needs_approval;
         let release = deploy.release.clone();
         out.push(Effect::Audit(self.note(
             AuditKind::GatePass,
@@ -352,29 +347,15 @@ impl Pipeline {
                 seconds(config.soak_ms(stage))
             ),
         )));
-        match stage.next() {
-            Some(Stage::Live) if needs_approval => {
-                self.phase = Phase::AwaitingApproval { since: now };
-                // The canary keeps running and keeps being watched.
-                out.push(Effect::Audit(
-                    self.note(AuditKind::StageAwait, "canary → live needs approval"),
-                ));
-                out.push(Effect::Alert {
-                    priority: Priority::P2,
-                    title: format!("deploy of {} awaits approval for live", release.id),
-                });
-                out.push(Effect::Persist);
-            }
-            Some(Stage::Live) => self.go_live(config, now, out),
+        match stage.next().filter(|next| *next != Stage::Live) {
             Some(next) => {
-                if let Some(deploy) = &mut self.deploy {
-                    deploy.open_stage(next, now);
-                }
+                deploy.open_stage(next, now);
                 self.phase = Phase::Soaking {
                     stage: next,
                     soak: Soak::new(config.soak_ms(next), now),
+                    deploy: Box::new(deploy),
+                    gate: Gate::new(next, &config.checks, now),
                 };
-                self.gate = Some(Gate::new(next, &config.checks, now));
                 out.push(Effect::Audit(self.note(
                     AuditKind::StageStart,
                     format!("{next} started, soak {}", seconds(config.soak_ms(next))),
@@ -385,15 +366,33 @@ impl Pipeline {
                 });
                 out.push(Effect::Persist);
             }
-            None => {}
+            None if deploy.needs_approval => {
+                // The canary keeps running and keeps being watched.
+                self.phase = Phase::AwaitingApproval {
+                    since: now,
+                    deploy: Box::new(deploy),
+                    gate,
+                };
+                out.push(Effect::Audit(
+                    self.note(AuditKind::StageAwait, "canary → live needs approval"),
+                ));
+                out.push(Effect::Alert {
+                    priority: Priority::P2,
+                    title: format!("deploy of {} awaits approval for live", release.id),
+                });
+                out.push(Effect::Persist);
+            }
+            None => self.go_live(config, deploy, now, out),
         }
     }
 
-    pub(super) fn go_live(&mut self, config: &Config, now: Time, out: &mut Vec<Effect>) {
-        let Some(deploy) = &mut self.deploy else {
-            impossible("going live with no deploy");
-            return;
-        };
+    pub(super) fn go_live(
+        &mut self,
+        config: &Config,
+        mut deploy: Deploy,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
         deploy.open_stage(Stage::Live, now);
         deploy.outcome = Outcome::Live;
         let release = deploy.release.clone();
@@ -401,8 +400,9 @@ impl Pipeline {
             since: now,
             watch: Soak::new(config.watch_ms, now),
             watch_done: false,
+            deploy: Box::new(deploy),
+            gate: Gate::new(Stage::Live, &config.checks, now),
         };
-        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
         out.push(Effect::Audit(self.note(
             AuditKind::StageLive,
             format!(
@@ -435,15 +435,13 @@ impl Pipeline {
             approval.digest.as_str(),
             approval.stage,
         );
-        let Phase::AwaitingApproval { .. } = self.phase else {
+        let Phase::AwaitingApproval { deploy, .. } = &self.phase else {
             return Err(Refusal::new(
                 RefusalKind::Policy,
                 format!("nothing awaits approval (state {})", self.word()),
             ));
         };
-        let Some(deploy) = &self.deploy else {
-            return Err(unexpected("an approval", "a deploy", self.word()));
-        };
+        let mut deploy = (**deploy).clone();
         if deploy.id != deploy_id || deploy.release.digest != digest || stage != Stage::Canary {
             return Err(Refusal::new(
                 RefusalKind::Policy,
@@ -478,14 +476,12 @@ impl Pipeline {
             reason,
             message,
         )));
-        if let Some(deploy) = &mut self.deploy {
-            deploy.approval = Some(Approval {
-                by: by.clone(),
-                at: now,
-                reason: reason.to_string(),
-            });
-        }
-        self.go_live(config, now, out);
+        deploy.approval = Some(Approval {
+            by: by.clone(),
+            at: now,
+            reason: reason.to_string(),
+        });
+        self.go_live(config, deploy, now, out);
         Ok(())
     }
 }

@@ -1,13 +1,13 @@
 //! The rollback drill: back to the known-good, verified, and forward again.
 
 use super::{
-    Config, DrillStep, Effect, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind, Soak,
-    impossible, seconds,
+    Config, Drill, DrillStep, Effect, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind,
+    Soak, seconds,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
 use crate::pipeline::gate::Gate;
-use crate::pipeline::gate::Verdict;
+use crate::pipeline::gate::{Breach, Verdict};
 use crate::pipeline::policy::Actor;
 use crate::pipeline::policy::Stage;
 
@@ -21,7 +21,10 @@ impl Pipeline {
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
         let Phase::Live {
-            watch, watch_done, ..
+            watch,
+            watch_done,
+            deploy,
+            ..
         } = &self.phase
         else {
             return Err(Refusal::new(
@@ -29,7 +32,7 @@ impl Pipeline {
                 format!("a drill needs a live release (state {})", self.word()),
             ));
         };
-        let (watch, watch_done) = (watch.clone(), *watch_done);
+        let (watch, watch_done, deploy) = (watch.clone(), *watch_done, deploy.clone());
         let (Some(drilled), Some(known_good)) = (self.serving.clone(), self.known_good.clone())
         else {
             return Err(Refusal::new(
@@ -53,7 +56,7 @@ impl Pipeline {
             ),
         )));
         self.serving = Some(known_good.clone());
-        self.phase = Phase::Drilling {
+        self.phase = Phase::Drilling(Box::new(Drill {
             step: DrillStep::Back,
             since: now,
             deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
@@ -64,8 +67,9 @@ impl Pipeline {
                 ..watch
             },
             watch_done,
-        };
-        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+            deploy,
+            gate: Gate::new(Stage::Live, &config.checks, now),
+        }));
         out.push(Effect::Activate {
             release: known_good,
             stage: Stage::Live,
@@ -74,29 +78,30 @@ impl Pipeline {
         Ok(())
     }
 
+    /// A sample (or a failed start) during a drill; `drill` is the
+    /// drilling phase's.
     pub(super) fn drill_sampled(
         &mut self,
         config: &Config,
+        drill: Drill,
         verdict: Verdict,
         now: Time,
         out: &mut Vec<Effect>,
     ) {
-        let Phase::Drilling {
+        let Drill {
             step,
             deadline,
             drilled,
             known_good_healthy,
             watch,
             watch_done,
+            deploy,
+            gate,
             ..
-        } = self.phase.clone()
-        else {
-            impossible("a drill's sample outside a drill");
-            return;
-        };
+        } = drill;
         let settled = match verdict {
             Verdict::Healthy => Some((true, String::new())),
-            Verdict::Breach { detail, .. } => Some((false, detail)),
+            Verdict::Breach(breach) => Some((false, breach.detail)),
             Verdict::Unsettled if now >= deadline => Some((
                 false,
                 format!("not healthy within {}", seconds(config.verify_timeout_ms)),
@@ -123,7 +128,7 @@ impl Pipeline {
                 };
                 out.push(Effect::Audit(self.note(AuditKind::DrillBack, message)));
                 self.serving = Some(drilled.clone());
-                self.phase = Phase::Drilling {
+                self.phase = Phase::Drilling(Box::new(Drill {
                     step: DrillStep::Forward,
                     since: now,
                     deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
@@ -131,8 +136,9 @@ impl Pipeline {
                     known_good_healthy: healthy,
                     watch,
                     watch_done,
-                };
-                self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
+                    deploy,
+                    gate: Gate::new(Stage::Live, &config.checks, now),
+                }));
                 out.push(Effect::Activate {
                     release: drilled,
                     stage: Stage::Live,
@@ -144,6 +150,8 @@ impl Pipeline {
                     since: now,
                     watch,
                     watch_done,
+                    deploy,
+                    gate,
                 };
                 if known_good_healthy {
                     // Only a drill that proved the way back counts.
@@ -181,6 +189,8 @@ impl Pipeline {
                     since: now,
                     watch,
                     watch_done,
+                    deploy: deploy.clone(),
+                    gate,
                 };
                 out.push(Effect::Settled {
                     pending: Pending::Drill,
@@ -190,7 +200,11 @@ impl Pipeline {
                         drilled.id
                     ),
                 });
-                self.gate_failed(config, Stage::Live, "drill", &detail, now, out);
+                let breach = Breach {
+                    check: "drill".into(),
+                    detail,
+                };
+                self.gate_failed(config, Stage::Live, *deploy, &breach, now, out);
             }
         }
     }

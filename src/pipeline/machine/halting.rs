@@ -14,6 +14,19 @@ use crate::pipeline::policy::{Actor, Stage, Tier};
 
 impl Pipeline {
     pub(super) fn halt(&mut self, cause: Halt, now: Time, out: &mut Vec<Effect>) {
+        let serving = self.phase.deploy().cloned();
+        self.halt_with(cause, serving, now, out);
+    }
+
+    /// Halts; `serving` is the deploy being served as the caller last
+    /// changed it (a failed gate has closed its stage already).
+    pub(super) fn halt_with(
+        &mut self,
+        cause: Halt,
+        serving: Option<Deploy>,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) {
         let reason = cause.to_string();
         let pending = match &self.phase {
             Phase::Validating { candidate, .. } => Some(Pending::Submit {
@@ -30,7 +43,9 @@ impl Pipeline {
             candidate.finish(Outcome::Rejected(reason.clone()), now);
             self.push_history(candidate);
         }
-        if let Some(deploy) = &mut self.deploy
+        // The deploy being served ends here, unless its watch already ended.
+        let mut halted = serving;
+        if let Some(deploy) = &mut halted
             && deploy.ended_at.is_none()
         {
             deploy.close_stage(now, StageResult::Aborted, Some(reason.clone()));
@@ -59,7 +74,9 @@ impl Pipeline {
             since: now,
             reason: reason.clone(),
         };
-        self.gate = None;
+        if let Some(deploy) = halted {
+            self.push_history(deploy);
+        }
         let mut note = note;
         note.state = StateWord::Halted;
         out.push(Effect::Audit(note));
@@ -128,7 +145,6 @@ impl Pipeline {
         }
         let held = millis_between(*since, now);
         self.phase = Phase::Idle;
-        self.gate = None;
         out.push(Effect::Audit(self.human_note(
             AuditKind::Rearm,
             by,
@@ -290,9 +306,6 @@ impl Pipeline {
                 ));
             }
         }
-        if let Some(old) = self.deploy.take() {
-            self.push_history(old);
-        }
         let tier = (self.history.iter().rev())
             .find(|d| d.release == release)
             .map_or(Tier::Balanced, |d| d.tier);
@@ -313,14 +326,14 @@ impl Pipeline {
             ended_at: None,
         };
         deploy.open_stage(Stage::Live, now);
-        self.deploy = Some(deploy);
         self.serving = Some(release.clone());
         self.phase = Phase::Live {
             since: now,
             watch: Soak::new(config.watch_ms, now),
             watch_done: false,
+            deploy: Box::new(deploy),
+            gate: Gate::new(Stage::Live, &config.checks, now),
         };
-        self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
         out.push(Effect::Audit(self.human_note(
             AuditKind::Restore,
             by,

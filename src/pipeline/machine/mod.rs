@@ -9,7 +9,9 @@
 //!    audit append fails, drop the transition and refuse the command.
 //!    `Err(Refusal)` means nothing changed.
 //! 3. Sample the service on an interval, and at once when its process
-//!    exits, and step `Event::Sampled`.
+//!    exits, and step `Event::Sampled`. An `Activate` may finish later:
+//!    step no sample until the new process runs, and
+//!    `Event::ActivationFailed` if it cannot start.
 //! 4. After performing `Effect::Validate`, step `Event::Validated`.
 //!
 //! The machine never reads a clock or touches a file: time is the `now`
@@ -18,6 +20,7 @@
 mod deploying;
 mod drilling;
 mod events;
+mod evidence;
 mod halting;
 mod phase;
 mod records;
@@ -29,7 +32,8 @@ pub use events::{
     ApprovalRequest, Effect, Event, Note, Pending, Priority, Refusal, RefusalKind, RestoreRequest,
     Submission, Transition,
 };
-pub use phase::{DrillStep, Halt, Phase, StateWord};
+pub use evidence::{EvidenceRule, EvidenceSeen};
+pub use phase::{Drill, DrillStep, Halt, Phase, StateWord};
 pub use records::{
     Approval, Config, Deploy, FlatResult, FlatVerdict, KillResult, Outcome, OutcomeWord,
     ReleaseRef, Soak, StageRecord, StageResult, StopRecord,
@@ -39,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Time;
 use super::audit_kind::AuditKind;
+use super::baseline::LiveWindow;
 use super::gate::Gate;
 use super::policy::{Actor, Op, Role, Stage, Tier};
 
@@ -50,11 +55,8 @@ pub struct Pipeline {
     pub serving: Option<ReleaseRef>,
     /// What previous.env points at: where a rollback goes.
     pub known_good: Option<ReleaseRef>,
-    /// The deploy in flight, or the last one.
-    pub deploy: Option<Deploy>,
-    /// The gate being watched, while something is serving.
-    pub gate: Option<Gate>,
-    /// Finished deploys, newest last (bounded).
+    /// Finished deploys and rejected candidates, newest last (bounded).
+    /// The deploy being served is in its phase, never here.
     pub history: Vec<Deploy>,
     pub deploys_started: u64,
     pub last_drill_at: Option<Time>,
@@ -66,6 +68,10 @@ pub struct Pipeline {
     /// flat (status `estop`).
     #[serde(default)]
     pub stop: Option<StopRecord>,
+    /// The checks' values while a release served live, for the serving
+    /// release and the known-good (the `known_good` baseline), newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<LiveWindow>,
 }
 
 /// Finished deploys kept in deploy_state.json.
@@ -77,13 +83,12 @@ impl Default for Pipeline {
             phase: Phase::Idle,
             serving: None,
             known_good: None,
-            deploy: None,
-            gate: None,
             history: Vec::new(),
             deploys_started: 0,
             last_drill_at: None,
             last_estop_at: None,
             stop: None,
+            windows: Vec::new(),
         }
     }
 }
@@ -95,14 +100,34 @@ impl Pipeline {
 
     /// The stage whose gate is watched (awaiting approval watches canary).
     pub fn watched_stage(&self) -> Option<Stage> {
-        self.gate.as_ref().map(|g| g.stage)
+        self.gate().map(|g| g.stage)
+    }
+
+    /// The gate being watched, if any.
+    pub fn gate(&self) -> Option<&Gate> {
+        self.phase.gate()
+    }
+
+    /// The deploy being served, or else the last one that started (a
+    /// rejected candidate never started): what status and the audit name.
+    pub fn deploy(&self) -> Option<&Deploy> {
+        self.phase
+            .deploy()
+            .or_else(|| self.history.iter().rev().find(|d| !d.stages.is_empty()))
+    }
+
+    /// Every deploy the pipeline remembers: history, then the one being
+    /// served (a validating candidate is not a deploy yet).
+    pub fn deploys(&self) -> impl Iterator<Item = &Deploy> {
+        self.history.iter().chain(self.phase.deploy())
     }
 
     /// Time left in the current soak, or in the live watch window.
     pub fn soak_remaining_ms(&self) -> Option<u64> {
         match &self.phase {
             Phase::Soaking { soak, .. } => Some(soak.remaining_ms()),
-            Phase::Live { watch, .. } | Phase::Drilling { watch, .. } => Some(watch.remaining_ms()),
+            Phase::Live { watch, .. } => Some(watch.remaining_ms()),
+            Phase::Drilling(drill) => Some(drill.watch.remaining_ms()),
             Phase::Validating { prior, .. } => match prior.as_ref() {
                 Phase::Live { watch, .. } => Some(watch.remaining_ms()),
                 _ => None,
@@ -129,15 +154,13 @@ impl Pipeline {
                 watch, watch_done, ..
             } => watch_end(watch, *watch_done),
             Phase::RollingBack { deadline, .. } => Some(*deadline),
-            Phase::Drilling {
-                deadline,
-                watch,
-                watch_done,
-                ..
-            } => [Some(*deadline), watch_end(watch, *watch_done)]
-                .into_iter()
-                .flatten()
-                .min(),
+            Phase::Drilling(drill) => [
+                Some(drill.deadline),
+                watch_end(&drill.watch, drill.watch_done),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             Phase::Validating { prior, .. } => match prior.as_ref() {
                 Phase::Live {
                     watch, watch_done, ..
@@ -161,10 +184,10 @@ impl Pipeline {
     pub fn in_flight(&self) -> Option<&Deploy> {
         match &self.phase {
             Phase::Validating { candidate, .. } => Some(candidate),
-            Phase::Soaking { .. }
-            | Phase::AwaitingApproval { .. }
-            | Phase::RollingBack { .. }
-            | Phase::Drilling { .. } => self.deploy.as_ref(),
+            Phase::Soaking { deploy, .. }
+            | Phase::AwaitingApproval { deploy, .. }
+            | Phase::RollingBack { deploy, .. } => Some(deploy),
+            Phase::Drilling(drill) => Some(&drill.deploy),
             Phase::Smoking { .. } => None,
             Phase::Idle | Phase::Live { .. } | Phase::RolledBack { .. } | Phase::Halted { .. } => {
                 None
@@ -310,7 +333,7 @@ impl Pipeline {
             actor: None,
             reason: None,
             message: message.into(),
-            deploy_id: self.deploy.as_ref().map(|d| d.id.clone()),
+            deploy_id: self.deploy().map(|d| d.id.clone()),
             release: self.serving.as_ref().map(|r| r.id.clone()),
             state: self.word(),
         }
@@ -364,21 +387,10 @@ fn word_of(phase: &Phase) -> StateWord {
         },
         Phase::AwaitingApproval { .. } => StateWord::AwaitingApproval,
         Phase::Live { .. } => StateWord::Live,
-        Phase::RollingBack { .. } | Phase::Drilling { .. } => StateWord::RollingBack,
+        Phase::RollingBack { .. } | Phase::Drilling(_) => StateWord::RollingBack,
         Phase::RolledBack { .. } => StateWord::RolledBack,
         Phase::Halted { .. } => StateWord::Halted,
         Phase::Smoking { .. } => StateWord::Smoke,
-    }
-}
-
-/// The stage a phase's release serves in, when something serves: what a
-/// smoke deploy brings back afterwards.
-fn serving_stage(phase: &Phase) -> Option<Stage> {
-    match phase {
-        Phase::Soaking { stage, .. } => Some(*stage),
-        Phase::AwaitingApproval { .. } => Some(Stage::Canary),
-        Phase::Live { .. } | Phase::RolledBack { .. } => Some(Stage::Live),
-        _ => None,
     }
 }
 
@@ -386,13 +398,13 @@ fn phase_since(phase: &Phase) -> Option<Time> {
     match phase {
         Phase::Idle | Phase::Validating { .. } => None,
         Phase::Soaking { soak, .. } => Some(soak.started_at),
-        Phase::AwaitingApproval { since }
+        Phase::AwaitingApproval { since, .. }
         | Phase::Live { since, .. }
         | Phase::RollingBack { since, .. }
-        | Phase::RolledBack { since }
-        | Phase::Drilling { since, .. }
+        | Phase::RolledBack { since, .. }
         | Phase::Halted { since, .. }
         | Phase::Smoking { since, .. } => Some(*since),
+        Phase::Drilling(drill) => Some(drill.since),
     }
 }
 
@@ -410,13 +422,6 @@ fn authorize(by: &Actor, op: Op) -> Result<(), Refusal> {
             ),
         ))
     }
-}
-
-/// A branch the types do not yet rule out and the machine never takes: a
-/// debug build (every test and proptest) fails on it; a release build
-/// changes nothing and goes on.
-fn impossible(what: &str) {
-    debug_assert!(false, "pipeline invariant broken: {what}");
 }
 
 fn require_reason(reason: &str) -> Result<(), Refusal> {

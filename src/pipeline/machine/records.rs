@@ -28,6 +28,9 @@ pub struct Config {
     /// How long a release just restarted (a rollback, a drill step) has to
     /// answer healthy.
     pub verify_timeout_ms: u64,
+    /// A soak on market evidence (`[pipeline.evidence]`), if configured.
+    #[serde(default)]
+    pub evidence: Option<super::evidence::EvidenceRule>,
 }
 
 impl Config {
@@ -211,6 +214,12 @@ pub struct Soak {
     /// The last healthy sample; an interval counts only when both of its
     /// ends were healthy and it is not longer than the allowed gap.
     pub healthy_at: Option<Time>,
+    /// A soak on market evidence: what it has seen (`evidence.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<super::evidence::EvidenceSeen>,
+    /// Why the clock stands still, or what the stage still waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
 }
 
 impl Soak {
@@ -220,6 +229,8 @@ impl Soak {
             total_ms,
             elapsed_ms: 0,
             healthy_at: None,
+            evidence: None,
+            paused: None,
         }
     }
 

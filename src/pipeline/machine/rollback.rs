@@ -2,8 +2,8 @@
 //! gate or by an operator.
 
 use super::{
-    Config, Effect, Halt, Outcome, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind,
-    StageResult,
+    Config, Deploy, Effect, Halt, Outcome, Pending, Phase, Pipeline, Priority, Refusal,
+    RefusalKind, StageResult,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
@@ -11,16 +11,26 @@ use crate::pipeline::gate::Gate;
 use crate::pipeline::policy::Actor;
 use crate::pipeline::policy::Stage;
 
+/// Why a rollback starts: a failed gate, or a person whose reply waits
+/// for the known-good to answer.
+pub(super) struct RollbackCause {
+    pub detail: String,
+    pub requested: bool,
+}
+
 impl Pipeline {
+    /// Returns to the known-good release (or stops, or halts, when there is
+    /// none). `deploy` is the one being rolled back, its stage closed.
     pub(super) fn start_rollback(
         &mut self,
         config: &Config,
         stage: Stage,
-        cause: &str,
-        requested: bool,
+        mut deploy: Deploy,
+        cause: RollbackCause,
         now: Time,
         out: &mut Vec<Effect>,
     ) {
+        let RollbackCause { detail, requested } = cause;
         let known_good = self
             .known_good
             .clone()
@@ -31,17 +41,18 @@ impl Pipeline {
                 self.phase = Phase::RollingBack {
                     since: now,
                     deadline: now + chrono::Duration::milliseconds(config.verify_timeout_ms as i64),
-                    cause: cause.to_string(),
+                    cause: detail.clone(),
                     requested,
+                    deploy: Box::new(deploy),
+                    gate: Gate::new(Stage::Live, &config.checks, now),
                 };
-                self.gate = Some(Gate::new(Stage::Live, &config.checks, now));
                 out.push(Effect::Audit(self.note(
                     AuditKind::RollbackStart,
                     format!("rolling back to known-good release {}", known_good.id),
                 )));
                 out.push(Effect::Alert {
                     priority: Priority::P0,
-                    title: format!("rolling back to {}: {cause}", known_good.id),
+                    title: format!("rolling back to {}: {detail}", known_good.id),
                 });
                 out.push(Effect::Activate {
                     release: known_good,
@@ -51,17 +62,15 @@ impl Pipeline {
             }
             None if matches!(stage, Stage::Canary | Stage::Live) => {
                 // Real money was at stake and there is nothing to return to.
-                let reason = format!("{cause}; no known-good release to return to");
-                self.halt(Halt::Fault(reason), now, out);
+                let reason = format!("{detail}; no known-good release to return to");
+                self.halt_with(Halt::Fault(reason), Some(deploy), now, out);
             }
             None => {
                 let message =
-                    format!("{cause}; no known-good release to return to: service stopped");
-                if let Some(deploy) = &mut self.deploy {
-                    deploy.finish(Outcome::Stopped(message.clone()), now);
-                }
+                    format!("{detail}; no known-good release to return to: service stopped");
+                deploy.finish(Outcome::Stopped(message.clone()), now);
+                self.push_history(deploy);
                 self.phase = Phase::Idle;
-                self.gate = None;
                 out.push(Effect::Audit(
                     self.note(AuditKind::DeployStopped, message.clone()),
                 ));
@@ -75,22 +84,22 @@ impl Pipeline {
         }
     }
 
+    /// The known-good answered healthy: the rollback is done. `deploy`,
+    /// `cause` and `gate` are the rolling-back phase's.
     pub(super) fn rolled_back(
         &mut self,
-        requested: bool,
-        passing: usize,
-        total: usize,
+        config: &Config,
+        mut deploy: Deploy,
+        cause: RollbackCause,
+        gate: Gate,
         now: Time,
         out: &mut Vec<Effect>,
     ) {
-        let cause = match &self.phase {
-            Phase::RollingBack { cause, .. } => cause.clone(),
-            _ => String::new(),
-        };
-        if let Some(deploy) = &mut self.deploy {
-            deploy.finish(Outcome::RolledBack(cause.clone()), now);
-        }
-        self.phase = Phase::RolledBack { since: now };
+        let RollbackCause { detail, requested } = cause;
+        let (passing, total) = gate.tally(&config.checks);
+        deploy.finish(Outcome::RolledBack(detail.clone()), now);
+        self.push_history(deploy);
+        self.phase = Phase::RolledBack { since: now, gate };
         let message = format!(
             "rolled back to {}: healthy, {passing}/{total} checks",
             self.serving_id()
@@ -100,7 +109,7 @@ impl Pipeline {
         ));
         out.push(Effect::Alert {
             priority: Priority::P0,
-            title: format!("rolled back to {} ({cause})", self.serving_id()),
+            title: format!("rolled back to {} ({detail})", self.serving_id()),
         });
         out.push(Effect::Persist);
         if requested {
@@ -120,10 +129,10 @@ impl Pipeline {
         now: Time,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
-        let stage = match &self.phase {
-            Phase::Soaking { stage, .. } => *stage,
-            Phase::AwaitingApproval { .. } => Stage::Canary,
-            Phase::Live { .. } => Stage::Live,
+        let (stage, deploy) = match &self.phase {
+            Phase::Soaking { stage, deploy, .. } => (*stage, deploy),
+            Phase::AwaitingApproval { deploy, .. } => (Stage::Canary, deploy),
+            Phase::Live { deploy, .. } => (Stage::Live, deploy),
             _ => {
                 return Err(Refusal::new(
                     RefusalKind::Policy,
@@ -131,23 +140,26 @@ impl Pipeline {
                 ));
             }
         };
+        let mut deploy = (**deploy).clone();
         if self.known_good.is_none() || self.known_good == self.serving {
             return Err(Refusal::new(
                 RefusalKind::Policy,
                 "no known-good release to roll back to; use estop to stop the service",
             ));
         }
-        let cause = format!("rollback by {}: {reason}", by.who());
+        let detail = format!("rollback by {}: {reason}", by.who());
         out.push(Effect::Audit(self.human_note(
             AuditKind::Rollback,
             by,
             reason,
             format!("rollback requested in {}", self.word()),
         )));
-        if let Some(deploy) = &mut self.deploy {
-            deploy.close_stage(now, StageResult::Aborted, Some(cause.clone()));
-        }
-        self.start_rollback(config, stage, &cause, true, now, out);
+        deploy.close_stage(now, StageResult::Aborted, Some(detail.clone()));
+        let cause = RollbackCause {
+            detail,
+            requested: true,
+        };
+        self.start_rollback(config, stage, deploy, cause, now, out);
         Ok(())
     }
 }

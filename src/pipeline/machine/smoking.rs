@@ -2,12 +2,10 @@
 //! is checked, then what served before comes back.
 
 use super::{
-    Config, Effect, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef, serving_stage,
-    unexpected,
+    Config, Effect, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef, unexpected,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
-use crate::pipeline::gate::Gate;
 use crate::pipeline::policy::Actor;
 
 impl Pipeline {
@@ -42,8 +40,8 @@ impl Pipeline {
             release: release.clone(),
             since: now,
         };
-        // The serving release is stopped for the smoke; nobody watches it.
-        self.gate = None;
+        // The serving release is stopped for the smoke; nobody watches it
+        // (`Phase::gate` is none while smoking).
         let mut note = self.human_note(
             AuditKind::SmokeStart,
             by,
@@ -91,8 +89,8 @@ impl Pipeline {
         note.release = Some(release.id.clone());
         out.push(Effect::Audit(note));
         // Bring back what served before, and watch it afresh.
-        if let (Some(stage), Some(serving)) = (serving_stage(&self.phase), self.serving.clone()) {
-            self.gate = Some(Gate::new(stage, &config.checks, now));
+        self.phase.watch_afresh(&config.checks, now);
+        if let (Some(stage), Some(serving)) = (self.watched_stage(), self.serving.clone()) {
             out.push(Effect::Reconcile {
                 release: serving,
                 stage,

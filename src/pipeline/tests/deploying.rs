@@ -27,7 +27,7 @@ fn good_release_soaks_to_approval_then_live() {
     assert_eq!(rig.pipeline.word(), StateWord::Live);
     let stages: Vec<Stage> = activations(&rig.effects).iter().map(|a| a.1).collect();
     assert_eq!(stages, Stage::ALL);
-    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    let deploy = rig.pipeline.deploy().unwrap();
     assert!(deploy.passed_all_soaks());
     assert_eq!(deploy.commit.as_deref(), Some("abc123"));
 }
@@ -89,7 +89,7 @@ fn no_data_never_passes_and_fails_closed_after_staleness() {
         rig2.sample(no_data());
     }
     assert_eq!(rig2.pipeline.word(), StateWord::Paper);
-    let gate = rig2.pipeline.gate.as_ref().unwrap();
+    let gate = rig2.pipeline.gate().unwrap();
     assert_eq!(gate.checks[1].status, CheckStatus::NoData);
     assert_eq!(gate.checks[1].value, None);
     // Soak does not progress on no data.
@@ -106,9 +106,7 @@ fn p0_fails_at_once_p1_after_consecutive() {
     rig.deploy_live(1);
     rig.submit(2).unwrap();
     rig.validated();
-    let p1 = Sample {
-        values: vec![Some(1.0), Some(0.5), Some(9.0)],
-    };
+    let p1 = Sample::of(vec![Some(1.0), Some(0.5), Some(9.0)]);
     rig.sample(p1.clone());
     rig.sample(p1.clone());
     assert_eq!(rig.pipeline.word(), StateWord::Shadow);
@@ -138,9 +136,7 @@ fn failed_gate_rolls_back_to_known_good_and_verifies() {
         release: release(1)
     }));
     rig.run_healthy(10_000);
-    let effects = rig.sample(Sample {
-        values: vec![Some(1.0), Some(12.0), Some(0.1)],
-    });
+    let effects = rig.sample(Sample::of(vec![Some(1.0), Some(12.0), Some(0.1)]));
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
     assert_eq!(
         activations(&effects),
@@ -150,7 +146,7 @@ fn failed_gate_rolls_back_to_known_good_and_verifies() {
     assert_eq!(rig.pipeline.serving, Some(release(1)));
     rig.sample(healthy());
     assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
-    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    let deploy = rig.pipeline.deploy().unwrap();
     assert!(matches!(deploy.outcome, Outcome::RolledBack(_)));
     assert_eq!(deploy.stages.last().unwrap().result, StageResult::Failed);
     // A new deploy may start from rolled_back.
@@ -195,9 +191,7 @@ fn rollback_that_never_answers_halts_at_deadline() {
     rig.submit(2).unwrap();
     rig.validated();
     rig.sample(dead());
-    let p1_failing = Sample {
-        values: vec![Some(1.0), Some(0.5), Some(9.0)],
-    };
+    let p1_failing = Sample::of(vec![Some(1.0), Some(0.5), Some(9.0)]);
     // P1 failing twice, then fine, then failing: never healthy, never breached.
     let mut n = 0;
     while rig.pipeline.word() == StateWord::RollingBack && n < 100 {
@@ -218,9 +212,7 @@ fn rollback_that_never_answers_halts_at_deadline() {
 
 /// Resets P1's count without being healthy: drawdown briefly has no data.
 fn healthy_but_p1_reset() -> Sample {
-    Sample {
-        values: vec![Some(1.0), None, Some(0.1)],
-    }
+    Sample::of(vec![Some(1.0), None, Some(0.1)])
 }
 
 #[test]
@@ -232,12 +224,47 @@ fn first_deploy_failure_stops_without_known_good() {
     assert_eq!(rig.pipeline.word(), StateWord::Idle);
     assert!(effects.contains(&Effect::StopService));
     assert!(!effects.contains(&Effect::Kill));
+    // The deploy ended, and its record says which stage failed and how.
+    let deploy = rig.pipeline.deploy().unwrap();
+    assert_eq!(deploy.outcome.word(), OutcomeWord::Stopped);
+    let shadow = deploy.stages.last().unwrap();
+    assert_eq!(
+        (shadow.stage, shadow.result),
+        (Stage::Shadow, StageResult::Failed)
+    );
+    assert!(rig.pipeline.phase.deploy().is_none());
     // In canary, real money: halt with the kill command.
     let mut rig = Rig::new();
     rig.deploy_to_awaiting(1);
     let effects = rig.sample(dead());
     assert_eq!(rig.pipeline.word(), StateWord::Halted);
     assert!(effects.contains(&Effect::Kill));
+    let deploy = rig.pipeline.deploy().unwrap();
+    assert_eq!(deploy.outcome.word(), OutcomeWord::Halted);
+    let canary = deploy.stages.last().unwrap();
+    assert_eq!(canary.stage, Stage::Canary);
+    assert_eq!(
+        canary.result,
+        StageResult::Passed,
+        "the soak passed before the approval wait"
+    );
+    assert_eq!(rig.pipeline.history.last().map(|d| &d.id), Some(&deploy.id));
+}
+
+#[test]
+fn a_live_gate_failure_with_nothing_to_return_to_records_the_failed_stage() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.sample(dead());
+    assert_eq!(rig.pipeline.word(), StateWord::Halted);
+    let deploy = rig.pipeline.deploy().unwrap();
+    let live = deploy.stages.last().unwrap();
+    assert_eq!(
+        (live.stage, live.result),
+        (Stage::Live, StageResult::Failed)
+    );
+    assert!(live.detail.as_deref().unwrap().contains("process_alive"));
+    assert_eq!(deploy.outcome.word(), OutcomeWord::Halted);
 }
 
 #[test]
@@ -269,7 +296,7 @@ fn failed_validation_changes_nothing() {
     assert_eq!(rig.pipeline.word(), StateWord::Live);
     assert_eq!(rig.pipeline.serving, before.serving);
     assert_eq!(rig.pipeline.known_good, before.known_good);
-    assert_eq!(rig.pipeline.deploy, before.deploy);
+    assert_eq!(rig.pipeline.deploy(), before.deploy());
     assert_eq!(rig.pipeline.history, before.history);
     assert!(!effects.contains(&Effect::Persist));
     assert!(
@@ -283,7 +310,7 @@ fn failed_validation_changes_nothing() {
 fn approvals_name_what_they_approve() {
     let mut rig = Rig::new();
     rig.deploy_to_awaiting(1);
-    let deploy = rig.pipeline.deploy.clone().unwrap();
+    let deploy = rig.pipeline.deploy().cloned().unwrap();
     let stale = |id: &str, digest: &str, stage| {
         Event::Approve(ApprovalRequest {
             deploy_id: id.into(),
@@ -328,7 +355,7 @@ fn approvals_name_what_they_approve() {
 
 impl Rig {
     fn clone_event_approve(&self) -> Event {
-        let deploy = self.pipeline.deploy.clone().unwrap();
+        let deploy = self.pipeline.deploy().cloned().unwrap();
         Event::Approve(ApprovalRequest {
             deploy_id: deploy.id,
             digest: deploy.release.digest,

@@ -4,6 +4,7 @@
 //! over random event sequences checked against the invariants
 //! (`properties`).
 
+mod checks;
 mod deploying;
 mod properties;
 mod stopping;
@@ -25,8 +26,12 @@ fn check(
 ) -> CheckSpec {
     CheckSpec {
         name: name.into(),
-        comparison: cmp,
-        limit,
+        condition: Some(Condition::Compare {
+            comparison: cmp,
+            limit,
+        }),
+        baseline: None,
+        action: Action::Rollback,
         severity,
         stages: stages.to_vec(),
         consecutive: 3,
@@ -59,25 +64,20 @@ fn config() -> Config {
         ],
         max_sample_gap_ms: 1_000,
         verify_timeout_ms: 5_000,
+        evidence: None,
     }
 }
 
 fn healthy() -> Sample {
-    Sample {
-        values: vec![Some(1.0), Some(0.5), Some(0.1)],
-    }
+    Sample::of(vec![Some(1.0), Some(0.5), Some(0.1)])
 }
 
 fn dead() -> Sample {
-    Sample {
-        values: vec![Some(0.0), None, None],
-    }
+    Sample::of(vec![Some(0.0), None, None])
 }
 
 fn no_data() -> Sample {
-    Sample {
-        values: vec![Some(1.0), None, None],
-    }
+    Sample::of(vec![Some(1.0), None, None])
 }
 
 fn admin(name: &str) -> Actor {
@@ -190,7 +190,7 @@ impl Rig {
     }
 
     fn approve_as(&mut self, by: Actor) -> Result<Vec<Effect>, Refusal> {
-        let deploy = self.pipeline.deploy.clone().unwrap();
+        let deploy = self.pipeline.deploy().cloned().unwrap();
         self.step(Event::Approve(ApprovalRequest {
             deploy_id: deploy.id,
             digest: deploy.release.digest,

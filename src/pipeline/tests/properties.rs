@@ -69,13 +69,11 @@ fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
         Act::Sample(kind) => Event::Sampled(match kind {
             0 => dead(),
             1 => no_data(),
-            2 => Sample {
-                values: vec![Some(1.0), Some(5.0), Some(0.1)],
-            },
+            2 => Sample::of(vec![Some(1.0), Some(5.0), Some(0.1)]),
             _ => healthy(),
         }),
         Act::Approve(right) => {
-            let deploy = rig.pipeline.deploy.clone()?;
+            let deploy = rig.pipeline.deploy().cloned()?;
             Event::Approve(ApprovalRequest {
                 deploy_id: if *right { deploy.id } else { "d-stale".into() },
                 digest: deploy.release.digest,
@@ -167,7 +165,7 @@ proptest! {
                     // and something serves whenever a gate is watched.
                     let activations = t.effects.iter().filter(|e| matches!(e, Effect::Activate { .. })).count();
                     prop_assert!(activations <= 1);
-                    if after.gate.is_some() {
+                    if after.gate().is_some() {
                         prop_assert!(after.serving.is_some());
                     }
                     // Never live without passing every earlier gate (and approval when needed).
@@ -179,7 +177,7 @@ proptest! {
                         prop_assert!(matches!(&event, Event::Restore(r) if r.venue == FlatVerdict::Flat));
                     } else if after.word() == StateWord::Live && before.word() != StateWord::Live
                         && before.word() != StateWord::RollingBack {
-                        let deploy = after.deploy.as_ref().unwrap();
+                        let deploy = after.deploy().unwrap();
                         // (A restored release comes back live from a dropped
                         // candidate's validation: its soaks were passed before.)
                         prop_assert!(deploy.passed_all_soaks() || deploy.restore, "live without soaks: {:?}", deploy.stages);
@@ -189,7 +187,7 @@ proptest! {
                         prop_assert_eq!(after.serving.as_ref(), Some(&deploy.release));
                     }
                     if let Phase::Live { .. } = after.phase {
-                        let deploy = after.deploy.as_ref().unwrap();
+                        let deploy = after.deploy().unwrap();
                         prop_assert!(deploy.passed_all_soaks() || deploy.restore);
                         prop_assert_eq!(after.serving.as_ref(), Some(&deploy.release));
                     }
@@ -202,7 +200,7 @@ proptest! {
         }
         // Deploy ids are unique across the run.
         let mut all: Vec<_> = rig.pipeline.history.iter().map(|d| d.id.clone()).collect();
-        all.extend(rig.pipeline.deploy.iter().map(|d| d.id.clone()));
+        all.extend(rig.pipeline.phase.deploy().into_iter().map(|d| d.id.clone()));
         let unique: std::collections::HashSet<_> = all.iter().collect();
         prop_assert_eq!(unique.len(), all.len());
     }

@@ -198,7 +198,7 @@ fn restore_brings_the_known_good_straight_to_live_into_a_flat_venue_only() {
         release: known_good.clone(),
         stage: Stage::Live
     }));
-    let deploy = rig.pipeline.deploy.as_ref().unwrap();
+    let deploy = rig.pipeline.deploy().unwrap();
     assert!(deploy.restore && deploy.release == known_good);
     assert_eq!(rig.pipeline.watched_stage(), Some(Stage::Live));
     // Its live gate applies at once: a failing sample acts on it.

@@ -4,8 +4,17 @@
 //!
 //! The model fills a `Sample`; the server renders it. Series names are a
 //! contract with gates and docs/sim.md: keep them stable.
+//!
+//! `histogram`: the order-latency histogram, kept here rather than in the
+//! model because its buckets are part of the exposition contract (the `le`
+//! values a quantile check is written against), so they are fixed beside
+//! the code that prints them.
+
+mod histogram;
 
 use std::fmt::Write as _;
+
+pub use histogram::{LATENCY_BUCKETS, LatencyHistogram};
 
 /// The `Content-Type` of text exposition 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -33,6 +42,12 @@ pub struct Sample {
     pub canary_breaches_total: u64,
     /// Orders this process filled at the venue.
     pub fills_total: u64,
+    /// Order requests this process sent to its venue (paper and live,
+    /// market open), and the ones the venue rejected.
+    pub order_requests_total: u64,
+    pub order_errors_total: u64,
+    /// The round trip of every order request, in seconds.
+    pub order_latency: LatencyHistogram,
     /// The venue's book; `None` while the sim has no word from its venue
     /// (not yet, or its file is unreadable): the series are then absent,
     /// since a zero would read as flat.
@@ -161,11 +176,26 @@ pub fn render(sample: &Sample) -> String {
             "Orders this process filled at the venue.",
             sample.fills_total,
         ),
+        (
+            "sim_order_requests_total",
+            "Order requests this process sent to its venue.",
+            sample.order_requests_total,
+        ),
+        (
+            "sim_order_errors_total",
+            "Order requests the venue rejected.",
+            sample.order_errors_total,
+        ),
     ];
     for (name, help, value) in counters {
         // Counters stay far below 2^53, so the conversion is exact.
         out.series(name, Kind::Counter, help, "", value as f64);
     }
+    out.histogram(
+        "sim_order_latency_seconds",
+        "Round-trip latency of each order request, in seconds.",
+        &sample.order_latency,
+    );
     if let Some(venue) = sample.venue {
         out.series(
             "sim_open_orders",
@@ -239,6 +269,15 @@ mod tests {
             recon_mismatches_total: 0,
             canary_breaches_total: 0,
             fills_total: 3,
+            order_requests_total: 5,
+            order_errors_total: 1,
+            order_latency: [0.003, 0.004, 0.0025, 0.012, 2.0].into_iter().fold(
+                LatencyHistogram::default(),
+                |mut h, v| {
+                    h.observe(v);
+                    h
+                },
+            ),
             venue: Some(VenueFigures {
                 open_orders: 2,
                 notional_usd: 2_400.5,
@@ -255,7 +294,7 @@ mod tests {
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, kind) = rest.split_once(' ').ok_or(line)?;
-                if !["gauge", "counter"].contains(&kind) {
+                if !["gauge", "counter", "histogram"].contains(&kind) {
                     return Err(format!("bad TYPE: {line}"));
                 }
                 typed.push(name.to_string());
@@ -277,7 +316,12 @@ mod tests {
                 .trim()
                 .parse()
                 .map_err(|_| format!("bad value: {line}"))?;
-            if !typed.iter().any(|t| t == name) {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| typed.iter().any(|t| t == base))
+                .unwrap_or(name);
+            if !typed.iter().any(|t| t == family) {
                 return Err(format!("no TYPE for {name}"));
             }
             samples.push((name.to_string(), value));
@@ -306,11 +350,20 @@ mod tests {
                 "sim_recon_mismatches_total",
                 "sim_canary_breaches_total",
                 "sim_fills_total",
+                "sim_order_requests_total",
+                "sim_order_errors_total",
+            ]
+            .into_iter()
+            .chain(["sim_order_latency_seconds_bucket"; 11])
+            .chain([
+                "sim_order_latency_seconds_sum",
+                "sim_order_latency_seconds_count",
                 "sim_open_orders",
                 "sim_position_notional_usd",
-            ]
+            ])
+            .collect::<Vec<_>>()
         );
-        assert_eq!(text.matches("# HELP ").count(), names.len());
+        assert_eq!(text.matches("# HELP ").count(), names.len() - 12);
         assert!(text.contains("\nsim_pnl_usd 61.123457\n"));
         assert!(text.contains(
             "sim_info{host=\"lhr-\\\"1\\\"\\\\x\\n\",trade_mode=\"paper\",canary=\"0\",execution_plane=\"paper\",version=\"0.1.0\"} 1\n"
@@ -319,6 +372,45 @@ mod tests {
         assert!(text.contains("# TYPE sim_fills_total counter\nsim_fills_total 3\n"));
         assert!(text.contains("# TYPE sim_open_orders gauge\nsim_open_orders 2\n"));
         assert!(text.contains("\nsim_position_notional_usd 2400.5\n"));
+    }
+
+    #[test]
+    fn order_latency_is_a_histogram_with_an_inf_bucket() {
+        let text = render(&sample());
+        let family = "# HELP sim_order_latency_seconds Round-trip latency of each order request, in seconds.\n\
+             # TYPE sim_order_latency_seconds histogram\n\
+             sim_order_latency_seconds_bucket{le=\"0.001\"} 0\n\
+             sim_order_latency_seconds_bucket{le=\"0.0025\"} 1\n\
+             sim_order_latency_seconds_bucket{le=\"0.005\"} 3\n\
+             sim_order_latency_seconds_bucket{le=\"0.01\"} 3\n\
+             sim_order_latency_seconds_bucket{le=\"0.025\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"0.05\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"0.1\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"0.25\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"0.5\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"1\"} 4\n\
+             sim_order_latency_seconds_bucket{le=\"+Inf\"} 5\n\
+             sim_order_latency_seconds_sum 2.0215\n\
+             sim_order_latency_seconds_count 5\n";
+        assert!(text.contains(family), "{text}");
+        assert!(
+            text.contains("# TYPE sim_order_requests_total counter\nsim_order_requests_total 5\n")
+        );
+        assert!(text.contains("# TYPE sim_order_errors_total counter\nsim_order_errors_total 1\n"));
+        // The page as a gate reads it: gantry's own parser takes it whole.
+        let page = crate::prom::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            page.metric_type("sim_order_latency_seconds_bucket"),
+            Some(crate::prom::MetricType::Histogram)
+        );
+        let empty = render(&Sample {
+            order_latency: LatencyHistogram::default(),
+            ..sample()
+        });
+        assert!(empty.contains("sim_order_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
+        assert!(
+            empty.contains("sim_order_latency_seconds_sum 0\nsim_order_latency_seconds_count 0\n")
+        );
     }
 
     #[test]

@@ -5,12 +5,25 @@
 //! and a release file under `--validate-config`, so a release that the
 //! validate command accepts is exactly a release the sim will start with.
 //! Parsing is pure (no I/O); the caller collects the pairs.
+//!
+//! - this file: which keys exist, [`Knobs`] (what the sim was told) and
+//!   the questions the model asks of it;
+//! - `modes`: the words a knob may say (trade modes, planes, faults);
+//! - `values`: reading one value, and the refusal that names what was
+//!   expected.
+
+mod modes;
+mod values;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::venue::{self, Account, Flatten};
+use values::{factor, fault, flag, millis, millis_up_to, non_negative, one_of, seconds};
+
+pub use modes::{ExecutionPlane, Fault, Session, TradeMode};
+pub use values::parse_listen;
 
 /// Where `/metrics` is served when neither `--listen` nor `SIM_LISTEN` says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9187);
@@ -32,6 +45,8 @@ pub const KNOWN_SIM_KEYS: &[&str] = &[
     "SIM_STATE_DIR",
     "SIM_FLATTEN",
     "SIM_FLATTEN_MS",
+    "SIM_FAULT_FACTOR",
+    "SIM_SESSION",
 ];
 
 /// The non-`SIM_*` keys the sim reads; everything else in the environment
@@ -43,102 +58,16 @@ pub const SERVICE_KEYS: &[&str] = &[
     "GANTRY_HOST",
 ];
 
+/// How much worse the subtle faults (`slow`, `errors`, `fills`) make their
+/// series when `SIM_FAULT_FACTOR` does not say.
+pub const DEFAULT_FAULT_FACTOR: f64 = 4.0;
+
 /// How long a `slow` flatten takes when `SIM_FLATTEN_MS` does not say.
 pub const DEFAULT_FLATTEN: Duration = Duration::from_secs(3);
-
-/// Upper bound for fractional knobs (seconds, USD/s): far enough to mean "never", small
-/// enough that adding it to a monotonic instant cannot overflow.
-const MAX_NUMBER: f64 = 1e9;
-/// Upper bound for millisecond-valued knobs (one day).
-const MAX_MS: u64 = 86_400_000;
 
 /// Whether a key is one the sim reads (and so must validate).
 pub fn is_relevant(key: &str) -> bool {
     key.starts_with("SIM_") || SERVICE_KEYS.contains(&key)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TradeMode {
-    Shadow,
-    Paper,
-    Live,
-}
-
-impl TradeMode {
-    const ALL: [Self; 3] = [Self::Shadow, Self::Paper, Self::Live];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shadow => "shadow",
-            Self::Paper => "paper",
-            Self::Live => "live",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecutionPlane {
-    Paper,
-    Live,
-}
-
-impl ExecutionPlane {
-    const ALL: [Self; 2] = [Self::Paper, Self::Live];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Paper => "paper",
-            Self::Live => "live",
-        }
-    }
-}
-
-/// A misbehaviour a release can carry (`SIM_FAULT`). See docs/sim.md for
-/// what each one does to the log and the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    Crash,
-    Drawdown,
-    KillEvent,
-    Stale,
-    Recon,
-    Pnl,
-    Canary,
-    Hang,
-    Garbage,
-    /// The health series vanish from `/metrics` (only `sim_up`, `sim_info`
-    /// and `sim_uptime_seconds` remain): "no data is never a pass".
-    Missing,
-}
-
-impl Fault {
-    pub const ALL: [Self; 10] = [
-        Self::Crash,
-        Self::Drawdown,
-        Self::KillEvent,
-        Self::Stale,
-        Self::Recon,
-        Self::Pnl,
-        Self::Canary,
-        Self::Hang,
-        Self::Garbage,
-        Self::Missing,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Crash => "crash",
-            Self::Drawdown => "drawdown",
-            Self::KillEvent => "kill_event",
-            Self::Stale => "stale",
-            Self::Recon => "recon",
-            Self::Pnl => "pnl",
-            Self::Canary => "canary",
-            Self::Hang => "hang",
-            Self::Garbage => "garbage",
-            Self::Missing => "missing",
-        }
-    }
 }
 
 /// Everything the sim was told, validated. Defaults are the healthy,
@@ -172,6 +101,10 @@ pub struct Knobs {
     pub flatten: Flatten,
     /// `SIM_FLATTEN_MS`: how long a `slow` flatten takes.
     pub flatten_ms: Duration,
+    /// `SIM_FAULT_FACTOR`: at least 1.
+    pub fault_factor: f64,
+    /// `SIM_SESSION`.
+    pub session: Session,
 }
 
 impl Default for Knobs {
@@ -194,6 +127,8 @@ impl Default for Knobs {
             state_dir: None,
             flatten: Flatten::Ok,
             flatten_ms: DEFAULT_FLATTEN,
+            fault_factor: DEFAULT_FAULT_FACTOR,
+            session: Session::Open,
         }
     }
 }
@@ -295,6 +230,10 @@ impl Knobs {
             "SIM_FLATTEN_MS" => {
                 self.flatten_ms = millis_up_to(value, venue::MAX_FLATTEN_MS).map_err(invalid)?;
             }
+            "SIM_FAULT_FACTOR" => self.fault_factor = factor(value).map_err(invalid)?,
+            "SIM_SESSION" => {
+                self.session = one_of(value, &Session::ALL, Session::as_str).map_err(invalid)?;
+            }
             _ => return Err(KnobError::Unknown { key: key.into() }),
         }
         Ok(())
@@ -343,85 +282,23 @@ impl Knobs {
         matches!(self.trade_mode, Some(TradeMode::Paper | TradeMode::Live))
     }
 
+    /// Whether the market is open (`SIM_SESSION`): only then does a
+    /// service that trades send orders, fill them, or make PnL.
+    pub fn market_open(&self) -> bool {
+        self.session == Session::Open
+    }
+
+    /// Whether the service sends orders to its venue: paper or live, while
+    /// the market is open. Shadow does not trade, idle is the smoke mode.
+    pub fn sends_orders(&self) -> bool {
+        self.trades_at_venue() && self.market_open()
+    }
+
     /// Whether orders go to a venue: live trading on a non-paper plane.
     pub fn executes_orders(&self) -> bool {
         self.trade_mode == Some(TradeMode::Live)
             && self.execution_plane != Some(ExecutionPlane::Paper)
     }
-}
-
-fn one_of<T: Copy>(value: &str, all: &[T], name: fn(T) -> &'static str) -> Result<T, String> {
-    all.iter()
-        .copied()
-        .find(|v| name(*v) == value)
-        .ok_or_else(|| {
-            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
-            format!("is not one of {}", names.join(", "))
-        })
-}
-
-/// `SIM_FAULT`: `none` (the default, handy to blank a fault a parent
-/// environment set) or one of [`Fault::ALL`].
-fn fault(value: &str) -> Result<Option<Fault>, String> {
-    if value == "none" {
-        return Ok(None);
-    }
-    one_of(value, &Fault::ALL, Fault::as_str)
-        .map(Some)
-        .map_err(|why| why.replacen("one of ", "one of none, ", 1))
-}
-
-fn flag(value: &str) -> Result<bool, String> {
-    match value {
-        "0" => Ok(false),
-        "1" => Ok(true),
-        _ => Err("is not one of 0, 1".into()),
-    }
-}
-
-fn non_negative(value: &str, unit: &str) -> Result<f64, String> {
-    match value.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=MAX_NUMBER).contains(&v) => Ok(v),
-        _ => Err(format!("is not a number of {unit} from 0 to 1e9")),
-    }
-}
-
-fn seconds(value: &str) -> Result<Duration, String> {
-    let secs = non_negative(value, "seconds")?;
-    // In range by the check above, so this cannot fail; map anyway rather
-    // than unwrap, the message is the same.
-    Duration::try_from_secs_f64(secs).map_err(|_| "is not a number of seconds from 0 to 1e9".into())
-}
-
-fn millis(value: &str, min: u64) -> Result<Duration, String> {
-    match value.trim().parse::<u64>() {
-        Ok(ms) if (min..=MAX_MS).contains(&ms) => Ok(Duration::from_millis(ms)),
-        _ => Err(format!(
-            "is not a whole number of milliseconds from {min} to {MAX_MS}"
-        )),
-    }
-}
-
-fn millis_up_to(value: &str, max: u64) -> Result<Duration, String> {
-    match value.trim().parse::<u64>() {
-        Ok(ms) if ms <= max => Ok(Duration::from_millis(ms)),
-        _ => Err(format!(
-            "is not a whole number of milliseconds from 0 to {max}"
-        )),
-    }
-}
-
-/// `IP:PORT`, or `localhost:PORT` (resolved here rather than through DNS,
-/// which the sim must not wait on at start-up).
-pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
-    if let Some(port) = value.strip_prefix("localhost:")
-        && let Ok(port) = port.parse::<u16>()
-    {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-    }
-    value
-        .parse()
-        .map_err(|_| "is not an address to listen on (IP:PORT, e.g. 127.0.0.1:9187)".into())
 }
 
 #[cfg(test)]
@@ -460,6 +337,8 @@ mod tests {
             ("SIM_STATE_DIR", "/tmp"),
             ("SIM_FLATTEN", "slow"),
             ("SIM_FLATTEN_MS", "600000"),
+            ("SIM_FAULT_FACTOR", "2.5"),
+            ("SIM_SESSION", "closed"),
         ])
         .unwrap();
         assert_eq!(knobs.trade_mode, Some(TradeMode::Live));
@@ -482,79 +361,11 @@ mod tests {
                 flatten_ms: 600_000
             }
         );
+        assert_eq!(knobs.fault_factor, 2.5);
+        assert_eq!(knobs.session, Session::Closed);
+        assert!(!knobs.market_open() && !knobs.sends_orders() && knobs.trades_at_venue());
         assert_eq!(knobs.fault_applies("lhr-1"), Some(Fault::KillEvent));
         assert_eq!(knobs.fault_applies("fra-1"), None);
-    }
-
-    #[test]
-    fn refuses_bad_values_naming_the_knob() {
-        let cases: &[(&str, &str, &str)] = &[
-            (
-                "TRADE_MODE",
-                "bogus",
-                "TRADE_MODE=bogus is not one of shadow, paper, live",
-            ),
-            ("CANARY_MODE", "yes", "CANARY_MODE=yes is not one of 0, 1"),
-            (
-                "EXECUTION_PLANE",
-                "sim",
-                "EXECUTION_PLANE=sim is not one of paper, live",
-            ),
-            (
-                "SIM_FAULT",
-                "nope",
-                "SIM_FAULT=nope is not one of none, crash, drawdown",
-            ),
-            (
-                "SIM_FAULT_AFTER_S",
-                "NaN",
-                "SIM_FAULT_AFTER_S=NaN is not a number",
-            ),
-            ("SIM_FAULT_AFTER_S", "-1", "SIM_FAULT_AFTER_S=-1 is not"),
-            ("SIM_FAULT_AFTER_S", "inf", "SIM_FAULT_AFTER_S=inf is not"),
-            ("SIM_PNL_DRIFT", "lots", "SIM_PNL_DRIFT=lots is not"),
-            ("SIM_PNL_DRIFT", "-5", "SIM_PNL_DRIFT=-5 is not"),
-            ("SIM_TICK_MS", "0", "SIM_TICK_MS=0 is not a whole number"),
-            ("SIM_TICK_MS", "1.5", "SIM_TICK_MS=1.5 is not"),
-            ("SIM_STARTUP_MS", "-3", "SIM_STARTUP_MS=-3 is not"),
-            (
-                "SIM_EXIT_CODE",
-                "256",
-                "SIM_EXIT_CODE=256 is not an exit status",
-            ),
-            (
-                "SIM_NEVER_IDLE",
-                "true",
-                "SIM_NEVER_IDLE=true is not one of 0, 1",
-            ),
-            (
-                "SIM_LISTEN",
-                "nowhere",
-                "SIM_LISTEN=nowhere is not an address",
-            ),
-            (
-                "SIM_FAULT_HOSTS",
-                " , ",
-                "SIM_FAULT_HOSTS= ,  names no host",
-            ),
-            (
-                "SIM_FLATTEN",
-                "never",
-                "SIM_FLATTEN=never is not one of ok, fail, partial, slow",
-            ),
-            (
-                "SIM_FLATTEN_MS",
-                "600001",
-                "SIM_FLATTEN_MS=600001 is not a whole number of milliseconds from 0 to 600000",
-            ),
-            ("SIM_FLATTEN_MS", "-1", "SIM_FLATTEN_MS=-1 is not"),
-            ("SIM_FLATTEN_MS", "0.5", "SIM_FLATTEN_MS=0.5 is not"),
-        ];
-        for (key, value, message) in cases {
-            let err = parse(&[(key, value)]).unwrap_err();
-            assert_eq!(err.key(), *key);
-            assert!(err.to_string().starts_with(message), "{key}={value}: {err}");
-        }
     }
 
     #[test]
@@ -605,5 +416,26 @@ mod tests {
         let at_venue = |mode: &str| parse(&[("TRADE_MODE", mode)]).unwrap().trades_at_venue();
         assert!(at_venue("paper") && at_venue("live"));
         assert!(!at_venue("shadow") && !at_venue(""));
+        let sends = |mode: &str, session: &str| {
+            parse(&[("TRADE_MODE", mode), ("SIM_SESSION", session)])
+                .unwrap()
+                .sends_orders()
+        };
+        assert!(sends("paper", "") && sends("live", "open"));
+        assert!(!sends("paper", "closed") && !sends("live", "closed"));
+        assert!(!sends("shadow", "open") && !sends("", "open"));
+    }
+
+    #[test]
+    fn the_subtle_faults_and_the_session_have_healthy_defaults() {
+        let knobs = Knobs::default();
+        assert_eq!(knobs.fault_factor, DEFAULT_FAULT_FACTOR);
+        assert_eq!(knobs.fault_factor, 4.0);
+        assert!(knobs.market_open());
+        for fault in ["slow", "errors", "fills"] {
+            let knobs = parse(&[("SIM_FAULT", fault), ("SIM_FAULT_FACTOR", "1")]).unwrap();
+            assert_eq!(knobs.fault.map(Fault::as_str), Some(fault));
+            assert_eq!(knobs.fault_factor, 1.0);
+        }
     }
 }
