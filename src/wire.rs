@@ -355,6 +355,13 @@ impl CheckView {
         }
     }
 
+    /// Whether the check counts in a gates tally ("9/9"): it applies, and
+    /// has something to judge (a check judged only against a known-good
+    /// that is not there is `n/a`: neither a pass nor a failure).
+    pub fn counts(&self) -> bool {
+        self.applies && self.status != CheckStatus::NotApplicable
+    }
+
     /// The value column: the number, or why there is none.
     pub fn shown_value(&self) -> String {
         match (self.status, self.value) {

@@ -60,7 +60,7 @@ pub(super) async fn run(targets: Vec<Target>, as_json: bool) -> anyhow::Result<(
         for (name, result) in names.iter().zip(&results) {
             match result {
                 Ok((status, rtt, warning)) => {
-                    let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+                    let applicable: Vec<_> = status.checks.iter().filter(|c| c.counts()).collect();
                     let passing = applicable.iter().filter(|c| c.ok).count();
                     let soak = status
                         .soak_remaining_s

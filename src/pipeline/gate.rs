@@ -371,7 +371,7 @@ impl Gate {
         let mut passing = 0;
         let mut total = 0;
         for (spec, state) in specs.iter().zip(&self.checks) {
-            if spec.applies_to(self.stage) {
+            if spec.applies_to(self.stage) && state.status != CheckStatus::NotApplicable {
                 total += 1;
                 if state.status == CheckStatus::Ok {
                     passing += 1;

@@ -264,7 +264,7 @@ fn approval_evidence(
     if let Some(promotion) = &status.promotion {
         first.push_str(&format!(" · {promotion}"));
     }
-    let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+    let applicable: Vec<_> = status.checks.iter().filter(|c| c.counts()).collect();
     let passing = applicable.iter().filter(|c| c.ok).count();
     let waited = (status.stage_started_at.as_deref())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())

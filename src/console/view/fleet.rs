@@ -142,7 +142,7 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 _ if status.state == StateWord::AwaitingApproval => "done".into(),
                 _ => "—".into(),
             };
-            let applicable: Vec<_> = status.checks.iter().filter(|c| c.applies).collect();
+            let applicable: Vec<_> = status.checks.iter().filter(|c| c.counts()).collect();
             let passing = applicable.iter().filter(|c| c.ok).count();
             // Stale gates are not known to pass: never show a tick for them.
             let gates = if applicable.is_empty() {
