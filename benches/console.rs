@@ -30,22 +30,12 @@ fn synthetic_status(i: usize) -> Status {
         value: Some(value),
         op: "<".into(),
         limit,
-        between: None,
-        action: gantry::pipeline::Action::Rollback,
-        metric: name.into(),
-        detail: None,
-        verdict: None,
-        baseline_source: None,
-        baseline: None,
-        ratio: None,
-        delta: None,
-        samples: None,
-        evidence: None,
         severity: "P0".into(),
         failures: 0,
         failures_allowed: 1,
         age_s: Some(0.2),
         applies: true,
+        ..CheckView::default()
     };
     Status {
         host: format!("host-{i}"),

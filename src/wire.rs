@@ -249,7 +249,7 @@ impl Reply {
 }
 
 /// One health check as shown by status and the screen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckView {
     pub name: String,
     /// True only when the check has data and holds: no data is never ok.

@@ -27,22 +27,12 @@ fn check(name: &str, value: Option<f64>, op: &str, limit: f64, status: &str) -> 
         value,
         op: op.into(),
         limit,
-        between: None,
-        action: gantry::pipeline::Action::Rollback,
-        metric: name.into(),
-        detail: None,
-        verdict: None,
-        baseline_source: None,
-        baseline: None,
-        ratio: None,
-        delta: None,
-        samples: None,
-        evidence: None,
         severity: "P0".into(),
         failures: u32::from(status != "ok"),
         failures_allowed: 1,
         age_s: value.map(|_| 0.4),
         applies: true,
+        ..CheckView::default()
     }
 }
 

@@ -499,22 +499,12 @@ mod tests {
             value,
             op: "<".into(),
             limit: 3.0,
-            between: None,
-            action: crate::pipeline::Action::Rollback,
-            metric: String::new(),
-            detail: None,
-            verdict: None,
-            baseline_source: None,
-            baseline: None,
-            ratio: None,
-            delta: None,
-            samples: None,
-            evidence: None,
             severity: "P0".into(),
             failures: 0,
             failures_allowed: 1,
             age_s: None,
             applies: status != "n/a",
+            ..CheckView::default()
         };
         Status {
             host: host.into(),

@@ -104,10 +104,11 @@ impl CheckSpec {
 }
 
 /// What a check shows right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Not sampled since the gate started watching.
+    #[default]
     Pending,
     Ok,
     Failing,

@@ -192,19 +192,21 @@ impl Pipeline {
                     deploy: deploy.clone(),
                     gate,
                 };
-                out.push(Effect::Settled {
-                    pending: Pending::Drill,
-                    ok: false,
-                    message: format!(
-                        "drill: {} failed after rolling forward: {detail}",
-                        drilled.id
-                    ),
-                });
+                let message = format!(
+                    "drill: {} failed after rolling forward: {detail}",
+                    drilled.id
+                );
                 let breach = Breach {
                     check: "drill".into(),
                     detail,
                 };
+                // The failure is recorded (and acted on) before the reply.
                 self.gate_failed(config, Stage::Live, *deploy, &breach, now, out);
+                out.push(Effect::Settled {
+                    pending: Pending::Drill,
+                    ok: false,
+                    message,
+                });
             }
         }
     }

@@ -165,28 +165,44 @@ fn an_observe_check_is_shown_and_never_acts() {
     );
 }
 
-fn baseline_rig(max_extend_ms: u64) -> Rig {
-    let mut config = config();
-    config.checks.push(CheckSpec {
+/// A P0 check judged only against `source`: fails at twice the baseline's
+/// median, in `stages`.
+fn baseline_check(
+    source: BaselineSource,
+    min_samples: usize,
+    max_extend_ms: u64,
+    stages: &[Stage],
+) -> CheckSpec {
+    CheckSpec {
         name: "latency".into(),
         condition: None,
         baseline: Some(BaselineSpec {
-            source: BaselineSource::KnownGood,
+            source,
             rule: crate::pipeline::baseline::BaselineRule {
                 max_ratio: Some(2.0),
                 max_delta: None,
                 direction: crate::pipeline::baseline::Direction::Increase,
-                min_samples: 5,
+                min_samples,
                 test: crate::pipeline::baseline::Test::Median,
             },
             max_extend_ms,
         }),
         action: Action::Rollback,
         severity: Severity::P0,
-        stages: Stage::ALL[1..].to_vec(),
+        stages: stages.to_vec(),
         consecutive: 1,
         stale_after_ms: 1_000,
-    });
+    }
+}
+
+fn baseline_rig(max_extend_ms: u64) -> Rig {
+    let mut config = config();
+    config.checks.push(baseline_check(
+        BaselineSource::KnownGood,
+        5,
+        max_extend_ms,
+        &Stage::ALL[1..],
+    ));
     Rig::with(config)
 }
 
@@ -396,26 +412,10 @@ fn time_alone_is_not_enough_the_stage_waits_for_fills() {
 #[test]
 fn an_unreachable_baseline_host_is_no_data_never_a_pass() {
     let mut config = config();
-    config.checks.push(CheckSpec {
-        name: "vs_host".into(),
-        condition: None,
-        baseline: Some(BaselineSpec {
-            source: BaselineSource::Url("http://127.0.0.1:9/metrics".into()),
-            rule: crate::pipeline::baseline::BaselineRule {
-                max_ratio: Some(2.0),
-                max_delta: None,
-                direction: crate::pipeline::baseline::Direction::Increase,
-                min_samples: 3,
-                test: crate::pipeline::baseline::Test::Median,
-            },
-            max_extend_ms: 1_000,
-        }),
-        action: Action::Rollback,
-        severity: Severity::P0,
-        stages: Stage::ALL.to_vec(),
-        consecutive: 1,
-        stale_after_ms: 1_000,
-    });
+    let host = BaselineSource::Url("http://127.0.0.1:9/metrics".into());
+    config
+        .checks
+        .push(baseline_check(host, 3, 1_000, &Stage::ALL));
     let mut rig = Rig::with(config);
     rig.submit(1).unwrap();
     rig.validated();
