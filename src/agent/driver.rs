@@ -47,6 +47,8 @@ pub(super) struct Health {
     pub(super) scrape_error: Option<String>,
     /// Why each check had no value at the last sample.
     pub(super) reasons: Vec<Option<String>>,
+    /// When the agent last started the service's process (restart.rs).
+    pub(super) service_since: Option<Time>,
     /// The last sample's process check (the only truth for a systemd unit).
     pub(super) service_alive: bool,
     /// What the last `health` event said, to send the next only on change
@@ -69,6 +71,7 @@ impl Health {
             sample_instant: Instant::now(),
             scrape_error: None,
             reasons: Vec::new(),
+            service_since: None,
             service_alive: false,
             health_sent: Vec::new(),
             health_sent_at: Instant::now(),
@@ -195,6 +198,7 @@ impl Agent {
                 baselines
             },
             session_open: self.config.session.as_ref().map(|w| w.contains(now)),
+            service_since: self.health.service_since,
             evidence: scrape.evidence,
         });
         self.fact_at(event, now).await;

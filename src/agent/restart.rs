@@ -93,6 +93,7 @@ impl Agent {
         match started {
             Ok(()) => {
                 self.health.prober.forget();
+                self.health.service_since = Some(chrono::Utc::now());
                 let now = Instant::now();
                 if let Some(timer) = &mut self.rollback_timer
                     && timer.restarted.is_none()

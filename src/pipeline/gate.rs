@@ -219,6 +219,10 @@ pub struct Sample {
     /// The evidence counter's value (`[pipeline.evidence]`), if read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<f64>,
+    /// When the service's current process started, if the agent started
+    /// it: silence before then (a restart under way) is not the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_since: Option<Time>,
 }
 
 impl Sample {
@@ -229,6 +233,7 @@ impl Sample {
             baselines: Vec::new(),
             session_open: None,
             evidence: None,
+            service_since: None,
         }
     }
 }
@@ -332,7 +337,10 @@ impl Gate {
                 // market does. Still no data, never a pass.
                 state.held_at = Some(now);
             }
-            let failed = state.fold(spec, value, baseline, known_good, self.since, now);
+            // Silence counts from the gate's start, or from the process's if
+            // that came later.
+            let since = self.since.max(sample.service_since.unwrap_or(self.since));
+            let failed = state.fold(spec, value, baseline, known_good, since, now);
             match spec.action {
                 Action::Rollback => {
                     all_ok &= matches!(state.status, CheckStatus::Ok | CheckStatus::NotApplicable);

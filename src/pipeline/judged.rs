@@ -34,7 +34,8 @@ impl CheckState {
             let silent_since = self
                 .data_at
                 .unwrap_or(gate_since)
-                .max(self.held_at.unwrap_or(gate_since));
+                .max(self.held_at.unwrap_or(gate_since))
+                .max(gate_since);
             let silent_ms = millis_between(silent_since, now);
             return (silent_ms >= spec.stale_after_ms).then(|| {
                 format!(

@@ -444,3 +444,26 @@ fn an_unreachable_baseline_host_is_no_data_never_a_pass() {
         "{failed:?}"
     );
 }
+
+#[test]
+fn silence_while_the_service_restarted_is_not_held_against_it() {
+    let mut rig = Rig::new();
+    rig.submit(1).unwrap();
+    rig.validated();
+    // The restart took 3 s (a slow stop): nothing was sampled meanwhile.
+    rig.advance(3_000);
+    let started = rig.now;
+    let mut sample = no_data();
+    sample.service_since = Some(started);
+    rig.sample(sample.clone());
+    assert_eq!(
+        rig.pipeline.word(),
+        StateWord::Shadow,
+        "its own second of silence only"
+    );
+    // Its own silence still counts: past the staleness limit, it fails.
+    for _ in 0..5 {
+        rig.sample(sample.clone());
+    }
+    assert_eq!(rig.pipeline.word(), StateWord::Idle);
+}
