@@ -27,6 +27,15 @@ fn with_extra(value: Option<f64>) -> Sample {
     sample
 }
 
+/// A first deploy stopped (nothing known-good to return to), its failed
+/// stage saying `words`.
+fn assert_stopped_saying(rig: &Rig, words: &str) {
+    assert_eq!(rig.pipeline.word(), StateWord::Idle);
+    let failed = rig.pipeline.deploy().unwrap().stages.last().unwrap();
+    let detail = failed.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains(words), "{failed:?}");
+}
+
 fn alerts(effects: &[Effect]) -> Vec<(Priority, String)> {
     effects
         .iter()
@@ -67,19 +76,8 @@ fn a_band_holds_inside_and_fails_on_either_side() {
             "negative inside the band holds"
         );
         rig.sample(with_extra(Some(outside)));
-        assert_eq!(
-            rig.pipeline.word(),
-            StateWord::Idle,
-            "{outside} is outside: first deploy stops"
-        );
-        let failed = rig.pipeline.deploy().unwrap().stages.last().unwrap();
-        assert!(
-            failed
-                .detail
-                .as_deref()
-                .unwrap()
-                .contains("breaks in [-500, 1000]")
-        );
+        // {outside} is outside: a first deploy stops.
+        assert_stopped_saying(&rig, "breaks in [-500, 1000]");
     }
 }
 
@@ -429,20 +427,8 @@ fn an_unreachable_baseline_host_is_no_data_never_a_pass() {
     for _ in 0..8 {
         rig.sample(sample.clone());
     }
-    assert_eq!(
-        rig.pipeline.word(),
-        StateWord::Idle,
-        "fails closed: a first deploy stops"
-    );
-    let failed = rig.pipeline.deploy().unwrap().stages.last().unwrap();
-    assert!(
-        failed
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("baseline evidence still no data"),
-        "{failed:?}"
-    );
+    // Fails closed: a first deploy stops.
+    assert_stopped_saying(&rig, "baseline evidence still no data");
 }
 
 #[test]
