@@ -236,3 +236,66 @@ fn a_soak_waits_for_the_market_and_for_fills_and_says_why() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(lab.status()["state"], "paper", "no fills, no proof: {why}");
 }
+
+#[test]
+fn a_check_against_a_baseline_host_is_judged_on_what_that_host_serves_now() {
+    // A host still on the known-good: a sim trading paper on its own port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let state = tempfile::tempdir().unwrap();
+    let mut baseline_host = std::process::Command::new(GANTRY)
+        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
+        .env("TRADE_MODE", "paper")
+        .env("SIM_STATE_DIR", state.path())
+        .current_dir(state.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lab = Lab::new("lab-vs-host", 1);
+    let mut config = std::fs::read_to_string(&lab.config).unwrap();
+    config.push_str(&format!(
+        r#"
+[[check]]
+name = "latency_vs_host"
+metric = "histogram_quantile(0.5, rate(sim_order_latency_seconds_bucket[2s]))"
+baseline = {{ url = "http://127.0.0.1:{port}/metrics" }}
+max_ratio = 2
+min_samples = 3
+severity = "P0"
+stages = ["paper", "canary", "live"]
+"#
+    ));
+    std::fs::write(&lab.config, config).unwrap();
+    lab.start_agent();
+    let out = lab.ctl_path(&["submit", "--reason", "vs host"], &lab.example("good.env"));
+    assert!(out.status.success(), "submit: {}", stderr(&out));
+    let mut judged = serde_json::Value::Null;
+    wait_until(
+        "a judgement against the host",
+        Duration::from_secs(20),
+        || {
+            let status = lab.status();
+            judged = check(&status, "latency_vs_host").clone();
+            judged["ratio"].is_number()
+        },
+    );
+    let _ = baseline_host.kill();
+    let _ = baseline_host.wait();
+    assert_eq!(
+        judged["baseline_source"],
+        format!("http://127.0.0.1:{port}/metrics")
+    );
+    assert!(
+        judged["baseline"].as_f64().is_some_and(|b| b > 0.0),
+        "{judged:#}"
+    );
+    let ratio = judged["ratio"].as_f64().unwrap();
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "the same release on both: {judged:#}"
+    );
+}

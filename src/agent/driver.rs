@@ -192,11 +192,7 @@ impl Agent {
         self.health.reasons = scrape.reasons;
         let event = Event::Sampled(Sample {
             values: scrape.values,
-            baselines: if self.health.baselines.is_empty() {
-                Vec::new()
-            } else {
-                baselines
-            },
+            baselines,
             session_open: self.config.session.as_ref().map(|w| w.contains(now)),
             service_since: self.health.service_since,
             evidence: scrape.evidence,

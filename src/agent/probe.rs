@@ -139,41 +139,57 @@ impl Prober {
 /// The baseline hosts checks compare with (`baseline = { url = … }`), one
 /// prober per URL, scraped at the same moment as the service.
 pub struct BaselineProbers {
-    probers: Vec<(String, Prober)>,
+    hosts: Vec<BaselineHost>,
+}
+
+/// One baseline host and the checks judged against it.
+struct BaselineHost {
+    prober: Prober,
+    /// The judged checks, and where each stands in the config's order.
+    checks: Vec<Check>,
+    indices: Vec<usize>,
 }
 
 impl BaselineProbers {
     pub fn new(checks: &[Check], timeout_ms: u64) -> anyhow::Result<Self> {
-        let mut probers: Vec<(String, Prober)> = Vec::new();
-        for url in checks.iter().filter_map(baseline_url) {
-            if probers.iter().all(|(u, _)| u != url) {
-                let judged: Vec<Check> = (checks.iter())
-                    .filter(|c| baseline_url(c) == Some(url))
-                    .cloned()
-                    .collect();
-                probers.push((
-                    url.to_string(),
-                    Prober::new(url, timeout_ms, &judged, None)?,
-                ));
+        // Checks grouped by their baseline URL, in config order.
+        let mut groups: Vec<(&str, Vec<Check>, Vec<usize>)> = Vec::new();
+        for (index, check) in checks.iter().enumerate() {
+            let Some(url) = baseline_url(check) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(u, ..)| *u == url) {
+                Some((_, judged, indices)) => {
+                    judged.push(check.clone());
+                    indices.push(index);
+                }
+                None => groups.push((url, vec![check.clone()], vec![index])),
             }
         }
-        Ok(Self { probers })
+        let hosts = groups
+            .into_iter()
+            .map(|(url, checks, indices)| {
+                Ok(BaselineHost {
+                    prober: Prober::new(url, timeout_ms, &checks, None)?,
+                    checks,
+                    indices,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { hosts })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.probers.is_empty()
-    }
-
-    /// Per check, what its baseline host gave now (`None` without a URL
-    /// baseline, or when that host gave no data).
+    /// Per check (in config order), what its baseline host gave now; empty
+    /// when no check has a URL baseline.
     pub async fn sample(&mut self, checks: &[Check]) -> Vec<Option<f64>> {
+        if self.hosts.is_empty() {
+            return Vec::new();
+        }
         let mut values = vec![None; checks.len()];
-        for (url, prober) in &mut self.probers {
-            let scrape = prober.sample(checks, false).await;
-            for (index, check) in checks.iter().enumerate() {
-                if baseline_url(check) == Some(url.as_str()) {
-                    values[index] = scrape.values.get(index).copied().flatten();
-                }
+        for host in &mut self.hosts {
+            let scrape = host.prober.sample(&host.checks, false).await;
+            for (value, index) in scrape.values.into_iter().zip(&host.indices) {
+                values[*index] = value;
             }
         }
         values

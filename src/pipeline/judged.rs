@@ -10,9 +10,7 @@
 //! candidate (`Sample::baselines`). [`super::baseline::judge`] compares them.
 
 use super::Time;
-use super::baseline::{
-    BaselineRule, BaselineSource, BaselineSpec, BaselineVerdict, Judgement, judge, keep,
-};
+use super::baseline::{BaselineSource, BaselineSpec, BaselineVerdict, Judgement, judge, keep};
 use super::gate::{CheckSpec, CheckState, CheckStatus, KnownGood, format_value, millis_between};
 
 impl CheckState {
@@ -134,53 +132,44 @@ impl CheckState {
             let excess = self.samples.len() - recent;
             self.samples.drain(..excess);
         }
-        let side = match (&rule.source, known_good) {
+        // The baseline's samples, or why there is nothing to compare with.
+        let side: Result<&[f64], &str> = match (&rule.source, known_good) {
             (BaselineSource::KnownGood, KnownGood::None) => {
-                BaselineSide::Nothing("no known-good release on this host to compare with")
+                Err("no known-good release on this host to compare with")
             }
             (BaselineSource::KnownGood, KnownGood::Serving) => {
-                BaselineSide::Nothing("the known-good itself serves: not judged against itself")
+                Err("the known-good itself serves: not judged against itself")
             }
-            (BaselineSource::KnownGood, KnownGood::Window(values)) => BaselineSide::Samples(
-                values
-                    .and_then(|v| v.get(&spec.name))
-                    .map_or(&[][..], Vec::as_slice),
-            ),
+            (BaselineSource::KnownGood, KnownGood::Window(values)) => Ok(values
+                .and_then(|v| v.get(&spec.name))
+                .map_or(&[][..], Vec::as_slice)),
             (BaselineSource::Url(_), _) => {
                 if let Some(b) = baseline {
                     keep(&mut self.baseline_samples, b);
                 }
-                BaselineSide::Samples(&self.baseline_samples)
+                Ok(&self.baseline_samples)
             }
         };
-        let no_known_good = matches!(side, BaselineSide::Nothing(_));
-        let judgement = judge_side(&self.samples, side, &rule.rule);
-        self.judgement = Some(judgement.clone());
-        (!no_known_good).then_some(judgement)
-    }
-}
-
-/// What the baseline side holds for one check at one sample.
-pub enum BaselineSide<'a> {
-    /// Nothing to compare with, and why.
-    Nothing(&'static str),
-    /// The baseline's samples (possibly none).
-    Samples(&'a [f64]),
-}
-
-/// Judges a check's candidate samples against its baseline side.
-pub fn judge_side(candidate: &[f64], side: BaselineSide<'_>, rule: &BaselineRule) -> Judgement {
-    match side {
-        BaselineSide::Samples(baseline) => judge(candidate, baseline, rule),
-        BaselineSide::Nothing(why) => Judgement {
-            verdict: BaselineVerdict::NoData,
-            candidate: None,
-            baseline: None,
-            ratio: None,
-            delta: None,
-            samples: (candidate.len(), 0),
-            p_value: None,
-            detail: why.to_string(),
-        },
+        match side {
+            Ok(baseline) => {
+                let judgement = judge(&self.samples, baseline, &rule.rule);
+                self.judgement = Some(judgement.clone());
+                Some(judgement)
+            }
+            Err(why) => {
+                // Shown, so the screen says why the check is n/a.
+                self.judgement = Some(Judgement {
+                    verdict: BaselineVerdict::NoData,
+                    candidate: None,
+                    baseline: None,
+                    ratio: None,
+                    delta: None,
+                    samples: (self.samples.len(), 0),
+                    p_value: None,
+                    detail: why.to_string(),
+                });
+                None
+            }
+        }
     }
 }

@@ -75,7 +75,6 @@ pub fn list(pipeline: &Pipeline, limit: usize) -> Vec<HistoryEntry> {
     // A deploy enters history when it ends, after candidates rejected
     // while it served, so order by submit time, not by where it is kept.
     deploys.sort_by_key(|d| std::cmp::Reverse(d.submitted_at));
-    deploys.dedup_by(|a, b| a.id == b.id);
     deploys.into_iter().take(limit).map(entry).collect()
 }
 

@@ -7,15 +7,12 @@ use crate::pipeline::{Outcome, Phase, Pipeline, StageResult};
 /// The P3 daily digest of `day` (UTC): what the host's deploys did that
 /// day. Returns the title and the fields.
 pub fn daily_digest(day: NaiveDate, pipeline: &Pipeline) -> (String, Vec<(String, String)>) {
-    let mut seen = std::collections::HashSet::new();
     let candidate = match &pipeline.phase {
         Phase::Validating { candidate, .. } => Some(candidate.as_ref()),
         _ => None,
     };
-    let deploys = pipeline
-        .deploys()
-        .chain(candidate)
-        .filter(|d| seen.insert(d.id.clone()));
+    // Each deploy is in one place: history, the phase, or validating.
+    let deploys = pipeline.deploys().chain(candidate);
     let on_day = |t: Option<crate::pipeline::Time>| t.is_some_and(|t| t.date_naive() == day);
     let (mut submitted, mut live, mut rolled_back, mut rejected, mut stopped) = (0, 0, 0, 0, 0);
     for d in deploys {

@@ -113,11 +113,7 @@ fn p0_fails_at_once_p1_after_consecutive() {
     rig.sample(p1);
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
 
-    let mut rig = Rig::new();
-    rig.deploy_live(1);
-    rig.submit(2).unwrap();
-    rig.validated();
-    rig.sample(dead());
+    let rig = rolling_back();
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
 }
 
@@ -155,11 +151,7 @@ fn failed_gate_rolls_back_to_known_good_and_verifies() {
 
 #[test]
 fn known_good_failing_after_rollback_halts_instead_of_flapping() {
-    let mut rig = Rig::new();
-    rig.deploy_live(1);
-    rig.submit(2).unwrap();
-    rig.validated();
-    rig.sample(dead());
+    let mut rig = rolling_back();
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
     let effects = rig.sample(dead());
     assert_eq!(rig.pipeline.word(), StateWord::Halted);
@@ -173,11 +165,7 @@ fn known_good_failing_after_rollback_halts_instead_of_flapping() {
         }
     )));
     // After rolled_back, a failing known-good halts too.
-    let mut rig = Rig::new();
-    rig.deploy_live(1);
-    rig.submit(2).unwrap();
-    rig.validated();
-    rig.sample(dead());
+    let mut rig = rolling_back();
     rig.sample(healthy());
     assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
     rig.sample(dead());
@@ -186,11 +174,7 @@ fn known_good_failing_after_rollback_halts_instead_of_flapping() {
 
 #[test]
 fn rollback_that_never_answers_halts_at_deadline() {
-    let mut rig = Rig::new();
-    rig.deploy_live(1);
-    rig.submit(2).unwrap();
-    rig.validated();
-    rig.sample(dead());
+    let mut rig = rolling_back();
     let p1_failing = Sample::of(vec![Some(1.0), Some(0.5), Some(9.0)]);
     // P1 failing twice, then fine, then failing: never healthy, never breached.
     let mut n = 0;

@@ -144,6 +144,18 @@ impl Rig {
             .expect("samples are never refused")
     }
 
+    /// Plays one random act: waits, or steps its event one tick later.
+    /// Returns what the step said, if an event was stepped.
+    fn play(&mut self, act: &properties::Act) -> Option<Result<Vec<Effect>, Refusal>> {
+        if let properties::Act::Wait(ms) = act {
+            self.advance(i64::from(*ms));
+            return None;
+        }
+        self.advance(TICK_MS);
+        let event = properties::event_for(self, act)?;
+        Some(self.step(event))
+    }
+
     /// Healthy samples until the state changes or `max_ms` pass.
     fn run_healthy(&mut self, max_ms: i64) {
         let start = self.pipeline.word();
@@ -205,6 +217,16 @@ impl Rig {
         self.approve_as(operator("oncall")).unwrap();
         assert_eq!(self.pipeline.word(), StateWord::Live);
     }
+}
+
+/// Release 1 live, release 2 failed its shadow gate: rolling back to 1.
+fn rolling_back() -> Rig {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.submit(2).unwrap();
+    rig.validated();
+    rig.sample(dead());
+    rig
 }
 
 fn activations(effects: &[Effect]) -> Vec<(String, Stage)> {
