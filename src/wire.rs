@@ -272,25 +272,26 @@ pub struct CheckView {
     /// Why the check has no data, when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// `pass`, `fail`, `no data` or `insufficient` (absent while pending or
-    /// outside its stages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `pass`, `fail`, `no data` or `insufficient` (null while pending or
+    /// outside its stages). This and the baseline fields below are always
+    /// present (null when they do not apply): scripts index them.
+    #[serde(default)]
     pub verdict: Option<String>,
     /// A baseline comparison: where the baseline comes from (`known_good`
     /// or the baseline host's URL), its median, candidate ÷ baseline,
     /// candidate − baseline, the samples on each side `[candidate,
     /// baseline]`, and the one line that says it all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub baseline_source: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub baseline: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ratio: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub delta: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub samples: Option<[usize; 2]>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub evidence: Option<String>,
     pub severity: String,
     pub failures: u32,
