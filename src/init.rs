@@ -82,7 +82,7 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-const EXAMPLES: [(&str, &str); 8] = [
+const EXAMPLES: [(&str, &str); 9] = [
     (
         "good.env",
         "# A healthy release.\nSTRATEGY=mean_reversion\nMAX_POSITION_USD=25000\nSIM_PNL_DRIFT=5\n",
@@ -114,6 +114,10 @@ const EXAMPLES: [(&str, &str); 8] = [
     (
         "market-closed.env",
         "# The market is closed: nothing trades, so a soak on market evidence waits.\nSTRATEGY=momentum\nSIM_SESSION=closed\n",
+    ),
+    (
+        "market-opens.env",
+        "# The market is closed for the first 5 s of each start, then trades: the soak waits, then completes.\nSTRATEGY=momentum\nSIM_SESSION=closed\nSIM_SESSION_OPENS_AFTER_S=5\n",
     ),
 ];
 
@@ -200,9 +204,25 @@ shadow = {soak}
 paper = {soak}
 canary = {soak}
 
+# A soak on market evidence, not elapsed time: paper and canary each need
+# this many new fills, and their clock stands still (the screen says why)
+# while no fill arrives for quiet_s. Keep quiet_s under the checks'
+# stale_after_s: a series that needs trades (order latency) then pauses
+# with the soak instead of failing as stale. Trading hours may be set too:
+#   [pipeline.sessions]
+#   zone = "America/New_York"
+#   weekly = {{ days = ["mon", "tue", "wed", "thu", "fri"], from = "09:30", to = "16:00" }}
+[pipeline.evidence]
+metric = "sim_fills_total"
+min_per_stage = {{ paper = 2, canary = 2 }}
+quiet_s = 2
+
+# 50 ms between samples: a P0 breach is seen within 50 ms, and the
+# known-good answers healthy about 100 ms after the fault at worst
+# (docs/benchmarks.md); a sample costs about 40 µs of the agent's time.
 [probe]
 url = "http://127.0.0.1:{port}/metrics"
-interval_ms = 200
+interval_ms = 50
 timeout_ms = 500
 
 # Checks: the value of `metric` (a series, a rate, a ratio or a quantile)

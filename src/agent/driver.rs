@@ -119,8 +119,11 @@ impl Agent {
                 Some(done) = self.inbox.validations.recv() => self.validated(done).await,
                 Some(result) = self.inbox.smokes.recv() => self.finish_smoke(result).await,
                 _ = tokio::time::sleep_until(next_sample) => {
+                    // The cadence counts from each sample's start: a slow
+                    // scrape must not stretch the time a breach goes unseen.
+                    let started = tokio::time::Instant::now();
                     self.sample().await;
-                    next_sample = tokio::time::Instant::now() + self.sample_interval();
+                    next_sample = started + self.sample_interval();
                 }
                 Some(request) = self.inbox.requests.recv() => self.handle(request).await,
             }

@@ -174,6 +174,22 @@ pub struct Judgement {
     pub detail: String,
 }
 
+impl Judgement {
+    /// No comparison: `why` says what is missing, for the screen.
+    pub fn unjudged(candidate_samples: usize, why: &str) -> Self {
+        Self {
+            verdict: BaselineVerdict::NoData,
+            candidate: None,
+            baseline: None,
+            ratio: None,
+            delta: None,
+            samples: (candidate_samples, 0),
+            p_value: None,
+            detail: why.to_string(),
+        }
+    }
+}
+
 /// Judges `candidate` against `baseline` by `rule`.
 pub fn judge(candidate: &[f64], baseline: &[f64], rule: &BaselineRule) -> Judgement {
     let cand = finite_sorted(candidate);

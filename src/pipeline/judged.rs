@@ -26,6 +26,18 @@ impl CheckState {
         gate_since: Time,
         now: Time,
     ) -> Option<String> {
+        // Judged by the known-good alone while there is none to compare
+        // with: the check decides nothing, so neither its value nor its
+        // silence is held for or against the release (a known-good just
+        // restarted by a rollback is healthy without it).
+        if let Some(why) = unjudgeable(spec, known_good) {
+            self.status = CheckStatus::NotApplicable;
+            self.failures = 0;
+            self.thin_since = None;
+            self.data_at = value.map(|_| now).or(self.data_at);
+            self.judgement = Some(Judgement::unjudged(self.samples.len(), why));
+            return None;
+        }
         let Some(v) = value else {
             self.status = CheckStatus::NoData;
             self.failures = self.failures.saturating_add(1);
@@ -134,12 +146,8 @@ impl CheckState {
         }
         // The baseline's samples, or why there is nothing to compare with.
         let side: Result<&[f64], &str> = match (&rule.source, known_good) {
-            (BaselineSource::KnownGood, KnownGood::None) => {
-                Err("no known-good release on this host to compare with")
-            }
-            (BaselineSource::KnownGood, KnownGood::Serving) => {
-                Err("the known-good itself serves: not judged against itself")
-            }
+            (BaselineSource::KnownGood, KnownGood::None) => Err(NO_KNOWN_GOOD),
+            (BaselineSource::KnownGood, KnownGood::Serving) => Err(KNOWN_GOOD_SERVES),
             (BaselineSource::KnownGood, KnownGood::Window(values)) => Ok(values
                 .and_then(|v| v.get(&spec.name))
                 .map_or(&[][..], Vec::as_slice)),
@@ -158,18 +166,27 @@ impl CheckState {
             }
             Err(why) => {
                 // Shown, so the screen says why the check is n/a.
-                self.judgement = Some(Judgement {
-                    verdict: BaselineVerdict::NoData,
-                    candidate: None,
-                    baseline: None,
-                    ratio: None,
-                    delta: None,
-                    samples: (self.samples.len(), 0),
-                    p_value: None,
-                    detail: why.to_string(),
-                });
+                self.judgement = Some(Judgement::unjudged(self.samples.len(), why));
                 None
             }
         }
+    }
+}
+
+const NO_KNOWN_GOOD: &str = "no known-good release on this host to compare with";
+const KNOWN_GOOD_SERVES: &str = "the known-good itself serves: not judged against itself";
+
+/// Why a check judged by the known-good alone cannot be judged now, if so.
+fn unjudgeable(spec: &CheckSpec, known_good: KnownGood<'_>) -> Option<&'static str> {
+    let by_known_good_alone = spec.condition.is_none()
+        && spec
+            .baseline
+            .as_ref()
+            .is_some_and(|b| matches!(b.source, BaselineSource::KnownGood));
+    match known_good {
+        _ if !by_known_good_alone => None,
+        KnownGood::None => Some(NO_KNOWN_GOOD),
+        KnownGood::Serving => Some(KNOWN_GOOD_SERVES),
+        KnownGood::Window(_) => None,
     }
 }

@@ -285,6 +285,12 @@ fn a_candidate_four_times_slower_than_the_known_good_is_rolled_back_naming_both(
             && fail.contains("×4.10"),
         "{fail}"
     );
+    // The known-good, just restarted, serves no latency yet: a check it
+    // cannot be judged by does not hold its healthy answer back.
+    rig.sample(with_extra(None));
+    assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
+    let gate = rig.pipeline.gate().unwrap();
+    assert_eq!(gate.checks[3].status, CheckStatus::NotApplicable);
 }
 
 #[test]

@@ -47,6 +47,7 @@ pub const KNOWN_SIM_KEYS: &[&str] = &[
     "SIM_FLATTEN_MS",
     "SIM_FAULT_FACTOR",
     "SIM_SESSION",
+    "SIM_SESSION_OPENS_AFTER_S",
 ];
 
 /// The non-`SIM_*` keys the sim reads; everything else in the environment
@@ -105,6 +106,9 @@ pub struct Knobs {
     pub fault_factor: f64,
     /// `SIM_SESSION`.
     pub session: Session,
+    /// `SIM_SESSION_OPENS_AFTER_S`: a closed market opens this long after
+    /// the start (trading resumes without a new release).
+    pub session_opens_after: Option<Duration>,
 }
 
 impl Default for Knobs {
@@ -129,6 +133,7 @@ impl Default for Knobs {
             flatten_ms: DEFAULT_FLATTEN,
             fault_factor: DEFAULT_FAULT_FACTOR,
             session: Session::Open,
+            session_opens_after: None,
         }
     }
 }
@@ -172,6 +177,15 @@ impl Knobs {
             if is_relevant(key) && !value.is_empty() {
                 knobs.set(key, value)?;
             }
+        }
+        if let Some(after) = knobs.session_opens_after
+            && knobs.session == Session::Open
+        {
+            return Err(KnobError::Invalid {
+                key: "SIM_SESSION_OPENS_AFTER_S".into(),
+                value: format!("{}", after.as_secs_f64()),
+                expected: "needs SIM_SESSION=closed (an open market has nothing to open)".into(),
+            });
         }
         Ok(knobs)
     }
@@ -234,6 +248,9 @@ impl Knobs {
             "SIM_SESSION" => {
                 self.session = one_of(value, &Session::ALL, Session::as_str).map_err(invalid)?;
             }
+            "SIM_SESSION_OPENS_AFTER_S" => {
+                self.session_opens_after = Some(seconds(value).map_err(invalid)?);
+            }
             _ => return Err(KnobError::Unknown { key: key.into() }),
         }
         Ok(())
@@ -282,16 +299,26 @@ impl Knobs {
         matches!(self.trade_mode, Some(TradeMode::Paper | TradeMode::Live))
     }
 
-    /// Whether the market is open (`SIM_SESSION`): only then does a
-    /// service that trades send orders, fill them, or make PnL.
-    pub fn market_open(&self) -> bool {
-        self.session == Session::Open
+    /// When the market opens, as time since the start (`SIM_SESSION`,
+    /// `SIM_SESSION_OPENS_AFTER_S`): zero when open, `None` when it stays
+    /// closed. Only while it is open does a service that trades send
+    /// orders, fill them, or make PnL.
+    pub fn market_opens_at(&self) -> Option<Duration> {
+        match self.session {
+            Session::Open => Some(Duration::ZERO),
+            Session::Closed => self.session_opens_after,
+        }
     }
 
-    /// Whether the service sends orders to its venue: paper or live, while
-    /// the market is open. Shadow does not trade, idle is the smoke mode.
-    pub fn sends_orders(&self) -> bool {
-        self.trades_at_venue() && self.market_open()
+    pub fn market_open_at(&self, now: Duration) -> bool {
+        self.market_opens_at().is_some_and(|at| now >= at)
+    }
+
+    /// Whether the service sends orders to its venue at `now`: paper or
+    /// live, while the market is open. Shadow does not trade, idle is the
+    /// smoke mode.
+    pub fn sends_orders_at(&self, now: Duration) -> bool {
+        self.trades_at_venue() && self.market_open_at(now)
     }
 
     /// Whether orders go to a venue: live trading on a non-paper plane.
@@ -363,7 +390,8 @@ mod tests {
         );
         assert_eq!(knobs.fault_factor, 2.5);
         assert_eq!(knobs.session, Session::Closed);
-        assert!(!knobs.market_open() && !knobs.sends_orders() && knobs.trades_at_venue());
+        assert!(!knobs.market_open_at(Duration::from_secs(3600)));
+        assert!(!knobs.sends_orders_at(Duration::ZERO) && knobs.trades_at_venue());
         assert_eq!(knobs.fault_applies("lhr-1"), Some(Fault::KillEvent));
         assert_eq!(knobs.fault_applies("fra-1"), None);
     }
@@ -419,7 +447,7 @@ mod tests {
         let sends = |mode: &str, session: &str| {
             parse(&[("TRADE_MODE", mode), ("SIM_SESSION", session)])
                 .unwrap()
-                .sends_orders()
+                .sends_orders_at(Duration::ZERO)
         };
         assert!(sends("paper", "") && sends("live", "open"));
         assert!(!sends("paper", "closed") && !sends("live", "closed"));
@@ -431,11 +459,28 @@ mod tests {
         let knobs = Knobs::default();
         assert_eq!(knobs.fault_factor, DEFAULT_FAULT_FACTOR);
         assert_eq!(knobs.fault_factor, 4.0);
-        assert!(knobs.market_open());
+        assert!(knobs.market_open_at(Duration::ZERO));
         for fault in ["slow", "errors", "fills"] {
             let knobs = parse(&[("SIM_FAULT", fault), ("SIM_FAULT_FACTOR", "1")]).unwrap();
             assert_eq!(knobs.fault.map(Fault::as_str), Some(fault));
             assert_eq!(knobs.fault_factor, 1.0);
         }
+    }
+
+    #[test]
+    fn a_closed_market_can_open_later_and_only_a_closed_one() {
+        let knobs = parse(&[
+            ("TRADE_MODE", "paper"),
+            ("SIM_SESSION", "closed"),
+            ("SIM_SESSION_OPENS_AFTER_S", "2.5"),
+        ])
+        .unwrap();
+        assert_eq!(knobs.market_opens_at(), Some(Duration::from_millis(2500)));
+        assert!(!knobs.sends_orders_at(Duration::from_secs(2)));
+        assert!(knobs.sends_orders_at(Duration::from_millis(2500)));
+        let err = parse(&[("SIM_SESSION_OPENS_AFTER_S", "2")]).unwrap_err();
+        assert_eq!(err.key(), "SIM_SESSION_OPENS_AFTER_S");
+        assert!(err.to_string().contains("needs SIM_SESSION=closed"), "{err}");
+        assert!(parse(&[("SIM_SESSION", "closed"), ("SIM_SESSION_OPENS_AFTER_S", "soon")]).is_err());
     }
 }

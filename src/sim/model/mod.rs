@@ -131,6 +131,8 @@ pub struct Sim {
     /// The share of a trading step owed under the `fills` fault; a step
     /// trades when a whole one is (healthy, every step does).
     fill_credit: f64,
+    /// When a market closed at idle opens (`SIM_SESSION_OPENS_AFTER_S`).
+    next_open_at: Option<Duration>,
 }
 
 impl Sim {
@@ -163,6 +165,7 @@ impl Sim {
             fills: 0,
             flow: OrderFlow::default(),
             fill_credit: 0.0,
+            next_open_at: None,
         }
     }
 
@@ -199,6 +202,16 @@ impl Sim {
             self.repeat_fault(now, &mut out);
         }
         if !self.exited
+            && let Some(at) = self.next_open_at
+            && at <= now
+        {
+            self.next_open_at = None;
+            out.push(Effect::Log("market open: trading".into()));
+            if self.knobs.trades_at_venue() {
+                self.flow.start(now);
+            }
+        }
+        if !self.exited
             && let Some(at) = self.next_tick_at
             && at <= now
         {
@@ -215,7 +228,13 @@ impl Sim {
         }
         let phase = self.pending_phase().map(|p| self.phase_due(p));
         let fault = (self.fault.is_some() && !self.fault_fired).then_some(self.knobs.fault_after);
-        [phase, fault, self.next_repeat_at, self.next_tick_at]
+        [
+            phase,
+            fault,
+            self.next_repeat_at,
+            self.next_open_at,
+            self.next_tick_at,
+        ]
             .into_iter()
             .flatten()
             .min()

@@ -84,7 +84,7 @@ impl Sim {
                 self.idle_at = Some(now);
                 self.next_tick_at = Some(now);
                 self.next_venue_at = Some(now);
-                if self.knobs.sends_orders() {
+                if self.knobs.sends_orders_at(now) {
                     self.flow.start(now);
                 }
                 if let Some(line) = &self.knobs.log_line {
@@ -92,10 +92,17 @@ impl Sim {
                 }
                 // Said once, so a log reader knows why nothing trades; never
                 // in the smoke mode, which logs nothing after idle.
-                if self.knobs.trading() && !self.knobs.market_open() {
-                    out.push(Effect::Log(
-                        "market closed: no orders, no fills (SIM_SESSION=closed)".into(),
-                    ));
+                if self.knobs.trading() && !self.knobs.market_open_at(now) {
+                    out.push(Effect::Log(match self.knobs.market_opens_at() {
+                        None => "market closed: no orders, no fills (SIM_SESSION=closed)".into(),
+                        Some(at) => {
+                            self.next_open_at = Some(at);
+                            format!(
+                                "market closed: no orders, no fills until it opens {:.1}s after the start (SIM_SESSION_OPENS_AFTER_S)",
+                                at.as_secs_f64()
+                            )
+                        }
+                    }));
                 }
             }
             _ => out.push(Effect::Log(PHASES[phase].into())),

@@ -61,7 +61,7 @@ impl Sim {
                 self.orders,
             )));
         }
-        if self.knobs.executes_orders() && self.knobs.market_open() && now >= self.next_order_at {
+        if self.knobs.executes_orders() && self.knobs.market_open_at(now) && now >= self.next_order_at {
             self.next_order_at = now + ORDER_EVERY;
             self.orders += 1;
             let tau = self.trading_secs(secs);
@@ -78,9 +78,9 @@ impl Sim {
     /// Seconds of trading by time `secs` (0 before idle, when not trading,
     /// and while the market is closed: PnL and drawdown then stay flat).
     pub(super) fn trading_secs(&self, secs: f64) -> f64 {
-        match self.idle_at {
-            Some(idle) if self.knobs.trading() && self.knobs.market_open() => {
-                (secs - idle.as_secs_f64()).max(0.0)
+        match (self.idle_at, self.knobs.market_opens_at()) {
+            (Some(idle), Some(opens)) if self.knobs.trading() => {
+                (secs - idle.max(opens).as_secs_f64()).max(0.0)
             }
             _ => 0.0,
         }
@@ -191,6 +191,33 @@ mod tests {
             .map(String::from)
             .collect::<Vec<_>>();
         assert_eq!(lines.last().map(String::as_str), Some("idle reached"));
+    }
+
+    #[test]
+    fn a_market_that_opens_later_starts_trading_then() {
+        let mut paper = sim(&[
+            ("TRADE_MODE", "paper"),
+            ("SIM_SESSION", "closed"),
+            ("SIM_SESSION_OPENS_AFTER_S", "3"),
+        ]);
+        let closed = logs(&run(&mut paper, ms(2_900)))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        assert!(
+            closed.iter().any(|l| l.starts_with("market closed:") && l.contains("3.0s")),
+            "{closed:?}"
+        );
+        let at_close = paper.sample(ms(2_900));
+        assert_eq!((at_close.pnl_usd, at_close.order_requests_total), (0.0, 0));
+        let opened = logs(&run(&mut paper, ms(6_000)))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        assert!(opened.iter().any(|l| l == "market open: trading"), "{opened:?}");
+        let later = paper.sample(ms(6_000));
+        assert!(later.order_requests_total > 20, "{later:?}");
+        assert!(later.pnl_usd > 0.0, "PnL grows from the opening");
     }
 
     proptest! {

@@ -90,7 +90,7 @@ impl Sim {
         let trades = self.knobs.trades_at_venue();
         // A closed market trades nothing; the account is still recorded,
         // so a kill script finds this release's flatten behaviour.
-        let trade = (self.knobs.sends_orders() && self.idle_at.is_some()).then(|| {
+        let trade = (self.knobs.sends_orders_at(now) && self.idle_at.is_some()).then(|| {
             let quiet = self.next_step_quiet(now);
             let step = self.venue_steps;
             // Instruments alternate on the steps that place an order.
