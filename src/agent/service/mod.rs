@@ -175,7 +175,7 @@ impl Service {
     /// Stops whatever runs and starts the service with `env`.
     pub async fn restart(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
         self.begin_restart().await.await?;
-        self.finish_restart(env, release)
+        self.finish_restart(env, release).await
     }
 
     /// Whether a restart reads the release's files itself (a unit does,
@@ -216,15 +216,19 @@ impl Service {
     }
 
     /// A restart's second half, once [`Service::begin_restart`]'s future
-    /// is done: the command service starts with `env`.
-    pub fn finish_restart(
+    /// is done: the command service starts with `env`; what systemd says
+    /// of the unit's new run is read, so status names its MainPID at once.
+    pub async fn finish_restart(
         &mut self,
         env: &[(String, String)],
         release: &str,
     ) -> anyhow::Result<()> {
         match &mut self.kind {
             Kind::Command(c) => c.finish_restart(env, release),
-            Kind::Systemd { .. } => Ok(()),
+            Kind::Systemd { unit, facts } => {
+                *facts = unit.show().await.ok();
+                Ok(())
+            }
         }
     }
 
