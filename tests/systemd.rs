@@ -13,78 +13,16 @@
 //! does not exist) runs the agent on the host and reaches systemd through
 //! the configured prefix `service.systemctl = ["nsenter", …, "systemctl"]`.
 //!
-//! The unit's ExecStart is a shell that execs the sim (so MainPID is the
-//! sim) after starting a helper that waits for the sim's port, then
-//! `systemd-notify --ready` (which waits for systemd to take it): the
-//! stand-in for a service that sends READY=1 itself. Two release keys
-//! drive the unit's own faults: UNIT_FAIL_START=1 fails its
+//! The unit (`nspawn::systemd_lab`) runs `gantry sim` as Type=notify; two
+//! release keys drive its own faults: UNIT_FAIL_START=1 fails its
 //! ExecStartPre (Result=exit-code), UNIT_READY_DELAY_S holds READY back.
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::nspawn::{self, Nspawn};
-use common::{GANTRY, Lab, stderr, wait_until};
-
-const UNIT: &str = "gantry-sim.service";
-
-/// A lab whose service is UNIT, and the container it runs in. `unit_extra`
-/// goes into the unit's [Unit] section.
-fn systemd_lab(name: &str, soak: u64, unit_extra: &str) -> (Lab, Nspawn) {
-    let mut lab = Lab::new(name, soak);
-    let text = std::fs::read_to_string(&lab.config).unwrap();
-    // The sim config's service is `gantry sim --listen 127.0.0.1:PORT`:
-    // the same line becomes the unit's, the config names the unit.
-    let command = text
-        .lines()
-        .find(|l| l.starts_with("command = [") && l.contains("\"sim\", \"--listen\""))
-        .expect("the sim's command line")
-        .to_string();
-    let listen = command
-        .split('"')
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .expect("its listen address")
-        .to_string();
-    let port = listen.rsplit(':').next().unwrap().to_string();
-    let text = text
-        .replacen(
-            "kind = \"command\"",
-            &format!("kind = \"systemd\"\nunit = \"{UNIT}\""),
-            1,
-        )
-        .replacen(&format!("{command}\n"), "", 1);
-    std::fs::write(&lab.config, text).unwrap();
-    let state = lab.dir.path().to_path_buf();
-    let container = Nspawn::boot(&[&state]);
-    container.install_unit(UNIT, &unit_text(&state, &listen, &port, unit_extra));
-    lab.agent_prefix = container.inside();
-    (lab, container)
-}
-
-fn unit_text(state: &Path, listen: &str, port: &str, unit_extra: &str) -> String {
-    let state = state.display();
-    format!(
-        "[Unit]\n\
-         Description=gantry sim under test\n\
-         StartLimitIntervalSec=0\n\
-         {unit_extra}\n\
-         [Service]\n\
-         Type=notify\n\
-         NotifyAccess=all\n\
-         EnvironmentFile={state}/current.env\n\
-         EnvironmentFile={state}/stage.env\n\
-         Environment=GANTRY_HOST=lab\n\
-         WorkingDirectory={state}\n\
-         ExecStartPre=/bin/sh -c 'test -z \"$$UNIT_FAIL_START\"'\n\
-         ExecStart=/bin/bash -c '(until (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; do sleep 0.02; done; \
-         sleep $${{UNIT_READY_DELAY_S:-0}}; systemd-notify --ready) & exec {GANTRY} sim --listen {listen}'\n\
-         Restart=no\n\
-         TimeoutStartSec=5\n\
-         TimeoutStopSec=5\n"
-    )
-}
+use common::nspawn::{self, Nspawn, UNIT, systemd_lab};
+use common::{Lab, stderr, wait_until};
 
 fn audit(lab: &Lab) -> String {
     std::fs::read_to_string(lab.path("audit.jsonl")).unwrap_or_default()

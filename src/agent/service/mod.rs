@@ -153,7 +153,16 @@ impl Service {
         match &mut self.kind {
             Kind::Command(c) => c.alive(),
             Kind::Systemd { unit, facts } => {
-                *facts = unit.show().await.ok();
+                let shown = unit.show().await;
+                // Said once per change, not at every sample: systemctl that
+                // cannot be run or reached fails process_alive.
+                let was_ok = facts.is_some();
+                if let Err(e) = &shown
+                    && was_ok
+                {
+                    eprintln!("gantry agent: cannot read the unit's state: {e:#}");
+                }
+                *facts = shown.ok();
                 facts.as_ref().is_some_and(UnitFacts::active)
             }
         }
