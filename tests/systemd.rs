@@ -41,7 +41,10 @@ fn a_unit_goes_live_through_the_stages_a_crash_rolls_back_and_estop_stops_it() {
     // The status names the unit's run as of the agent's last look.
     let main_pid = container.property(UNIT, "MainPID");
     wait_until("status to name the MainPID", Duration::from_secs(5), || {
-        lab.status()["service"]["pid"].to_string() == main_pid
+        lab.status()["service"]["pid"]
+            .as_u64()
+            .map(|p| p.to_string())
+            == Some(main_pid.clone())
     });
     let live = lab.status();
     let service = &live["service"];

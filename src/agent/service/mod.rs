@@ -33,6 +33,10 @@ pub struct Exited {
     pub code: Option<i32>,
 }
 
+/// A check run off the loop before a candidate changes anything: Err
+/// says why it cannot run.
+pub type Preflight = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// What the status shows of the service beyond running and pid.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
@@ -171,7 +175,7 @@ impl Service {
     /// What must hold before a candidate changes anything: a unit that
     /// does not exist fails it at validation, so current.env never names
     /// a release nothing can run. A future to run off the loop.
-    pub fn preflight(&self) -> Option<Pin<Box<dyn Future<Output = Result<(), String>> + Send>>> {
+    pub fn preflight(&self) -> Option<Preflight> {
         match &self.kind {
             Kind::Command(_) => None,
             Kind::Systemd { unit, .. } => {
