@@ -192,6 +192,7 @@ impl Hosts {
             sim: true,
             soak: Some(soak.max(1)),
             force: false,
+            kind: None,
         })?;
         let exe = std::env::current_exe()?;
         let log = std::fs::File::create(dir.join("agent.log"))?;

@@ -9,12 +9,23 @@ use std::path::PathBuf;
 use crate::agent::config::AgentConfig;
 use crate::exit::{Code, fail};
 
+mod systemd;
+
 pub struct InitArgs {
     pub dir: PathBuf,
     pub name: Option<String>,
     pub sim: bool,
     pub soak: Option<u64>,
     pub force: bool,
+    /// `--kind`: the service's kind when not `--sim` (None: the default
+    /// production form, a systemd unit named trading.service).
+    pub kind: Option<ServiceArg>,
+}
+
+/// `--kind systemd --unit UNIT`.
+#[derive(Debug, Clone)]
+pub enum ServiceArg {
+    Systemd { unit: String },
 }
 
 pub fn run(args: &InitArgs) -> anyhow::Result<()> {
@@ -59,10 +70,23 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
             format!("--name {name:?} is not a usable host name"),
         ));
     }
-    let text = if args.sim {
-        sim_config(&name, args.soak.unwrap_or(10))?
-    } else {
-        plain_config(&name, args.soak)
+    let text = match (&args.kind, args.sim) {
+        (_, true) => sim_config(&name, args.soak.unwrap_or(10))?,
+        (Some(ServiceArg::Systemd { unit }), false) => {
+            if unit.is_empty()
+                || unit.starts_with('-')
+                || unit
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+            {
+                return Err(fail(
+                    Code::Usage,
+                    format!("--unit {unit:?} is not a systemd unit name"),
+                ));
+            }
+            systemd::config(&name, args.soak, unit)
+        }
+        (None, false) => plain_config(&name, args.soak),
     };
     // The file must load exactly as the agent will load it.
     AgentConfig::parse(&path, &text).map_err(|e| {
@@ -347,91 +371,7 @@ stages = ["paper", "canary", "live"]
 }
 
 fn plain_config(name: &str, soak: Option<u64>) -> String {
-    let (shadow, paper, canary) = match soak {
-        Some(s) => (s, s, s),
-        None => (300, 600, 900),
-    };
-    format!(
-        r#"# gantry agent config for host {name}. Every key is documented in
-# docs/config.md. Edit the service, validate and kill commands and the
-# checks to match your trading service, then run `gantry agent --config`.
-
-[host]
-name = {name_q}
-state_dir = "."
-
-[service]
-# The unit reads EnvironmentFile=<state_dir>/current.env and stage.env
-# (docs/gantry-service.example shows a hardened unit).
-kind = "systemd"
-unit = "trading.service"
-stop_timeout_s = 10
-
-[validate]
-# {{env}} is a copy of the candidate release under candidates/ (0600).
-command = ["/usr/local/bin/trader", "--validate-config", "{{env}}"]
-timeout_s = 30
-
-[kill]
-# Cancel every order and close every position at the venue; then `verify`
-# is polled until it exits 0 (nothing open) or verify_timeout_s passes.
-# Without `verify` an emergency stop is never reported flat.
-command = ["/usr/local/bin/trader-kill", "--cancel-all", "--flatten"]
-timeout_s = 20
-verify = ["/usr/local/bin/trader-kill", "--check-flat"]
-verify_timeout_s = 30
-verify_interval_ms = 500
-
-[pipeline]
-watch_s = 3600
-require_approval_for_live = true
-require_distinct_approver = true
-verify_timeout_s = 30
-
-[pipeline.soak_s]
-shadow = {shadow}
-paper = {paper}
-canary = {canary}
-
-[probe]
-url = "http://127.0.0.1:9100/metrics"
-interval_ms = 1000
-timeout_ms = 500
-
-[[check]]
-name = "telemetry_fresh"
-metric = "last_tick_age_seconds"
-op = "<"
-limit = 30
-severity = "P1"
-consecutive = 3
-stale_after_s = 30
-
-[[check]]
-name = "no_kill_events"
-metric = "kill_events_total"
-op = "=="
-limit = 0
-severity = "P0"
-stale_after_s = 30
-
-# Freeze windows refuse a submit unless an admin overrides with a reason;
-# alerts go to webhooks by priority (docs/freeze-and-alerts.md).
-# [[freeze]]
-# name = "friday-afternoon"
-# zone = "America/New_York"
-# weekly = {{ days = ["fri"], from = "14:00", to = "24:00" }}
-#
-# [[freeze]]
-# name = "holidays"
-# zone = "America/New_York"
-# dates = {{ from = "12-20", to = "01-02" }}
-#
-# [alerts]
-# webhooks = [{{ url = "https://hooks.slack.com/services/…", format = "slack", min_priority = "P1" }}]
-"#,
-        name_q = toml_str(name),
-    )
+    systemd::config(name, soak, "trading.service")
 }
 
 #[cfg(test)]
@@ -448,6 +388,7 @@ mod tests {
                 sim,
                 soak: Some(3),
                 force: false,
+                kind: None,
             };
             let path = write(&args).unwrap();
             // The plain template names /usr/local/bin/trader, which this

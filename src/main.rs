@@ -57,8 +57,14 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// The service is `gantry sim` on a free loopback port.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kind")]
         sim: bool,
+        /// The service's kind: `systemd` (with --unit) writes the commented systemd form.
+        #[arg(long, value_parser = ["systemd"], requires = "unit")]
+        kind: Option<String>,
+        /// The systemd unit the agent restarts (with --kind systemd).
+        #[arg(long, requires = "kind")]
+        unit: Option<String>,
         /// Soak seconds for every stage (default: 10 with --sim, else 300/600/900).
         #[arg(long)]
         soak: Option<u64>,
@@ -204,12 +210,18 @@ fn main() {
             sim,
             soak,
             force,
+            kind,
+            unit,
         } => gantry::init::run(&gantry::init::InitArgs {
             dir,
             name,
             sim,
             soak,
             force,
+            // clap admits only "systemd", and only with --unit.
+            kind: kind
+                .zip(unit)
+                .map(|(_, unit)| gantry::init::ServiceArg::Systemd { unit }),
         }),
         Command::Agent { config } => gantry::agent::run(&config),
         Command::Ctl { args, command } => gantry::ctl::run(&args, command),

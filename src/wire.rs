@@ -313,7 +313,19 @@ pub struct Awaiting {
 pub struct ServiceView {
     pub kind: String,
     pub running: bool,
+    /// The service's process: the command kind's own, a unit's MainPID.
     pub pid: Option<u32>,
+    /// systemd kind: the unit's name.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// When the running service started (a unit: ActiveEnterTimestamp,
+    /// i.e. when it became ready), RFC 3339.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// systemd kind: the unit's last Result= (`success`, `exit-code`,
+    /// `start-limit-hit`, …).
+    #[serde(default)]
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

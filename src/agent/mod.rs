@@ -233,6 +233,7 @@ impl Agent {
                 service_kind: service.kind_name(),
                 running: false,
                 pid: None,
+                facts: service.facts(),
                 audit_head: audit.head(),
                 sampled_at: None,
                 scrape_error: None,

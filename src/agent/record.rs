@@ -148,6 +148,7 @@ impl Agent {
                 running: self.service.pid().is_some()
                     || (self.service.kind_name() == "systemd" && self.health.service_alive),
                 pid: self.service.pid(),
+                facts: self.service.facts(),
                 audit_head: self.audit.head(),
                 sampled_at: self.health.sampled_at,
                 scrape_error: self.health.scrape_error.clone(),

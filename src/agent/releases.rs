@@ -72,7 +72,23 @@ impl Agent {
                 .write_candidate(&format!("{short}-{run}"), &bytes)
                 .map(Some),
         };
+        let preflight = self.service.preflight();
         tokio::spawn(async move {
+            // The service first: a unit that cannot start fails the
+            // candidate before its validate command runs.
+            if let Some(preflight) = preflight
+                && let Err(detail) = preflight.await
+            {
+                if let Ok(Some(path)) = &copy {
+                    let _ = std::fs::remove_file(path);
+                }
+                let _ = tx.send(ValidationDone {
+                    purpose,
+                    passed: false,
+                    detail,
+                });
+                return;
+            }
             let (passed, detail) = match (validate, copy) {
                 (None, _) => (true, "parsed; no validate command configured".to_string()),
                 (Some(_), Err(e)) => (false, format!("cannot write the copy to validate: {e}")),
@@ -200,8 +216,7 @@ impl Agent {
         let Some(config) = self.config.smoke.clone() else {
             return;
         };
-        let log = self.store.path("service.log");
-        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let mark = self.service.log_mark();
         // The smoke's own restart replaces any still under way; what
         // served comes back when the smoke ends (Reconcile).
         self.cancel_restart();
@@ -222,10 +237,7 @@ impl Agent {
             return;
         }
         let watch = smoke::Watch {
-            log,
-            offset,
-            pid: self.service.pid(),
-            release: release.id.clone(),
+            run: self.service.current_run(mark, &release.id).await,
             config,
         };
         tokio::spawn(async move {

@@ -87,9 +87,10 @@ impl Agent {
             release,
             stage,
         } = next;
-        let started = report
-            .result
-            .and_then(|()| self.service.finish_restart(&env, &release.id));
+        let started = match report.result {
+            Ok(()) => self.service.finish_restart(&env, &release.id).await,
+            Err(e) => Err(e),
+        };
         match started {
             Ok(()) => {
                 self.health.prober.forget();

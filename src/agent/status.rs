@@ -9,6 +9,8 @@ pub struct Seen<'a> {
     pub service_kind: &'a str,
     pub running: bool,
     pub pid: Option<u32>,
+    /// The kind's own facts: a unit's name, start and Result=.
+    pub facts: super::service::Facts,
     pub audit_head: Option<AuditHead>,
     pub sampled_at: Option<Time>,
     pub scrape_error: Option<String>,
@@ -65,6 +67,9 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
             kind: seen.service_kind.to_string(),
             running: seen.running,
             pid: seen.pid,
+            unit: seen.facts.unit,
+            started_at: seen.facts.started_at.map(rfc3339),
+            result: seen.facts.result,
         },
         audit_head: seen.audit_head,
         sampled_at: seen.sampled_at.map(rfc3339),

@@ -176,14 +176,25 @@ pub fn render_status(s: &Status) -> String {
     if let Some(paused) = &s.soak_paused {
         line("", paused.clone());
     }
-    line(
-        "service",
-        match s.service.pid {
-            Some(pid) => format!("{} running, pid {pid}", s.service.kind),
-            None if s.service.running => format!("{} running", s.service.kind),
-            None => format!("{} not running", s.service.kind),
-        },
-    );
+    // A unit is named, with what systemd says of its last run.
+    let kind = match &s.service.unit {
+        Some(unit) => format!("{} {}", s.service.kind, crate::text::inert(unit)),
+        None => s.service.kind.clone(),
+    };
+    let mut service = match s.service.pid {
+        Some(pid) => format!("{kind} running, pid {pid}"),
+        None if s.service.running => format!("{kind} running"),
+        None => format!("{kind} not running"),
+    };
+    if s.service.unit.is_some() {
+        if let Some(since) = &s.service.started_at {
+            service.push_str(&format!(", active since {since}"));
+        }
+        if let Some(result) = &s.service.result {
+            service.push_str(&format!(", result {}", crate::text::inert(result)));
+        }
+    }
+    line("service", service);
     if let Some(a) = &s.awaiting_approval {
         line(
             "approval",

@@ -13,6 +13,7 @@ use serde_json::Value;
 pub mod crash;
 pub mod fleet;
 pub mod flood;
+pub mod nspawn;
 pub mod procs;
 pub mod sshd;
 
@@ -22,6 +23,9 @@ pub struct Lab {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub agent: Option<Child>,
+    /// argv the agent runs under (empty: directly), e.g. an `nsenter`
+    /// into a container.
+    pub agent_prefix: Vec<String>,
 }
 
 impl Lab {
@@ -46,6 +50,7 @@ impl Lab {
             dir,
             config,
             agent: None,
+            agent_prefix: Vec::new(),
         }
     }
 
@@ -64,7 +69,15 @@ impl Lab {
     }
 
     pub fn spawn_agent(&self) -> Child {
-        Command::new(GANTRY)
+        let mut command = match self.agent_prefix.split_first() {
+            None => Command::new(GANTRY),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(GANTRY);
+                c
+            }
+        };
+        command
             .args(["agent", "--config"])
             .arg(&self.config)
             .stdout(Stdio::null())

@@ -64,6 +64,13 @@ pub struct ServiceSection {
     pub unit: Option<String>,
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout_s: f64,
+    /// systemd kind: the argv prefix that runs `systemctl` (default
+    /// `["systemctl"]`), e.g. `["nsenter", "-t", "PID", "-m", "-p", "systemctl"]`.
+    #[serde(default)]
+    pub systemctl: Option<Vec<String>>,
+    /// systemd kind: the argv prefix that runs `journalctl`.
+    #[serde(default)]
+    pub journalctl: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

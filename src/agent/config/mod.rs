@@ -27,8 +27,15 @@ use crate::prom::query::Query;
 /// The service the agent runs and watches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceKind {
-    Command { argv: Vec<String> },
-    Systemd { unit: String },
+    Command {
+        argv: Vec<String>,
+    },
+    Systemd {
+        unit: String,
+        /// argv prefixes: `systemctl ARGS…` runs as `systemctl[..] ARGS…`.
+        systemctl: Vec<String>,
+        journalctl: Vec<String>,
+    },
 }
 
 /// A configured check with its parsed expression (none for the built-in
@@ -135,8 +142,16 @@ impl AgentConfig {
             }
         }
         let mut commands: Vec<(&str, &[String])> = Vec::new();
-        if let ServiceKind::Command { argv } = &self.service {
-            commands.push(("service.command", argv));
+        match &self.service {
+            ServiceKind::Command { argv } => commands.push(("service.command", argv)),
+            ServiceKind::Systemd {
+                systemctl,
+                journalctl,
+                ..
+            } => {
+                commands.push(("service.systemctl", systemctl));
+                commands.push(("service.journalctl", journalctl));
+            }
         }
         if let Some((argv, _)) = &self.validate {
             commands.push(("validate.command", argv));
@@ -179,20 +194,50 @@ impl AgentConfig {
                         "service.command: a command service needs its argv, e.g. [\"/usr/bin/trader\", \"--flag\"]".into(),
                     ));
                 }
+                for (field, given) in [
+                    ("systemctl", &file.service.systemctl),
+                    ("journalctl", &file.service.journalctl),
+                ] {
+                    if given.is_some() {
+                        return Err(bad(format!(
+                            "service.{field}: only a systemd service (kind = \"systemd\") runs {field}"
+                        )));
+                    }
+                }
                 ServiceKind::Command {
                     argv: file.service.command.clone(),
                 }
             }
-            "systemd" => match &file.service.unit {
-                Some(unit) if !unit.trim().is_empty() => {
-                    ServiceKind::Systemd { unit: unit.clone() }
+            "systemd" => {
+                let unit = match &file.service.unit {
+                    Some(unit) if !unit.trim().is_empty() => unit.clone(),
+                    _ => {
+                        return Err(bad(
+                            "service.unit: a systemd service needs its unit name, e.g. \"trading.service\"".into()
+                        ));
+                    }
+                };
+                // The unit name goes to systemctl as one argument: a name
+                // that looks like an option, or carries a space or a
+                // control character, would mean something else there.
+                if unit.starts_with('-')
+                    || unit.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(bad(format!("service.unit: {unit:?} is not a unit name")));
                 }
-                _ => {
-                    return Err(bad(
-                        "service.unit: a systemd service needs its unit name".into()
-                    ));
+                let prefix = |field: &str, given: &Option<Vec<String>>, default: &str| match given {
+                    None => Ok(vec![default.to_string()]),
+                    Some(argv) if argv.is_empty() || argv[0].is_empty() => Err(bad(format!(
+                        "service.{field}: must name a program, e.g. [\"{default}\"]"
+                    ))),
+                    Some(argv) => Ok(argv.clone()),
+                };
+                ServiceKind::Systemd {
+                    unit,
+                    systemctl: prefix("systemctl", &file.service.systemctl, "systemctl")?,
+                    journalctl: prefix("journalctl", &file.service.journalctl, "journalctl")?,
                 }
-            },
+            }
             other => {
                 return Err(bad(format!(
                     "service.kind: {other:?} is not \"command\" or \"systemd\""

@@ -1,11 +1,10 @@
-//! The supervised service: a process the agent starts itself (`command`),
-//! or a systemd unit (`systemd`).
+//! The `command` kind: a process the agent starts itself.
 //!
-//! A command service runs in its own process group, so a signal meant for
-//! the agent (Ctrl-C, SIGTERM) never reaches it and it outlives an agent
-//! restart. Its pid and start time go to service.pid, so a restarted agent
-//! adopts the running process instead of starting a second one, and a
-//! recycled pid is never mistaken for it.
+//! It runs in its own process group, so a signal meant for the agent
+//! (Ctrl-C, SIGTERM) never reaches it and it outlives an agent restart.
+//! Its pid and start time go to service.pid, so a restarted agent adopts
+//! the running process instead of starting a second one, and a recycled
+//! pid is never mistaken for it.
 //!
 //! service.pid can lag a crash (it is written after the spawn, removed
 //! after the stop), so it is never the only truth: every process the agent
@@ -13,7 +12,7 @@
 //! by its children. On start the agent adopts the one service process that
 //! matches, and stops every other process carrying its marker before it
 //! starts anything; a stop stops them all. Health is read only from a port
-//! one of those processes listens on ([`Service::answers_on`]).
+//! one of those processes listens on ([`CommandService::answers_on`]).
 
 use std::fs;
 use std::future::Future;
@@ -25,21 +24,12 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-/// The environment marker every service process carries.
-pub const OWNER_VAR: &str = "GANTRY_OWNER";
-
-use super::config::ServiceKind;
+use super::procfs;
+use super::{Exited, OWNER_VAR};
 use crate::durable;
 
-/// Sent to the agent's loop when a service process exits.
-#[derive(Debug)]
-pub struct Exited {
-    pub pid: u32,
-    pub code: Option<i32>,
-}
-
-pub struct Service {
-    kind: ServiceKind,
+pub(super) struct CommandService {
+    argv: Vec<String>,
     state_dir: PathBuf,
     /// The marker's value: the state dir's canonical path.
     owner: String,
@@ -55,9 +45,9 @@ struct Running {
     start_ticks: u64,
 }
 
-impl Service {
-    pub fn new(
-        kind: ServiceKind,
+impl CommandService {
+    pub(super) fn new(
+        argv: Vec<String>,
         state_dir: &Path,
         host: &str,
         stop_timeout_ms: u64,
@@ -68,7 +58,7 @@ impl Service {
             .display()
             .to_string();
         let mut service = Self {
-            kind,
+            argv,
             owner,
             state_dir: state_dir.to_path_buf(),
             host: host.to_string(),
@@ -78,13 +68,6 @@ impl Service {
         };
         service.adopt();
         service
-    }
-
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            ServiceKind::Command { .. } => "command",
-            ServiceKind::Systemd { .. } => "systemd",
-        }
     }
 
     fn pid_path(&self) -> PathBuf {
@@ -145,7 +128,7 @@ impl Service {
                 let _ = durable::write_atomic_mode(
                     &self.pid_path(),
                     format!("{} {}\n", running.pid, running.start_ticks).as_bytes(),
-                    super::store::SHARED_MODE,
+                    crate::agent::store::SHARED_MODE,
                 );
             }
             None => {
@@ -155,89 +138,49 @@ impl Service {
         }
     }
 
-    /// Whether the running service was started with exactly `env` (the
-    /// release and the stage overlay) as release `release`: after a crash
-    /// between a link swap and a restart, the files say one thing and the
-    /// process another. A systemd unit reads its files on every start;
-    /// it is trusted to match.
-    pub fn runs(&self, env: &[(String, String)], release: &str) -> bool {
-        match &self.kind {
-            ServiceKind::Systemd { .. } => true,
-            ServiceKind::Command { .. } => {
-                let Some(pid) = self.pid() else { return false };
-                let Some(actual) = environ(pid) else {
-                    return false;
-                };
-                let has = |k: &str, v: &str| actual.iter().any(|(ak, av)| ak == k && av == v);
-                has("GANTRY_RELEASE", release)
-                    && has(OWNER_VAR, &self.owner)
-                    && env.iter().all(|(k, v)| has(k, v))
-            }
-        }
+    /// Whether the running process was started with exactly `env` as
+    /// release `release` (it carries them in its environment).
+    pub(super) fn runs(&self, env: &[(String, String)], release: &str) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        let Some(actual) = procfs::environ(pid) else {
+            return false;
+        };
+        let has = |k: &str, v: &str| actual.iter().any(|(ak, av)| ak == k && av == v);
+        has("GANTRY_RELEASE", release)
+            && has(OWNER_VAR, &self.owner)
+            && env.iter().all(|(k, v)| has(k, v))
     }
 
     /// Whether a process the agent started listens on local TCP `port`:
-    /// health is read only from such a port. False when another process
-    /// answers there or nothing local does (the agent cannot tell who
-    /// would). A systemd unit's processes are the unit's, started by
-    /// systemd, not marked: for it this holds.
-    pub fn answers_on(&self, port: u16) -> bool {
-        if matches!(self.kind, ServiceKind::Systemd { .. }) {
-            return true;
-        }
-        let inodes = listening_inodes(port);
+    /// false when another process answers there or nothing local does
+    /// (the agent cannot tell who would).
+    pub(super) fn answers_on(&self, port: u16) -> bool {
+        let inodes = procfs::listening_inodes(port);
         if inodes.is_empty() {
             return false;
         }
-        let ours = |pid: u32| {
-            fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-                fds.flatten().any(|fd| {
-                    fs::read_link(fd.path()).is_ok_and(|target| {
-                        let target = target.to_string_lossy();
-                        inodes
-                            .iter()
-                            .any(|inode| target == format!("socket:[{inode}]"))
-                    })
-                })
-            })
-        };
+        let ours = |pid: u32| procfs::holds_socket(pid, &inodes);
         // The service itself first; a child it forked is found by marker.
         self.pid().is_some_and(ours) || marked_processes(&self.owner).iter().any(|m| ours(m.pid))
     }
 
-    pub fn pid(&self) -> Option<u32> {
+    pub(super) fn pid(&self) -> Option<u32> {
         self.running.filter(is_same).map(|r| r.pid)
     }
 
-    /// Whether the service is up right now.
-    pub async fn alive(&self) -> bool {
-        match &self.kind {
-            ServiceKind::Command { .. } => self.running.is_some_and(|r| is_same(&r)),
-            ServiceKind::Systemd { unit } => {
-                systemctl(&["is-active", "--quiet", unit]).await.is_ok()
-            }
-        }
+    /// When the running process started.
+    pub(super) fn started_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.running
+            .filter(is_same)
+            .and_then(|r| procfs::started_at(r.start_ticks))
     }
 
-    /// Stops whatever runs and starts the service with `env`.
-    pub async fn restart(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
-        self.begin_restart().await.await?;
-        self.finish_restart(env, release)
+    pub(super) fn alive(&self) -> bool {
+        self.running.is_some_and(|r| is_same(&r))
     }
 
-    /// Whether a restart reads the release's files itself (a unit does,
-    /// when systemd starts it): one begun before the files changed again
-    /// must be done over.
-    pub fn reads_files_at_start(&self) -> bool {
-        matches!(self.kind, ServiceKind::Systemd { .. })
-    }
-
-    fn spawn(
-        &mut self,
-        argv: &[String],
-        env: &[(String, String)],
-        release: &str,
-    ) -> anyhow::Result<()> {
+    fn spawn(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
+        let argv = &self.argv;
         let log = {
             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
             let log = fs::OpenOptions::new()
@@ -279,13 +222,13 @@ impl Service {
         let pid = child
             .id()
             .ok_or_else(|| anyhow::anyhow!("service exited at once"))?;
-        let start_ticks = start_time(pid).unwrap_or(0);
+        let start_ticks = procfs::stat(pid).map_or(0, |s| s.start_ticks);
         self.running = Some(Running { pid, start_ticks });
         crate::faults::point("service.spawned");
         durable::write_atomic_mode(
             &self.pid_path(),
             format!("{pid} {start_ticks}\n").as_bytes(),
-            super::store::SHARED_MODE,
+            crate::agent::store::SHARED_MODE,
         )?;
         let exits = self.exits.clone();
         tokio::spawn(async move {
@@ -299,49 +242,31 @@ impl Service {
     /// SIGTERM to their process groups, SIGKILL after the stop timeout. The
     /// pid file goes only once they are gone, so a crash in between leaves
     /// the record (and the marker) to find them by.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let ServiceKind::Systemd { unit } = &self.kind {
-            return systemctl(&["stop", unit]).await;
-        }
+    pub(super) async fn stop(&mut self) -> anyhow::Result<()> {
         self.signal_stop().await.wait().await;
         self.stopped()
     }
 
-    /// A restart's slow half, to be awaited off the agent's loop: the
-    /// command service is signalled to stop now and the returned future
-    /// waits for it to be gone; a unit's whole `systemctl restart` runs in
-    /// it. Then [`Service::finish_restart`].
-    pub async fn begin_restart(
+    /// The process is signalled to stop now; the future waits for it to
+    /// be gone.
+    pub(super) async fn begin_restart(
         &mut self,
     ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
-        match self.kind.clone() {
-            ServiceKind::Command { .. } => {
-                let stopping = self.signal_stop().await;
-                Box::pin(async move {
-                    stopping.wait().await;
-                    Ok(())
-                })
-            }
-            ServiceKind::Systemd { unit } => {
-                Box::pin(async move { systemctl(&["restart", &unit]).await })
-            }
-        }
+        let stopping = self.signal_stop().await;
+        Box::pin(async move {
+            stopping.wait().await;
+            Ok(())
+        })
     }
 
-    /// A restart's second half, once [`Service::begin_restart`]'s future
-    /// is done: the command service starts with `env`.
-    pub fn finish_restart(
+    /// The old process is gone: the new one starts with `env`.
+    pub(super) fn finish_restart(
         &mut self,
         env: &[(String, String)],
         release: &str,
     ) -> anyhow::Result<()> {
-        match self.kind.clone() {
-            ServiceKind::Command { argv } => {
-                self.stopped()?;
-                self.spawn(&argv, env, release)
-            }
-            ServiceKind::Systemd { .. } => Ok(()),
-        }
+        self.stopped()?;
+        self.spawn(env, release)
     }
 
     /// SIGTERM to the service's group and to every other process carrying
@@ -420,66 +345,25 @@ struct Marked {
 /// this one. Processes of other users cannot be read and are not ours.
 fn marked_processes(owner: &str) -> Vec<Marked> {
     let me = std::process::id();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    procfs::pids()
+        .into_iter()
         .filter(|pid| *pid != me)
         .filter(|pid| {
-            environ(*pid).is_some_and(|env| env.iter().any(|(k, v)| k == OWNER_VAR && v == owner))
+            procfs::environ(*pid)
+                .is_some_and(|env| env.iter().any(|(k, v)| k == OWNER_VAR && v == owner))
         })
         .filter_map(|pid| {
-            let (state, start_ticks, pgid) = stat_fields(pid)?;
-            (state != 'Z' && state != 'X').then_some(Marked {
+            let stat = procfs::stat(pid).filter(procfs::Stat::live)?;
+            Some(Marked {
                 pid,
-                pgid,
-                running: Running { pid, start_ticks },
+                pgid: stat.pgid,
+                running: Running {
+                    pid,
+                    start_ticks: stat.start_ticks,
+                },
             })
         })
         .collect()
-}
-
-/// A process's environment, as it was when it started.
-fn environ(pid: u32) -> Option<Vec<(String, String)>> {
-    let bytes = fs::read(format!("/proc/{pid}/environ")).ok()?;
-    Some(
-        bytes
-            .split(|b| *b == 0)
-            .filter_map(|pair| {
-                let pair = std::str::from_utf8(pair).ok()?;
-                let (k, v) = pair.split_once('=')?;
-                Some((k.to_string(), v.to_string()))
-            })
-            .collect(),
-    )
-}
-
-/// Inodes of the TCP sockets listening on `port`, any local address.
-fn listening_inodes(port: u16) -> Vec<String> {
-    const LISTEN: &str = "0A";
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let local_port = local
-                .rsplit_once(':')
-                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
-            if *state == LISTEN && local_port == Some(port) {
-                inodes.push(inode.to_string());
-            }
-        }
-    }
-    inodes
 }
 
 fn signal_pid(pid: u32, signal: i32) {
@@ -507,48 +391,5 @@ fn signal_group(pid: u32, signal: i32) {
 /// The process is the one we started: same pid and same start time, and
 /// not a zombie waiting to be reaped.
 fn is_same(running: &Running) -> bool {
-    match stat_fields(running.pid) {
-        Some((state, ticks, _)) => ticks == running.start_ticks && state != 'Z' && state != 'X',
-        None => false,
-    }
-}
-
-/// Whether `pid` is a live process (not a zombie waiting to be reaped).
-pub fn running(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|(state, _, _)| state != 'Z' && state != 'X')
-}
-
-fn start_time(pid: u32) -> Option<u64> {
-    stat_fields(pid).map(|(_, ticks, _)| ticks)
-}
-
-/// (state, starttime, process group) from /proc/PID/stat.
-fn stat_fields(pid: u32) -> Option<(char, u64, u32)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // pgrp is field 5 overall, the 3rd after comm; starttime is field 22.
-    let pgid = fields.nth(1)?.parse().ok()?;
-    let ticks = fields.nth(16)?.parse().ok()?;
-    Some((state, ticks, pgid))
-}
-
-async fn systemctl(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("systemctl")
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| anyhow::anyhow!("systemctl {}: {e}", args.join(" ")))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "systemctl {} failed ({}): {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-    }
+    procfs::stat(running.pid).is_some_and(|s| s.start_ticks == running.start_ticks && s.live())
 }

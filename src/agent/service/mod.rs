@@ -1,0 +1,282 @@
+//! The supervised service, one file per kind: a process the agent starts
+//! itself (`command.rs`) or a systemd unit (`systemd.rs`); what /proc says
+//! of processes (`procfs.rs`); one run as a smoke deploy watches it
+//! (`run.rs`). The agent talks to [`Service`] only, which hands each call
+//! to its kind. A new kind is one more file and one more arm here.
+
+mod command;
+mod procfs;
+mod run;
+mod systemd;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+
+pub use procfs::running;
+pub use run::{Lines, Run};
+pub use systemd::{Unit, UnitFacts};
+
+use super::config::ServiceKind;
+use command::CommandService;
+
+/// The environment marker every service process carries.
+pub const OWNER_VAR: &str = "GANTRY_OWNER";
+
+/// Sent to the agent's loop when a service process exits (command kind:
+/// the agent is its parent; a unit's exits are seen by sampling).
+#[derive(Debug)]
+pub struct Exited {
+    pub pid: u32,
+    pub code: Option<i32>,
+}
+
+/// A check run off the loop before a candidate changes anything: Err
+/// says why it cannot run.
+pub type Preflight = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// What the status shows of the service beyond running and pid.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub unit: Option<String>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub result: Option<String>,
+}
+
+pub struct Service {
+    kind: Kind,
+    state_dir: PathBuf,
+}
+
+enum Kind {
+    Command(CommandService),
+    Systemd {
+        unit: Unit,
+        /// The last `systemctl show`; None until the first, or when it failed.
+        facts: Option<UnitFacts>,
+    },
+}
+
+impl Service {
+    pub fn new(
+        kind: ServiceKind,
+        state_dir: &Path,
+        host: &str,
+        stop_timeout_ms: u64,
+        exits: mpsc::UnboundedSender<Exited>,
+    ) -> Self {
+        let kind = match kind {
+            ServiceKind::Command { argv } => Kind::Command(CommandService::new(
+                argv,
+                state_dir,
+                host,
+                stop_timeout_ms,
+                exits,
+            )),
+            ServiceKind::Systemd {
+                unit,
+                systemctl,
+                journalctl,
+            } => Kind::Systemd {
+                unit: Unit::new(&unit, &systemctl, &journalctl),
+                facts: None,
+            },
+        };
+        Self {
+            kind,
+            state_dir: state_dir.to_path_buf(),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Command(_) => "command",
+            Kind::Systemd { .. } => "systemd",
+        }
+    }
+
+    /// Whether the running service was started with exactly `env` (the
+    /// release and the stage overlay) as release `release`: after a crash
+    /// between a link swap and a restart, the files say one thing and the
+    /// process another. A unit reads the files at every start, so it runs
+    /// them if its main process started after they last changed.
+    pub fn runs(&self, env: &[(String, String)], release: &str) -> bool {
+        match &self.kind {
+            Kind::Command(c) => c.runs(env, release),
+            Kind::Systemd { facts, .. } => facts
+                .as_ref()
+                .is_some_and(|f| systemd::read_files(f, &self.state_dir)),
+        }
+    }
+
+    /// Whether a process of the service listens on local TCP `port`:
+    /// health is read only from such a port. False when another process
+    /// answers there or nothing local does (the agent cannot tell who
+    /// would). A unit's processes are its cgroup's, as of the last sample.
+    pub fn answers_on(&self, port: u16) -> bool {
+        match &self.kind {
+            Kind::Command(c) => c.answers_on(port),
+            Kind::Systemd { facts, .. } => {
+                facts.as_ref().is_some_and(|f| systemd::answers_on(f, port))
+            }
+        }
+    }
+
+    /// The service's process (a unit's MainPID, as of the last sample).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::Command(c) => c.pid(),
+            Kind::Systemd { facts, .. } => facts.as_ref().and_then(|f| f.main_pid),
+        }
+    }
+
+    /// What the status shows beyond the pid.
+    pub fn facts(&self) -> Facts {
+        match &self.kind {
+            Kind::Command(c) => Facts {
+                unit: None,
+                started_at: c.started_at(),
+                result: None,
+            },
+            Kind::Systemd { unit, facts } => Facts {
+                unit: Some(unit.name.clone()),
+                started_at: facts.as_ref().and_then(|f| f.active_since),
+                result: facts
+                    .as_ref()
+                    .map(|f| f.result.clone())
+                    .filter(|r| !r.is_empty()),
+            },
+        }
+    }
+
+    /// Whether the service is up right now. For a unit this asks systemd
+    /// (`systemctl show`) and keeps the answer for the calls above.
+    pub async fn alive(&mut self) -> bool {
+        match &mut self.kind {
+            Kind::Command(c) => c.alive(),
+            Kind::Systemd { unit, facts } => {
+                let shown = unit.show().await;
+                // Said once per change, not at every sample: systemctl that
+                // cannot be run or reached fails process_alive.
+                let was_ok = facts.is_some();
+                if let Err(e) = &shown
+                    && was_ok
+                {
+                    eprintln!("gantry agent: cannot read the unit's state: {e:#}");
+                }
+                *facts = shown.ok();
+                facts.as_ref().is_some_and(UnitFacts::active)
+            }
+        }
+    }
+
+    /// What must hold before a candidate changes anything: a unit that
+    /// does not exist fails it at validation, so current.env never names
+    /// a release nothing can run. A future to run off the loop.
+    pub fn preflight(&self) -> Option<Preflight> {
+        match &self.kind {
+            Kind::Command(_) => None,
+            Kind::Systemd { unit, .. } => {
+                let unit = unit.clone();
+                Some(Box::pin(async move { unit.check_loaded().await }))
+            }
+        }
+    }
+
+    /// Stops whatever runs and starts the service with `env`.
+    pub async fn restart(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
+        self.begin_restart().await.await?;
+        self.finish_restart(env, release).await
+    }
+
+    /// Whether a restart reads the release's files itself (a unit does,
+    /// when systemd starts it): one begun before the files changed again
+    /// must be done over.
+    pub fn reads_files_at_start(&self) -> bool {
+        matches!(self.kind, Kind::Systemd { .. })
+    }
+
+    /// Stops the service: the command kind's process group and every
+    /// process carrying the marker; a unit through `systemctl stop`.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        match &mut self.kind {
+            Kind::Command(c) => c.stop().await,
+            Kind::Systemd { unit, facts } => {
+                let stopped = unit.stop().await;
+                *facts = unit.show().await.ok();
+                stopped
+            }
+        }
+    }
+
+    /// A restart's slow half, to be awaited off the agent's loop: the
+    /// command service is signalled to stop now and the returned future
+    /// waits for it to be gone; a unit's whole `systemctl restart` runs in
+    /// it (until READY=1 for a Type=notify unit). Then
+    /// [`Service::finish_restart`].
+    pub async fn begin_restart(
+        &mut self,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
+        match &mut self.kind {
+            Kind::Command(c) => c.begin_restart().await,
+            Kind::Systemd { unit, .. } => {
+                let unit = unit.clone();
+                Box::pin(async move { unit.restart().await })
+            }
+        }
+    }
+
+    /// A restart's second half, once [`Service::begin_restart`]'s future
+    /// is done: the command service starts with `env`; what systemd says
+    /// of the unit's new run is read, so status names its MainPID at once.
+    pub async fn finish_restart(
+        &mut self,
+        env: &[(String, String)],
+        release: &str,
+    ) -> anyhow::Result<()> {
+        match &mut self.kind {
+            Kind::Command(c) => c.finish_restart(env, release),
+            Kind::Systemd { unit, facts } => {
+                *facts = unit.show().await.ok();
+                Ok(())
+            }
+        }
+    }
+
+    /// Where the service's log is now, taken before a restart: lines
+    /// after it are the next run's.
+    pub fn log_mark(&self) -> u64 {
+        match &self.kind {
+            Kind::Command(_) => std::fs::metadata(self.state_dir.join("service.log"))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            Kind::Systemd { .. } => 0,
+        }
+    }
+
+    /// The run a restart just started, for a smoke deploy to watch: the
+    /// process and service.log from `mark`, or the unit's invocation and
+    /// its journal.
+    pub async fn current_run(&mut self, mark: u64, release: &str) -> Option<Run> {
+        match &mut self.kind {
+            Kind::Command(c) => Some(Run::Process {
+                pid: c.pid()?,
+                release: release.to_string(),
+                log: self.state_dir.join("service.log"),
+                offset: mark,
+            }),
+            Kind::Systemd { unit, facts } => {
+                *facts = unit.show().await.ok();
+                let f = facts.as_ref().filter(|f| f.active())?;
+                Some(Run::Unit {
+                    unit: unit.clone(),
+                    invocation: f.invocation.clone()?,
+                    main_pid: f.main_pid,
+                    state_dir: self.state_dir.clone(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! One run of the service, as a smoke deploy watches it: its log lines
+//! as they come (service.log from where the run began, or the unit's
+//! journal for this invocation), whether it still runs, and whether it
+//! runs the release it was given.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use super::{procfs, systemd};
+
+pub enum Run {
+    Process {
+        pid: u32,
+        release: String,
+        log: PathBuf,
+        offset: u64,
+    },
+    Unit {
+        unit: systemd::Unit,
+        /// systemd's InvocationID of this run: its journal lines carry it.
+        invocation: String,
+        main_pid: Option<u32>,
+        state_dir: PathBuf,
+    },
+}
+
+impl Run {
+    /// The log, read from the run's beginning.
+    pub fn lines(&self) -> Lines {
+        match self {
+            Run::Process { log, offset, .. } => Lines::File {
+                path: log.clone(),
+                offset: *offset,
+                pending: String::new(),
+            },
+            Run::Unit {
+                unit, invocation, ..
+            } => Lines::Journal {
+                unit: unit.clone(),
+                invocation: invocation.clone(),
+                cursor: None,
+            },
+        }
+    }
+
+    /// Whether this run is still going (for a unit: active, same
+    /// invocation).
+    pub async fn running(&self) -> bool {
+        match self {
+            Run::Process { pid, .. } => procfs::running(*pid),
+            Run::Unit {
+                unit, invocation, ..
+            } => unit
+                .show()
+                .await
+                .is_ok_and(|f| f.active() && f.invocation.as_deref() == Some(invocation.as_str())),
+        }
+    }
+
+    /// That the run serves the release it was given, in words; or why
+    /// not. A process carries GANTRY_RELEASE; a unit's main process must
+    /// have started after current.env and stage.env were pointed at it.
+    pub async fn proof(&self) -> Result<String, String> {
+        match self {
+            Run::Process { pid, release, .. } => {
+                let ok = procfs::environ(*pid).is_some_and(|env| {
+                    env.iter()
+                        .any(|(k, v)| k == "GANTRY_RELEASE" && v == release)
+                });
+                if ok {
+                    Ok(format!("running pid {pid}, release {release}"))
+                } else {
+                    Err(format!("release: pid {pid} does not run {release}"))
+                }
+            }
+            Run::Unit {
+                unit,
+                invocation,
+                main_pid,
+                state_dir,
+            } => {
+                let facts = unit.show().await.map_err(|e| format!("running: {e:#}"))?;
+                if facts.invocation.as_deref() != Some(invocation.as_str()) {
+                    return Err(format!(
+                        "running: unit {} was restarted by something else during the smoke",
+                        unit.name
+                    ));
+                }
+                if !systemd::read_files(&facts, state_dir) {
+                    return Err(format!(
+                        "release: unit {} started before current.env and stage.env named the smoke",
+                        unit.name
+                    ));
+                }
+                let pid = main_pid.map_or("none".to_string(), |p| p.to_string());
+                Ok(format!(
+                    "unit {} active, main pid {pid}, invocation {invocation}",
+                    unit.name
+                ))
+            }
+        }
+    }
+}
+
+/// A run's log lines, read as they come.
+pub enum Lines {
+    File {
+        path: PathBuf,
+        offset: u64,
+        /// A line not yet ended by its newline.
+        pending: String,
+    },
+    Journal {
+        unit: systemd::Unit,
+        invocation: String,
+        cursor: Option<String>,
+    },
+}
+
+impl Lines {
+    /// The whole lines written since the last call.
+    pub async fn fresh(&mut self) -> Vec<String> {
+        match self {
+            Lines::File {
+                path,
+                offset,
+                pending,
+            } => {
+                let mut chunk = Vec::new();
+                if let Ok(mut file) = std::fs::File::open(&*path)
+                    && file.seek(SeekFrom::Start(*offset)).is_ok()
+                    && let Ok(n) = file.read_to_end(&mut chunk)
+                {
+                    *offset += n as u64;
+                }
+                pending.push_str(&String::from_utf8_lossy(&chunk));
+                let mut lines = Vec::new();
+                while let Some(end) = pending.find('\n') {
+                    let line: String = pending.drain(..=end).collect();
+                    lines.push(line.trim_end().to_string());
+                }
+                lines
+            }
+            Lines::Journal {
+                unit,
+                invocation,
+                cursor,
+            } => match unit.journal_after(invocation, cursor.as_deref()).await {
+                Ok((lines, next)) => {
+                    *cursor = next;
+                    lines
+                }
+                // journald busy or restarting: the next poll asks again.
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+}
