@@ -1,10 +1,11 @@
-//! From a P0 breach to the known-good answering healthy, end to end, with
-//! the default `gantry init --sim` template: `cargo bench --bench breach`
-//! (figures in docs/benchmarks.md).
+//! From a fault to the rollback decision and to the known-good answering
+//! healthy, end to end, with the default `gantry init --sim` template:
+//! `cargo bench --bench breach` (figures in docs/benchmarks.md).
 //!
 //! A real agent and real `gantry sim` processes. The known-good is live;
-//! each run submits a release whose drawdown jumps past its P0 budget a
-//! fixed time after its paper process starts. The fault's instant is read
+//! each run submits a release whose fault begins a fixed time after its
+//! paper process starts: a drawdown past its P0 budget, then orders four
+//! times slower than the known-good's (only the baseline check sees it). The fault's instant is read
 //! off the process itself (wall clock minus its `sim_uptime_seconds`, one
 //! loopback scrape, under a millisecond of error), so the figure includes
 //! the wait for the next sample, the decision, the swap, the restart and
@@ -21,9 +22,30 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::Lab;
 
-const RUNS: usize = 40;
-/// When the drawdown jumps, after the paper process starts; each run adds
-/// a step of [`SPREAD_S`] / 10, so the faults fall evenly across the probe
+/// A fault, the check that must catch it, and how many runs.
+struct Fault {
+    name: &'static str,
+    check: &'static str,
+    runs: usize,
+}
+
+const FAULTS: [Fault; 2] = [
+    // A P0 limit: drawdown jumps from 0.5 % to 12 % against a budget of 3.
+    Fault {
+        name: "drawdown",
+        check: "drawdown_budget",
+        runs: 40,
+    },
+    // Orders four times slower: only the baseline check sees it.
+    Fault {
+        name: "slow",
+        check: "order_latency_vs_known_good",
+        runs: 10,
+    },
+];
+
+/// When the fault begins, after the paper process starts; each run adds a
+/// step of [`SPREAD_S`] / 10, so the faults fall evenly across the probe
 /// interval rather than in step with it (a process starts right after the
 /// sample that started it).
 const FAULT_AFTER_S: f64 = 2.0;
@@ -31,7 +53,7 @@ const SPREAD_S: f64 = 0.1;
 
 fn main() {
     // Paper soaks longer than the fault takes to come, so it comes in paper;
-    // shadow, which does not watch drawdown, passes in a second.
+    // shadow, which watches neither, passes in a second.
     let mut lab = Lab::new("bench-breach", 5);
     let config = std::fs::read_to_string(&lab.config)
         .expect("config")
@@ -45,31 +67,40 @@ fn main() {
         .to_string();
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), Duration::from_secs(20));
+    // The known-good's window of order latency, to judge the slow ones by.
+    std::thread::sleep(Duration::from_secs(3));
+    for fault in &FAULTS {
+        measure(&lab, &metrics, fault);
+    }
+}
 
+fn measure(lab: &Lab, metrics: &str, fault: &Fault) {
     let mut detect = Vec::new();
     let mut total = Vec::new();
-    for run in 0..RUNS {
+    for run in 0..fault.runs {
         let fault_after = FAULT_AFTER_S + SPREAD_S * ((run % 10) as f64 + 0.5) / 10.0;
         let release = lab.write_release(
-            &format!("bad-drawdown-{run}.env"),
+            &format!("bad-{}-{run}.env", fault.name),
             format!(
-                "STRATEGY=momentum\nSIM_FAULT=drawdown\nSIM_FAULT_AFTER_S={fault_after:.3}\nBENCH_RUN={run}\n"
+                "STRATEGY=momentum\nSIM_FAULT={}\nSIM_FAULT_AFTER_S={fault_after:.3}\nBENCH_RUN={run}\n",
+                fault.name
             )
             .as_bytes(),
         );
-        let before = audit(&lab).len();
+        let before = audit(lab).len();
         let out = lab.ctl_path(&["submit", "--reason", "benchmark breach"], &release);
         assert!(out.status.success(), "submit: {}", common::stderr(&out));
-        let onset = paper_fault_onset(&metrics, fault_after);
-        common::wait_until("the rollback", Duration::from_secs(20), || {
-            audit(&lab)[before..]
+        let onset = paper_fault_onset(metrics, fault_after);
+        common::wait_until("the rollback", Duration::from_secs(30), || {
+            audit(lab)[before..]
                 .iter()
                 .any(|e| e["kind"] == "rollback.done")
         });
-        let entries = audit(&lab);
+        let entries = audit(lab);
         let failed = entries[before..].iter().find(|e| e["kind"] == "gate.fail");
+        let expected = format!("paper gate failed on {}", fault.check);
         assert!(
-            failed.is_some_and(|e| e["message"].as_str().unwrap_or("").contains("paper gate failed on drawdown_budget")),
+            failed.is_some_and(|e| e["message"].as_str().unwrap_or("").contains(&expected)),
             "run {run}: {failed:?}"
         );
         let at = |kind: &str| -> DateTime<Utc> {
@@ -83,14 +114,21 @@ fn main() {
         detect.push(ms(at("gate.fail")));
         total.push(ms(at("rollback.done")));
         println!(
-            "run {:>2}: decided {:>6.1} ms, known-good healthy {:>6.1} ms",
+            "{} {:>2}: decided {:>7.1} ms, known-good healthy {:>7.1} ms",
+            fault.name,
             run + 1,
             detect[run],
             total[run]
         );
     }
-    println!("\n{RUNS} breaches, milliseconds from the fault:");
-    println!("{:<22} {:>7} {:>7} {:>7} {:>7}", "", "min", "median", "p99", "max");
+    println!(
+        "\n{} {} faults, milliseconds from the fault:",
+        fault.runs, fault.name
+    );
+    println!(
+        "{:<22} {:>7} {:>7} {:>7} {:>7}",
+        "", "min", "median", "p99", "max"
+    );
     for (name, values) in [
         ("to the decision", &mut detect),
         ("to known-good healthy", &mut total),
@@ -105,6 +143,7 @@ fn main() {
             pick(1.0)
         );
     }
+    println!();
 }
 
 /// The host's audit log as the agent wrote it (docs/layout.md).

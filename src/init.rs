@@ -198,6 +198,10 @@ state_dir = "."
 kind = "command"
 command = [{exe_q}, "sim", "--listen", "127.0.0.1:{port}"]
 stop_timeout_s = 5
+# The service writes service.log itself; past log_max_size the agent moves
+# it to service.log.1 (older ones to .2 … log_keep) without losing a line.
+log_max_size = "100MB"
+log_keep = 5
 
 [validate]
 # Runs on every candidate before anything is touched; {{env}} is a copy of

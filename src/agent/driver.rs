@@ -55,6 +55,8 @@ pub(super) struct Health {
     /// or after a second.
     pub(super) health_sent: Vec<(CheckStatus, bool)>,
     pub(super) health_sent_at: Instant,
+    /// Why service.log could not be cut back last time, said once.
+    pub(super) log_cut_error: Option<String>,
 }
 
 impl Health {
@@ -75,6 +77,7 @@ impl Health {
             service_alive: false,
             health_sent: Vec::new(),
             health_sent_at: Instant::now(),
+            log_cut_error: None,
         }
     }
 }
@@ -156,6 +159,7 @@ impl Agent {
 
     pub(super) async fn sample(&mut self) {
         self.daily_digest_due(Utc::now());
+        self.keep_log_to_size();
         let unwatched = self.pipeline.gate().is_none()
             && !matches!(self.pipeline.phase, Phase::Validating { .. });
         // A service between two processes has no health of its own yet:
@@ -214,6 +218,21 @@ impl Agent {
                 at: crate::stamp::rfc3339(now),
                 checks,
             }));
+        }
+    }
+
+    /// Cuts service.log back to its limit (service/log.rs). A failure (a
+    /// full disk) is said once; the service goes on writing either way.
+    fn keep_log_to_size(&mut self) {
+        match self.service.cut_log_if_over() {
+            Ok(_) => self.health.log_cut_error = None,
+            Err(e) => {
+                let error = e.to_string();
+                if self.health.log_cut_error.as_ref() != Some(&error) {
+                    eprintln!("gantry agent: cannot cut service.log back to its limit: {error}");
+                    self.health.log_cut_error = Some(error);
+                }
+            }
         }
     }
 }

@@ -71,6 +71,12 @@ pub struct ServiceSection {
     /// systemd kind: the argv prefix that runs `journalctl`.
     #[serde(default)]
     pub journalctl: Option<Vec<String>>,
+    /// command kind: the size service.log is cut back at, e.g. "100MB".
+    #[serde(default)]
+    pub log_max_size: Option<String>,
+    /// command kind: how many cut-off files (service.log.1 …) are kept.
+    #[serde(default)]
+    pub log_keep: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -29,6 +29,8 @@ use crate::prom::query::Query;
 pub enum ServiceKind {
     Command {
         argv: Vec<String>,
+        /// When service.log is cut back, and how many cut-off files stay.
+        log: LogLimits,
     },
     Systemd {
         unit: String,
@@ -143,7 +145,7 @@ impl AgentConfig {
         }
         let mut commands: Vec<(&str, &[String])> = Vec::new();
         match &self.service {
-            ServiceKind::Command { argv } => commands.push(("service.command", argv)),
+            ServiceKind::Command { argv, .. } => commands.push(("service.command", argv)),
             ServiceKind::Systemd {
                 systemctl,
                 journalctl,
@@ -206,6 +208,7 @@ impl AgentConfig {
                 }
                 ServiceKind::Command {
                     argv: file.service.command.clone(),
+                    log: log_limits(&file.service).map_err(&bad)?,
                 }
             }
             "systemd" => {
@@ -232,6 +235,16 @@ impl AgentConfig {
                     ))),
                     Some(argv) => Ok(argv.clone()),
                 };
+                for (field, given) in [
+                    ("log_max_size", file.service.log_max_size.is_some()),
+                    ("log_keep", file.service.log_keep.is_some()),
+                ] {
+                    if given {
+                        return Err(bad(format!(
+                            "service.{field}: a systemd unit logs to the journal, which journald keeps to size (SystemMaxUse= in journald.conf)"
+                        )));
+                    }
+                }
                 ServiceKind::Systemd {
                     unit,
                     systemctl: prefix("systemctl", &file.service.systemctl, "systemctl")?,
@@ -484,6 +497,48 @@ stages = ["paper", "canary", "live"]
     }
 
     #[test]
+    fn service_log_limits_read_sizes_and_refuse_what_cannot_work() {
+        let parse = |extra: &str| {
+            AgentConfig::parse(
+                Path::new("/etc/gantry/gantry.toml"),
+                &GOOD.replace("[service]\n", &format!("[service]\n{extra}\n")),
+            )
+        };
+        let limits = |extra: &str| match parse(extra).unwrap().service {
+            ServiceKind::Command { log, .. } => log,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(limits(""), LogLimits::default());
+        assert_eq!(limits("log_max_size = \"100MB\"").max_bytes, 100_000_000);
+        assert_eq!(limits("log_max_size = \"512 KiB\"").max_bytes, 524_288);
+        let set = limits("log_max_size = \"1.5GB\"\nlog_keep = 2");
+        assert_eq!((set.max_bytes, set.keep), (1_500_000_000, 2));
+        for bad in ["\"12\"", "\"10 parsecs\"", "\"\"", "\"-5MB\""] {
+            let e = parse(&format!("log_max_size = {bad}")).unwrap_err().message;
+            assert!(
+                e.contains("service.log_max_size:") && e.contains("e.g. \"100MB\""),
+                "{e}"
+            );
+        }
+        let e = parse("log_keep = 0").unwrap_err().message;
+        assert!(
+            e.contains("service.log_keep: 0 is not from 1 to 100"),
+            "{e}"
+        );
+        let systemd = GOOD.replace(
+            "kind = \"command\"",
+            "kind = \"systemd\"\nunit = \"t.service\"\nlog_keep = 3",
+        );
+        let e = AgentConfig::parse(Path::new("/etc/gantry/gantry.toml"), &systemd)
+            .unwrap_err()
+            .message;
+        assert!(
+            e.contains("service.log_keep: a systemd unit logs to the journal"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_missing_state_dir_is_an_error_that_says_how_to_make_it() {
         let e = load_err(|t| t.replace("state_dir = \".\"", "state_dir = \"nope\""));
         assert!(
@@ -614,4 +669,66 @@ stages = ["paper", "canary", "live"]
         let e = err(&format!("{GOOD}\n[pipeline.soak_s]\nshadow = -5\n"));
         assert!(e.contains("pipeline.soak_s.shadow"), "{e}");
     }
+}
+
+/// When a command service's service.log is cut back (docs/config.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub max_bytes: u64,
+    /// service.log.1 … service.log.`keep`; at least 1.
+    pub keep: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 100 * 1000 * 1000,
+            keep: 5,
+        }
+    }
+}
+
+/// `service.log_max_size` and `service.log_keep` of a command service.
+fn log_limits(service: &file::ServiceSection) -> Result<LogLimits, String> {
+    let mut limits = LogLimits::default();
+    if let Some(text) = &service.log_max_size {
+        limits.max_bytes = byte_size(text).ok_or_else(|| {
+            format!(
+                "service.log_max_size: {:?} is not a size from 64KB, e.g. \"100MB\" (B, KB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024)",
+                crate::text::inert(text)
+            )
+        })?;
+    }
+    if let Some(keep) = service.log_keep {
+        if !(1..=100).contains(&keep) {
+            return Err(format!(
+                "service.log_keep: {keep} is not from 1 to 100 (the cut-off files kept)"
+            ));
+        }
+        limits.keep = keep;
+    }
+    Ok(limits)
+}
+
+/// "100MB", "512 KiB", "2GB", "70000": bytes, at least 64 KB (a smaller
+/// limit would cut the log on every sample).
+fn byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * scale;
+    (bytes.is_finite() && (64_000.0..=1e15).contains(&bytes)).then_some(bytes as u64)
 }

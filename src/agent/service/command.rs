@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use super::log::ServiceLog;
 use super::procfs;
 use super::{Exited, OWNER_VAR};
+use crate::agent::config::LogLimits;
 use crate::durable;
 
 pub(super) struct CommandService {
@@ -37,6 +39,7 @@ pub(super) struct CommandService {
     stop_timeout: Duration,
     running: Option<Running>,
     exits: mpsc::UnboundedSender<Exited>,
+    log: ServiceLog,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +51,7 @@ struct Running {
 impl CommandService {
     pub(super) fn new(
         argv: Vec<String>,
+        log: LogLimits,
         state_dir: &Path,
         host: &str,
         stop_timeout_ms: u64,
@@ -65,9 +69,14 @@ impl CommandService {
             stop_timeout: Duration::from_millis(stop_timeout_ms),
             running: None,
             exits,
+            log: ServiceLog::new(state_dir, log),
         };
         service.adopt();
         service
+    }
+
+    pub(super) fn log(&self) -> &ServiceLog {
+        &self.log
     }
 
     fn pid_path(&self) -> PathBuf {
@@ -181,17 +190,7 @@ impl CommandService {
 
     fn spawn(&mut self, env: &[(String, String)], release: &str) -> anyhow::Result<()> {
         let argv = &self.argv;
-        let log = {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            let log = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(self.state_dir.join("service.log"))?;
-            // A service may print its secrets: only the agent's user reads.
-            log.set_permissions(fs::Permissions::from_mode(0o600))?;
-            log
-        };
+        let log = self.log.open_for_service()?;
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])

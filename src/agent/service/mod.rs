@@ -5,8 +5,10 @@
 //! to its kind. A new kind is one more file and one more arm here.
 
 mod command;
+mod log;
 mod procfs;
 mod run;
+mod sockdiag;
 mod systemd;
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::pin::Pin;
 
 use tokio::sync::mpsc;
 
+pub use log::{LogReader, ServiceLog};
 pub use procfs::running;
 pub use run::{Lines, Run};
 pub use systemd::{Unit, UnitFacts};
@@ -68,8 +71,9 @@ impl Service {
         exits: mpsc::UnboundedSender<Exited>,
     ) -> Self {
         let kind = match kind {
-            ServiceKind::Command { argv } => Kind::Command(CommandService::new(
+            ServiceKind::Command { argv, log } => Kind::Command(CommandService::new(
                 argv,
+                log,
                 state_dir,
                 host,
                 stop_timeout_ms,
@@ -247,11 +251,18 @@ impl Service {
 
     /// Where the service's log is now, taken before a restart: lines
     /// after it are the next run's.
+    /// Cuts service.log back to its limit if it is over (command kind; a
+    /// unit's journal is journald's to keep): the bytes moved, if any.
+    pub fn cut_log_if_over(&self) -> std::io::Result<Option<u64>> {
+        match &self.kind {
+            Kind::Command(c) => c.log().cut_if_over(),
+            Kind::Systemd { .. } => Ok(None),
+        }
+    }
+
     pub fn log_mark(&self) -> u64 {
         match &self.kind {
-            Kind::Command(_) => std::fs::metadata(self.state_dir.join("service.log"))
-                .map(|m| m.len())
-                .unwrap_or(0),
+            Kind::Command(c) => c.log().mark(),
             Kind::Systemd { .. } => 0,
         }
     }
@@ -264,8 +275,8 @@ impl Service {
             Kind::Command(c) => Some(Run::Process {
                 pid: c.pid()?,
                 release: release.to_string(),
-                log: self.state_dir.join("service.log"),
-                offset: mark,
+                log: c.log().clone(),
+                mark,
             }),
             Kind::Systemd { unit, facts } => {
                 *facts = unit.show().await.ok();

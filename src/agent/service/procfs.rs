@@ -94,8 +94,13 @@ pub(super) fn environ(pid: u32) -> Option<Vec<(String, String)>> {
 }
 
 /// Inodes of the TCP sockets listening on `port`, any local address, in
-/// this network namespace.
+/// this network namespace: asked of netlink, or read from /proc where
+/// netlink cannot answer (sockdiag.rs says why).
 pub(super) fn listening_inodes(port: u16) -> Vec<String> {
+    super::sockdiag::listening_inodes(port).unwrap_or_else(|_| listening_inodes_from_proc(port))
+}
+
+pub(super) fn listening_inodes_from_proc(port: u16) -> Vec<String> {
     const LISTEN: &str = "0A";
     let mut inodes = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {

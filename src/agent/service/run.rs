@@ -3,17 +3,18 @@
 //! journal for this invocation), whether it still runs, and whether it
 //! runs the release it was given.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
+use super::log::{LogReader, ServiceLog};
 use super::{procfs, systemd};
 
 pub enum Run {
     Process {
         pid: u32,
         release: String,
-        log: PathBuf,
-        offset: u64,
+        log: ServiceLog,
+        /// Where the run's lines begin ([`ServiceLog::mark`]).
+        mark: u64,
     },
     Unit {
         unit: systemd::Unit,
@@ -28,11 +29,7 @@ impl Run {
     /// The log, read from the run's beginning.
     pub fn lines(&self) -> Lines {
         match self {
-            Run::Process { log, offset, .. } => Lines::File {
-                path: log.clone(),
-                offset: *offset,
-                pending: String::new(),
-            },
+            Run::Process { log, mark, .. } => Lines::File(log.reader(*mark)),
             Run::Unit {
                 unit, invocation, ..
             } => Lines::Journal {
@@ -104,12 +101,8 @@ impl Run {
 
 /// A run's log lines, read as they come.
 pub enum Lines {
-    File {
-        path: PathBuf,
-        offset: u64,
-        /// A line not yet ended by its newline.
-        pending: String,
-    },
+    /// service.log, across the agent's cuts of it.
+    File(LogReader),
     Journal {
         unit: systemd::Unit,
         invocation: String,
@@ -121,26 +114,7 @@ impl Lines {
     /// The whole lines written since the last call.
     pub async fn fresh(&mut self) -> Vec<String> {
         match self {
-            Lines::File {
-                path,
-                offset,
-                pending,
-            } => {
-                let mut chunk = Vec::new();
-                if let Ok(mut file) = std::fs::File::open(&*path)
-                    && file.seek(SeekFrom::Start(*offset)).is_ok()
-                    && let Ok(n) = file.read_to_end(&mut chunk)
-                {
-                    *offset += n as u64;
-                }
-                pending.push_str(&String::from_utf8_lossy(&chunk));
-                let mut lines = Vec::new();
-                while let Some(end) = pending.find('\n') {
-                    let line: String = pending.drain(..=end).collect();
-                    lines.push(line.trim_end().to_string());
-                }
-                lines
-            }
+            Lines::File(reader) => reader.fresh(),
             Lines::Journal {
                 unit,
                 invocation,

@@ -48,6 +48,7 @@ pub const KNOWN_SIM_KEYS: &[&str] = &[
     "SIM_FAULT_FACTOR",
     "SIM_SESSION",
     "SIM_SESSION_OPENS_AFTER_S",
+    "SIM_LOG_EVERY_MS",
 ];
 
 /// The non-`SIM_*` keys the sim reads; everything else in the environment
@@ -95,6 +96,9 @@ pub struct Knobs {
     pub tick: Duration,
     pub startup: Duration,
     pub log_line: Option<String>,
+    /// `SIM_LOG_EVERY_MS`: `log_line` again at this period (a chatty
+    /// release, for log rotation).
+    pub log_every: Option<Duration>,
     pub never_idle: bool,
     pub exit_code: i32,
     pub state_dir: Option<PathBuf>,
@@ -126,6 +130,7 @@ impl Default for Knobs {
             tick: Duration::from_millis(100),
             startup: Duration::ZERO,
             log_line: None,
+            log_every: None,
             never_idle: false,
             exit_code: 1,
             state_dir: None,
@@ -177,6 +182,13 @@ impl Knobs {
             if is_relevant(key) && !value.is_empty() {
                 knobs.set(key, value)?;
             }
+        }
+        if knobs.log_every.is_some() && knobs.log_line.is_none() {
+            return Err(KnobError::Invalid {
+                key: "SIM_LOG_EVERY_MS".into(),
+                value: format!("{}", knobs.log_every.unwrap_or_default().as_millis()),
+                expected: "needs SIM_LOG_LINE (the line to repeat)".into(),
+            });
         }
         if let Some(after) = knobs.session_opens_after
             && knobs.session == Session::Open
@@ -231,6 +243,7 @@ impl Knobs {
             "SIM_TICK_MS" => self.tick = millis(value, 1).map_err(invalid)?,
             "SIM_STARTUP_MS" => self.startup = millis(value, 0).map_err(invalid)?,
             "SIM_LOG_LINE" => self.log_line = Some(value.into()),
+            "SIM_LOG_EVERY_MS" => self.log_every = Some(millis(value, 1).map_err(invalid)?),
             "SIM_NEVER_IDLE" => self.never_idle = flag(value).map_err(invalid)?,
             "SIM_EXIT_CODE" => {
                 self.exit_code = value.parse::<u8>().map(i32::from).map_err(|_| {
@@ -480,7 +493,16 @@ mod tests {
         assert!(knobs.sends_orders_at(Duration::from_millis(2500)));
         let err = parse(&[("SIM_SESSION_OPENS_AFTER_S", "2")]).unwrap_err();
         assert_eq!(err.key(), "SIM_SESSION_OPENS_AFTER_S");
-        assert!(err.to_string().contains("needs SIM_SESSION=closed"), "{err}");
-        assert!(parse(&[("SIM_SESSION", "closed"), ("SIM_SESSION_OPENS_AFTER_S", "soon")]).is_err());
+        assert!(
+            err.to_string().contains("needs SIM_SESSION=closed"),
+            "{err}"
+        );
+        assert!(
+            parse(&[
+                ("SIM_SESSION", "closed"),
+                ("SIM_SESSION_OPENS_AFTER_S", "soon")
+            ])
+            .is_err()
+        );
     }
 }

@@ -133,6 +133,8 @@ pub struct Sim {
     fill_credit: f64,
     /// When a market closed at idle opens (`SIM_SESSION_OPENS_AFTER_S`).
     next_open_at: Option<Duration>,
+    /// When `SIM_LOG_LINE` is logged again (`SIM_LOG_EVERY_MS`).
+    next_log_at: Option<Duration>,
 }
 
 impl Sim {
@@ -166,6 +168,7 @@ impl Sim {
             flow: OrderFlow::default(),
             fill_credit: 0.0,
             next_open_at: None,
+            next_log_at: None,
         }
     }
 
@@ -217,6 +220,19 @@ impl Sim {
         {
             self.tick(now, &mut out);
         }
+        if !self.exited
+            && let (Some(at), Some(every), Some(line)) =
+                (self.next_log_at, self.knobs.log_every, &self.knobs.log_line)
+            && at <= now
+        {
+            // Every line that fell due, so the volume is the period's even
+            // when the loop woke late.
+            let due = ((now - at).as_nanos() / every.as_nanos() + 1).min(100_000);
+            for _ in 0..due {
+                out.push(Effect::Log(line.clone()));
+            }
+            self.next_log_at = Some(at + every * due as u32);
+        }
         out
     }
 
@@ -233,11 +249,12 @@ impl Sim {
             fault,
             self.next_repeat_at,
             self.next_open_at,
+            self.next_log_at,
             self.next_tick_at,
         ]
-            .into_iter()
-            .flatten()
-            .min()
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn answer(&self, now: Duration) -> Answer {

@@ -89,6 +89,7 @@ impl Sim {
                 }
                 if let Some(line) = &self.knobs.log_line {
                     out.push(Effect::Log(line.clone()));
+                    self.next_log_at = self.knobs.log_every.map(|every| now + every);
                 }
                 // Said once, so a log reader knows why nothing trades; never
                 // in the smoke mode, which logs nothing after idle.
