@@ -69,7 +69,10 @@ fn main() {
         let entries = audit(&lab);
         let failed = entries[before..].iter().find(|e| e["kind"] == "gate.fail");
         assert!(
-            failed.is_some_and(|e| e["message"].as_str().unwrap_or("").contains("paper gate failed on drawdown_budget")),
+            failed.is_some_and(|e| e["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("paper gate failed on drawdown_budget")),
             "run {run}: {failed:?}"
         );
         let at = |kind: &str| -> DateTime<Utc> {
@@ -90,7 +93,10 @@ fn main() {
         );
     }
     println!("\n{RUNS} breaches, milliseconds from the fault:");
-    println!("{:<22} {:>7} {:>7} {:>7} {:>7}", "", "min", "median", "p99", "max");
+    println!(
+        "{:<22} {:>7} {:>7} {:>7} {:>7}",
+        "", "min", "median", "p99", "max"
+    );
     for (name, values) in [
         ("to the decision", &mut detect),
         ("to known-good healthy", &mut total),

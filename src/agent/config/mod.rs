@@ -5,6 +5,7 @@
 //! agent touches anything.
 
 mod checks;
+pub mod container;
 mod fields;
 mod file;
 mod market;
@@ -36,6 +37,8 @@ pub enum ServiceKind {
         systemctl: Vec<String>,
         journalctl: Vec<String>,
     },
+    /// A container the agent runs with `docker`/`podman run`.
+    Container(container::ContainerSpec),
 }
 
 /// A configured check with its parsed expression (none for the built-in
@@ -152,6 +155,10 @@ impl AgentConfig {
                 commands.push(("service.systemctl", systemctl));
                 commands.push(("service.journalctl", journalctl));
             }
+            // The engine is looked for at each candidate, not here: an
+            // agent whose engine went missing must still start, show the
+            // host and stop what it can (service/container.rs).
+            ServiceKind::Container(_) => {}
         }
         if let Some((argv, _)) = &self.validate {
             commands.push(("validate.command", argv));
@@ -238,12 +245,29 @@ impl AgentConfig {
                     journalctl: prefix("journalctl", &file.service.journalctl, "journalctl")?,
                 }
             }
+            "container" => ServiceKind::Container(container::spec(&file.service).map_err(&bad)?),
             other => {
                 return Err(bad(format!(
-                    "service.kind: {other:?} is not \"command\" or \"systemd\""
+                    "service.kind: {other:?} is not \"command\", \"systemd\" or \"container\""
                 )));
             }
         };
+        if !matches!(service, ServiceKind::Container(_)) {
+            let s = &file.service;
+            for (field, given) in [
+                ("engine", s.engine.is_some()),
+                ("name", s.name.is_some()),
+                ("image", s.image.is_some()),
+                ("volumes", s.volumes.is_some()),
+                ("network", s.network.is_some()),
+            ] {
+                if given {
+                    return Err(bad(format!(
+                        "service.{field}: only a container service (kind = \"container\") has {field}"
+                    )));
+                }
+            }
+        }
         let stop_timeout_ms =
             seconds_field("service.stop_timeout_s", file.service.stop_timeout_s).map_err(&bad)?;
         let command = |name: &str,

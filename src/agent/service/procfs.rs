@@ -1,7 +1,8 @@
 //! What /proc says about a process: its state, start time, group,
 //! parent, environment, and the TCP sockets it listens on. Read only;
-//! both service kinds use it (the command kind to know its own
-//! processes, the systemd kind to know a unit's).
+//! every service kind uses it (the command kind to know its own
+//! processes, the systemd kind a unit's, the container kind a
+//! container's).
 
 use std::fs;
 
@@ -96,10 +97,20 @@ pub(super) fn environ(pid: u32) -> Option<Vec<(String, String)>> {
 /// Inodes of the TCP sockets listening on `port`, any local address, in
 /// this network namespace.
 pub(super) fn listening_inodes(port: u16) -> Vec<String> {
+    listening_in("/proc/net", port)
+}
+
+/// The same in the network namespace of process `pid` (a container's,
+/// which may not be the agent's).
+pub(super) fn listening_inodes_of(pid: u32, port: u16) -> Vec<String> {
+    listening_in(&format!("/proc/{pid}/net"), port)
+}
+
+fn listening_in(dir: &str, port: u16) -> Vec<String> {
     const LISTEN: &str = "0A";
     let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
+    for table in [format!("{dir}/tcp"), format!("{dir}/tcp6")] {
+        let Ok(text) = fs::read_to_string(&table) else {
             continue;
         };
         for line in text.lines().skip(1) {

@@ -480,7 +480,16 @@ mod tests {
         assert!(knobs.sends_orders_at(Duration::from_millis(2500)));
         let err = parse(&[("SIM_SESSION_OPENS_AFTER_S", "2")]).unwrap_err();
         assert_eq!(err.key(), "SIM_SESSION_OPENS_AFTER_S");
-        assert!(err.to_string().contains("needs SIM_SESSION=closed"), "{err}");
-        assert!(parse(&[("SIM_SESSION", "closed"), ("SIM_SESSION_OPENS_AFTER_S", "soon")]).is_err());
+        assert!(
+            err.to_string().contains("needs SIM_SESSION=closed"),
+            "{err}"
+        );
+        assert!(
+            parse(&[
+                ("SIM_SESSION", "closed"),
+                ("SIM_SESSION_OPENS_AFTER_S", "soon")
+            ])
+            .is_err()
+        );
     }
 }

@@ -235,9 +235,9 @@ impl Sim {
             self.next_open_at,
             self.next_tick_at,
         ]
-            .into_iter()
-            .flatten()
-            .min()
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn answer(&self, now: Duration) -> Answer {

@@ -61,7 +61,10 @@ impl Sim {
                 self.orders,
             )));
         }
-        if self.knobs.executes_orders() && self.knobs.market_open_at(now) && now >= self.next_order_at {
+        if self.knobs.executes_orders()
+            && self.knobs.market_open_at(now)
+            && now >= self.next_order_at
+        {
             self.next_order_at = now + ORDER_EVERY;
             self.orders += 1;
             let tau = self.trading_secs(secs);
@@ -205,7 +208,9 @@ mod tests {
             .map(String::from)
             .collect::<Vec<_>>();
         assert!(
-            closed.iter().any(|l| l.starts_with("market closed:") && l.contains("3.0s")),
+            closed
+                .iter()
+                .any(|l| l.starts_with("market closed:") && l.contains("3.0s")),
             "{closed:?}"
         );
         let at_close = paper.sample(ms(2_900));
@@ -214,7 +219,10 @@ mod tests {
             .into_iter()
             .map(String::from)
             .collect::<Vec<_>>();
-        assert!(opened.iter().any(|l| l == "market open: trading"), "{opened:?}");
+        assert!(
+            opened.iter().any(|l| l == "market open: trading"),
+            "{opened:?}"
+        );
         let later = paper.sample(ms(6_000));
         assert!(later.order_requests_total > 20, "{later:?}");
         assert!(later.pnl_usd > 0.0, "PnL grows from the opening");
