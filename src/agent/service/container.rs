@@ -246,10 +246,10 @@ impl Container {
         let image = self.image_ref(&tag);
         let file = env_file(&env, &self.host, &release).map_err(|e| anyhow::anyhow!(e))?;
         self.check_volumes().map_err(|e| anyhow::anyhow!(e))?;
-        let present = matches!(
-            self.cli(&["image", "inspect", "--", &image], QUICK).await,
-            Ok(_)
-        );
+        let present = self
+            .cli(&["image", "inspect", "--", &image], QUICK)
+            .await
+            .is_ok();
         if !present {
             self.pull(&image).await.map_err(|e| anyhow::anyhow!(e))?;
         }
