@@ -222,7 +222,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
             .expect("under root")
             .display()
             .to_string();
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        // A temp file of an atomic write may be gone by now.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&path).expect("link");
             out.push((name, target.display().to_string().into_bytes()));

@@ -50,6 +50,11 @@ pub struct Container {
     host: String,
     stop_timeout_s: u64,
     state_dir: PathBuf,
+    /// Held by a replace and by a stop, so that they never overlap: a
+    /// restart the agent gave up on (a smoke or an emergency stop came)
+    /// still finishes off the loop, and what runs after it must see the
+    /// container it left, not race its `rm` and `run`.
+    busy: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What `container inspect` says of the container.
@@ -102,6 +107,7 @@ impl Container {
             host: host.to_string(),
             stop_timeout_s: stop_timeout_ms.div_ceil(1000),
             state_dir: state_dir.to_path_buf(),
+            busy: Default::default(),
         }
     }
 
@@ -242,6 +248,7 @@ impl Container {
     /// not here: what was validated runs), then stop and remove the old
     /// container, then run the new one; Ok once it is running.
     pub async fn replace(&self, env: Vec<(String, String)>, release: String) -> anyhow::Result<()> {
+        let _busy = self.busy.lock().await;
         let tag = image_tag(&env).map_err(|e| anyhow::anyhow!(e))?;
         let image = self.image_ref(&tag);
         let file = env_file(&env, &self.host, &release).map_err(|e| anyhow::anyhow!(e))?;
@@ -312,7 +319,7 @@ impl Container {
         if self.inspect_ours().await?.is_none() {
             return Ok(());
         }
-        self.stop().await?;
+        self.stop_now().await?;
         match self.cli(&["rm", "-f", "--", &self.spec.name], QUICK).await {
             Ok(_) | Err(CliError::NoSuch) => Ok(()),
             Err(CliError::Failed(e)) => Err(anyhow::anyhow!(
@@ -324,7 +331,13 @@ impl Container {
 
     /// `stop -t STOP_TIMEOUT`: the engine signals, waits, then kills.
     /// The container stays (stopped) for inspection until the next start.
+    /// A replace under way finishes first, so what it started is stopped.
     pub async fn stop(&self) -> anyhow::Result<()> {
+        let _busy = self.busy.lock().await;
+        self.stop_now().await
+    }
+
+    async fn stop_now(&self) -> anyhow::Result<()> {
         let Some(facts) = self.inspect_ours().await? else {
             return Ok(());
         };
