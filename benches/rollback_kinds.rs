@@ -1,7 +1,9 @@
 //! Rollback time per service kind, in one run: the same drills on a
-//! `command` service and on a `systemd` unit (Type=notify, in a real
-//! systemd: PID 1 of a systemd-nspawn container, tests/common/nspawn.rs).
-//! `cargo bench --bench rollback_kinds` (root, systemd-container
+//! `command` service, on a `systemd` unit (Type=notify, in a real
+//! systemd: PID 1 of a systemd-nspawn container, tests/common/nspawn.rs),
+//! and on a `container` with docker and with podman
+//! (tests/common/engines.rs). `cargo bench --bench rollback_kinds` (root,
+//! systemd-container, docker.io, podman, runc and docker-registry
 //! installed); figures in docs/benchmarks.md.
 //!
 //! Each drill injects a gate failure, rolls back to the known-good
@@ -14,6 +16,7 @@ mod common;
 use std::time::Duration;
 
 use common::Lab;
+use common::engines::{self, Engine, Kind};
 use common::nspawn::{self, Nspawn};
 
 const DRILLS: usize = 10;
@@ -26,8 +29,22 @@ const KEYS: [&str; 5] = [
 ];
 
 fn drills(kind: &str, lab: &Lab) -> Vec<Vec<f64>> {
-    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(5));
-    lab.deploy_live(&lab.example("good-v2.env"), Duration::from_secs(5));
+    drills_of(
+        kind,
+        lab,
+        &lab.example("good.env"),
+        &lab.example("good-v2.env"),
+    )
+}
+
+fn drills_of(
+    kind: &str,
+    lab: &Lab,
+    good: &std::path::Path,
+    good_v2: &std::path::Path,
+) -> Vec<Vec<f64>> {
+    lab.deploy_live(good, Duration::from_secs(20));
+    lab.deploy_live(good_v2, Duration::from_secs(20));
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); KEYS.len()];
     for n in 0..DRILLS {
         let report = lab.ctl_json(&["drill", "--reason", "benchmark drill"]);
@@ -53,6 +70,23 @@ fn main() {
     } else {
         None
     };
+    for kind in [Kind::Docker, Kind::Podman] {
+        if !engines::available(kind) {
+            continue;
+        }
+        let engine = Engine::start(kind);
+        let (mut lab, port) = engines::container_lab(&engine, "bench-container", "bench-sim");
+        let release = |file: &str, drift: u32| {
+            let body =
+                format!("IMAGE_TAG=good\nSIM_LISTEN=127.0.0.1:{port}\nSIM_PNL_DRIFT={drift}\n");
+            lab.write_release(file, body.as_bytes())
+        };
+        let (good, good_v2) = (release("good.env", 5), release("good-v2.env", 6));
+        lab.start_agent();
+        let name = kind.program();
+        results.push((name, drills_of(name, &lab, &good, &good_v2)));
+        drop(lab);
+    }
     println!("\n{DRILLS} drills per kind, milliseconds:");
     println!(
         "{:<8} {:<12} {:>8} {:>8} {:>8}",

@@ -189,6 +189,7 @@ impl Hosts {
         let config = crate::init::write(&InitArgs {
             dir: dir.to_path_buf(),
             name: Some(name.into()),
+            host: None,
             sim: true,
             soak: Some(soak.max(1)),
             force: false,

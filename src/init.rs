@@ -9,11 +9,17 @@ use std::path::PathBuf;
 use crate::agent::config::AgentConfig;
 use crate::exit::{Code, fail};
 
+mod container;
 mod systemd;
 
 pub struct InitArgs {
     pub dir: PathBuf,
+    /// `--name`: the host's name, except with `--kind container`, where
+    /// `--name` names the container (as the CLI has it) and the
+    /// host is `--host`.
     pub name: Option<String>,
+    /// `--host`: the host's name, for every form.
+    pub host: Option<String>,
     pub sim: bool,
     pub soak: Option<u64>,
     pub force: bool,
@@ -22,10 +28,19 @@ pub struct InitArgs {
     pub kind: Option<ServiceArg>,
 }
 
-/// `--kind systemd --unit UNIT`.
+/// `--kind systemd --unit UNIT` or `--kind container --image REPO
+/// [--engine docker|podman] [--name N]`.
 #[derive(Debug, Clone)]
 pub enum ServiceArg {
-    Systemd { unit: String },
+    Systemd {
+        unit: String,
+    },
+    Container {
+        image: String,
+        engine: Option<String>,
+        /// The container's name (default: the repository's last component).
+        name: Option<String>,
+    },
 }
 
 pub fn run(args: &InitArgs) -> anyhow::Result<()> {
@@ -56,9 +71,26 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
             format!("{} exists; pass --force to overwrite it", path.display()),
         ));
     }
-    let name = match &args.name {
+    let container = matches!(args.kind, Some(ServiceArg::Container { .. }));
+    let given = match (&args.host, &args.name) {
+        (Some(h), Some(n)) if !container && h != n => {
+            return Err(fail(
+                Code::Usage,
+                format!("--host {h:?} and --name {n:?} both name the host: give one"),
+            ));
+        }
+        (Some(h), _) => Some(h),
+        (None, n) if !container => n.as_ref(),
+        (None, _) => None,
+    };
+    let name = match given {
         Some(n) => n.clone(),
         None => hostname(),
+    };
+    let flag = if args.host.is_some() || container {
+        "--host"
+    } else {
+        "--name"
     };
     if name.is_empty()
         || name
@@ -67,7 +99,7 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
     {
         return Err(fail(
             Code::Usage,
-            format!("--name {name:?} is not a usable host name"),
+            format!("{flag} {name:?} is not a usable host name"),
         ));
     }
     let text = match (&args.kind, args.sim) {
@@ -85,6 +117,40 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
                 ));
             }
             systemd::config(&name, args.soak, unit)
+        }
+        (
+            Some(ServiceArg::Container {
+                image,
+                engine,
+                name: c,
+            }),
+            false,
+        ) => {
+            let engine = engine.as_deref().unwrap_or("docker");
+            if !matches!(engine, "docker" | "podman") {
+                return Err(fail(
+                    Code::Usage,
+                    format!("--engine {engine:?} is not docker or podman"),
+                ));
+            }
+            if let Err(why) = crate::agent::config::container::repository(image) {
+                return Err(fail(Code::Usage, format!("--image {image:?} {why}")));
+            }
+            let c = c.clone().unwrap_or_else(|| container::default_name(image));
+            if !crate::agent::config::container::container_name(&c) {
+                return Err(fail(
+                    Code::Usage,
+                    format!(
+                        "--name {c:?} is not a container name (letters, digits, '_', '.', '-')"
+                    ),
+                ));
+            }
+            let spec = container::ContainerArgs {
+                image,
+                engine,
+                name: &c,
+            };
+            container::config(&name, args.soak, &spec)
         }
         (None, false) => plain_config(&name, args.soak),
     };
@@ -389,6 +455,7 @@ mod tests {
             let args = InitArgs {
                 dir: dir.path().join(if sim { "sim" } else { "plain" }),
                 name: Some("lab-1".into()),
+                host: None,
                 sim,
                 soak: Some(3),
                 force: false,

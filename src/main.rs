@@ -53,18 +53,35 @@ enum Command {
     /// Write DIR/gantry.toml, a commented agent config.
     Init {
         dir: PathBuf,
-        /// The host's name (default: this machine's hostname).
+        /// The host's name (default: this machine's hostname); with
+        /// `--kind container`, the container's name (the host's is then --host).
         #[arg(long)]
         name: Option<String>,
+        /// The host's name, for every form (default: this machine's hostname).
+        #[arg(long)]
+        host: Option<String>,
         /// The service is `gantry sim` on a free loopback port.
         #[arg(long, conflicts_with = "kind")]
         sim: bool,
-        /// The service's kind: `systemd` (with --unit) writes the commented systemd form.
-        #[arg(long, value_parser = ["systemd"], requires = "unit")]
+        /// The service's kind: `systemd` (with --unit) or `container` (with
+        /// --image) writes that commented form.
+        #[arg(long, value_parser = ["systemd", "container"])]
         kind: Option<String>,
         /// The systemd unit the agent restarts (with --kind systemd).
-        #[arg(long, requires = "kind")]
+        #[arg(
+            long,
+            requires = "kind",
+            required_if_eq("kind", "systemd"),
+            conflicts_with = "image"
+        )]
         unit: Option<String>,
+        /// The image repository; the tag comes from each release's IMAGE_TAG
+        /// (with --kind container).
+        #[arg(long, requires = "kind", required_if_eq("kind", "container"))]
+        image: Option<String>,
+        /// The container engine's CLI (with --kind container; default docker).
+        #[arg(long, requires = "image", value_parser = ["docker", "podman"])]
+        engine: Option<String>,
         /// Soak seconds for every stage (default: 10 with --sim, else 300/600/900).
         #[arg(long)]
         soak: Option<u64>,
@@ -212,17 +229,30 @@ fn main() {
             force,
             kind,
             unit,
-        } => gantry::init::run(&gantry::init::InitArgs {
-            dir,
-            name,
-            sim,
-            soak,
-            force,
-            // clap admits only "systemd", and only with --unit.
-            kind: kind
-                .zip(unit)
-                .map(|(_, unit)| gantry::init::ServiceArg::Systemd { unit }),
-        }),
+            image,
+            engine,
+            host,
+        } => {
+            // clap admits only these kinds, each with its own flag.
+            let kind = match kind.as_deref() {
+                Some("systemd") => unit.map(|unit| gantry::init::ServiceArg::Systemd { unit }),
+                Some("container") => image.map(|image| gantry::init::ServiceArg::Container {
+                    image,
+                    engine,
+                    name: name.clone(),
+                }),
+                _ => None,
+            };
+            gantry::init::run(&gantry::init::InitArgs {
+                dir,
+                name,
+                host,
+                sim,
+                soak,
+                force,
+                kind,
+            })
+        }
         Command::Agent { config } => gantry::agent::run(&config),
         Command::Ctl { args, command } => gantry::ctl::run(&args, command),
         Command::Sim {

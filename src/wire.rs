@@ -326,6 +326,16 @@ pub struct ServiceView {
     /// `start-limit-hit`, …).
     #[serde(default)]
     pub result: Option<String>,
+    /// container kind: the container's name (gantry's, from the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// container kind: the image reference the container runs
+    /// (`REPO:IMAGE_TAG`, the engine's Config.Image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// container kind: that image's id, as the engine prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -72,10 +72,11 @@ impl Agent {
                 .write_candidate(&format!("{short}-{run}"), &bytes)
                 .map(Some),
         };
-        let preflight = self.service.preflight();
+        let preflight = self.service.preflight(&bytes);
         tokio::spawn(async move {
-            // The service first: a unit that cannot start fails the
-            // candidate before its validate command runs.
+            // The service first: a unit that cannot start, or an image
+            // that cannot be pulled, fails the candidate before its
+            // validate command runs.
             if let Some(preflight) = preflight
                 && let Err(detail) = preflight.await
             {

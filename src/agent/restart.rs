@@ -47,7 +47,10 @@ impl Agent {
         }
         self.restart_generation += 1;
         let generation = self.restart_generation;
-        let stopping = self.service.begin_restart().await;
+        let stopping = self
+            .service
+            .begin_restart(&next.env, &next.release.id)
+            .await;
         let report = self.inbox.restarts_tx.clone();
         tokio::spawn(async move {
             let result = stopping.await;

@@ -1,7 +1,7 @@
 //! The smoke deploy's watcher: reads the service's log from where the
-//! smoke started (service.log, or the unit's journal), expects the
-//! configured startup phases in order, refuses any forbidden line, then
-//! checks the run (still running, the release, started after the smoke
+//! smoke started (service.log, the unit's journal or the container's
+//! logs), expects the configured startup phases in order, refuses any
+//! forbidden line, then checks the run (still running, the release, started after the smoke
 //! began). No retries: the first failure is the answer, named.
 
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub async fn watch(w: Watch) -> SmokeResult {
     // A journal is read by running journalctl: asked less often than a file.
     let poll = match run {
         Run::Process { .. } => Duration::from_millis(20),
-        Run::Unit { .. } => Duration::from_millis(50),
+        Run::Unit { .. } | Run::Container { .. } => Duration::from_millis(50),
     };
     let started = Instant::now();
     let deadline = started + Duration::from_millis(w.config.timeout_ms);

@@ -111,6 +111,7 @@ mod tests {
         let args = InitArgs {
             dir: dir.path().join("unit"),
             name: Some("lab-1".into()),
+            host: None,
             sim: false,
             soak: None,
             force: false,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod crash;
+pub mod engines;
 pub mod fleet;
 pub mod flood;
 pub mod nspawn;
@@ -26,6 +27,9 @@ pub struct Lab {
     /// argv the agent runs under (empty: directly), e.g. an `nsenter`
     /// into a container.
     pub agent_prefix: Vec<String>,
+    /// Set in the agent's environment (e.g. DOCKER_HOST for a private
+    /// engine).
+    pub agent_env: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -51,6 +55,7 @@ impl Lab {
             config,
             agent: None,
             agent_prefix: Vec::new(),
+            agent_env: Vec::new(),
         }
     }
 
@@ -78,6 +83,7 @@ impl Lab {
             }
         };
         command
+            .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
             .args(["agent", "--config"])
             .arg(&self.config)
             .stdout(Stdio::null())
@@ -216,7 +222,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
             .expect("under root")
             .display()
             .to_string();
-        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        // A temp file of an atomic write may be gone by now.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&path).expect("link");
             out.push((name, target.display().to_string().into_bytes()));

@@ -56,7 +56,7 @@ pub struct HostSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
-    /// "command" or "systemd".
+    /// "command", "systemd" or "container".
     pub kind: String,
     #[serde(default)]
     pub command: Vec<String>,
@@ -77,6 +77,23 @@ pub struct ServiceSection {
     /// command kind: how many cut-off files (service.log.1 …) are kept.
     #[serde(default)]
     pub log_keep: Option<u32>,
+    /// container kind: "docker" or "podman", the CLI on PATH.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// container kind: the container's name, owned by gantry.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// container kind: the image's repository; the tag is the release's
+    /// IMAGE_TAG.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// container kind: `HOST:CONTAINER[:OPTIONS]` bind mounts or named
+    /// volumes.
+    #[serde(default)]
+    pub volumes: Option<Vec<String>>,
+    /// container kind: "host" (the default) or a named network.
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@
 //! agent touches anything.
 
 mod checks;
+pub mod container;
 mod fields;
 mod file;
 mod market;
@@ -38,6 +39,8 @@ pub enum ServiceKind {
         systemctl: Vec<String>,
         journalctl: Vec<String>,
     },
+    /// A container the agent runs with `docker`/`podman run`.
+    Container(container::ContainerSpec),
 }
 
 /// A configured check with its parsed expression (none for the built-in
@@ -154,6 +157,10 @@ impl AgentConfig {
                 commands.push(("service.systemctl", systemctl));
                 commands.push(("service.journalctl", journalctl));
             }
+            // The engine is looked for at each candidate, not here: an
+            // agent whose engine went missing must still start, show the
+            // host and stop what it can (service/container.rs).
+            ServiceKind::Container(_) => {}
         }
         if let Some((argv, _)) = &self.validate {
             commands.push(("validate.command", argv));
@@ -235,28 +242,56 @@ impl AgentConfig {
                     ))),
                     Some(argv) => Ok(argv.clone()),
                 };
-                for (field, given) in [
-                    ("log_max_size", file.service.log_max_size.is_some()),
-                    ("log_keep", file.service.log_keep.is_some()),
-                ] {
-                    if given {
-                        return Err(bad(format!(
-                            "service.{field}: a systemd unit logs to the journal, which journald keeps to size (SystemMaxUse= in journald.conf)"
-                        )));
-                    }
-                }
                 ServiceKind::Systemd {
                     unit,
                     systemctl: prefix("systemctl", &file.service.systemctl, "systemctl")?,
                     journalctl: prefix("journalctl", &file.service.journalctl, "journalctl")?,
                 }
             }
+            "container" => ServiceKind::Container(container::spec(&file.service).map_err(&bad)?),
             other => {
                 return Err(bad(format!(
-                    "service.kind: {other:?} is not \"command\" or \"systemd\""
+                    "service.kind: {other:?} is not \"command\", \"systemd\" or \"container\""
                 )));
             }
         };
+        let log_keeper = match &service {
+            ServiceKind::Command { .. } => None,
+            ServiceKind::Systemd { .. } => {
+                Some("journald keeps a unit's journal to size (SystemMaxUse= in journald.conf)")
+            }
+            ServiceKind::Container(_) => {
+                Some("the container engine keeps a container's log (its log driver's max-size)")
+            }
+        };
+        if let Some(keeper) = log_keeper {
+            for (field, given) in [
+                ("log_max_size", file.service.log_max_size.is_some()),
+                ("log_keep", file.service.log_keep.is_some()),
+            ] {
+                if given {
+                    return Err(bad(format!(
+                        "service.{field}: only a command service writes service.log; {keeper}"
+                    )));
+                }
+            }
+        }
+        if !matches!(service, ServiceKind::Container(_)) {
+            let s = &file.service;
+            for (field, given) in [
+                ("engine", s.engine.is_some()),
+                ("name", s.name.is_some()),
+                ("image", s.image.is_some()),
+                ("volumes", s.volumes.is_some()),
+                ("network", s.network.is_some()),
+            ] {
+                if given {
+                    return Err(bad(format!(
+                        "service.{field}: only a container service (kind = \"container\") has {field}"
+                    )));
+                }
+            }
+        }
         let stop_timeout_ms =
             seconds_field("service.stop_timeout_s", file.service.stop_timeout_s).map_err(&bad)?;
         let command = |name: &str,
@@ -533,7 +568,7 @@ stages = ["paper", "canary", "live"]
             .unwrap_err()
             .message;
         assert!(
-            e.contains("service.log_keep: a systemd unit logs to the journal"),
+            e.contains("service.log_keep: only a command service writes service.log; journald"),
             "{e}"
         );
     }

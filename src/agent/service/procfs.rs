@@ -1,7 +1,8 @@
 //! What /proc says about a process: its state, start time, group,
 //! parent, environment, and the TCP sockets it listens on. Read only;
-//! both service kinds use it (the command kind to know its own
-//! processes, the systemd kind to know a unit's).
+//! every service kind uses it (the command kind to know its own
+//! processes, the systemd kind a unit's, the container kind a
+//! container's).
 
 use std::fs;
 
@@ -97,14 +98,25 @@ pub(super) fn environ(pid: u32) -> Option<Vec<(String, String)>> {
 /// this network namespace: asked of netlink, or read from /proc where
 /// netlink cannot answer (sockdiag.rs says why).
 pub(super) fn listening_inodes(port: u16) -> Vec<String> {
-    super::sockdiag::listening_inodes(port).unwrap_or_else(|_| listening_inodes_from_proc(port))
+    super::sockdiag::listening_inodes(port).unwrap_or_else(|_| listening_in("/proc/net", port))
 }
 
-pub(super) fn listening_inodes_from_proc(port: u16) -> Vec<String> {
+/// The same in the network namespace of process `pid` (a container's,
+/// which may not be the agent's): netlink where it is the agent's own
+/// (a host-network container), else that namespace's /proc table.
+pub(super) fn listening_inodes_of(pid: u32, port: u16) -> Vec<String> {
+    let own = fs::read_link("/proc/self/ns/net").ok();
+    if own.is_some() && own == fs::read_link(format!("/proc/{pid}/ns/net")).ok() {
+        return listening_inodes(port);
+    }
+    listening_in(&format!("/proc/{pid}/net"), port)
+}
+
+pub(super) fn listening_in(dir: &str, port: u16) -> Vec<String> {
     const LISTEN: &str = "0A";
     let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
+    for table in [format!("{dir}/tcp"), format!("{dir}/tcp6")] {
+        let Ok(text) = fs::read_to_string(&table) else {
             continue;
         };
         for line in text.lines().skip(1) {

@@ -1,12 +1,12 @@
 //! One run of the service, as a smoke deploy watches it: its log lines
-//! as they come (service.log from where the run began, or the unit's
-//! journal for this invocation), whether it still runs, and whether it
-//! runs the release it was given.
+//! as they come (service.log from where the run began, the unit's
+//! journal for this invocation, or the container's `logs`), whether it
+//! still runs, and whether it runs the release it was given.
 
 use std::path::PathBuf;
 
 use super::log::{LogReader, ServiceLog};
-use super::{procfs, systemd};
+use super::{container, procfs, systemd};
 
 pub enum Run {
     Process {
@@ -23,6 +23,12 @@ pub enum Run {
         main_pid: Option<u32>,
         state_dir: PathBuf,
     },
+    Container {
+        container: container::Container,
+        /// The engine's id of the container this run started.
+        id: String,
+        release: String,
+    },
 }
 
 impl Run {
@@ -37,6 +43,7 @@ impl Run {
                 invocation: invocation.clone(),
                 cursor: None,
             },
+            Run::Container { container, id, .. } => Lines::Container(container.follow_logs(id)),
         }
     }
 
@@ -51,6 +58,10 @@ impl Run {
                 .show()
                 .await
                 .is_ok_and(|f| f.active() && f.invocation.as_deref() == Some(invocation.as_str())),
+            Run::Container { container, id, .. } => container
+                .inspect()
+                .await
+                .is_ok_and(|f| f.is_some_and(|f| f.running && f.id == *id)),
         }
     }
 
@@ -95,6 +106,11 @@ impl Run {
                     unit.name
                 ))
             }
+            Run::Container {
+                container,
+                id,
+                release,
+            } => container.proof(id, release).await,
         }
     }
 }
@@ -108,6 +124,7 @@ pub enum Lines {
         invocation: String,
         cursor: Option<String>,
     },
+    Container(container::LogFollow),
 }
 
 impl Lines {
@@ -127,6 +144,7 @@ impl Lines {
                 // journald busy or restarting: the next poll asks again.
                 Err(_) => Vec::new(),
             },
+            Lines::Container(follow) => follow.fresh(),
         }
     }
 }
