@@ -246,6 +246,11 @@ fn a_release_diff_shows_values_only_for_public_keys() {
 fn oversized_and_linked_releases_are_refused_before_anything_is_sent() {
     let mut lab = Lab::new("lab-big", 1);
     lab.start_agent();
+    // The agent may answer before its resume line is written: read the
+    // log once it is, so only what ctl sends could change it.
+    common::wait_until("the resume line", Duration::from_secs(5), || {
+        std::fs::read_to_string(lab.path("audit.jsonl")).is_ok_and(|a| a.contains("agent.resume"))
+    });
     let audit_before = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
 
     // 2 MB: refused by ctl, naming the limit, before a byte is sent.

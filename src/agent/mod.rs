@@ -258,7 +258,9 @@ impl Agent {
             venue_probe: venue::VenueProbe::of(&config),
             sessions: socket::Sessions::default(),
         });
-        clients.spawn(socket::serve(listener, hub));
+        // Served once the agent has resumed (below): a client never reads
+        // a state the audit log has not recorded yet.
+        let serving = socket::serve(listener, hub);
         let (tracker, snapshots) = metrics::Tracker::new(&pipeline, &status_tx.borrow());
         if let Some(http) = config.http.clone() {
             let audit_path = store.path("audit.jsonl");
@@ -318,6 +320,7 @@ impl Agent {
             agent.step_fact(stop.event, stop.at).await;
         }
         agent.fact(Event::Resumed).await;
+        clients.spawn(serving);
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         eprintln!(
             "gantry agent: {} serving {} in {} (state {})",

@@ -437,6 +437,7 @@ pub fn container_lab(engine: &Engine, lab_name: &str, container: &str) -> (super
             1,
         )
         .replacen(&format!("{command}\n"), "", 1);
+    let text = super::without_service_log_settings(&text);
     std::fs::write(&lab.config, text).unwrap();
     lab.agent_env = engine.env.clone();
     (lab, port)

@@ -264,6 +264,15 @@ impl Drop for Lab {
 }
 
 /// Polls `done` until it holds, panicking with `what` after `timeout`.
+/// A template's `[service]` without the command kind's service.log
+/// settings, which the other kinds refuse (they keep no service.log).
+pub fn without_service_log_settings(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("log_max_size =") && !l.starts_with("log_keep ="))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

@@ -240,6 +240,7 @@ pub fn systemd_lab(name: &str, soak: u64, unit_extra: &str) -> (Lab, Nspawn) {
             1,
         )
         .replacen(&format!("{command}\n"), "", 1);
+    let text = super::without_service_log_settings(&text);
     std::fs::write(&lab.config, text).unwrap();
     let state = lab.dir.path().to_path_buf();
     let container = Nspawn::boot(&[&state]);

@@ -168,3 +168,29 @@ pub(super) fn started_at(ticks: u64) -> Option<chrono::DateTime<chrono::Utc>> {
     let ms = i64::try_from(ticks).ok()? * 1000 / hz as i64;
     chrono::DateTime::from_timestamp_millis(boot * 1000 + ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netlink_finds_a_listener_and_agrees_with_proc() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A connection in the table too, which a LISTEN dump must skip.
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut asked = super::super::sockdiag::listening_inodes(port).expect("netlink answers");
+        let mut read = listening_in("/proc/net", port);
+        asked.sort();
+        read.sort();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert_eq!(asked, read);
+        assert_eq!(listening_inodes(port), read);
+        drop(listener);
+        assert!(
+            super::super::sockdiag::listening_inodes(port)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
