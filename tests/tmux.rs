@@ -249,11 +249,14 @@ fn demo_in_tmux_approve_estop_quit() {
         Duration::from_secs(10),
     );
 
-    // q leaves nothing running.
+    // q leaves nothing running: nothing that names this demo's fleet dir
+    // (another demo on the machine is not this test's business).
+    let dir = procs::demo_dir(tmux.pane_pid()).expect("the demo's fleet dir, from an agent's --config");
+    let dir = dir.display().to_string();
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = processes_mentioning("gantry-fleet-");
+        let left = processes_mentioning(&dir);
         if left.is_empty() {
             break;
         }
