@@ -661,3 +661,28 @@ fn no_freeze_no_override_note() {
     };
     assert!(!note.message.contains("FREEZE"), "{}", note.message);
 }
+
+#[test]
+fn an_approval_left_waiting_escalates_once_per_threshold() {
+    let mut rig = Rig::new();
+    rig.deploy_to_awaiting(1);
+    let pages = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Alert { priority: Priority::P1, title } if title.contains("has waited")))
+            .count()
+    };
+    rig.advance(59_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "not before 60 s");
+    rig.advance(2_000);
+    let effects = rig.sample(healthy());
+    assert_eq!(pages(&effects), 1);
+    assert!(matches!(&effects[0], Effect::Audit(n) if n.kind == AuditKind::ApprovalEscalated));
+    rig.advance(1_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "once per threshold");
+    rig.advance(60_000);
+    assert_eq!(pages(&rig.sample(healthy())), 1, "the second threshold");
+    rig.advance(600_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "no third");
+    assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
+}
