@@ -292,6 +292,7 @@ watch_s = 3600                      # post-deploy watch window of live
 require_approval_for_live = true    # canary → live waits for `gantry ctl approve`
 require_distinct_approver = false   # true: the submitter may not approve
 verify_timeout_s = 15               # a restarted known-good must answer healthy within this
+escalate_after_s = [900, 3600]     # an approval waiting this long pages P1, once per threshold
 
 [pipeline.soak_s]
 shadow = {soak}

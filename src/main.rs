@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use gantry::ctl::{CtlArgs, CtlCommand};
 
 #[derive(Parser)]
@@ -124,6 +124,19 @@ enum Command {
         #[arg(long, value_name = "ENVFILE")]
         validate_config: Option<PathBuf>,
     },
+    /// Print a shell completion script: `source <(gantry completions bash)`.
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page as roff: `gantry man | man -l -`; `gantry man ctl` for a command's.
+    Man {
+        /// A command's page (e.g. `ctl`, `ctl rollout`) instead of gantry(1).
+        command: Vec<String>,
+        /// Write every page (gantry.1, gantry-ctl.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The simulated venue, as a desk's scripts talk to a venue's API.
@@ -186,6 +199,8 @@ fn main() {
         Some(
             Command::Ctl { .. }
                 | Command::Init { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
                 | Command::Sim {
                     command: Some(_),
                     ..
@@ -273,6 +288,11 @@ fn main() {
             command: Some(SimCommand::Flatten { state_dir }),
             ..
         } => gantry::sim::venue_cli::flatten(&state_dir),
+        Command::Completions { shell } => {
+            completions(shell);
+            Ok(())
+        }
+        Command::Man { command, dir } => man(&command, dir.as_deref()),
         Command::Attach {
             role,
             config,
@@ -301,10 +321,46 @@ fn main() {
     }
 }
 
+/// Generated from the parser itself, so a script can never offer a flag
+/// the binary refuses (hence a command, not a build.rs artefact).
+fn completions(shell: clap_complete::Shell) {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "gantry", &mut std::io::stdout());
+}
+
+fn man(path: &[String], dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use gantry::exit::{Code, fail};
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    if let Some(dir) = dir {
+        return clap_mangen::generate_to(cmd, dir)
+            .with_context(|| format!("cannot write man pages into {}", dir.display()));
+    }
+    // Built first so a subcommand's page is titled `gantry-ctl`, not `ctl`.
+    cmd.build();
+    let mut page = &cmd;
+    for name in path {
+        page = page.find_subcommand(name).ok_or_else(|| {
+            fail(
+                Code::Usage,
+                format!(
+                    "no command {name:?} under `{}`; try `{} --help`",
+                    page.get_display_name().unwrap_or(page.get_name()),
+                    page.get_display_name()
+                        .unwrap_or(page.get_name())
+                        .replace('-', " ")
+                ),
+            )
+        })?;
+    }
+    clap_mangen::Man::new(page.clone())
+        .render(&mut std::io::stdout())
+        .context("cannot write the man page to stdout")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {

@@ -14,6 +14,7 @@ pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
 pub mod estop;
 pub mod history;
+pub mod releases;
 
 /// Bumped when a message changes incompatibly.
 pub const PROTOCOL: u32 = 1;
@@ -107,7 +108,12 @@ pub enum Request {
         digest: String,
         stage: Stage,
     },
-    Rollback,
+    /// To the known-good, or with `to` to a release that passed live on
+    /// this host before (its id or a digest prefix; `releases` lists them).
+    Rollback {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
     Estop,
     Rearm,
     Drill,
@@ -154,6 +160,9 @@ pub enum Request {
         #[serde(default = "default_history_limit")]
         limit: usize,
     },
+    /// The releases that served live here, newest first, and which a
+    /// `rollback --to` may go to (`releases::Releases`).
+    Releases,
 }
 
 fn default_history_limit() -> usize {
@@ -174,7 +183,7 @@ impl Request {
             Request::Status => "status",
             Request::Submit { .. } => "submit",
             Request::Approve { .. } => "approve",
-            Request::Rollback => "rollback",
+            Request::Rollback { .. } => "rollback",
             Request::Estop => "estop",
             Request::Rearm => "rearm",
             Request::Drill => "drill",
@@ -187,6 +196,7 @@ impl Request {
             Request::Smoke { .. } => "smoke",
             Request::Notify { .. } => "notify",
             Request::History { .. } => "history",
+            Request::Releases => "releases",
         }
     }
 }

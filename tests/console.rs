@@ -334,7 +334,7 @@ fn a_key_on_a_stale_host_acts_only_after_a_second_confirmation() {
     assert!(matches!(
         &commands[..],
         [Command::Ask {
-            request: Request::Rollback,
+            request: Request::Rollback { to: None },
             ..
         }]
     ));

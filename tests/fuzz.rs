@@ -938,7 +938,8 @@ fn request() -> impl Strategy<Value = wire::Request> {
         prop::sample::select(vec![Priority::P0, Priority::P1, Priority::P2, Priority::P3]);
     prop_oneof![
         Just(Request::Status),
-        Just(Request::Rollback),
+        prop::option::of(text()).prop_map(|to| Request::Rollback { to }),
+        Just(Request::Releases),
         Just(Request::Estop),
         Just(Request::Rearm),
         Just(Request::Drill),

@@ -9,6 +9,10 @@ use super::notify::{QUEUE, Queued, daily_digest, priority_str};
 use crate::pipeline::Priority;
 use crate::stamp::rfc3339;
 
+/// A host whose way back was last rehearsed longer ago than this pages P2
+/// (DESIGN: "warn when a host's last drill is older than 30 days").
+pub const DRILL_MAX_AGE_DAYS: i64 = 30;
+
 impl Agent {
     pub(super) fn alert(
         &mut self,
@@ -17,11 +21,24 @@ impl Agent {
         extra: Vec<(String, String)>,
     ) {
         let at = rfc3339(Utc::now());
+        let deploy = self.pipeline.deploy();
+        let evidence = extra
+            .iter()
+            .find(|(k, _)| k == "evidence")
+            .map(|(_, v)| v.clone());
+        // Who to page needs the host, the deploy and its release, the line
+        // that shows why, and what to do: `runbook` stays null until checks
+        // name one.
         let line = json!({
             "at": at,
             "host": self.config.host,
             "priority": priority_str(priority),
             "title": title,
+            "deploy": deploy.map(|d| d.id.clone()),
+            "release": deploy.map(|d| d.release.id.clone())
+                .or_else(|| self.pipeline.serving.as_ref().map(|r| r.id.clone())),
+            "evidence": evidence,
+            "runbook": null,
         });
         if let Err(e) = self.alerts.append_line(&line.to_string()) {
             eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
@@ -65,5 +82,24 @@ impl Agent {
         let day = std::mem::replace(&mut self.digest_day, today);
         let (title, fields) = daily_digest(day, &self.pipeline);
         self.alert(Priority::P3, title, fields);
+        if let Some(evidence) = self.drill_overdue(now) {
+            let title = "drill overdue: the way back has not been rehearsed".to_string();
+            self.alert(Priority::P2, title, vec![("evidence".into(), evidence)]);
+        }
+    }
+
+    /// A release serving whose last drill is older than `DRILL_MAX_AGE_DAYS`
+    /// (or never ran): why, for a P2 once a day.
+    fn drill_overdue(&self, now: crate::pipeline::Time) -> Option<String> {
+        self.pipeline.serving.as_ref()?;
+        match self.pipeline.last_drill_at {
+            None => Some("no drill has ever run on this host".into()),
+            Some(at) if now - at > chrono::Duration::days(DRILL_MAX_AGE_DAYS) => Some(format!(
+                "last drill {} ({} days ago; drill every {DRILL_MAX_AGE_DAYS})",
+                rfc3339(at),
+                (now - at).num_days()
+            )),
+            Some(_) => None,
+        }
     }
 }

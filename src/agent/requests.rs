@@ -286,6 +286,10 @@ impl Agent {
                 };
                 return Answer::Now(Reply::ok(id, serde_json::to_value(history).ok()));
             }
+            Op::Releases => {
+                let releases = crate::wire::releases::of(&self.pipeline, &self.config.host);
+                return Answer::Now(Reply::ok(id, serde_json::to_value(releases).ok()));
+            }
             Op::ReleaseDiff { release, against } => {
                 // Sessions answer diffs themselves; a reused id lands here.
                 let diff = store::release_diff(
@@ -388,10 +392,26 @@ impl Agent {
                 by: actor.clone(),
                 reason: reason.clone(),
             }),
-            Op::Rollback => Event::Rollback {
-                by: actor.clone(),
-                reason: reason.clone(),
-            },
+            Op::Rollback { to } => {
+                // A release whose file is gone would fail to start after the
+                // service was stopped: refuse before anything moves.
+                if let Some(name) = to
+                    && let Ok(target) = self.pipeline.return_target(name)
+                    && !self.store.has_release(&target.id)
+                {
+                    let message = format!(
+                        "rollback to {} refused: its file releases/{}.env is gone from this host",
+                        target.id, target.id
+                    );
+                    self.audit_refusal(command, &actor, &reason, &message);
+                    return Answer::Now(Reply::err(id, ErrorCode::Refused, message));
+                }
+                Event::Rollback {
+                    by: actor.clone(),
+                    reason: reason.clone(),
+                    to: to.clone(),
+                }
+            }
             Op::Estop => Event::Estop {
                 by: actor.clone(),
                 reason: reason.clone(),
@@ -446,7 +466,7 @@ impl Agent {
             Op::Submit { .. } => Answer::Later(Awaited::Outcome(Pending::Submit {
                 deploy_id: deploy_id.unwrap_or_default(),
             })),
-            Op::Rollback if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
+            Op::Rollback { .. } if matches!(self.pipeline.phase, Phase::RollingBack { .. }) => {
                 Answer::Later(Awaited::Outcome(Pending::Rollback))
             }
             Op::Drill if matches!(self.pipeline.phase, Phase::Drilling { .. }) => {

@@ -121,8 +121,24 @@ impl Agent {
             || effects.iter().any(|e| matches!(e, Effect::Persist));
         let previous = std::mem::replace(&mut self.pipeline, next);
         self.dirty = true;
+        // An alert carries the audit line that explains it: the last entry
+        // of this transition before it.
+        let mut evidence = effects[..leading].iter().rev().find_map(|e| match e {
+            Effect::Audit(note) => Some(note.message.clone()),
+            _ => None,
+        });
         for effect in effects.into_iter().skip(leading) {
-            self.perform(effect, &previous).await;
+            match effect {
+                Effect::Alert { priority, title } => {
+                    let extra = evidence.iter().map(|e| ("evidence".to_string(), e.clone()));
+                    self.alert(priority, title, extra.collect());
+                }
+                Effect::Audit(ref note) => {
+                    evidence = Some(note.message.clone());
+                    self.perform(effect, &previous).await;
+                }
+                effect => self.perform(effect, &previous).await,
+            }
         }
         if leading > 0 && self.dirty {
             // Whatever was recorded is saved, Persist effect or not.

@@ -434,7 +434,7 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
                     },
                     None => return Vec::new(),
                 },
-                DialogKind::Rollback => Request::Rollback,
+                DialogKind::Rollback => Request::Rollback { to: None },
                 DialogKind::EmergencyStop => Request::Estop,
                 DialogKind::Drill => Request::Drill,
                 DialogKind::Rearm => Request::Rearm,

@@ -25,6 +25,7 @@ use crate::wire::{ErrorCode, Request};
 mod drill_all;
 mod estop_all;
 pub mod history;
+mod releases;
 mod remote;
 mod report;
 pub mod rollout;
@@ -102,11 +103,18 @@ pub enum CtlCommand {
         #[arg(long)]
         stage: Option<String>,
     },
-    /// Roll back to the known-good release now.
+    /// Roll back to the known-good release now, or with --to to any
+    /// release that passed live on this host (`ctl releases` lists them).
     Rollback {
         #[arg(long)]
         reason: String,
+        /// A release id (or a digest prefix of 8+ hex digits) from `ctl releases`.
+        #[arg(long, value_name = "RELEASE")]
+        to: Option<String>,
     },
+    /// The releases that served live on this host, newest first: when, how
+    /// each ended, and which `rollback --to` may go to.
+    Releases,
     /// Emergency stop: halt, stop the service, run the kill command, then
     /// wait until the venue is verified flat. Exit 0 only if it is.
     Estop {
@@ -307,6 +315,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         }
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
+        CtlCommand::Releases => (Request::Releases, None),
         CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,
@@ -349,7 +358,12 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
                 Some(reason.clone()),
             )
         }
-        CtlCommand::Rollback { reason } => (Request::Rollback, Some(reason.clone())),
+        CtlCommand::Rollback { reason, to } => {
+            if let Some(to) = to {
+                eprintln!("rolling back to release {}", inert(to));
+            }
+            (Request::Rollback { to: to.clone() }, Some(reason.clone()))
+        }
         CtlCommand::Estop { reason } => (Request::Estop, Some(reason.clone())),
         CtlCommand::Rearm { reason } => (Request::Rearm, Some(reason.clone())),
         CtlCommand::Restore { reason } => (Request::Restore, Some(reason.clone())),

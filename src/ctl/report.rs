@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{AuditAction, CtlCommand, code_for, history};
+use super::{AuditAction, CtlCommand, code_for, history, releases};
 use crate::exit::Exit;
 use crate::text::inert;
 use crate::wire::StateWord;
@@ -46,6 +46,10 @@ fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> 
         CtlCommand::History { .. } => {
             let history: crate::wire::history::History = serde_json::from_value(data.clone())?;
             print!("{}", history::render(&history, chrono::Utc::now()));
+        }
+        CtlCommand::Releases => {
+            let list: crate::wire::releases::Releases = serde_json::from_value(data.clone())?;
+            print!("{}", releases::render(&list));
         }
         CtlCommand::Audit { action: None, .. } => {
             let entries: Vec<AuditEntry> = serde_json::from_value(data.clone())?;

@@ -22,6 +22,8 @@ pub enum AuditKind {
     GateWarn,
     WatchDone,
     Approve,
+    /// An approval waited past an `escalate_after_s` threshold: paged P1.
+    ApprovalEscalated,
     Rollback,
     RollbackStart,
     RollbackDone,
@@ -64,6 +66,7 @@ const WORDS: &[(AuditKind, &str)] = &[
     (AuditKind::GateWarn, "gate.warn"),
     (AuditKind::WatchDone, "watch.done"),
     (AuditKind::Approve, "approve"),
+    (AuditKind::ApprovalEscalated, "approval.escalated"),
     (AuditKind::Rollback, "rollback"),
     (AuditKind::RollbackStart, "rollback.start"),
     (AuditKind::RollbackDone, "rollback.done"),

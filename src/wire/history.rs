@@ -178,6 +178,7 @@ mod tests {
                     &[],
                     chrono::Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap(),
                 ),
+                escalated: 0,
             },
             ..Pipeline::default()
         };

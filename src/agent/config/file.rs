@@ -135,6 +135,9 @@ pub struct PipelineSection {
     pub require_distinct_approver: bool,
     #[serde(default = "default_verify_timeout")]
     pub verify_timeout_s: f64,
+    /// An approval waiting this long pages P1, once per threshold.
+    #[serde(default = "default_escalate_after")]
+    pub escalate_after_s: Vec<f64>,
     /// A soak on market evidence (`config/market.rs`).
     #[serde(default)]
     pub evidence: Option<super::market::EvidenceSection>,
@@ -151,6 +154,7 @@ impl Default for PipelineSection {
             require_approval_for_live: true,
             require_distinct_approver: false,
             verify_timeout_s: default_verify_timeout(),
+            escalate_after_s: default_escalate_after(),
             evidence: None,
             sessions: None,
         }
@@ -304,4 +308,9 @@ pub(super) fn default_stale() -> f64 {
 
 pub(super) fn default_smoke_timeout() -> f64 {
     30.0
+}
+
+/// 15 minutes, then an hour: a canary left waiting is someone's to decide.
+fn default_escalate_after() -> Vec<f64> {
+    vec![900.0, 3600.0]
 }

@@ -357,6 +357,23 @@ impl AgentConfig {
         let watch_ms = seconds_field("pipeline.watch_s", p.watch_s).map_err(&bad)?;
         let verify_timeout_ms =
             seconds_field("pipeline.verify_timeout_s", p.verify_timeout_s).map_err(&bad)?;
+        let mut escalate_after_ms = Vec::with_capacity(p.escalate_after_s.len());
+        for (i, s) in p.escalate_after_s.iter().enumerate() {
+            let field = format!("pipeline.escalate_after_s[{i}]");
+            let ms = seconds_field(&field, *s).map_err(&bad)?;
+            if escalate_after_ms.last().is_some_and(|last| ms <= *last) {
+                return Err(bad(format!(
+                    "{field}: {s} is not after the threshold before it; list them ascending"
+                )));
+            }
+            escalate_after_ms.push(ms);
+        }
+        if escalate_after_ms.len() > 5 {
+            return Err(bad(format!(
+                "pipeline.escalate_after_s: {} thresholds; at most 5",
+                escalate_after_ms.len()
+            )));
+        }
 
         if !(file.probe.url.starts_with("http://") || file.probe.url.starts_with("https://")) {
             return Err(bad(format!(
@@ -395,6 +412,7 @@ impl AgentConfig {
             max_sample_gap_ms: file.probe.interval_ms.saturating_mul(3).max(1000),
             verify_timeout_ms,
             evidence: evidence.as_ref().map(|e| e.rule.clone()),
+            escalate_after_ms,
         };
         Ok(Self {
             path: path.to_path_buf(),

@@ -48,7 +48,7 @@ async fn roll_back_host(target: &Target, rollout: &Rollout, why: &str) -> Result
                 // carries out its decision (see the module doc).
                 let reply = client
                     .ask(
-                        Request::Rollback,
+                        Request::Rollback { to: None },
                         Some(format!("{}: {why}", rollout.id)),
                         Some(&rollout.operator),
                     )

@@ -63,7 +63,14 @@ impl Pipeline {
             ),
             None => format!("agent resumed in {}", self.word()),
         };
-        out.push(Effect::Audit(self.note(AuditKind::AgentResume, message)));
+        out.push(Effect::Audit(
+            self.note(AuditKind::AgentResume, message.clone()),
+        ));
+        // Lifecycle: a restart nobody asked for shows in the daily stream.
+        out.push(Effect::Alert {
+            priority: Priority::P3,
+            title: message,
+        });
         match &self.phase {
             // Nothing may run: whatever a crash left running is stopped.
             Phase::Halted { .. } | Phase::Idle => {
@@ -214,6 +221,14 @@ impl Pipeline {
             );
             note.deploy_id = Some(candidate.id.clone());
             out.push(Effect::Audit(note));
+            // Someone meant to ship this: a refusal at the door pages.
+            out.push(Effect::Alert {
+                priority: Priority::P1,
+                title: format!(
+                    "release {} rejected: failed validation",
+                    candidate.release.id
+                ),
+            });
             out.push(Effect::Settled {
                 pending,
                 ok: false,
@@ -372,6 +387,7 @@ impl Pipeline {
                     since: now,
                     deploy: Box::new(deploy),
                     gate,
+                    escalated: 0,
                 };
                 out.push(Effect::Audit(
                     self.note(AuditKind::StageAwait, "canary → live needs approval"),

@@ -65,9 +65,13 @@ pub enum Event {
     },
     Sampled(Sample),
     Approve(ApprovalRequest),
+    /// To the known-good, or with `to` (a release id or digest prefix) to
+    /// any release that passed live on this host (`Pipeline::lived`).
     Rollback {
         by: Actor,
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
     },
     Estop {
         by: Actor,

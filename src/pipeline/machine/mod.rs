@@ -22,6 +22,7 @@ mod drilling;
 mod events;
 mod evidence;
 mod halting;
+mod lived;
 mod phase;
 mod records;
 mod rollback;
@@ -33,6 +34,7 @@ pub use events::{
     Submission, Transition,
 };
 pub use evidence::{EvidenceRule, EvidenceSeen};
+pub use lived::LiveStint;
 pub use phase::{Drill, DrillStep, Halt, Phase, StateWord};
 pub use records::{
     Approval, Config, Deploy, FlatResult, FlatVerdict, KillResult, Outcome, OutcomeWord,
@@ -255,10 +257,13 @@ impl Pipeline {
                 require_reason(reason)?;
                 self.approve(config, approval, now, out)
             }
-            Event::Rollback { by, reason } => {
+            Event::Rollback { by, reason, to } => {
                 authorize(by, Op::Rollback)?;
                 require_reason(reason)?;
-                self.rollback_requested(config, by, reason, now, out)
+                match to {
+                    Some(to) => self.rollback_to_requested(config, by, reason, to, now, out),
+                    None => self.rollback_requested(config, by, reason, now, out),
+                }
             }
             Event::Estop { by, reason } => {
                 authorize(by, Op::Estop)?;

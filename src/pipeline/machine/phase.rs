@@ -45,6 +45,10 @@ pub enum Phase {
         since: Time,
         deploy: Box<Deploy>,
         gate: Gate,
+        /// How many of `Config::escalate_after_ms` have paged (P1) so far;
+        /// persisted, so a restart never pages twice for one threshold.
+        #[serde(default)]
+        escalated: usize,
     },
     /// Serving the deploy's release live; `watch` is the post-deploy window.
     Live {

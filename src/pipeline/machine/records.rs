@@ -31,6 +31,10 @@ pub struct Config {
     /// A soak on market evidence (`[pipeline.evidence]`), if configured.
     #[serde(default)]
     pub evidence: Option<super::evidence::EvidenceRule>,
+    /// An approval waiting this long pages P1, once per threshold
+    /// (ascending; empty: never).
+    #[serde(default)]
+    pub escalate_after_ms: Vec<u64>,
 }
 
 impl Config {

@@ -162,4 +162,59 @@ impl Pipeline {
         self.start_rollback(config, stage, deploy, cause, now, out);
         Ok(())
     }
+
+    /// `rollback --to NAME`: as a requested rollback, to a release that
+    /// passed live here before. It becomes the known-good (previous.env
+    /// follows before the restart), so a failure while it is verified
+    /// halts, as a failing known-good does.
+    pub(super) fn rollback_to_requested(
+        &mut self,
+        config: &Config,
+        by: &Actor,
+        reason: &str,
+        name: &str,
+        now: Time,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
+        // Halted and idle first: nothing may start there but a restore.
+        if matches!(self.phase, Phase::Halted { .. } | Phase::Idle) {
+            return Err(self.refuse_named_rollback_in(name));
+        }
+        let target = self.return_target(name)?;
+        let (stage, deploy) = match &self.phase {
+            Phase::Soaking { stage, deploy, .. } => (*stage, deploy),
+            Phase::AwaitingApproval { deploy, .. } => (Stage::Canary, deploy),
+            Phase::Live { deploy, .. } => (Stage::Live, deploy),
+            _ => return Err(self.refuse_named_rollback_in(&target.id)),
+        };
+        let mut deploy = (**deploy).clone();
+        let detail = format!("rollback by {} to {}: {reason}", by.who(), target.id);
+        out.push(Effect::Audit(self.human_note(
+            AuditKind::Rollback,
+            by,
+            reason,
+            format!(
+                "rollback to {} (sha256 {}) requested in {}",
+                target.id,
+                super::short(&target.digest),
+                self.word()
+            ),
+        )));
+        deploy.close_stage(now, StageResult::Aborted, Some(detail.clone()));
+        self.known_good = Some(target.clone());
+        let cause = RollbackCause {
+            detail,
+            requested: true,
+        };
+        let mark = out.len();
+        self.start_rollback(config, stage, deploy, cause, now, out);
+        // previous.env names the target before the service restarts on it,
+        // after the audit entries that lead the transition.
+        let activate = out[mark..]
+            .iter()
+            .position(|e| matches!(e, Effect::Activate { .. }))
+            .map_or(out.len(), |i| mark + i);
+        out.insert(activate, Effect::SetKnownGood { release: target });
+        Ok(())
+    }
 }

@@ -2,7 +2,8 @@
 //! is checked, then what served before comes back.
 
 use super::{
-    Config, Effect, Pending, Phase, Pipeline, Refusal, RefusalKind, ReleaseRef, unexpected,
+    Config, Effect, Pending, Phase, Pipeline, Priority, Refusal, RefusalKind, ReleaseRef,
+    unexpected,
 };
 use crate::pipeline::Time;
 use crate::pipeline::audit_kind::AuditKind;
@@ -88,6 +89,12 @@ impl Pipeline {
         let mut note = self.note(kind, message.clone());
         note.release = Some(release.id.clone());
         out.push(Effect::Audit(note));
+        if !passed {
+            out.push(Effect::Alert {
+                priority: Priority::P1,
+                title: format!("smoke deploy of {} failed", release.id),
+            });
+        }
         // Bring back what served before, and watch it afresh.
         self.phase.watch_afresh(&config.checks, now);
         if let (Some(stage), Some(serving)) = (self.watched_stage(), self.serving.clone()) {

@@ -106,10 +106,35 @@ impl Pipeline {
                     }
                 }
             }
-            Phase::AwaitingApproval { deploy, .. } => {
+            Phase::AwaitingApproval {
+                deploy,
+                since,
+                escalated,
+                ..
+            } => {
                 if let Verdict::Breach(breach) = verdict {
                     let deploy = (**deploy).clone();
                     self.gate_failed(config, Stage::Canary, deploy, &breach, now, out);
+                } else if let Some(&after) = config.escalate_after_ms.get(*escalated)
+                    && crate::pipeline::gate::millis_between(*since, now) >= after
+                {
+                    *escalated += 1;
+                    let (id, release) = (deploy.id.clone(), deploy.release.id.clone());
+                    let waited = seconds(crate::pipeline::gate::millis_between(*since, now));
+                    let message = format!(
+                        "approval of deploy {id} (release {release}) has waited {waited} \
+                         (escalation {} of {}): gantry ctl approve --reason R, or rollback",
+                        *escalated,
+                        config.escalate_after_ms.len()
+                    );
+                    out.push(Effect::Audit(
+                        self.note(AuditKind::ApprovalEscalated, message.clone()),
+                    ));
+                    out.push(Effect::Alert {
+                        priority: Priority::P1,
+                        title: message,
+                    });
+                    out.push(Effect::Persist);
                 }
             }
             Phase::Live {

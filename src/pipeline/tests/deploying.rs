@@ -421,7 +421,8 @@ fn operator_rollback_waits_for_healthy_known_good() {
     assert!(
         rig.step(Event::Rollback {
             by: operator("oncall"),
-            reason: "x".into()
+            reason: "x".into(),
+            to: None,
         })
         .unwrap_err()
         .message
@@ -431,6 +432,7 @@ fn operator_rollback_waits_for_healthy_known_good() {
     rig.step(Event::Rollback {
         by: operator("oncall"),
         reason: "pnl looks off".into(),
+        to: None,
     })
     .unwrap();
     assert_eq!(rig.pipeline.word(), StateWord::RollingBack);
@@ -444,6 +446,70 @@ fn operator_rollback_waits_for_healthy_known_good() {
             ..
         }
     )));
+}
+
+#[test]
+fn named_rollback_goes_to_an_older_live_release_and_records_it_first() {
+    let mut rig = Rig::new();
+    rig.deploy_live(1);
+    rig.deploy_live(2);
+    rig.deploy_live(3);
+    let to = |name: &str| Event::Rollback {
+        by: operator("oncall"),
+        reason: "back two".into(),
+        to: Some(name.into()),
+    };
+    let effects = rig.step(to(&release(1).id)).unwrap();
+    // Audit entries lead; previous.env names the target before the restart.
+    assert!(matches!(&effects[0], Effect::Audit(n) if n.message.contains(&release(1).id)));
+    let known = effects
+        .iter()
+        .position(|e| matches!(e, Effect::SetKnownGood { release: r } if *r == release(1)))
+        .expect("previous.env follows");
+    let activate = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Activate { release: r, .. } if *r == release(1)))
+        .expect("the target starts");
+    assert!(known < activate);
+    rig.sample(healthy());
+    assert_eq!(rig.pipeline.word(), StateWord::RolledBack);
+    assert_eq!(rig.pipeline.serving, Some(release(1)));
+    // A digest prefix names it too; the serving one is refused.
+    let refusal = rig.step(to(&release(1).digest[..8])).unwrap_err();
+    assert!(refusal.message.contains("already serving"), "{refusal}");
+}
+
+#[test]
+fn named_rollback_is_refused_for_a_release_that_never_passed_live_and_when_halted() {
+    let mut rig = rolling_back();
+    rig.sample(healthy());
+    rig.deploy_live(3);
+    let to = |n: u8| Event::Rollback {
+        by: operator("oncall"),
+        reason: "r".into(),
+        to: Some(release(n).id),
+    };
+    let refusal = rig.step(to(2)).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Policy);
+    assert!(
+        refusal
+            .message
+            .contains(&format!("release {} never passed live", release(2).id)),
+        "{refusal}"
+    );
+    assert!(rig.step(to(9)).unwrap_err().message.contains("no release"));
+    rig.step(Event::Estop {
+        by: operator("oncall"),
+        reason: "outage".into(),
+    })
+    .unwrap();
+    let refusal = rig.step(to(1)).unwrap_err();
+    assert!(
+        refusal
+            .message
+            .starts_with(&format!("halted: rollback to {} refused", release(1).id)),
+        "{refusal}"
+    );
 }
 
 #[test]
@@ -594,4 +660,29 @@ fn no_freeze_no_override_note() {
         panic!("audited");
     };
     assert!(!note.message.contains("FREEZE"), "{}", note.message);
+}
+
+#[test]
+fn an_approval_left_waiting_escalates_once_per_threshold() {
+    let mut rig = Rig::new();
+    rig.deploy_to_awaiting(1);
+    let pages = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Alert { priority: Priority::P1, title } if title.contains("has waited")))
+            .count()
+    };
+    rig.advance(59_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "not before 60 s");
+    rig.advance(2_000);
+    let effects = rig.sample(healthy());
+    assert_eq!(pages(&effects), 1);
+    assert!(matches!(&effects[0], Effect::Audit(n) if n.kind == AuditKind::ApprovalEscalated));
+    rig.advance(1_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "once per threshold");
+    rig.advance(60_000);
+    assert_eq!(pages(&rig.sample(healthy())), 1, "the second threshold");
+    rig.advance(600_000);
+    assert_eq!(pages(&rig.sample(healthy())), 0, "no third");
+    assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
 }

@@ -65,6 +65,7 @@ fn config() -> Config {
         max_sample_gap_ms: 1_000,
         verify_timeout_ms: 5_000,
         evidence: None,
+        escalate_after_ms: vec![60_000, 120_000],
     }
 }
 

@@ -85,6 +85,7 @@ pub(super) fn event_for(rig: &Rig, act: &Act) -> Option<Event> {
         Act::Rollback => Event::Rollback {
             by: operator("oncall"),
             reason: "r".into(),
+            to: None,
         },
         Act::Estop => Event::Estop {
             by: operator("oncall"),
