@@ -251,7 +251,8 @@ fn demo_in_tmux_approve_estop_quit() {
 
     // q leaves nothing running: nothing that names this demo's fleet dir
     // (another demo on the machine is not this test's business).
-    let dir = procs::demo_dir(tmux.pane_pid()).expect("the demo's fleet dir, from an agent's --config");
+    let dir =
+        procs::demo_dir(tmux.pane_pid()).expect("the demo's fleet dir, from an agent's --config");
     let dir = dir.display().to_string();
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
