@@ -5,12 +5,18 @@
 //! ```text
 //!  keyboard/mouse thread ──┐
 //!  link task per host ─────┼─► Msg ─► update(&mut Model) ─► Commands ─► link.ask(…) ─► Msg::Replied
-//!  tick (1 s) ─────────────┘                │
-//!                                           └─► draw(&Model) once the queue is drained
+//!  tick (1 s), and the     ─┘                │   (a task per request: nothing here waits for a host)
+//!  instant a host turns stale                └─► draw(&Model) once the queue is drained
 //! ```
+//!
+//! A heartbeat from a host that is not stale changes nothing on screen
+//! but the age the next tick draws, so it does not cause a draw of its
+//! own: twenty idle hosts cost twenty tiny parses a second, not twenty
+//! frames (docs/benchmarks.md).
 
 pub mod keymap;
 pub mod layout;
+pub mod requests;
 pub mod rollout;
 pub mod signals;
 pub mod state;
@@ -172,7 +178,11 @@ pub async fn watch(
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some((i, event)) = link_rx.recv().await {
-            if forward.send(Msg::Link(i, event)).await.is_err() {
+            if forward
+                .send(Msg::Link(i, event, chrono::Utc::now()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -201,6 +211,12 @@ pub async fn watch(
     // The clock and the countdowns show seconds; nothing needs a faster tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
+        // Wake when the next host turns stale, so that its flag is drawn at
+        // 3 s of silence rather than up to a tick later.
+        let stale_in = model
+            .next_stale_at()
+            .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(Duration::from_secs(3600));
         let first = tokio::select! {
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => {
@@ -209,19 +225,25 @@ pub async fn watch(
                 }
                 Msg::Tick(chrono::Utc::now())
             }
+            _ = tokio::time::sleep(stale_in) => Msg::Tick(chrono::Utc::now()),
             _ = signals.recv() => break,
         };
         let mut batch = vec![first];
         while let Ok(msg) = rx.try_recv() {
             batch.push(msg);
         }
+        let mut redraw = false;
         for msg in batch {
+            redraw |= !quiet(&model, &msg);
             for command in update(&mut model, &keymap, msg) {
                 perform(command, &handles, &tx, operator.clone());
             }
         }
         if model.quit {
             break;
+        }
+        if !redraw {
+            continue;
         }
         if let Err(e) = terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme)) {
             // EIO from a terminal that hung up between two ticks is the
@@ -235,6 +257,17 @@ pub async fn watch(
     Ok(())
 }
 
+/// A heartbeat from a host already fresh: nothing to draw until the tick.
+fn quiet(model: &Model, msg: &Msg) -> bool {
+    match msg {
+        Msg::Link(i, link::LinkEvent::Message(crate::wire::AgentMsg::Heartbeat { .. }), _) => model
+            .hosts
+            .get(*i)
+            .is_some_and(|h| h.stale_for(model.now).is_none()),
+        _ => false,
+    }
+}
+
 fn perform(
     command: Command,
     handles: &[LinkHandle],
@@ -243,18 +276,25 @@ fn perform(
 ) {
     match command {
         Command::Ask {
+            ticket,
             host,
             request,
             reason,
         } => {
+            let tx = tx.clone();
             let Some(handle) = handles.get(host).cloned() else {
+                let _ = tx.try_send(Msg::Replied(
+                    ticket,
+                    Err("no such host".into()),
+                    Duration::ZERO,
+                ));
                 return;
             };
-            let tx = tx.clone();
+            // A task per request: a silent host holds only its own.
             tokio::spawn(async move {
                 let sent = std::time::Instant::now();
                 let result = handle.ask(request, reason, operator).await;
-                let _ = tx.send(Msg::Replied(host, result, sent.elapsed())).await;
+                let _ = tx.send(Msg::Replied(ticket, result, sent.elapsed())).await;
             });
         }
         Command::LoadDiff {
