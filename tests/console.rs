@@ -528,14 +528,14 @@ fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
         }
     }
     // Replies arrive one by one; a failed one says why.
-    for i in 0..hosts {
+    for (i, &ticket) in tickets.iter().enumerate() {
         let reply = if i == 1 {
             Err("link down: connection refused".to_string())
         } else {
             Ok(estop_reply(i != 2))
         };
         let took = Duration::from_millis(100 + 10 * i as u64);
-        update(&mut model, &keymap, Msg::Replied(tickets[i], reply, took));
+        update(&mut model, &keymap, Msg::Replied(ticket, reply, took));
     }
     let screen = render(&model, 120, 40);
     assert_eq!(

@@ -40,7 +40,8 @@ pub(super) fn draw(
         ),
         theme.header,
     )];
-    let mut shown: Vec<&CheckView> = status.checks.iter().filter(|c| c.applies).collect();
+    // The checks GATES counts, so that `9/9` means nine rows.
+    let mut shown: Vec<&CheckView> = status.checks.iter().filter(|c| c.counts()).collect();
     // Stable: within a rank, the agent's order.
     shown.sort_by_key(|c| rank(c));
     let room = usize::from(area.height).saturating_sub(1);
@@ -55,7 +56,8 @@ pub(super) fn draw(
             _ if stale => ("?", theme.stale),
             CheckStatus::Ok => (c.mark(), theme.state_ok),
             CheckStatus::NoData => (c.mark(), theme.stale),
-            CheckStatus::Pending => (c.mark(), theme.muted),
+            // Still gathering evidence is not a failure.
+            CheckStatus::Pending | CheckStatus::Insufficient => (c.mark(), theme.muted),
             _ => ("✗", theme.state_failed),
         };
         let value = c.shown_value();
@@ -105,7 +107,7 @@ pub(super) fn draw(
             },
         ));
     }
-    if status.checks.iter().all(|c| !c.applies) {
+    if shown.is_empty() {
         lines.push(Line::styled(
             "no gate is watched in this state",
             theme.muted,

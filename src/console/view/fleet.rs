@@ -123,7 +123,13 @@ fn data_age(
         (Link::Up { .. }, Some(a)) => format!("SILENT {}", age(a)),
         (_, Some(a)) => format!("DOWN {}", age(a)),
         (Link::Up { rtt: Some(rtt) }, None) => {
-            format!("{} {}ms", age(host.heard_ago(now)), rtt.as_millis())
+            let ms = rtt.as_secs_f64() * 1000.0;
+            let rtt = if ms < 10.0 {
+                format!("{ms:.1}ms")
+            } else {
+                format!("{ms:.0}ms")
+            };
+            format!("{} {rtt}", age(host.heard_ago(now)))
         }
         (_, None) => age(host.heard_ago(now)),
     }
