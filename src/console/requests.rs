@@ -15,32 +15,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::state::DialogKind;
 use crate::wire::Reply;
 
 /// Requests kept once answered (the newest), for the host pane.
 pub const ANSWERED_KEPT: usize = 64;
 
-/// How long an answer may take before the request reads as unanswered,
-/// from the agent's default limits (docs/config.md). The agent replies to
-/// approve and rearm at once; to a rollback or restore once the release
-/// answers healthy (stop 10 s + verify 30 s, inside the 60 s SLA); to an
-/// emergency stop once the venue is verified flat (stop 10 s + kill 30 s +
-/// verify 30 s); to a drill once it has rolled back and forward again.
-pub fn deadline(kind: DialogKind) -> Duration {
-    Duration::from_secs(match kind {
-        DialogKind::Approve | DialogKind::Rearm => 10,
-        DialogKind::Rollback | DialogKind::Restore => 60,
-        DialogKind::EmergencyStop => 75,
-        DialogKind::Drill => 120,
-    })
-}
-
 #[derive(Debug, Clone)]
 pub struct Asked {
     pub ticket: u64,
     pub host: usize,
-    pub kind: DialogKind,
+    /// What was asked, as the audit names it: `rollback`, `estop`, ….
+    pub op: &'static str,
     /// The control room's clock when it was handed to the link.
     pub sent_at: DateTime<Utc>,
     pub deadline: Duration,
@@ -122,24 +107,38 @@ pub struct Requests {
 
 impl Requests {
     /// Files a request about to be sent; its ticket.
-    pub fn open(&mut self, host: usize, kind: DialogKind, now: DateTime<Utc>) -> u64 {
+    pub fn open(
+        &mut self,
+        host: usize,
+        op: &'static str,
+        deadline: Duration,
+        now: DateTime<Utc>,
+    ) -> u64 {
         self.next += 1;
         self.all.push_back(Asked {
             ticket: self.next,
             host,
-            kind,
+            op,
             sent_at: now,
-            deadline: deadline(kind),
+            deadline,
             answer: None,
             told_overdue: false,
         });
-        // Unanswered ones are never dropped: each still owes a notice.
-        while self.all.iter().filter(|a| a.answer.is_some()).count() > ANSWERED_KEPT {
-            if let Some(at) = self.all.iter().position(|a| a.answer.is_some()) {
+        self.next
+    }
+
+    /// Drops the oldest answered requests past [`ANSWERED_KEPT`];
+    /// unanswered ones are never dropped: each still owes a notice.
+    /// `keep` (just answered) is never the one dropped.
+    fn trim(&mut self, keep: u64) {
+        let mut answered = self.all.iter().filter(|a| a.answer.is_some()).count();
+        while answered > ANSWERED_KEPT {
+            let old = |a: &Asked| a.answer.is_some() && a.ticket != keep;
+            if let Some(at) = self.all.iter().position(old) {
                 self.all.remove(at);
             }
+            answered -= 1;
         }
-        self.next
     }
 
     /// Files an answer; the request it answers, if it is known and was
@@ -155,7 +154,8 @@ impl Requests {
             return None;
         }
         asked.answer = Some(Answer { reply, took });
-        Some(asked)
+        self.trim(ticket);
+        self.get(ticket)
     }
 
     pub fn get(&self, ticket: u64) -> Option<&Asked> {
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn a_request_waits_then_is_overdue_then_answered_late() {
         let mut requests = Requests::default();
-        let ticket = requests.open(2, DialogKind::Rollback, t(0));
+        let ticket = requests.open(2, "rollback", Duration::from_secs(60), t(0));
         let asked = requests.get(ticket).unwrap();
         assert_eq!(
             asked.standing(t(5)),
@@ -225,9 +225,9 @@ mod tests {
     #[test]
     fn unanswered_requests_are_kept_however_many_are_answered() {
         let mut requests = Requests::default();
-        let waiting = requests.open(0, DialogKind::EmergencyStop, t(0));
+        let waiting = requests.open(0, "estop", Duration::from_secs(75), t(0));
         for i in 0..(ANSWERED_KEPT as i64 + 10) {
-            let ticket = requests.open(1, DialogKind::Approve, t(i));
+            let ticket = requests.open(1, "approve", Duration::from_secs(10), t(i));
             requests.answer(ticket, Err("refused".into()), Duration::ZERO);
         }
         assert!(requests.get(waiting).is_some());

@@ -199,6 +199,21 @@ impl DialogKind {
         )
     }
 
+    /// How long an answer may take before the request reads as unanswered,
+    /// from the agent's default limits (docs/config.md). The agent replies to
+    /// approve and rearm at once; to a rollback or restore once the release
+    /// answers healthy (stop 10 s + verify 30 s, inside the 60 s SLA); to an
+    /// emergency stop once the venue is verified flat (stop 10 s + kill 30 s +
+    /// verify 30 s); to a drill once it has rolled back and forward again.
+    pub fn deadline(self) -> Duration {
+        Duration::from_secs(match self {
+            DialogKind::Approve | DialogKind::Rearm => 10,
+            DialogKind::Rollback | DialogKind::Restore => 60,
+            DialogKind::EmergencyStop => 75,
+            DialogKind::Drill => 120,
+        })
+    }
+
     /// The audit kind that records this action.
     pub fn audit_kind(self) -> &'static str {
         match self {

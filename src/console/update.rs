@@ -73,7 +73,7 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
                 model.notify(
                     format!(
                         "{name}: no answer to {} within {}s — unknown whether it ran; check the audit",
-                        asked.kind.audit_kind(),
+                        asked.op,
                         asked.deadline.as_secs()
                     ),
                     true,
@@ -145,14 +145,14 @@ fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: 
     let text = match late {
         Some(late) => format!(
             "{name}: {} answered {}s after sending, {}s past its {}s deadline: {verdict}",
-            asked.kind.audit_kind(),
+            asked.op,
             took.as_secs(),
             late.as_secs().max(1),
             asked.deadline.as_secs()
         ),
         None => format!(
             "{name}: {} answered after {:.1}s: {verdict}",
-            asked.kind.audit_kind(),
+            asked.op,
             took.as_secs_f64()
         ),
     };
@@ -523,7 +523,9 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             };
             dialog.error = None;
             let (host, kind) = (dialog.host, dialog.kind);
-            let ticket = model.requests.open(host, kind, now);
+            let ticket = model
+                .requests
+                .open(host, kind.audit_kind(), kind.deadline(), now);
             if let Some(dialog) = &mut model.dialog {
                 dialog.phase = Phase::Sent { ticket };
             }
@@ -596,7 +598,10 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
             let hosts = stop.hosts.clone();
             let mut commands = Vec::new();
             for host in hosts {
-                let ticket = model.requests.open(host, DialogKind::EmergencyStop, now);
+                let kind = DialogKind::EmergencyStop;
+                let ticket = model
+                    .requests
+                    .open(host, kind.audit_kind(), kind.deadline(), now);
                 commands.push(Command::Ask {
                     ticket,
                     host,

@@ -195,7 +195,7 @@ fn why(status: &Status) -> Option<String> {
 /// late).
 fn last_request(model: &Model, theme: &Theme) -> Option<Line<'static>> {
     let asked = model.requests.last(model.selected)?;
-    let kind = asked.kind.audit_kind();
+    let kind = asked.op;
     let deadline = asked.deadline.as_secs();
     let (text, style) = match asked.standing(model.now) {
         Standing::Waiting(since) => (

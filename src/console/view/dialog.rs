@@ -181,7 +181,7 @@ fn warnings(
         lines.push(Line::styled(
             format!(
                 "⧗ an earlier {} to {name} (sent {} ago) has no answer yet",
-                asked.kind.audit_kind(),
+                asked.op,
                 age(since)
             ),
             theme.state_attention,
