@@ -231,7 +231,7 @@ fn demo_in_tmux_approve_estop_quit() {
     tmux.keys(&["Enter"]);
     tmux.wait_for(
         "a wrong phrase refused",
-        |s| s.contains("type HALT 5 to confirm") && !s.contains("answered"),
+        |s| s.contains("type HALT 5 to confirm") && !s.contains("/5 answered"),
         Duration::from_secs(5),
     );
     tmux.keys(&["BSpace"]);
