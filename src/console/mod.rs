@@ -9,10 +9,11 @@
 //!  instant a host turns stale                └─► draw(&Model) once the queue is drained
 //! ```
 //!
-//! A heartbeat from a host that is not stale changes nothing on screen
-//! but the age the next tick draws, so it does not cause a draw of its
-//! own: twenty idle hosts cost twenty tiny parses a second, not twenty
-//! frames (docs/benchmarks.md).
+//! Heartbeats never reach this loop as messages: each link notes when it
+//! last heard its host (`LinkHandle::heard_ms`), and the loop reads those
+//! notes before each batch, so twenty idle hosts cost twenty timestamps a
+//! second, not twenty wake-ups and frames (docs/benchmarks.md). A host
+//! heard again after going stale is redrawn at once.
 
 pub mod keymap;
 pub mod layout;
@@ -210,6 +211,7 @@ pub async fn watch(
     let operator = std::env::var("USER").ok();
     // The clock and the countdowns show seconds; nothing needs a faster tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_heard = vec![0i64; handles.len()];
     loop {
         // Wake when the next host turns stale, so that its flag is drawn at
         // 3 s of silence rather than up to a tick later.
@@ -228,7 +230,10 @@ pub async fn watch(
             _ = tokio::time::sleep(stale_in) => Msg::Tick(chrono::Utc::now()),
             _ = signals.recv() => break,
         };
-        let mut batch = vec![first];
+        // What the links heard first: a stale wake-up must not flag a host
+        // whose beat arrived since the last batch.
+        let mut batch = heard(&handles, &mut last_heard);
+        batch.push(first);
         while let Ok(msg) = rx.try_recv() {
             batch.push(msg);
         }
@@ -257,10 +262,25 @@ pub async fn watch(
     Ok(())
 }
 
-/// A heartbeat from a host already fresh: nothing to draw until the tick.
+/// A `Heard` for each host heard since the last look.
+fn heard(handles: &[LinkHandle], last: &mut [i64]) -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    for (i, (handle, seen)) in handles.iter().zip(last.iter_mut()).enumerate() {
+        let ms = handle.heard_ms();
+        if ms > *seen {
+            *seen = ms;
+            if let Some(at) = chrono::DateTime::from_timestamp_millis(ms) {
+                msgs.push(Msg::Heard(i, at));
+            }
+        }
+    }
+    msgs
+}
+
+/// A host heard again that is not stale: nothing to draw until the tick.
 fn quiet(model: &Model, msg: &Msg) -> bool {
     match msg {
-        Msg::Link(i, link::LinkEvent::Message(crate::wire::AgentMsg::Heartbeat { .. }), _) => model
+        Msg::Heard(i, _) => model
             .hosts
             .get(*i)
             .is_some_and(|h| h.stale_for(model.now).is_none()),

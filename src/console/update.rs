@@ -32,6 +32,9 @@ pub enum Msg {
     /// from sending (the shell's clock: `update` reads none).
     Replied(u64, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+    /// The host was heard at this time (its link's last message, a
+    /// heartbeat included): the shell reads it off the link.
+    Heard(usize, DateTime<Utc>),
 }
 
 /// I/O for the shell to perform.
@@ -91,6 +94,14 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
         }
         Msg::Replied(ticket, result, took) => {
             replied(model, ticket, result, took);
+            Vec::new()
+        }
+        Msg::Heard(host, at) => {
+            if let Some(h) = model.hosts.get_mut(host)
+                && h.heard_at.is_none_or(|t| t < at)
+            {
+                h.heard_at = Some(at);
+            }
             Vec::new()
         }
         Msg::DiffLoaded(host, diff) => {
