@@ -88,7 +88,9 @@ pub(super) fn draw(
     if !hidden.is_empty() {
         let failing = hidden.iter().filter(|c| rank(c) == 0).count();
         let names: Vec<&str> = hidden.iter().map(|c| c.name.as_str()).collect();
-        let what = if failing > 0 {
+        let what = if stale {
+            "stale: not known to pass".to_string()
+        } else if failing > 0 {
             format!("{failing} failing")
         } else if hidden.iter().all(|c| c.status == CheckStatus::Ok) {
             "all ok".to_string()
