@@ -2,7 +2,7 @@
 //! the control room). One line, one JSON object, tagged by `type`.
 //!
 //! Agent → client: `hello`, `snapshot`, then `state`, `health`, `audit` as
-//! they happen, and a `reply` to each command. Client → agent: `command`.
+//! they happen, a `heartbeat` every second, and a `reply` to each command. Client → agent: `command`.
 //! New message types and fields may appear; clients ignore unknown fields.
 //! docs/protocol.md has a transcript.
 
@@ -49,8 +49,19 @@ pub enum AgentMsg {
     Audit {
         entry: Box<AuditEntry>,
     },
+    /// The agent's loop is running: sent every [`HEARTBEAT_EVERY`] from the
+    /// loop itself (not a session), so a frozen or wedged agent goes
+    /// silent even while its SSH and `attach` still answer. `at` is the
+    /// agent's clock.
+    Heartbeat {
+        at: String,
+    },
     Reply(Reply),
 }
+
+/// How often an agent sends `heartbeat`. A client may call a host silent
+/// after three missed beats.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -554,6 +565,19 @@ mod tests {
         });
         let back: ClientMsg = serde_json::from_str(encode(&msg).trim()).unwrap();
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn heartbeat_round_trips_and_is_small() {
+        let msg = AgentMsg::Heartbeat {
+            at: "2026-11-24T21:05:20.474Z".into(),
+        };
+        let line = encode(&msg);
+        assert_eq!(
+            line,
+            "{\"type\":\"heartbeat\",\"at\":\"2026-11-24T21:05:20.474Z\"}\n"
+        );
+        assert_eq!(serde_json::from_str::<AgentMsg>(line.trim()).unwrap(), msg);
     }
 
     #[test]

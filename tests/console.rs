@@ -95,6 +95,8 @@ fn host(name: &str, wave: &str, status: Status, rtt_ms: u64) -> HostView {
         rtt: Some(Duration::from_millis(rtt_ms)),
     };
     h.heard_at = Some(now());
+    h.status_at = Some(now());
+    h.checks_at = Some(now());
     h.pnl = (0..40)
         .map(|i| f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0)
         .collect();
@@ -260,6 +262,7 @@ fn approve_dialog_names_what_it_approves_and_sends_the_digest() {
     assert_eq!(
         commands,
         vec![Command::Ask {
+            ticket: 1,
             host: 0,
             request: Request::Approve {
                 deploy_id: "d-20261124T133000Z-7".into(),
@@ -514,21 +517,25 @@ fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
     type_text(&mut model, &keymap, &hosts.to_string());
     let commands = update(&mut model, &keymap, key(KeyCode::Enter));
     assert_eq!(commands.len(), hosts, "one stop per host: {commands:?}");
+    let mut tickets = Vec::new();
     for (i, command) in commands.iter().enumerate() {
         assert!(
-            matches!(command, Command::Ask { host, request: Request::Estop, reason: Some(r) } if *host == i && r == "venue outage"),
+            matches!(command, Command::Ask { host, request: Request::Estop, reason: Some(r), .. } if *host == i && r == "venue outage"),
             "{command:?}"
         );
+        if let Command::Ask { ticket, .. } = command {
+            tickets.push(*ticket);
+        }
     }
     // Replies arrive one by one; a failed one says why.
-    for i in 0..hosts {
+    for (i, &ticket) in tickets.iter().enumerate() {
         let reply = if i == 1 {
             Err("link down: connection refused".to_string())
         } else {
             Ok(estop_reply(i != 2))
         };
         let took = Duration::from_millis(100 + 10 * i as u64);
-        update(&mut model, &keymap, Msg::Replied(i, reply, took));
+        update(&mut model, &keymap, Msg::Replied(ticket, reply, took));
     }
     let screen = render(&model, 120, 40);
     assert_eq!(
@@ -560,4 +567,256 @@ fn the_fleet_stop_names_every_host_needs_halt_n_and_shows_each_host_flat() {
     assert!(model.fleet_stop.is_some());
     assert!(update(&mut model, &keymap, key(KeyCode::Esc)).is_empty());
     assert!(model.fleet_stop.is_none());
+}
+
+/// Issue 15, part 2: a host whose agent went silent (link up, nothing heard
+/// for 4 s) is flagged with its age, its countdown stops where it went
+/// silent, and a dialog on it says so at the top before any typing.
+#[test]
+fn issue_15_a_silent_host_is_flagged_loud_and_its_countdown_stops() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4; // ord-1: live, 50:00 of its watch left when heard
+    let fresh = render(&model, 160, 45);
+    assert!(Tmux::row(&fresh, "ord-1").contains("50:00"), "{fresh}");
+    assert!(!Tmux::row(&fresh, "ord-1").contains("SILENT"), "{fresh}");
+
+    // Silent for 4 s: the row says so with the age; the countdown shows
+    // what was known when the host went silent, not a guess.
+    update(
+        &mut model,
+        &keymap,
+        Msg::Tick(now() + chrono::Duration::seconds(4)),
+    );
+    let screen = render(&model, 160, 45);
+    let row = Tmux::row(&screen, "ord-1");
+    assert!(row.contains("SILENT 4s"), "{screen}");
+    assert!(row.contains("50:00") && row.contains("6/6 ?"), "{screen}");
+    assert!(
+        screen.contains("ord-1 · STALE: last heard 4s ago"),
+        "{screen}"
+    );
+    // Every host of this model was last heard at the same instant.
+    assert!(screen.contains("5 stale"), "{screen}");
+    // Check ages are the data's true age: 0.4 s when sampled, 4 s since.
+    assert!(screen.contains("0/1 4s"), "{screen}");
+    // Its style is the theme's `stale`, which is never fainter than ok.
+    let theme = Theme::default_theme(false);
+    assert!(
+        !theme
+            .stale
+            .add_modifier
+            .contains(ratatui::style::Modifier::DIM)
+    );
+    assert!(
+        theme
+            .stale
+            .add_modifier
+            .contains(ratatui::style::Modifier::BOLD)
+    );
+
+    // A dialog on it: the warning is the first line, before the fields.
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    let screen = render(&model, 160, 45);
+    let warning = screen
+        .find("⚠ ord-1 SILENT 4s")
+        .unwrap_or_else(|| panic!("no warning:\n{screen}"));
+    let reason = screen.find("reason:").unwrap();
+    let what = screen.find("Roll ord-1 back").unwrap();
+    assert!(warning < what && what < reason, "{screen}");
+
+    // Heard again: fresh, and the countdown goes on from the new status.
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    let beat = gantry::wire::AgentMsg::Heartbeat {
+        at: "2026-11-24T14:02:15.000Z".into(),
+    };
+    let later = now() + chrono::Duration::seconds(5);
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(4, gantry::ssh::link::LinkEvent::Message(beat), later),
+    );
+    update(&mut model, &keymap, Msg::Tick(later));
+    let screen = render(&model, 160, 45);
+    let row = Tmux::row(&screen, "ord-1");
+    assert!(!row.contains("SILENT") && row.contains("49:55"), "{screen}");
+}
+
+/// Issue 15, part 1: a request to a host that does not answer shows a
+/// timer and a deadline, Esc leaves the dialog at once (the fleet is
+/// usable: another host can be approved), past the deadline it reads
+/// "unknown whether it ran", and a late answer says how late.
+#[test]
+fn issue_15_a_request_without_an_answer_never_holds_the_control_room() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    type_text(&mut model, &keymap, "drawdown creeping");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    type_text(&mut model, &keymap, "ord-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    let [
+        Command::Ask {
+            ticket,
+            host: 4,
+            request: Request::Rollback,
+            ..
+        },
+    ] = commands[..]
+    else {
+        panic!("{commands:?} {:?}", model.dialog);
+    };
+    let at = |s: i64| now() + chrono::Duration::seconds(s);
+    // ord-1 is silent from here on; the others beat.
+    let others_beat = |model: &mut Model, at: chrono::DateTime<Utc>| {
+        for host in [0, 1, 3] {
+            let beat = gantry::wire::AgentMsg::Heartbeat {
+                at: at.to_rfc3339(),
+            };
+            let event = gantry::ssh::link::LinkEvent::Message(beat);
+            update(model, &keymap, Msg::Link(host, event, at));
+        }
+        update(model, &keymap, Msg::Tick(at));
+    };
+    others_beat(&mut model, at(12));
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains("⧗ sent 12s ago · deadline 60s · waiting for ord-1…"),
+        "{screen}"
+    );
+    // Enter does not close a dialog still waiting; Esc does, at once.
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(model.dialog.is_some());
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.dialog.is_none(), "Esc leaves a pending request");
+    assert!(render(&model, 160, 45).contains("⧗ rollback sent 12s ago · deadline 60s"));
+
+    // The rest of the fleet: k moves, and lhr-1 is approved at once.
+    for _ in 0..4 {
+        update(&mut model, &keymap, key(KeyCode::Char('k')));
+    }
+    assert_eq!(model.selected, 0);
+    update(&mut model, &keymap, key(KeyCode::Char('a')));
+    type_text(&mut model, &keymap, "canary clean");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    let [
+        Command::Ask {
+            ticket: approved,
+            host: 0,
+            request: Request::Approve { .. },
+            ..
+        },
+    ] = commands[..]
+    else {
+        panic!("{commands:?}");
+    };
+    let reply = gantry::wire::Reply::ok("c-2", Some(serde_json::json!({"message": "approved"})));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(approved, Ok(reply), Duration::from_millis(40)),
+    );
+    assert!(render(&model, 160, 45).contains("✓ agent: approved"));
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.dialog.is_none());
+
+    // Past its deadline: not a failure, not a success: unknown.
+    others_beat(&mut model, at(61));
+    model.selected = 4;
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains(
+            "ord-1: no answer to rollback within 60s — unknown whether it ran; check the audit"
+        ),
+        "the footer tells, whoever is selected:\n{screen}"
+    );
+    assert!(
+        screen.contains("✗ rollback: no answer within 60s (sent 61s ago) — unknown whether it ran"),
+        "{screen}"
+    );
+
+    // The answer comes 86 s after it was sent: never a silent success.
+    let reply = gantry::wire::Reply::ok("c-1", Some(serde_json::json!({"message": "rolled back"})));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(ticket, Ok(reply), Duration::from_secs(86)),
+    );
+    others_beat(&mut model, at(87));
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains(
+            "ord-1: rollback answered 86s after sending, 26s past its 60s deadline: ✓ rolled back"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("⚠ rollback answered LATE, 26s past its 60s deadline: ✓ rolled back"),
+        "{screen}"
+    );
+}
+
+/// Issue 15, part 3: every check is reachable, failing first; the pane
+/// says what changed and, for a rolled-back host, what failed and why.
+#[test]
+fn issue_15_the_host_pane_shows_every_check_failing_first_and_what_changed() {
+    let mut model = fleet_model();
+    model.selected = 2; // fra-1, rolled back
+    let status = model.hosts[2].status.as_mut().unwrap();
+    status
+        .checks
+        .push(check("fills_flowing", Some(3.0), ">", 0.0, "ok"));
+    // The failing check is the agent's last: it must come first anyway.
+    status.checks[5] = check("reconciliation_clean", Some(2.0), "==", 0.0, "failing");
+    status.deploy_release = Some("20261124T133000Z-ab12cd34".into());
+    status.current_release = Some("20261120T090000Z-9f00e1a2".into());
+    status.submitted_by = Some(Actor {
+        name: "ci-bot".into(),
+        role: Role::Admin,
+        seen_as: None,
+        claimed: None,
+    });
+    status.deploy_reason = Some("v2: tighter spreads (PR #42)".into());
+    status.tier = Some(gantry::pipeline::Tier::Balanced);
+    status.outcome = Some(gantry::wire::OutcomeView {
+        outcome: gantry::wire::OutcomeWord::RolledBack,
+        detail: Some("drawdown_budget = 12.116 breaks < 3".into()),
+    });
+    model.hosts[2].heard_at = Some(now());
+    model.hosts[2].link = Link::Up { rtt: None };
+    let screen = render(&model, 160, 45);
+    let rows: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains(" 0/1 ") || l.contains(" 1/1 "))
+        .collect();
+    assert_eq!(rows.len(), 7, "all 7 checks on screen:\n{screen}");
+    assert!(rows[0].contains("✗ reconciliation_clean"), "{screen}");
+    for needle in [
+        "deploy d-20261124T140000Z-1: 20261120T090000Z-9f00e1a2 → 20261124T133000Z-ab12cd34",
+        "serving 20261120T090000Z-9f00e1a2",
+        "by ci-bot — v2: tighter spreads (PR #42)",
+        "tier balanced",
+        "known-good 20261120T090000Z-9f00e1a2",
+        "✗ ROLLED BACK: 20261124T133000Z-ab12cd34 failed: drawdown_budget = 12.116 breaks < 3",
+    ] {
+        assert!(screen.contains(needle), "{needle:?} missing:\n{screen}");
+    }
+    // Too short for all of them: the failing one still first, the rest
+    // counted and named.
+    let small = render(&model, 80, 24);
+    assert!(small.contains("✗ reconciliati"), "{small}");
+    assert!(small.contains("more (all ok)"), "{small}");
+}
+
+/// Rows of a screen by host name (as tests/tmux.rs reads them).
+struct Tmux;
+
+impl Tmux {
+    fn row<'a>(screen: &'a str, host: &str) -> &'a str {
+        screen
+            .lines()
+            .find(|l| l.contains(&format!(" {host} ")))
+            .unwrap_or("")
+    }
 }

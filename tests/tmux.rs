@@ -231,7 +231,7 @@ fn demo_in_tmux_approve_estop_quit() {
     tmux.keys(&["Enter"]);
     tmux.wait_for(
         "a wrong phrase refused",
-        |s| s.contains("type HALT 5 to confirm") && !s.contains("answered"),
+        |s| s.contains("type HALT 5 to confirm") && !s.contains("/5 answered"),
         Duration::from_secs(5),
     );
     tmux.keys(&["BSpace"]);
@@ -299,6 +299,141 @@ fn demo_in_tmux_session_killed_leaves_nothing() {
 
     tmux.kill();
     procs::assert_all_gone(&started, &dir, Duration::from_secs(5));
+}
+
+/// Issue 15, acceptance: SIGSTOP one demo agent and press `r` on it:
+/// within 3 s its row is flagged with its age, the dialog says so first,
+/// Esc leaves the dialog with the request pending, another host is
+/// approved at once, and the frozen host's answer arrives as a notice
+/// once it runs again. And every check of a host is on screen at
+/// 160×45 (GATES n/n → n rows).
+#[test]
+fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
+    let Some(tmux) = Tmux::start(&format!("{GANTRY} demo; sleep 30")) else {
+        return;
+    };
+    let screen = tmux.wait_for(
+        "the story",
+        |s| Tmux::row(s, "demo-1").contains("approve") && Tmux::row(s, "demo-4").contains("LIVE"),
+        Duration::from_secs(30),
+    );
+    // demo-1 is selected: GATES n/n, and n check rows in its pane.
+    let gates = Tmux::row(&screen, "demo-1")
+        .split_whitespace()
+        .find_map(|w| w.split_once('/').and_then(|(_, n)| n.parse::<usize>().ok()))
+        .expect("GATES n/n");
+    let rows = screen
+        .lines()
+        .filter(|l| {
+            ["│✓ ", "│✗ ", "│? ", "│… "]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
+        .filter(|l| {
+            l.split_whitespace().any(|w| {
+                w.split_once('/')
+                    .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+            })
+        })
+        .count();
+    assert_eq!(
+        rows, gates,
+        "GATES {gates}/{gates} but {rows} check rows:\n{screen}"
+    );
+
+    let pane = tmux.pane_pid();
+    let agent = procs::descendants(pane)
+        .into_iter()
+        .find(|p| p.cmdline.contains(" agent ") && p.cmdline.contains("/demo-4/"))
+        .expect("demo-4's agent");
+    let dir = procs::demo_dir(pane).expect("the demo's fleet dir");
+    let _sweep = Sweep(&[], &dir);
+    let frozen = Frozen::new(agent.pid);
+    let stopped_at = Instant::now();
+    tmux.keys(&["j", "j", "j", "r"]);
+    let screen = tmux.wait_for(
+        "demo-4 flagged silent with its age",
+        |s| Tmux::row(s, "demo-4").contains("SILENT "),
+        Duration::from_secs(5),
+    );
+    // 3 s of silence, then a tick, a draw and a capture: well under 5 s.
+    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+    assert!(Tmux::row(&screen, "demo-4").contains('▶'), "{screen}");
+    let dialog = tmux.wait_for(
+        "the dialog warns first",
+        |s| s.contains("⚠ demo-4 SILENT"),
+        Duration::from_secs(5),
+    );
+    let warning = dialog.find("⚠ demo-4 SILENT").unwrap();
+    assert!(warning < dialog.find("reason:").unwrap(), "{dialog}");
+
+    tmux.text("agent frozen");
+    tmux.keys(&["Enter"]);
+    tmux.text("demo-4");
+    tmux.keys(&["Enter"]);
+    // The second Enter acts on stale data, as the dialog asked.
+    tmux.wait_for(
+        "the stale warning on sending",
+        |s| s.contains("press Enter again"),
+        Duration::from_secs(5),
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "a timer and a deadline",
+        |s| s.contains("⧗ sent") && s.contains("deadline 60s · waiting for demo-4"),
+        Duration::from_secs(5),
+    );
+    // Esc leaves at once; k reaches demo-1, which is approved at once.
+    tmux.keys(&["Escape", "k", "k", "k", "a"]);
+    tmux.wait_for(
+        "the approve dialog on demo-1",
+        |s| s.contains("Approve canary → live on demo-1"),
+        Duration::from_secs(5),
+    );
+    tmux.text("canary clean");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "demo-1 approved while demo-4 is frozen",
+        |s| s.contains("✓ agent") && Tmux::row(s, "demo-4").contains("SILENT"),
+        Duration::from_secs(10),
+    );
+    tmux.keys(&["Escape"]);
+    // Thawed: the pending rollback's answer lands as a notice.
+    drop(frozen);
+    tmux.wait_for(
+        "the frozen host's answer as a notice",
+        |s| s.contains("demo-4: rollback answered"),
+        Duration::from_secs(15),
+    );
+    tmux.wait_for(
+        "demo-4 fresh again",
+        |s| !Tmux::row(s, "demo-4").contains("SILENT"),
+        Duration::from_secs(5),
+    );
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&dir.display().to_string()).is_empty() {
+        assert!(Instant::now() < deadline, "left running after q");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// SIGSTOPs a process, and SIGCONTs it when dropped, however the test ends.
+struct Frozen(i32);
+
+impl Frozen {
+    fn new(pid: i32) -> Self {
+        // SAFETY: kill(2) on a pid of this test's demo.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
 }
 
 /// Kills what a failed test left behind (a no-op once it passed).

@@ -88,6 +88,10 @@ impl Agent {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut next_sample = tokio::time::Instant::now();
+        // From the loop, so that a wedged loop goes silent too; after a
+        // stall (SIGSTOP) one beat, not a burst of the missed ones.
+        let mut beat = tokio::time::interval(crate::wire::HEARTBEAT_EVERY);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             // A transition into a phase that samples faster (a rollback, a
             // drill) must not wait out the slower interval it came from.
@@ -127,6 +131,10 @@ impl Agent {
                     let started = tokio::time::Instant::now();
                     self.sample().await;
                     next_sample = started + self.sample_interval();
+                }
+                _ = beat.tick() => {
+                    let at = crate::stamp::rfc3339(Utc::now());
+                    let _ = self.events.send(wire_line(&AgentMsg::Heartbeat { at }));
                 }
                 Some(request) = self.inbox.requests.recv() => self.handle(request).await,
             }

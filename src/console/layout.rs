@@ -13,13 +13,16 @@ pub struct Areas {
 }
 
 /// Header, fleet table (as tall as the hosts, at most 40 % of the
-/// screen), host detail, audit tail, footer.
+/// screen), host detail (8 to 16 rows), audit tail, footer.
 pub fn split(width: u16, height: u16, hosts: usize) -> Areas {
     let height = height.max(10);
     let body = height - 2;
-    let detail = if body >= 20 { 10 } else { 8 };
     let table_max = (u32::from(body) * 2 / 5).max(4) as u16;
     let table = (hosts as u16).saturating_add(3).clamp(4, table_max);
+    // The host pane grows with the screen, up to what a host has to say
+    // (rail, what changed, why, the last request, and seven checks or
+    // more); the audit keeps at least four rows.
+    let detail = body.saturating_sub(table + 4).clamp(8, 16);
     let audit = body.saturating_sub(table + detail).max(1);
     let detail = body.saturating_sub(table + audit);
     let row = |y: u16, h: u16| Rect {

@@ -5,12 +5,19 @@
 //! ```text
 //!  keyboard/mouse thread ──┐
 //!  link task per host ─────┼─► Msg ─► update(&mut Model) ─► Commands ─► link.ask(…) ─► Msg::Replied
-//!  tick (1 s) ─────────────┘                │
-//!                                           └─► draw(&Model) once the queue is drained
+//!  tick (1 s), and the     ─┘                │   (a task per request: nothing here waits for a host)
+//!  instant a host turns stale                └─► draw(&Model) once the queue is drained
 //! ```
+//!
+//! Heartbeats never reach this loop as messages: each link notes when it
+//! last heard its host (`LinkHandle::heard_ms`), and the loop reads those
+//! notes before each batch, so twenty idle hosts cost twenty timestamps a
+//! second, not twenty wake-ups and frames (docs/benchmarks.md). A host
+//! heard again after going stale is redrawn at once.
 
 pub mod keymap;
 pub mod layout;
+pub mod requests;
 pub mod rollout;
 pub mod signals;
 pub mod state;
@@ -172,7 +179,11 @@ pub async fn watch(
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some((i, event)) = link_rx.recv().await {
-            if forward.send(Msg::Link(i, event)).await.is_err() {
+            if forward
+                .send(Msg::Link(i, event, chrono::Utc::now()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -200,7 +211,14 @@ pub async fn watch(
     let operator = std::env::var("USER").ok();
     // The clock and the countdowns show seconds; nothing needs a faster tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_heard = vec![0i64; handles.len()];
     loop {
+        // Wake when the next host turns stale, so that its flag is drawn at
+        // 3 s of silence rather than up to a tick later.
+        let stale_in = model
+            .next_stale_at()
+            .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(Duration::from_secs(3600));
         let first = tokio::select! {
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => {
@@ -209,19 +227,28 @@ pub async fn watch(
                 }
                 Msg::Tick(chrono::Utc::now())
             }
+            _ = tokio::time::sleep(stale_in) => Msg::Tick(chrono::Utc::now()),
             _ = signals.recv() => break,
         };
-        let mut batch = vec![first];
+        // What the links heard first: a stale wake-up must not flag a host
+        // whose beat arrived since the last batch.
+        let mut batch = heard(&handles, &mut last_heard);
+        batch.push(first);
         while let Ok(msg) = rx.try_recv() {
             batch.push(msg);
         }
+        let mut redraw = false;
         for msg in batch {
+            redraw |= !quiet(&model, &msg);
             for command in update(&mut model, &keymap, msg) {
                 perform(command, &handles, &tx, operator.clone());
             }
         }
         if model.quit {
             break;
+        }
+        if !redraw {
+            continue;
         }
         if let Err(e) = terminal.draw(|frame| view::draw(frame, &model, &keymap, &theme)) {
             // EIO from a terminal that hung up between two ticks is the
@@ -235,6 +262,32 @@ pub async fn watch(
     Ok(())
 }
 
+/// A `Heard` for each host heard since the last look.
+fn heard(handles: &[LinkHandle], last: &mut [i64]) -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    for (i, (handle, seen)) in handles.iter().zip(last.iter_mut()).enumerate() {
+        let ms = handle.heard_ms();
+        if ms > *seen {
+            *seen = ms;
+            if let Some(at) = chrono::DateTime::from_timestamp_millis(ms) {
+                msgs.push(Msg::Heard(i, at));
+            }
+        }
+    }
+    msgs
+}
+
+/// A host heard again that is not stale: nothing to draw until the tick.
+fn quiet(model: &Model, msg: &Msg) -> bool {
+    match msg {
+        Msg::Heard(i, _) => model
+            .hosts
+            .get(*i)
+            .is_some_and(|h| h.stale_for(model.now).is_none()),
+        _ => false,
+    }
+}
+
 fn perform(
     command: Command,
     handles: &[LinkHandle],
@@ -243,18 +296,25 @@ fn perform(
 ) {
     match command {
         Command::Ask {
+            ticket,
             host,
             request,
             reason,
         } => {
+            let tx = tx.clone();
             let Some(handle) = handles.get(host).cloned() else {
+                let _ = tx.try_send(Msg::Replied(
+                    ticket,
+                    Err("no such host".into()),
+                    Duration::ZERO,
+                ));
                 return;
             };
-            let tx = tx.clone();
+            // A task per request: a silent host holds only its own.
             tokio::spawn(async move {
                 let sent = std::time::Instant::now();
                 let result = handle.ask(request, reason, operator).await;
-                let _ = tx.send(Msg::Replied(host, result, sent.elapsed())).await;
+                let _ = tx.send(Msg::Replied(ticket, result, sent.elapsed())).await;
             });
         }
         Command::LoadDiff {

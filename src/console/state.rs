@@ -8,14 +8,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use super::requests::Requests;
 use crate::envfile::DiffLine;
 use crate::wire::StateWord;
 use crate::wire::estop::EstopView;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
 /// A host's data is stale when nothing arrived for this long (three of the
-/// agent's 5 s heartbeats), or its link is down. Stale never looks like ok.
-pub const STALE_AFTER: Duration = Duration::from_secs(15);
+/// agent's 1 s heartbeats, `wire::HEARTBEAT_EVERY`), or its link is down.
+/// Stale never looks like ok, nor calmer than ok.
+pub const STALE_AFTER: Duration = Duration::from_secs(3);
+/// How long a notice (a late answer, one past its deadline) stays in the
+/// footer; the host pane keeps the request's standing after that.
+pub const NOTICE_FOR: Duration = Duration::from_secs(60);
 /// A live host should have rehearsed its rollback within this many days.
 pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 /// Audit entries kept for the tail.
@@ -43,8 +48,12 @@ pub struct HostView {
     pub wave: Option<String>,
     pub link: Link,
     pub status: Option<Status>,
-    /// When the last message from the host arrived.
+    /// When the last message from the host arrived (a heartbeat counts).
     pub heard_at: Option<DateTime<Utc>>,
+    /// When the last status arrived: the soak left counts from here.
+    pub status_at: Option<DateTime<Utc>>,
+    /// When the checks shown arrived (with a status or a `health`).
+    pub checks_at: Option<DateTime<Utc>>,
     pub pnl: VecDeque<f64>,
 }
 
@@ -56,8 +65,17 @@ impl HostView {
             link: Link::Connecting { attempt: 0 },
             status: None,
             heard_at: None,
+            status_at: None,
+            checks_at: None,
             pnl: VecDeque::new(),
         }
+    }
+
+    /// How long ago the host was last heard (zero if never).
+    pub fn heard_ago(&self, now: DateTime<Utc>) -> Duration {
+        self.heard_at
+            .map(|t| (now - t).to_std().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// How old the data is, if it is stale; `None` when fresh.
@@ -109,19 +127,35 @@ impl HostView {
     }
 
     /// The soak as of `now`: (seconds left, seconds in all). The seconds
-    /// left are the last reported value, counted down since it arrived.
+    /// left are the last reported value, counted down since it arrived,
+    /// and only while the host is heard: on stale data the countdown
+    /// stops where the host went silent, since nobody knows it went on.
     pub fn soak_left(&self, now: DateTime<Utc>) -> Option<(f64, f64)> {
         let status = self.status.as_ref()?;
         let (left, total) = (status.soak_remaining_s?, status.soak_total_s?);
+        let until = match self.stale_for(now) {
+            Some(_) => self.heard_at.unwrap_or(now),
+            None => now,
+        };
         // A paused soak does not count down between reports.
         let since = match status.soak_paused {
             Some(_) => 0.0,
             None => self
-                .heard_at
-                .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .status_at
+                .map(|t| (until - t).num_milliseconds().max(0) as f64 / 1000.0)
                 .unwrap_or(0.0),
         };
         Some(((left - since).max(0.0), total))
+    }
+
+    /// How old the checks shown are: the agent's sample age when they
+    /// arrived, plus the time since (it goes on growing while the host
+    /// is silent: old data is shown as old).
+    pub fn checks_age(&self, reported_s: f64, now: DateTime<Utc>) -> f64 {
+        let since = self
+            .checks_at
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        reported_s + since
     }
 
     /// The value of the first applicable check whose name contains `word`.
@@ -165,6 +199,21 @@ impl DialogKind {
         )
     }
 
+    /// How long an answer may take before the request reads as unanswered,
+    /// from the agent's default limits (docs/config.md). The agent replies to
+    /// approve and rearm at once; to a rollback or restore once the release
+    /// answers healthy (stop 10 s + verify 30 s, inside the 60 s SLA); to an
+    /// emergency stop once the venue is verified flat (stop 10 s + kill 30 s +
+    /// verify 30 s); to a drill once it has rolled back and forward again.
+    pub fn deadline(self) -> Duration {
+        Duration::from_secs(match self {
+            DialogKind::Approve | DialogKind::Rearm => 10,
+            DialogKind::Rollback | DialogKind::Restore => 60,
+            DialogKind::EmergencyStop => 75,
+            DialogKind::Drill => 120,
+        })
+    }
+
     /// The audit kind that records this action.
     pub fn audit_kind(self) -> &'static str {
         match self {
@@ -194,11 +243,13 @@ impl Field {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A dialog edits, then points at the request it sent; where that
+/// request stands (waiting, overdue, answered, late) is in
+/// [`Model::requests`], so Esc can leave the dialog and lose nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     Editing,
-    Sending,
-    Done { reply: Box<Reply> },
+    Sent { ticket: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -292,7 +343,24 @@ pub struct Model {
     pub size: (u16, u16),
     /// The fleet stop's dialog, while open (`fleet_stop.rs`).
     pub fleet_stop: Option<FleetStop>,
+    /// Every request sent and its answer (`requests.rs`).
+    pub requests: Requests,
+    /// Answers nobody was looking at (a dialog left with Esc, a reply past
+    /// its deadline) and requests past their deadline: newest last.
+    pub notices: VecDeque<Notice>,
 }
+
+/// One line the footer shows for [`NOTICE_FOR`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub at: DateTime<Utc>,
+    pub text: String,
+    /// Drawn as a failure: no answer, a refusal, a late answer.
+    pub alarm: bool,
+}
+
+/// Notices kept.
+pub const NOTICES_KEPT: usize = 32;
 
 impl Model {
     pub fn new(title: &str, hosts: Vec<HostView>, now: DateTime<Utc>) -> Self {
@@ -310,7 +378,41 @@ impl Model {
             quit: false,
             size: (80, 24),
             fleet_stop: None,
+            requests: Requests::default(),
+            notices: VecDeque::new(),
         }
+    }
+
+    /// Adds a notice for the footer.
+    pub fn notify(&mut self, text: String, alarm: bool) {
+        self.notices.push_back(Notice {
+            at: self.now,
+            text,
+            alarm,
+        });
+        while self.notices.len() > NOTICES_KEPT {
+            self.notices.pop_front();
+        }
+    }
+
+    /// The notice the footer shows now, if one is recent.
+    pub fn current_notice(&self) -> Option<&Notice> {
+        self.notices
+            .back()
+            .filter(|n| (self.now - n.at).to_std().unwrap_or_default() < NOTICE_FOR)
+    }
+
+    /// When the next host that is fresh now turns stale if nothing more
+    /// arrives: the shell wakes then, so the flag is on screen at 3 s of
+    /// silence, not at the next tick.
+    pub fn next_stale_at(&self) -> Option<DateTime<Utc>> {
+        let after = chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+        self.hosts
+            .iter()
+            .filter(|h| h.stale_for(self.now).is_none())
+            .filter_map(|h| h.heard_at)
+            .map(|t| t + after)
+            .min()
     }
 
     pub fn selected_host(&self) -> Option<&HostView> {
@@ -383,6 +485,8 @@ pub struct FleetStop {
     pub sent_at: Option<DateTime<Utc>>,
     /// Per host (same order as `hosts`): the reply and how long it took.
     pub replies: Vec<Option<(Result<Reply, String>, Duration)>>,
+    /// The requests it sent (`Model::requests`), for matching answers.
+    pub tickets: Vec<u64>,
 }
 
 /// How one host stands in the fleet stop.
@@ -409,6 +513,7 @@ impl FleetStop {
             error: None,
             sent_at: None,
             replies: vec![None; host_count],
+            tickets: Vec::new(),
         }
     }
 

@@ -2,6 +2,8 @@
 //! to the control room, and the I/O it asks for as data. A key handler
 //! only maps the key to an action through the keymap.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use tui_input::Input;
@@ -23,17 +25,25 @@ pub enum Msg {
     Mouse(MouseEvent),
     Resize(u16, u16),
     Tick(DateTime<Utc>),
-    Link(usize, LinkEvent),
-    /// A reply to a command, and how long it took from sending (the
-    /// shell's clock: `update` reads none).
-    Replied(usize, Result<Reply, String>, std::time::Duration),
+    /// A host's link event, and when it arrived (the shell's clock): how
+    /// old a host's data is counts from here, not from the last tick.
+    Link(usize, LinkEvent, DateTime<Utc>),
+    /// The answer to the request with this ticket, and how long it took
+    /// from sending (the shell's clock: `update` reads none).
+    Replied(u64, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+    /// The host was heard at this time (its link's last message, a
+    /// heartbeat included): the shell reads it off the link.
+    Heard(usize, DateTime<Utc>),
 }
 
 /// I/O for the shell to perform.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Send `request` to `host`; its answer comes back as
+    /// `Msg::Replied(ticket, …)` whatever the dialog does meanwhile.
     Ask {
+        ticket: u64,
         host: usize,
         request: Request,
         reason: Option<String>,
@@ -61,31 +71,36 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
     match msg {
         Msg::Tick(now) => {
             model.now = now;
+            for asked in model.requests.newly_overdue(now) {
+                let name = host_name(model, asked.host);
+                model.notify(
+                    format!(
+                        "{name}: no answer to {} within {}s — unknown whether it ran; check the audit",
+                        asked.op,
+                        asked.deadline.as_secs()
+                    ),
+                    true,
+                );
+            }
             Vec::new()
         }
         Msg::Resize(w, h) => {
             model.size = (w, h);
             Vec::new()
         }
-        Msg::Link(host, event) => {
-            link_event(model, host, event);
+        Msg::Link(host, event, at) => {
+            link_event(model, host, event, at);
             Vec::new()
         }
-        Msg::Replied(host, result, took) => {
-            if let Some(stop) = &mut model.fleet_stop
-                && stop.sent()
+        Msg::Replied(ticket, result, took) => {
+            replied(model, ticket, result, took);
+            Vec::new()
+        }
+        Msg::Heard(host, at) => {
+            if let Some(h) = model.hosts.get_mut(host)
+                && h.heard_at.is_none_or(|t| t < at)
             {
-                stop.replied(host, result.clone(), took);
-            }
-            if let Some(dialog) = &mut model.dialog
-                && dialog.host == host
-                && matches!(dialog.phase, Phase::Sending)
-            {
-                let reply =
-                    result.unwrap_or_else(|e| Reply::err("", crate::wire::ErrorCode::Failed, e));
-                dialog.phase = Phase::Done {
-                    reply: Box::new(reply),
-                };
+                h.heard_at = Some(at);
             }
             Vec::new()
         }
@@ -105,8 +120,65 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
     }
 }
 
-fn link_event(model: &mut Model, index: usize, event: LinkEvent) {
-    let now = model.now;
+fn host_name(model: &Model, host: usize) -> String {
+    model
+        .hosts
+        .get(host)
+        .map_or_else(|| format!("host {host}"), |h| crate::text::inert(&h.name))
+}
+
+/// Files an answer. Nobody is left unaware of it: a dialog still showing
+/// the request shows it; otherwise, or when it came past its deadline, a
+/// notice says what it was and how late.
+fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: Duration) {
+    let Some(asked) = model.requests.answer(ticket, result.clone(), took).cloned() else {
+        return;
+    };
+    let mut shown = false;
+    if let Some(stop) = &mut model.fleet_stop
+        && stop.tickets.contains(&ticket)
+    {
+        stop.replied(asked.host, result, took);
+        shown = true;
+    }
+    if let Some(dialog) = &model.dialog
+        && dialog.phase == (Phase::Sent { ticket })
+    {
+        shown = true;
+    }
+    let late = took.checked_sub(asked.deadline);
+    if shown && late.is_none() {
+        return;
+    }
+    let name = host_name(model, asked.host);
+    let verdict = asked.verdict().unwrap_or_default();
+    let ok = matches!(&result_of(&asked), Some(true));
+    let text = match late {
+        Some(late) => format!(
+            "{name}: {} answered {}s after sending, {}s past its {}s deadline: {verdict}",
+            asked.op,
+            took.as_secs(),
+            late.as_secs().max(1),
+            asked.deadline.as_secs()
+        ),
+        None => format!(
+            "{name}: {} answered after {:.1}s: {verdict}",
+            asked.op,
+            took.as_secs_f64()
+        ),
+    };
+    model.notify(crate::text::inert(&text), late.is_some() || !ok);
+}
+
+/// Whether the answer was a success, once there is one.
+fn result_of(asked: &super::requests::Asked) -> Option<bool> {
+    asked
+        .answer
+        .as_ref()
+        .map(|a| a.reply.as_ref().is_ok_and(|r| r.ok))
+}
+
+fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<Utc>) {
     let Some(host) = model.hosts.get_mut(index) else {
         return;
     };
@@ -134,8 +206,11 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent) {
         LinkEvent::Message(msg) => {
             host.heard_at = Some(now);
             match msg {
+                AgentMsg::Heartbeat { .. } => {}
                 AgentMsg::Snapshot { status, audit } => {
                     host.status = Some(*status);
+                    host.status_at = Some(now);
+                    host.checks_at = Some(now);
                     for entry in audit {
                         let known = model
                             .audit
@@ -147,10 +222,15 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent) {
                     }
                     sort_and_trim(model);
                 }
-                AgentMsg::State { status } => host.status = Some(*status),
+                AgentMsg::State { status } => {
+                    host.status = Some(*status);
+                    host.status_at = Some(now);
+                    host.checks_at = Some(now);
+                }
                 AgentMsg::Health { checks, .. } => {
                     if let Some(status) = &mut host.status {
                         status.checks = checks;
+                        host.checks_at = Some(now);
                     }
                     if let Some(pnl) = host.check_value("pnl") {
                         host.pnl.push_back(pnl);
@@ -374,12 +454,24 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
     let Some(dialog) = &mut model.dialog else {
         return Vec::new();
     };
-    if !matches!(dialog.phase, Phase::Editing) {
-        // Sending or done: Esc or Enter closes; the reply stays in the audit.
-        if matches!(action, Some(Action::Cancel | Action::Submit))
-            && !matches!(dialog.phase, Phase::Sending)
-        {
-            model.dialog = None;
+    if let Phase::Sent { ticket } = dialog.phase {
+        // Esc leaves at any time: the request goes on, and its answer
+        // lands in the audit and as a notice. Enter closes once answered.
+        let answered = model
+            .requests
+            .get(ticket)
+            .is_some_and(|a| a.answer.is_some());
+        match action {
+            Some(Action::Cancel) if !answered => {
+                let (host, kind) = (dialog.host, dialog.kind.audit_kind());
+                let name = host_name(model, host);
+                model.dialog = None;
+                model.flash = Some(format!(
+                    "left the {kind} dialog; the request to {name} goes on: its answer will show here and in the audit"
+                ));
+            }
+            Some(Action::Cancel | Action::Submit) if answered => model.dialog = None,
+            _ => {}
         }
         return Vec::new();
     }
@@ -441,9 +533,16 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
                 DialogKind::Restore => Request::Restore,
             };
             dialog.error = None;
-            dialog.phase = Phase::Sending;
+            let (host, kind) = (dialog.host, dialog.kind);
+            let ticket = model
+                .requests
+                .open(host, kind.audit_kind(), kind.deadline(), now);
+            if let Some(dialog) = &mut model.dialog {
+                dialog.phase = Phase::Sent { ticket };
+            }
             vec![Command::Ask {
-                host: dialog.host,
+                ticket,
+                host,
                 request,
                 reason: Some(reason),
             }]
@@ -507,14 +606,30 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
             }
             stop.error = None;
             stop.sent_at = Some(now);
-            stop.hosts
-                .iter()
-                .map(|&host| Command::Ask {
+            let hosts = stop.hosts.clone();
+            let mut commands = Vec::new();
+            for host in hosts {
+                let kind = DialogKind::EmergencyStop;
+                let ticket = model
+                    .requests
+                    .open(host, kind.audit_kind(), kind.deadline(), now);
+                commands.push(Command::Ask {
+                    ticket,
                     host,
                     request: Request::Estop,
                     reason: Some(reason.clone()),
-                })
-                .collect()
+                });
+            }
+            if let Some(stop) = &mut model.fleet_stop {
+                stop.tickets = commands
+                    .iter()
+                    .filter_map(|c| match c {
+                        Command::Ask { ticket, .. } => Some(*ticket),
+                        Command::LoadDiff { .. } => None,
+                    })
+                    .collect();
+            }
+            commands
         }
         _ => {
             type_into(stop.field, &mut stop.reason, &mut stop.confirm, key);

@@ -3,7 +3,14 @@
 //! exponential backoff and jitter when the link drops. The control room runs
 //! one per host; each sends [`LinkEvent`]s into one channel and stops when
 //! that channel closes.
+//!
+//! The agent's once-a-second `heartbeat` is not an event: the reader notes
+//! when it last heard anything in [`LinkHandle::heard_ms`] and drops the
+//! beat there, so that twenty idle hosts cost the control room twenty
+//! timestamps a second, not twenty trips through its channels.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -49,9 +56,16 @@ pub struct Ask {
 #[derive(Clone)]
 pub struct LinkHandle {
     asks: mpsc::Sender<Ask>,
+    heard: Arc<AtomicI64>,
 }
 
 impl LinkHandle {
+    /// When anything last arrived from the agent (a heartbeat included),
+    /// in Unix milliseconds; 0 before the first message.
+    pub fn heard_ms(&self) -> i64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
     /// Sends a command and waits for its reply (an error if the link is
     /// down: a command is never queued for later).
     pub async fn ask(
@@ -87,8 +101,12 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 /// Starts the link task for `target`; `index` tags its events.
 pub fn spawn(target: Target, index: usize, events: mpsc::Sender<(usize, LinkEvent)>) -> LinkHandle {
     let (asks_tx, asks) = mpsc::channel(16);
-    tokio::spawn(run(target, index, events, asks));
-    LinkHandle { asks: asks_tx }
+    let heard = Arc::new(AtomicI64::new(0));
+    tokio::spawn(run(target, index, events, asks, heard.clone()));
+    LinkHandle {
+        asks: asks_tx,
+        heard,
+    }
 }
 
 async fn run(
@@ -96,6 +114,7 @@ async fn run(
     index: usize,
     events: mpsc::Sender<(usize, LinkEvent)>,
     mut asks: mpsc::Receiver<Ask>,
+    heard: Arc<AtomicI64>,
 ) {
     let mut attempt: u32 = 0;
     loop {
@@ -107,7 +126,7 @@ async fn run(
             return;
         }
         let started = Instant::now();
-        let error = match session(&target, index, &events, &mut asks).await {
+        let error = match session(&target, index, &events, &mut asks, &heard).await {
             Ok(()) => return, // the receiver went away
             Err(e) => e,
         };
@@ -144,6 +163,7 @@ async fn session(
     index: usize,
     events: &mpsc::Sender<(usize, LinkEvent)>,
     asks: &mut mpsc::Receiver<Ask>,
+    heard: &Arc<AtomicI64>,
 ) -> Result<(), String> {
     // The control room keeps one session per host, but opens at most
     // MAX_PARALLEL_SSH at a time, so a large fleet's start (or a fleet-wide
@@ -171,8 +191,14 @@ async fn session(
     }
     // Reading a line is not cancel-safe, so the reader lives in its own task.
     let (lines_tx, mut lines) = mpsc::channel::<AgentMsg>(256);
+    let heard = heard.clone();
+    heard.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     let read_task = tokio::spawn(async move {
         while let Some(msg) = reader.next_message().await {
+            heard.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+            if matches!(msg, AgentMsg::Heartbeat { .. }) {
+                continue;
+            }
             if lines_tx.send(msg).await.is_err() {
                 break;
             }

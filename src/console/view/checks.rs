@@ -1,5 +1,6 @@
 //! The health checks in the host pane: one row per check that applies in
-//! the host's state — a mark (✓ ok, ✗ failing, ? no data or stale, …
+//! the host's state, failing first, "+N more" naming those that do not
+//! fit — a mark (✓ ok, ✗ failing, ? no data or stale, …
 //! pending), its name, value, comparison and limit, failures against the
 //! allowance, the sample's age, and for a check judged against a baseline
 //! the candidate's ratio to it.
@@ -9,13 +10,26 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
+use chrono::{DateTime, Utc};
+
+use crate::console::state::HostView;
 use crate::console::theme::Theme;
 use crate::text::inert;
-use crate::wire::CheckStatus;
 use crate::wire::Status;
+use crate::wire::{CheckStatus, CheckView};
 
 /// `stale`: the host's data is stale, so no check is shown as known.
-pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Theme, area: Rect) {
+/// Every check that applies is listed, failing first; when the pane is too
+/// short, the last row says how many more there are and names them.
+pub(super) fn draw(
+    frame: &mut Frame,
+    host: &HostView,
+    status: &Status,
+    stale: bool,
+    now: DateTime<Utc>,
+    theme: &Theme,
+    area: Rect,
+) {
     // The check name gives way first on a narrow screen: value, limit and
     // failures must stay readable.
     let name_width = usize::from(area.width).saturating_sub(34).clamp(10, 22);
@@ -26,17 +40,32 @@ pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Them
         ),
         theme.header,
     )];
-    for c in status.checks.iter().filter(|c| c.applies) {
+    // The checks GATES counts, so that `9/9` means nine rows.
+    let mut shown: Vec<&CheckView> = status.checks.iter().filter(|c| c.counts()).collect();
+    // Stable: within a rank, the agent's order.
+    shown.sort_by_key(|c| rank(c));
+    let room = usize::from(area.height).saturating_sub(1);
+    let (fits, hidden) = if shown.len() > room {
+        let fits = room.saturating_sub(1);
+        (&shown[..fits], &shown[fits..])
+    } else {
+        (&shown[..], &shown[..0])
+    };
+    for c in fits {
         let (mark, style) = match c.status {
             _ if stale => ("?", theme.stale),
             CheckStatus::Ok => (c.mark(), theme.state_ok),
             CheckStatus::NoData => (c.mark(), theme.stale),
-            CheckStatus::Pending => (c.mark(), theme.muted),
+            // Still gathering evidence is not a failure.
+            CheckStatus::Pending | CheckStatus::Insufficient => (c.mark(), theme.muted),
             _ => ("✗", theme.state_failed),
         };
         let value = c.shown_value();
         let (op, limit) = c.limit_columns();
-        let age = c.age_s.map(|a| format!(" {a:.0}s")).unwrap_or_default();
+        let age = c
+            .age_s
+            .map(|a| format!(" {:.0}s", host.checks_age(a, now)))
+            .unwrap_or_default();
         // Against a baseline: candidate ÷ baseline, or why not yet.
         let versus = match (c.ratio, c.baseline_source.is_some(), c.verdict.as_deref()) {
             (Some(ratio), _, _) => format!(" ×{ratio:.2} vs base"),
@@ -56,13 +85,48 @@ pub(super) fn draw(frame: &mut Frame, status: &Status, stale: bool, theme: &Them
             style,
         ));
     }
-    if status.checks.iter().all(|c| !c.applies) {
+    if !hidden.is_empty() {
+        let failing = hidden.iter().filter(|c| rank(c) == 0).count();
+        let names: Vec<&str> = hidden.iter().map(|c| c.name.as_str()).collect();
+        let what = if stale {
+            "stale: not known to pass".to_string()
+        } else if failing > 0 {
+            format!("{failing} failing")
+        } else if hidden.iter().all(|c| c.status == CheckStatus::Ok) {
+            "all ok".to_string()
+        } else {
+            "none failing".to_string()
+        };
+        lines.push(Line::styled(
+            inert(&truncate(
+                &format!("+{} more ({what}): {}", hidden.len(), names.join(", ")),
+                usize::from(area.width),
+            )),
+            if failing > 0 {
+                theme.state_failed
+            } else {
+                theme.muted
+            },
+        ));
+    }
+    if shown.is_empty() {
         lines.push(Line::styled(
             "no gate is watched in this state",
             theme.muted,
         ));
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// Failing first, then no data, then still pending, then passing.
+fn rank(c: &CheckView) -> u8 {
+    match c.status {
+        CheckStatus::Failing | CheckStatus::Unknown => 0,
+        CheckStatus::NoData => 1,
+        CheckStatus::Pending | CheckStatus::Insufficient => 2,
+        CheckStatus::Ok => 3,
+        CheckStatus::NotApplicable => 4,
+    }
 }
 
 /// `text` cut to `width` characters, the last one an ellipsis if it was cut.

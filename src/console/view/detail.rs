@@ -1,7 +1,10 @@
 //! The selected host's pane: its bordered block (titled with the host, or
 //! why its data is stale), the stage rail (shadow → paper → canary → live,
-//! with the soak left and what the host waits for), and below it the
-//! health checks (`checks.rs`) beside the gauges (`gauges.rs`).
+//! with the soak left and what the host waits for), what changed (deploy
+//! id, release old → new, submitter and reason, tier, known-good), for a
+//! host rolled back or halted what failed and why, the last request sent
+//! to it and where it stands, and below it all the health checks
+//! (`checks.rs`) beside the gauges (`gauges.rs`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,11 +12,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{age, checks, clock, gauges, state_style};
+use crate::console::requests::Standing;
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
 use crate::text::inert;
-use crate::wire::StateWord;
 use crate::wire::Status;
+use crate::wire::{OutcomeWord, StateWord};
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     let Some(host) = model.selected_host() else {
@@ -48,13 +52,184 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
         frame.render_widget(Paragraph::new("no status yet").style(theme.stale), inner);
         return;
     };
-    let [rail_area, body] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(rail(status, host, model, theme)), rail_area);
+    let mut lines = vec![rail(status, host, model, theme)];
+    lines.extend(
+        pack(&what_changed(status), usize::from(inner.width), 2)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.text)),
+    );
+    if let Some(why) = why(status) {
+        lines.push(Line::styled(why, theme.state_failed));
+    }
+    if let Some(line) = last_request(model, theme) {
+        lines.push(line);
+    }
+    // The checks keep at least three rows (header, the worst, "+N more").
+    let top = (lines.len() as u16).min(inner.height.saturating_sub(3));
+    let [top_area, body] =
+        Layout::vertical([Constraint::Length(top), Constraint::Min(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines), top_area);
     let [checks_area, gauges_area] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
-    checks::draw(frame, status, stale.is_some(), theme, checks_area);
+    checks::draw(
+        frame,
+        host,
+        status,
+        stale.is_some(),
+        model.now,
+        theme,
+        checks_area,
+    );
     gauges::draw(frame, model, host, status, theme, gauges_area);
+}
+
+/// Deploy id, release old → new, who submitted it and why, the commit,
+/// tier, and the known-good release a rollback returns to.
+fn what_changed(status: &Status) -> Vec<String> {
+    let mut parts = Vec::new();
+    let new = status
+        .deploy_release
+        .as_deref()
+        .or(status.current_release.as_deref());
+    let old = status.previous_release.as_deref();
+    match (&status.deploy_id, new) {
+        (Some(id), Some(new)) => parts.push(format!(
+            "deploy {id}: {} → {new}",
+            old.unwrap_or("(first release)")
+        )),
+        (None, Some(new)) => parts.push(format!("release {new}")),
+        (_, None) => parts.push("no release yet".into()),
+    }
+    if let Some(current) = status.current_release.as_deref()
+        && Some(current) != new
+    {
+        parts.push(format!("serving {current}"));
+    }
+    if let Some(by) = &status.submitted_by {
+        parts.push(format!(
+            "by {} — {}",
+            by.who(),
+            status.deploy_reason.as_deref().unwrap_or("(no reason)")
+        ));
+    }
+    if let Some(commit) = &status.commit {
+        parts.push(format!("commit {commit}"));
+    }
+    if let Some(tier) = &status.tier {
+        parts.push(format!("tier {tier}"));
+    }
+    parts.push(format!("known-good {}", old.unwrap_or("none")));
+    parts.into_iter().map(|p| inert(&p)).collect()
+}
+
+/// `parts` joined by ` · ` into at most `max` lines of `width`; the last
+/// line is cut with `…` when they do not fit.
+fn pack(parts: &[String], width: usize, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in parts {
+        let count = lines.len();
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 3 + part.chars().count() <= width => {
+                line.push_str(" · ");
+                line.push_str(part);
+            }
+            Some(line) if count >= max => {
+                line.push_str(" · ");
+                line.push_str(part);
+            }
+            _ => lines.push(part.clone()),
+        }
+    }
+    for line in &mut lines {
+        if line.chars().count() > width {
+            let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
+            cut.push('…');
+            *line = cut;
+        }
+    }
+    lines
+}
+
+/// For a host rolled back, halted or whose last deploy did not go live:
+/// what failed and why, in one line.
+fn why(status: &Status) -> Option<String> {
+    let outcome = status.outcome.as_ref();
+    let detail = outcome.and_then(|o| o.detail.as_deref());
+    let failed = status.deploy_release.as_deref().unwrap_or("the release");
+    let text = match status.state {
+        StateWord::RolledBack => format!(
+            "✗ ROLLED BACK: {failed} failed{}",
+            detail.map_or(String::new(), |d| format!(": {d}"))
+        ),
+        StateWord::Halted => {
+            let reason = status
+                .halted_reason
+                .as_deref()
+                .unwrap_or("(no reason given)");
+            match &status.estop {
+                Some(stop) => format!(
+                    "✗ HALTED: {reason} · venue {}{}",
+                    stop.headline(),
+                    stop.evidence().map_or(String::new(), |e| format!(": {e}"))
+                ),
+                None => format!("✗ HALTED: {reason}"),
+            }
+        }
+        _ => match outcome.map(|o| o.outcome) {
+            Some(
+                word @ (OutcomeWord::Rejected | OutcomeWord::Stopped | OutcomeWord::RolledBack),
+            ) => {
+                format!(
+                    "✗ last deploy {word}{}",
+                    detail.map_or(String::new(), |d| format!(": {d}"))
+                )
+            }
+            _ => return None,
+        },
+    };
+    Some(inert(&text))
+}
+
+/// The newest request sent to this host and where it stands: waiting
+/// (with its timer and deadline), past its deadline, answered (and how
+/// late).
+fn last_request(model: &Model, theme: &Theme) -> Option<Line<'static>> {
+    let asked = model.requests.last(model.selected)?;
+    let kind = asked.op;
+    let deadline = asked.deadline.as_secs();
+    let (text, style) = match asked.standing(model.now) {
+        Standing::Waiting(since) => (
+            format!(
+                "⧗ {kind} sent {}s ago · deadline {deadline}s · no answer yet",
+                since.as_secs()
+            ),
+            theme.state_attention,
+        ),
+        Standing::Overdue(since) => (
+            format!(
+                "✗ {kind}: no answer within {deadline}s (sent {} ago) — unknown whether it ran; check the audit",
+                age(since)
+            ),
+            theme.state_failed,
+        ),
+        Standing::Late(late) => (
+            format!(
+                "⚠ {kind} answered LATE, {}s past its {deadline}s deadline: {}",
+                late.as_secs().max(1),
+                asked.verdict().unwrap_or_default()
+            ),
+            theme.state_failed,
+        ),
+        Standing::Answered => (
+            format!(
+                "{kind} answered in {:.1}s: {}",
+                asked.answer.as_ref().map_or(0.0, |a| a.took.as_secs_f64()),
+                asked.verdict().unwrap_or_default()
+            ),
+            theme.muted,
+        ),
+    };
+    Some(Line::styled(inert(&text), style))
 }
 
 /// shadow → paper → canary → live, with ✓ for stages passed.
@@ -109,16 +284,11 @@ fn rail(status: &Status, host: &HostView, model: &Model, theme: &Theme) -> Line<
             "  rolled back to the known-good release",
             theme.state_failed,
         )),
+        // Why it halted has a line of its own below (`why`).
         StateWord::Halted => {
-            let reason = inert(status.halted_reason.as_deref().unwrap_or(""));
             let line = match &status.estop {
-                Some(stop) if stop.settled() && !stop.proven_flat() => format!(
-                    "  HALTED · {}: {reason} — {}",
-                    stop.headline(),
-                    inert(stop.evidence().unwrap_or(""))
-                ),
-                Some(stop) => format!("  HALTED · {}: {reason}", stop.headline()),
-                None => format!("  HALTED: {reason}"),
+                Some(stop) => format!("  HALTED · {}", stop.headline()),
+                None => "  HALTED".to_string(),
             };
             spans.push(Span::styled(line, theme.state_halted))
         }

@@ -9,10 +9,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::centered;
-use crate::console::state::{Dialog, DialogKind, Field, Model, Phase};
+use super::{age, centered};
+use crate::console::requests::{Asked, Standing};
+use crate::console::state::{Dialog, DialogKind, Field, HostView, Link, Model, Phase};
 use crate::console::theme::Theme;
 use crate::text::inert;
+use crate::wire::Reply;
 use crate::wire::estop::EstopView;
 use tui_input::Input;
 
@@ -36,6 +38,10 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
             "Restore {name}: start its known-good release straight in live, once the venue is verified flat."
         ),
     };
+    // What can make this dialog untrue comes first, before any typing.
+    if let Some(h) = host {
+        warnings(&mut lines, model, dialog, h, theme);
+    }
     lines.push(Line::styled(what, theme.text));
     if let Some(status) = host.and_then(|h| h.status.as_ref()) {
         lines.push(Line::styled(
@@ -113,72 +119,15 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         dialog.error.as_deref(),
         theme,
     );
-    match &dialog.phase {
+    match dialog.phase {
         Phase::Editing => lines.push(Line::styled(
             "Enter send · Esc cancel · Tab next field",
             theme.muted,
         )),
-        Phase::Sending => lines.push(Line::styled(
-            "sent; waiting for the agent…",
-            theme.state_attention,
-        )),
-        Phase::Done { reply } => {
-            let audit = &dialog.audit;
-            let stopped: Option<EstopView> = (dialog.kind == DialogKind::EmergencyStop)
-                .then(|| reply.data.as_ref()?.get("estop").cloned())
-                .flatten()
-                .and_then(|e| serde_json::from_value(e).ok());
-            if let Some(stop) = stopped {
-                // Halted either way: what matters is whether the book is flat.
-                let (mark, style) = if reply.ok && stop.proven_flat() {
-                    ("✓", theme.state_ok)
-                } else {
-                    ("✗", theme.state_halted)
-                };
-                lines.push(Line::styled(
-                    inert(&format!(
-                        "{mark} HALTED · {}: {}",
-                        stop.headline(),
-                        stop.evidence().unwrap_or("")
-                    )),
-                    style,
-                ));
-            } else if reply.ok {
-                let message = reply
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("message"))
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("done");
-                lines.push(Line::styled(
-                    inert(&format!("✓ agent: {message}")),
-                    theme.state_ok,
-                ));
-            } else {
-                lines.push(Line::styled(
-                    inert(&format!(
-                        "✗ refused ({}): {}",
-                        reply
-                            .code
-                            .map(|c| format!("{c:?}").to_lowercase())
-                            .unwrap_or_default(),
-                        reply.error.as_deref().unwrap_or("")
-                    )),
-                    theme.state_failed,
-                ));
-            }
-            match audit {
-                Some(e) => lines.push(Line::styled(
-                    inert(&format!("audit #{} {} {}", e.seq, e.kind, e.message)),
-                    theme.muted,
-                )),
-                None if reply.ok => {
-                    lines.push(Line::styled("waiting for the audit entry…", theme.muted))
-                }
-                None => {}
-            }
-            lines.push(Line::styled("Enter or Esc closes", theme.muted));
-        }
+        Phase::Sent { ticket } => match model.requests.get(ticket) {
+            Some(asked) => sent(&mut lines, model, dialog, asked, &name, theme),
+            None => lines.push(Line::styled("sent", theme.muted)),
+        },
     }
     let border = if dialog.kind == DialogKind::EmergencyStop {
         theme.state_halted
@@ -187,6 +136,170 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
     };
     let title = format!(" {} ", dialog.kind.title());
     boxed(frame, model, lines, &title, border, 100, theme);
+}
+
+/// Above everything: the host is silent (what follows is old, and a
+/// request may wait in its agent), or it still owes answers to earlier
+/// requests.
+fn warnings(
+    lines: &mut Vec<Line<'static>>,
+    model: &Model,
+    dialog: &Dialog,
+    host: &HostView,
+    theme: &Theme,
+) {
+    let name = inert(&host.name);
+    if let Some(silent) = host.stale_for(model.now) {
+        let text = match &host.link {
+            Link::Down { error, .. } => format!(
+                "⚠ {name} UNREACHABLE (link down: {}) — last heard {}; what follows is as old",
+                inert(error),
+                if silent == std::time::Duration::MAX {
+                    "never".to_string()
+                } else {
+                    format!("{} ago", age(silent))
+                }
+            ),
+            _ if silent == std::time::Duration::MAX => format!("⚠ {name} NOT HEARD YET"),
+            _ => format!(
+                "⚠ {name} SILENT {} — what follows is as of {} ago; a request may wait in its agent and run late",
+                age(silent),
+                age(silent)
+            ),
+        };
+        lines.push(Line::styled(text, theme.stale));
+    }
+    let own = match dialog.phase {
+        Phase::Sent { ticket } => Some(ticket),
+        Phase::Editing => None,
+    };
+    for asked in model.requests.unanswered(dialog.host) {
+        if Some(asked.ticket) == own {
+            continue;
+        }
+        let since = (model.now - asked.sent_at).to_std().unwrap_or_default();
+        lines.push(Line::styled(
+            format!(
+                "⧗ an earlier {} to {name} (sent {} ago) has no answer yet",
+                asked.op,
+                age(since)
+            ),
+            theme.state_attention,
+        ));
+    }
+}
+
+/// A request sent from this dialog: waiting (with its timer and deadline),
+/// past its deadline, or answered (and how late).
+fn sent(
+    lines: &mut Vec<Line<'static>>,
+    model: &Model,
+    dialog: &Dialog,
+    asked: &Asked,
+    name: &str,
+    theme: &Theme,
+) {
+    let deadline = asked.deadline.as_secs();
+    match asked.standing(model.now) {
+        Standing::Waiting(since) => {
+            lines.push(Line::styled(
+                format!(
+                    "⧗ sent {}s ago · deadline {deadline}s · waiting for {name}…",
+                    since.as_secs()
+                ),
+                theme.state_attention,
+            ));
+            lines.push(Line::styled(
+                "Esc leaves this dialog; the request goes on, its answer lands in the audit and as a notice",
+                theme.muted,
+            ));
+            return;
+        }
+        Standing::Overdue(since) => {
+            lines.push(Line::styled(
+                format!(
+                    "✗ no answer within {deadline}s (sent {}s ago) — unknown whether it ran; check the audit",
+                    since.as_secs()
+                ),
+                theme.state_failed,
+            ));
+            lines.push(Line::styled(
+                "Esc leaves; if an answer comes, it shows here or as a notice, with how late it was",
+                theme.muted,
+            ));
+            return;
+        }
+        Standing::Late(late) => {
+            let took = asked.answer.as_ref().map_or(0, |a| a.took.as_secs());
+            lines.push(Line::styled(
+                format!(
+                    "⚠ LATE: answered {took}s after sending, {}s past its {deadline}s deadline",
+                    late.as_secs().max(1)
+                ),
+                theme.state_failed,
+            ));
+        }
+        Standing::Answered => {}
+    }
+    let Some(answer) = &asked.answer else {
+        return;
+    };
+    let reply = match &answer.reply {
+        Ok(reply) => reply.clone(),
+        Err(e) => Reply::err("", crate::wire::ErrorCode::Failed, e.clone()),
+    };
+    let stopped: Option<EstopView> = (dialog.kind == DialogKind::EmergencyStop)
+        .then(|| reply.data.as_ref()?.get("estop").cloned())
+        .flatten()
+        .and_then(|e| serde_json::from_value(e).ok());
+    if let Some(stop) = stopped {
+        // Halted either way: what matters is whether the book is flat.
+        let (mark, style) = if reply.ok && stop.proven_flat() {
+            ("✓", theme.state_ok)
+        } else {
+            ("✗", theme.state_halted)
+        };
+        lines.push(Line::styled(
+            inert(&format!(
+                "{mark} HALTED · {}: {}",
+                stop.headline(),
+                stop.evidence().unwrap_or("")
+            )),
+            style,
+        ));
+    } else if reply.ok {
+        let message = reply
+            .data
+            .as_ref()
+            .and_then(|d| d.get("message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or("done");
+        lines.push(Line::styled(
+            inert(&format!("✓ agent: {message}")),
+            theme.state_ok,
+        ));
+    } else {
+        lines.push(Line::styled(
+            inert(&format!(
+                "✗ refused ({}): {}",
+                reply
+                    .code
+                    .map(|c| format!("{c:?}").to_lowercase())
+                    .unwrap_or_default(),
+                reply.error.as_deref().unwrap_or("")
+            )),
+            theme.state_failed,
+        ));
+    }
+    match &dialog.audit {
+        Some(e) => lines.push(Line::styled(
+            inert(&format!("audit #{} {} {}", e.seq, e.kind, e.message)),
+            theme.muted,
+        )),
+        None if reply.ok => lines.push(Line::styled("waiting for the audit entry…", theme.muted)),
+        None => {}
+    }
+    lines.push(Line::styled("Enter or Esc closes", theme.muted));
 }
 
 /// The reason field, the typed confirmation (what to type, and the field)

@@ -32,7 +32,7 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     if wide {
         header.push("WAVE");
     }
-    header.extend(["RELEASE", "STAGE", "SOAK", "GATES", "PnL", "DD", "LINK"]);
+    header.extend(["RELEASE", "STAGE", "SOAK", "GATES", "PnL", "DD", "AGE"]);
     let mut widths = vec![Constraint::Length(12)];
     if wide {
         widths.push(Constraint::Length(8));
@@ -109,21 +109,46 @@ fn stage_label(status: &Status, wide: bool) -> String {
     }
 }
 
+/// The AGE column: how old the row's data is. Fresh: the seconds since
+/// the host was last heard (its agent beats every second) and the round
+/// trip; silent or unreachable: that, loud.
+fn data_age(
+    host: &HostView,
+    stale: Option<Duration>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    match (&host.link, stale) {
+        (Link::Connecting { .. }, Some(Duration::MAX)) => "connecting".into(),
+        (_, Some(Duration::MAX)) => "DOWN".into(),
+        (Link::Up { .. }, Some(a)) => format!("SILENT {}", age(a)),
+        (_, Some(a)) => format!("DOWN {}", age(a)),
+        (Link::Up { rtt: Some(rtt) }, None) => {
+            let ms = rtt.as_secs_f64() * 1000.0;
+            let rtt = if ms < 10.0 {
+                format!("{ms:.1}ms")
+            } else {
+                format!("{ms:.0}ms")
+            };
+            format!("{} {rtt}", age(host.heard_ago(now)))
+        }
+        (_, None) => age(host.heard_ago(now)),
+    }
+}
+
 fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) -> Row<'a> {
     let marker = if i == model.selected { "▶ " } else { "  " };
     let stale = host.stale_for(model.now);
-    let mut cells = vec![Cell::from(format!("{marker}{}", inert(&host.name)))];
+    let name = Cell::from(format!("{marker}{}", inert(&host.name)));
+    // Stale is drawn on the cells themselves, so the selection's style
+    // never hides it.
+    let mut cells = vec![match stale {
+        Some(_) => name.style(theme.stale),
+        None => name,
+    }];
     if wide {
         cells.push(Cell::from(inert(host.wave.as_deref().unwrap_or("—"))));
     }
-    let link = match (&host.link, stale) {
-        (Link::Down { .. }, Some(a)) | (Link::Connecting { .. }, Some(a)) if a == Duration::MAX => {
-            "down".to_string()
-        }
-        (_, Some(a)) => format!("stale {}", age(a)),
-        (Link::Up { rtt: Some(rtt) }, None) => format!("{:.1}ms", rtt.as_secs_f64() * 1000.0),
-        (_, None) => "up".to_string(),
-    };
+    let link = data_age(host, stale, model.now);
     match &host.status {
         None => {
             cells.extend(["—", "connecting", "—", "—", "—", "—"].map(Cell::from));
@@ -134,9 +159,11 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 .as_deref()
                 .map(|r| r.get(4..).unwrap_or(r))
                 .unwrap_or("—");
+            // On stale data the countdown stands where the host went
+            // silent (`soak_left`), drawn in the stale style below.
             let soak = match host.soak_left(model.now) {
-                _ if status.soak_paused.is_some() && stale.is_none() => "paused".into(),
-                Some((left, total)) if total > 0.0 && stale.is_none() => {
+                _ if status.soak_paused.is_some() => "paused".into(),
+                Some((left, total)) if total > 0.0 => {
                     format!("{} {}", clock(left), bar(1.0 - left / total, 5))
                 }
                 _ if status.state == StateWord::AwaitingApproval => "done".into(),
@@ -165,22 +192,28 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             } else {
                 state_style(theme, status.state)
             };
-            cells.push(Cell::from(inert(release)));
+            let quiet = |text: String| match stale {
+                Some(_) => Cell::from(text).style(theme.stale),
+                None => Cell::from(text),
+            };
+            cells.push(quiet(inert(release)));
             cells.push(Cell::from(stage_label(status, wide)).style(state_style));
-            cells.push(Cell::from(soak));
-            cells.push(Cell::from(gates).style(if passing == applicable.len() {
+            cells.push(quiet(soak));
+            cells.push(Cell::from(gates).style(if stale.is_some() {
+                theme.stale
+            } else if passing == applicable.len() {
                 theme.text
             } else {
                 theme.state_failed
             }));
-            cells.push(Cell::from(pnl));
-            cells.push(Cell::from(dd));
+            cells.push(quiet(pnl));
+            cells.push(quiet(dd));
         }
     }
     cells.push(Cell::from(link).style(if stale.is_some() {
         theme.stale
     } else {
-        theme.muted
+        theme.text
     }));
     let row = Row::new(cells);
     if i == model.selected {

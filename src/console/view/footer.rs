@@ -1,6 +1,8 @@
 //! The bottom line: the `/` filter or `:` command being typed (with the
-//! cursor), else a one-line flash of feedback, else the main keys as the
-//! keymap binds them ("a approve  r rollback …").
+//! cursor), else a notice (an answer that came late or to a dialog left
+//! with Esc, a request past its deadline), else a one-line flash of
+//! feedback, else the main keys as the keymap binds them ("a approve  r
+//! rollback …").
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -37,6 +39,17 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Th
         ]);
         frame.render_widget(Paragraph::new(line), area);
         frame.set_cursor_position((area.x + 1 + prompt.input.visual_cursor() as u16, area.y));
+        return;
+    }
+    // A notice is an answer nobody saw, or one that never came: it wins
+    // over the flash and the key hints until it is a minute old.
+    if let Some(notice) = model.current_notice() {
+        let style = if notice.alarm {
+            theme.state_failed
+        } else {
+            theme.state_attention
+        };
+        frame.render_widget(Paragraph::new(inert(&notice.text)).style(style), area);
         return;
     }
     if let Some(flash) = &model.flash {
