@@ -660,7 +660,7 @@ fn issue_15_a_request_without_an_answer_never_holds_the_control_room() {
         Command::Ask {
             ticket,
             host: 4,
-            request: Request::Rollback,
+            request: Request::Rollback { to: None },
             ..
         },
     ] = commands[..]
