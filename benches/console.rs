@@ -81,12 +81,7 @@ fn synthetic_status(i: usize) -> Status {
             kind: "command".into(),
             running: true,
             pid: Some(1000 + i as u32),
-            unit: None,
-            started_at: None,
-            result: None,
-            container_name: None,
-            image: None,
-            image_id: None,
+            ..Default::default()
         },
         audit_head: None,
         sampled_at: None,

@@ -445,6 +445,51 @@ fn plain_config(name: &str, soak: Option<u64>) -> String {
     systemd::config(name, soak, "trading.service")
 }
 
+/// The gates of a production template (`--kind systemd|container`): the
+/// pipeline, soaks, the probe and two checks to edit.
+fn production_gates(soak: Option<u64>) -> String {
+    let (shadow, paper, canary) = match soak {
+        Some(s) => (s, s, s),
+        None => (300, 600, 900),
+    };
+    format!(
+        r#"[pipeline]
+watch_s = 3600
+require_approval_for_live = true
+require_distinct_approver = true
+verify_timeout_s = 30
+escalate_after_s = [900, 3600]     # an approval waiting this long pages P1, once per threshold
+
+[pipeline.soak_s]
+shadow = {shadow}
+paper = {paper}
+canary = {canary}
+
+[probe]
+url = "http://127.0.0.1:9100/metrics"
+interval_ms = 1000
+timeout_ms = 500
+
+[[check]]
+name = "telemetry_fresh"
+metric = "last_tick_age_seconds"
+op = "<"
+limit = 30
+severity = "P1"
+consecutive = 3
+stale_after_s = 30
+
+[[check]]
+name = "no_kill_events"
+metric = "kill_events_total"
+op = "=="
+limit = 0
+severity = "P0"
+stale_after_s = 30
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

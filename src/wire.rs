@@ -243,6 +243,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// What the agent said it did (`data.message`), if it said.
+    pub fn message(&self) -> Option<&str> {
+        self.data.as_ref()?.get("message")?.as_str()
+    }
+
     pub fn ok(id: &str, data: Option<Value>) -> Self {
         Self {
             id: id.to_string(),
@@ -330,7 +335,7 @@ pub struct Awaiting {
     pub stage: Stage,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceView {
     pub kind: String,
     pub running: bool,

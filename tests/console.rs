@@ -73,12 +73,7 @@ fn status(host: &str, state: &str, release: &str) -> Status {
             kind: "command".into(),
             running: true,
             pid: Some(4411),
-            unit: None,
-            started_at: None,
-            result: None,
-            container_name: None,
-            image: None,
-            image_id: None,
+            ..Default::default()
         },
         audit_head: None,
         sampled_at: None,

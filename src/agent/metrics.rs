@@ -539,12 +539,7 @@ mod tests {
                 kind: "command".into(),
                 running: true,
                 pid: Some(7),
-                unit: None,
-                started_at: None,
-                result: None,
-                container_name: None,
-                image: None,
-                image_id: None,
+                ..Default::default()
             },
             audit_head: None,
             sampled_at: None,

@@ -77,12 +77,7 @@ impl Asked {
         let answer = self.answer.as_ref()?;
         Some(match &answer.reply {
             Ok(reply) if reply.ok => {
-                let message = reply
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("message"))
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("done");
+                let message = reply.message().unwrap_or("done");
                 format!("✓ {message}")
             }
             Ok(reply) => format!(

@@ -12,10 +12,7 @@ pub(super) struct ContainerArgs<'a> {
 }
 
 pub(super) fn config(host: &str, soak: Option<u64>, c: &ContainerArgs<'_>) -> String {
-    let (shadow, paper, canary) = match soak {
-        Some(s) => (s, s, s),
-        None => (300, 600, 900),
-    };
+    let gates = super::production_gates(soak);
     format!(
         r#"# gantry agent config for host {host}. Every key is documented in
 # docs/config.md. Edit the checks, and name a kill command, to match your
@@ -58,39 +55,7 @@ stop_timeout_s = 10
 # verify = ["/usr/local/bin/trader-kill", "--check-flat"]
 # verify_timeout_s = 30
 
-[pipeline]
-watch_s = 3600
-require_approval_for_live = true
-require_distinct_approver = true
-verify_timeout_s = 30
-
-[pipeline.soak_s]
-shadow = {shadow}
-paper = {paper}
-canary = {canary}
-
-[probe]
-url = "http://127.0.0.1:9100/metrics"
-interval_ms = 1000
-timeout_ms = 500
-
-[[check]]
-name = "telemetry_fresh"
-metric = "last_tick_age_seconds"
-op = "<"
-limit = 30
-severity = "P1"
-consecutive = 3
-stale_after_s = 30
-
-[[check]]
-name = "no_kill_events"
-metric = "kill_events_total"
-op = "=="
-limit = 0
-severity = "P0"
-stale_after_s = 30
-"#,
+{gates}"#,
         host_q = super::toml_str(host),
         engine = c.engine,
         engine_q = super::toml_str(c.engine),

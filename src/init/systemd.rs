@@ -3,10 +3,7 @@
 //! service is a unit that reads current.env and stage.env.
 
 pub(super) fn config(name: &str, soak: Option<u64>, unit: &str) -> String {
-    let (shadow, paper, canary) = match soak {
-        Some(s) => (s, s, s),
-        None => (300, 600, 900),
-    };
+    let gates = super::production_gates(soak);
     format!(
         r#"# gantry agent config for host {name}. Every key is documented in
 # docs/config.md. Edit the service, validate and kill commands and the
@@ -47,39 +44,7 @@ verify = ["/usr/local/bin/trader-kill", "--check-flat"]
 verify_timeout_s = 30
 verify_interval_ms = 500
 
-[pipeline]
-watch_s = 3600
-require_approval_for_live = true
-require_distinct_approver = true
-verify_timeout_s = 30
-
-[pipeline.soak_s]
-shadow = {shadow}
-paper = {paper}
-canary = {canary}
-
-[probe]
-url = "http://127.0.0.1:9100/metrics"
-interval_ms = 1000
-timeout_ms = 500
-
-[[check]]
-name = "telemetry_fresh"
-metric = "last_tick_age_seconds"
-op = "<"
-limit = 30
-severity = "P1"
-consecutive = 3
-stale_after_s = 30
-
-[[check]]
-name = "no_kill_events"
-metric = "kill_events_total"
-op = "=="
-limit = 0
-severity = "P0"
-stale_after_s = 30
-
+{gates}
 # Freeze windows refuse a submit unless an admin overrides with a reason;
 # alerts go to webhooks by priority (docs/freeze-and-alerts.md).
 # [[freeze]]

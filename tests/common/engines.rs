@@ -331,26 +331,13 @@ fn stop(mut child: Child) {
 
 fn kill_leftovers(dir: &Path) {
     let needle = dir.display().to_string();
-    let me = std::process::id();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+    let me = std::process::id() as i32;
+    for p in super::procs::all() {
+        if p.pid != me && p.cmdline.contains(&needle) {
             // SAFETY: kill(2) on a process whose command line names this
             // harness's private temp dir: one it started.
             unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
+                libc::kill(p.pid, libc::SIGKILL);
             }
         }
     }

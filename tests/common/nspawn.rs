@@ -275,14 +275,11 @@ fn unit_text(state: &Path, listen: &str, port: &str, unit_extra: &str) -> String
 /// The container's PID 1 as this host numbers it: the child of
 /// systemd-nspawn that is PID 1 in its own namespace.
 fn leader_of(nspawn: u32) -> Option<u32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for child in super::procs::all()
+        .into_iter()
+        .filter(|p| p.ppid == nspawn as i32)
+    {
+        let pid = child.pid as u32;
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };

@@ -268,12 +268,7 @@ fn sent(
             style,
         ));
     } else if reply.ok {
-        let message = reply
-            .data
-            .as_ref()
-            .and_then(|d| d.get("message"))
-            .and_then(|m| m.as_str())
-            .unwrap_or("done");
+        let message = reply.message().unwrap_or("done");
         lines.push(Line::styled(
             inert(&format!("✓ agent: {message}")),
             theme.state_ok,

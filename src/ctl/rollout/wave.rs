@@ -65,14 +65,7 @@ async fn start_host(
         .await
         .map_err(|e| format!("{e:#}"))?;
     if reply.ok {
-        Ok(reply
-            .data
-            .and_then(|d| {
-                d.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "submitted".into()))
+        Ok(reply.message().unwrap_or("submitted").to_string())
     } else {
         Err(format!(
             "refused: {}",
