@@ -399,33 +399,14 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 /// port (each release must carry SIM_LISTEN=127.0.0.1:PORT).
 pub fn container_lab(engine: &Engine, lab_name: &str, container: &str) -> (super::Lab, u16) {
     let mut lab = super::Lab::new(lab_name, 1);
-    let text = std::fs::read_to_string(&lab.config).unwrap();
-    let command = text
-        .lines()
-        .find(|l| l.starts_with("command = [") && l.contains("\"sim\", \"--listen\""))
-        .expect("the sim's command line")
-        .to_string();
-    let port: u16 = command
-        .split('"')
-        .find_map(|w| w.strip_prefix("127.0.0.1:"))
-        .expect("its listen address")
-        .parse()
-        .unwrap();
     let state: PathBuf = lab.dir.path().to_path_buf();
-    let text = text
-        .replacen(
-            "kind = \"command\"",
-            &format!(
-                "kind = \"container\"\nengine = \"{}\"\nname = \"{container}\"\nimage = \"{}\"\nvolumes = [\"{}:/data\"]",
-                engine.kind.program(),
-                engine.repo,
-                state.display()
-            ),
-            1,
-        )
-        .replacen(&format!("{command}\n"), "", 1);
-    let text = super::without_service_log_settings(&text);
-    std::fs::write(&lab.config, text).unwrap();
+    let listen = lab.swap_service(&format!(
+        "\"container\"\nengine = \"{}\"\nname = \"{container}\"\nimage = \"{}\"\nvolumes = [\"{}:/data\"]",
+        engine.kind.program(),
+        engine.repo,
+        state.display()
+    ));
+    let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
     lab.agent_env = engine.env.clone();
     (lab, port)
 }

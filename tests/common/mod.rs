@@ -193,6 +193,33 @@ impl Lab {
         self.wait_state("live", Duration::from_secs(5));
     }
 
+    /// Turns the sim template's command service into `service` (the
+    /// lines after `kind = `) and returns the sim's listen address
+    /// (`127.0.0.1:PORT`), which the new service must use. The command
+    /// kind's service.log settings go: the other kinds refuse them.
+    pub fn swap_service(&self, service: &str) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let command = text
+            .lines()
+            .find(|l| l.starts_with("command = [") && l.contains("\"sim\", \"--listen\""))
+            .expect("the sim's command line")
+            .to_string();
+        let listen = command
+            .split('"')
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .expect("its listen address")
+            .to_string();
+        let text: String = text
+            .replacen("kind = \"command\"", &format!("kind = {service}"), 1)
+            .replacen(&format!("{command}\n"), "", 1)
+            .lines()
+            .filter(|l| !l.starts_with("log_max_size =") && !l.starts_with("log_keep ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&self.config, text).unwrap();
+        listen
+    }
+
     pub fn service_pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.path("service.pid")).ok()?;
         text.split_whitespace().next()?.parse().ok()
@@ -264,15 +291,6 @@ impl Drop for Lab {
 }
 
 /// Polls `done` until it holds, panicking with `what` after `timeout`.
-/// A template's `[service]` without the command kind's service.log
-/// settings, which the other kinds refuse (they keep no service.log).
-pub fn without_service_log_settings(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.starts_with("log_max_size =") && !l.starts_with("log_keep ="))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

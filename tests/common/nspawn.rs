@@ -219,29 +219,10 @@ pub const UNIT: &str = "gantry-sim.service";
 /// goes into the unit's [Unit] section.
 pub fn systemd_lab(name: &str, soak: u64, unit_extra: &str) -> (Lab, Nspawn) {
     let mut lab = Lab::new(name, soak);
-    let text = std::fs::read_to_string(&lab.config).unwrap();
-    // The sim config's service is `gantry sim --listen 127.0.0.1:PORT`:
-    // the same line becomes the unit's, the config names the unit.
-    let command = text
-        .lines()
-        .find(|l| l.starts_with("command = [") && l.contains("\"sim\", \"--listen\""))
-        .expect("the sim's command line")
-        .to_string();
-    let listen = command
-        .split('"')
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .expect("its listen address")
-        .to_string();
+    // The sim's `gantry sim --listen 127.0.0.1:PORT` becomes the unit's
+    // command line; the config names the unit.
+    let listen = lab.swap_service(&format!("\"systemd\"\nunit = \"{UNIT}\""));
     let port = listen.rsplit(':').next().unwrap().to_string();
-    let text = text
-        .replacen(
-            "kind = \"command\"",
-            &format!("kind = \"systemd\"\nunit = \"{UNIT}\""),
-            1,
-        )
-        .replacen(&format!("{command}\n"), "", 1);
-    let text = super::without_service_log_settings(&text);
-    std::fs::write(&lab.config, text).unwrap();
     let state = lab.dir.path().to_path_buf();
     let container = Nspawn::boot(&[&state]);
     container.install_unit(UNIT, &unit_text(&state, &listen, &port, unit_extra));
