@@ -202,7 +202,10 @@ impl Pipeline {
         let mut next = self.clone();
         let mut out = Vec::new();
         next.apply(config, event, now, &mut out)?;
-        Ok(Transition { next, effects: out })
+        Ok(Transition {
+            next,
+            effects: checkpoint_last(out),
+        })
     }
 
     fn apply(
@@ -464,4 +467,20 @@ pub fn seconds(ms: u64) -> String {
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
+}
+
+/// A checkpoint is an opportunistic save, asked for wherever a step
+/// noticed progress worth keeping: it goes last, once, so that the entries
+/// recording a change always lead (the agent writes the leading entries
+/// before it saves anything), and not at all when the step persists anyway.
+fn checkpoint_last(effects: Vec<Effect>) -> Vec<Effect> {
+    let asked = effects.iter().any(|e| matches!(e, Effect::Checkpoint));
+    let persists = effects.iter().any(|e| matches!(e, Effect::Persist));
+    let mut effects: Vec<Effect> = (effects.into_iter())
+        .filter(|e| !matches!(e, Effect::Checkpoint))
+        .collect();
+    if asked && !persists {
+        effects.push(Effect::Checkpoint);
+    }
+    effects
 }

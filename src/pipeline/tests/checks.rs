@@ -459,3 +459,30 @@ fn silence_while_the_service_restarted_is_not_held_against_it() {
     }
     assert_eq!(rig.pipeline.word(), StateWord::Idle);
 }
+
+/// The known-good window asks for a checkpoint every 25 samples. When that
+/// sample also ends a soak, the entry recording the change must still come
+/// before any save: the agent writes the leading entries, then the state
+/// (a kill -9 between the two once resumed in canary with no record).
+#[test]
+fn a_change_of_state_is_recorded_before_any_save_whatever_the_sample_count() {
+    // Soaks of 2 s to 8 s: one of them ends on a 25th window sample.
+    for extra_ticks in 0..25u64 {
+        let mut rig = baseline_rig(30_000);
+        rig.config.soak_ms = [SOAK_MS + extra_ticks * TICK_MS as u64; 3];
+        rig.submit(1).unwrap();
+        rig.validated();
+        for _ in 0..200 {
+            let before = rig.pipeline.word();
+            let effects = rig.sample(with_extra(Some(0.010)));
+            if rig.pipeline.word() != before {
+                assert!(
+                    matches!(effects.first(), Some(Effect::Audit(_))),
+                    "soak +{extra_ticks} ticks: {before} -> {} with {effects:?}",
+                    rig.pipeline.word()
+                );
+            }
+        }
+        assert_eq!(rig.pipeline.word(), StateWord::AwaitingApproval);
+    }
+}

@@ -140,8 +140,8 @@ proptest! {
                     let after = &t.next;
                     // Every change of state is audited, and the audit comes first.
                     if after.word() != before.word() {
-                        prop_assert!(t.effects.iter().any(|e| matches!(e, Effect::Audit(_))),
-                            "{:?} -> {:?} on {:?} without audit", before.word(), after.word(), event);
+                        prop_assert!(matches!(t.effects.first(), Some(Effect::Audit(_))),
+                            "{:?} -> {:?} on {:?} not audited first: {:?}", before.word(), after.word(), event, t.effects);
                     }
                     let acts = t.effects.iter().any(|e| matches!(e,
                         Effect::Activate { .. } | Effect::StopService | Effect::Kill | Effect::SetKnownGood { .. }));
