@@ -1,7 +1,10 @@
 //! Control room figures (docs/benchmarks.md): `cargo bench --bench console`.
 //!
-//! 1. Building and rendering one frame with 200 hosts (TestBackend, 160×45).
-//! 2. Resident memory of `gantry watch` with 200 demo hosts connected.
+//! 1. Building and rendering one frame with 200 and 1 000 hosts
+//!    (TestBackend, 160×45).
+//! 2. Resident memory of `gantry watch` with 200 demo hosts connected, and
+//!    with 1 000 light demo hosts (`demo --light`), with the time to
+//!    connect them all.
 //! 3. CPU of `gantry watch` idle with 20 hosts connected (each agent
 //!    beating once a second), over 60 s.
 //!
@@ -20,95 +23,26 @@ use gantry::console::keymap::Keymap;
 use gantry::console::state::{HostView, Link, Model};
 use gantry::console::theme::Theme;
 use gantry::console::view;
-use gantry::wire::{CheckView, ServiceView, Status};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn synthetic_status(i: usize) -> Status {
-    let check = |name: &str, value: f64, limit: f64| CheckView {
-        name: name.into(),
-        ok: true,
-        status: "ok".into(),
-        value: Some(value),
-        op: "<".into(),
-        limit,
-        severity: "P0".into(),
-        failures: 0,
-        failures_allowed: 1,
-        age_s: Some(0.2),
-        applies: true,
-        ..CheckView::default()
-    };
-    Status {
-        host: format!("host-{i}"),
-        state: [
-            "shadow",
-            "paper",
-            "canary",
-            "awaiting_approval",
-            "live",
-            "rolled_back",
-        ][i % 6]
-            .into(),
-        deploy_id: Some(format!("d-20261124T120000Z-{i}")),
-        current_release: Some("20261124T120000Z-ab12cd34".into()),
-        current_digest: None,
-        promotion: None,
-        deploy_release: None,
-        deploy_digest: None,
-        previous_release: Some("20261120T090000Z-9f00e1a2".into()),
-        stage_started_at: None,
-        soak_remaining_s: Some(120.0),
-        soak_total_s: Some(300.0),
-        soak_paused: None,
-        stage: None,
-        checks: vec![
-            check("process_alive", 1.0, 2.0),
-            check("telemetry_fresh", 0.1, 2.0),
-            check("pnl_in_band", 100.0 + i as f64, 1e9),
-            check("drawdown_budget", 0.5, 3.0),
-        ],
-        last_drill_at: None,
-        awaiting_approval: None,
-        halted_reason: None,
-        estop: None,
-        tier: None,
-        submitted_by: None,
-        deploy_reason: None,
-        commit: None,
-        outcome: None,
-        service: ServiceView {
-            kind: "command".into(),
-            running: true,
-            pid: Some(1000 + i as u32),
-            ..Default::default()
-        },
-        audit_head: None,
-        sampled_at: None,
-        scrape_error: None,
-        freeze: None,
-        agent_version: "0.1.0".into(),
-        now: String::new(),
-    }
-}
-
-fn render_bench() {
+fn render_bench(n: usize) {
     let now = Utc::now();
-    let hosts = (0..200)
+    let hosts = (0..n)
         .map(|i| {
             let mut h = HostView::new(&format!("host-{i}"), Some("full".into()));
             h.link = Link::Up {
                 rtt: Some(Duration::from_micros(300)),
             };
             h.heard_at = Some(now);
-            h.status = Some(synthetic_status(i));
+            h.status = Some(gantry::demo::light::status(i));
             h.pnl = (0..120).map(f64::from).collect();
             h
         })
         .collect();
     let mut model = Model::new("bench", hosts, now);
     model.size = (160, 45);
-    model.selected = 150;
+    model.selected = n * 3 / 4;
     let keymap = Keymap::default_map();
     let theme = Theme::default_theme(false);
     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
@@ -123,7 +57,7 @@ fn render_bench() {
         .collect();
     runs.sort_by(f64::total_cmp);
     println!(
-        "frame with 200 hosts, 160×45: median {:.3} ms, p99 {:.3} ms (target < 2 ms)",
+        "frame with {n} hosts, 160×45: median {:.3} ms, p99 {:.3} ms (target < 2 ms)",
         runs[runs.len() / 2],
         runs[runs.len() * 99 / 100]
     );
@@ -159,6 +93,9 @@ fn screen(session: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// How long `wait_connected` waits once no host says `connecting`.
+const SETTLE: Duration = Duration::from_secs(8);
+
 fn wait_connected(session: &str, hosts: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !screen(session).contains(&format!("{hosts} hosts"))
@@ -172,7 +109,7 @@ fn wait_connected(session: &str, hosts: usize) {
         std::thread::sleep(Duration::from_millis(500));
     }
     // Let every link finish its handshake and first pings.
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(SETTLE);
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -202,7 +139,8 @@ fn kill(session: &str) {
 fn main() {
     let cpu_only = std::env::args().any(|a| a == "cpu");
     if !cpu_only {
-        render_bench();
+        render_bench(200);
+        render_bench(1000);
     }
     if Command::new("tmux").arg("-V").output().is_err() {
         println!("tmux not installed: memory and CPU figures skipped");
@@ -215,6 +153,18 @@ fn main() {
         wait_connected(&session, 200);
         println!(
             "gantry watch with 200 hosts connected: RSS {:.1} MB (target < 60 MB)",
+            rss_mb(pid)
+        );
+        kill(&session);
+        drop(fleet);
+
+        let fleet = DemoFleet::start_light(1000);
+        let started = Instant::now();
+        let (session, pid) = watch_in_tmux(&fleet, "rss1000");
+        wait_connected(&session, 1000);
+        let connected = started.elapsed().as_secs_f64() - SETTLE.as_secs_f64();
+        println!(
+            "gantry watch with 1000 light hosts: all connected in {connected:.1} s, RSS {:.1} MB (target < 150 MB)",
             rss_mb(pid)
         );
         kill(&session);

@@ -23,13 +23,18 @@ pub struct WireClient<S> {
     pub audit_tail: Vec<AuditEntry>,
 }
 
+/// The read buffer of one connection (see `handshake`).
+const READ_BUFFER: usize = 2048;
+
 impl<S: AsyncRead + AsyncWrite> WireClient<S> {
     /// Reads `hello` and `snapshot`; refuses another protocol version.
     pub async fn handshake(stream: S) -> anyhow::Result<Self> {
         let (read, writer) = tokio::io::split(stream);
         let mut client = Self {
             reader: WireReader {
-                reader: BufReader::new(read),
+                // Not the default 8 KiB: a control room holds one per host,
+                // and a line longer than this is only read in more steps.
+                reader: BufReader::with_capacity(READ_BUFFER, read),
             },
             writer: WireWriter { writer, next_id: 0 },
             host: String::new(),

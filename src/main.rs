@@ -49,6 +49,10 @@ enum Command {
         /// Hosts in the fleet (with --headless), each behind its own SSH server.
         #[arg(long, default_value_t = 5)]
         hosts: usize,
+        /// With --headless: light hosts answered in this process, with no
+        /// agent and a fixed status (for benchmarks of a large fleet).
+        #[arg(long, requires = "headless")]
+        light: bool,
     },
     /// Write DIR/gantry.toml, a commented agent config.
     Init {
@@ -231,10 +235,12 @@ fn main() {
             soak,
             headless,
             hosts,
+            light,
         } => gantry::demo::run(&gantry::demo::DemoArgs {
             soak,
             headless,
             hosts,
+            light,
         }),
         Command::Init {
             dir,

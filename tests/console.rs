@@ -90,12 +90,10 @@ fn host(name: &str, wave: &str, status: Status, rtt_ms: u64) -> HostView {
         rtt: Some(Duration::from_millis(rtt_ms)),
     };
     h.heard_at = Some(now());
-    h.status_at = Some(now());
-    h.checks_at = Some(now());
+    h.took_status(status, now());
     h.pnl = (0..40)
         .map(|i| f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0)
         .collect();
-    h.status = Some(status);
     h
 }
 
@@ -814,4 +812,39 @@ impl Tmux {
             .find(|l| l.contains(&format!(" {host} ")))
             .unwrap_or("")
     }
+}
+
+/// Statuses arrive with the soak left as each agent sample put it, so the
+/// figure jitters by the sample interval and the transit. The countdown
+/// counts down steadily through that jitter, never back up, and moves
+/// when the deadline really moved.
+#[test]
+fn a_soak_countdown_counts_down_steadily_through_jitter() {
+    let mut paper = status("demo-2", "paper", "20261124T120000Z-aa");
+    paper.soak_remaining_s = Some(100.0);
+    paper.soak_total_s = Some(300.0);
+    let mut h = host("demo-2", "full", paper.clone(), 1);
+    let start = now();
+    let mut shown = Vec::new();
+    // Ten seconds of statuses every 250 ms; each reports the soak as of
+    // a sample up to 200 ms old, and arrives up to 40 ms late.
+    for tick in 1..=40i64 {
+        let at = start + chrono::Duration::milliseconds(tick * 250 + (tick * 37) % 40);
+        let sample_age = ((tick * 53) % 200) as f64 / 1000.0;
+        paper.soak_remaining_s = Some(100.0 - tick as f64 * 0.25 + sample_age);
+        h.heard_at = Some(at);
+        h.took_status(paper.clone(), at);
+        let (left, _) = h.soak_left(at).unwrap();
+        shown.push(left);
+    }
+    for pair in shown.windows(2) {
+        assert!(pair[1] <= pair[0], "counted back up: {shown:?}");
+    }
+    let last = *shown.last().unwrap();
+    assert!((last - 90.0).abs() < 0.3, "ten seconds on, {last} left");
+    // A pause of five seconds moves the deadline: shown at once.
+    let at = start + chrono::Duration::milliseconds(10_300);
+    paper.soak_remaining_s = Some(95.0);
+    h.took_status(paper.clone(), at);
+    assert!((h.soak_left(at).unwrap().0 - 95.0).abs() < 0.01);
 }

@@ -109,3 +109,43 @@ async fn link_reports_drops_refuses_while_down_and_reconnects() {
     let reply = handle.ask(Request::Status, None, None).await.unwrap();
     assert!(reply.ok);
 }
+
+/// The control room opens one link per host, but holds at most
+/// `MAX_PARALLEL_SSH` handshakes at once: a thousand-host fleet (or a
+/// fleet-wide reconnect) is a queue on its hosts, not a burst. Light demo
+/// hosts count the handshakes under way on their side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_hundred_hosts_holds_at_most_the_bound_of_handshakes_at_once() {
+    const HOSTS: usize = 100;
+    let fleet = gantry::demo::fleet::Fleet::start_light(HOSTS)
+        .await
+        .unwrap();
+    let targets = gantry::ssh::target::Fleet::load(&fleet.hosts_file, false)
+        .unwrap()
+        .targets;
+    assert_eq!(targets.len(), HOSTS);
+    let (tx, mut events) = mpsc::channel(4 * HOSTS);
+    let _links: Vec<_> = (targets.into_iter().enumerate())
+        .map(|(i, target)| link::spawn(target, i, tx.clone()))
+        .collect();
+    let mut up = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while up.len() < HOSTS {
+        let (index, event) = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {HOSTS} links up within 120 s", up.len()))
+            .expect("links alive");
+        if let LinkEvent::Message(AgentMsg::Snapshot { status, .. }) = event {
+            assert_eq!(status.host, format!("demo-{}", index + 1));
+            up.insert(index);
+        }
+    }
+    let peak = fleet.handshakes.peak();
+    eprintln!("{HOSTS} links up; at most {peak} handshakes at once");
+    assert!(
+        peak <= gantry::ssh::MAX_PARALLEL_SSH,
+        "{peak} handshakes at once (bound {})",
+        gantry::ssh::MAX_PARALLEL_SSH
+    );
+    assert!(peak > 1, "the links opened one by one, not in parallel");
+}

@@ -27,6 +27,10 @@ pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 pub const AUDIT_KEPT: usize = 500;
 /// PnL samples kept per host for the sparkline.
 pub const PNL_KEPT: usize = 120;
+/// A soak's end, as each status puts it, moves by the time between the
+/// agent's samples and the message's transit; a move smaller than this is
+/// that jitter, and the countdown keeps its deadline rather than stutter.
+pub const SOAK_JITTER: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Link {
@@ -50,8 +54,11 @@ pub struct HostView {
     pub status: Option<Status>,
     /// When the last message from the host arrived (a heartbeat counts).
     pub heard_at: Option<DateTime<Utc>>,
-    /// When the last status arrived: the soak left counts from here.
+    /// When the last status arrived.
     pub status_at: Option<DateTime<Utc>>,
+    /// When the soak shown ends, on this machine's clock (see
+    /// [`HostView::took_status`]); the countdown counts to it.
+    pub soak_ends_at: Option<DateTime<Utc>>,
     /// When the checks shown arrived (with a status or a `health`).
     pub checks_at: Option<DateTime<Utc>>,
     pub pnl: VecDeque<f64>,
@@ -66,6 +73,7 @@ impl HostView {
             status: None,
             heard_at: None,
             status_at: None,
+            soak_ends_at: None,
             checks_at: None,
             pnl: VecDeque::new(),
         }
@@ -126,26 +134,52 @@ impl HostView {
         }
     }
 
-    /// The soak as of `now`: (seconds left, seconds in all). The seconds
-    /// left are the last reported value, counted down since it arrived,
-    /// and only while the host is heard: on stale data the countdown
-    /// stops where the host went silent, since nobody knows it went on.
+    /// Takes a status that arrived at `now`. The soak's end is kept from
+    /// the status before when the two differ by less than [`SOAK_JITTER`]
+    /// in the same stage of the same deploy: a countdown that only ever
+    /// counts down, and moves only when the agent's deadline really moved
+    /// (a pause, a gap in the samples, a new stage).
+    pub fn took_status(&mut self, status: Status, now: DateTime<Utc>) {
+        let ends_at = match (status.soak_remaining_s, &status.soak_paused) {
+            (Some(left), None) => {
+                Some(now + chrono::Duration::milliseconds((left * 1000.0) as i64))
+            }
+            _ => None,
+        };
+        let same_stage = self.status.as_ref().is_some_and(|old| {
+            old.deploy_id == status.deploy_id
+                && old.stage == status.stage
+                && old.state == status.state
+        });
+        self.soak_ends_at = match (self.soak_ends_at, ends_at) {
+            (Some(kept), Some(new))
+                if same_stage && (new - kept).abs().to_std().unwrap_or_default() < SOAK_JITTER =>
+            {
+                Some(kept)
+            }
+            (_, new) => new,
+        };
+        self.status = Some(status);
+        self.status_at = Some(now);
+        self.checks_at = Some(now);
+    }
+
+    /// The soak as of `now`: (seconds left, seconds in all), counted down
+    /// to the soak's end, and only while the host is heard: on stale data
+    /// the countdown stops where the host went silent, since nobody knows
+    /// it went on. A paused soak shows what it last reported.
     pub fn soak_left(&self, now: DateTime<Utc>) -> Option<(f64, f64)> {
         let status = self.status.as_ref()?;
         let (left, total) = (status.soak_remaining_s?, status.soak_total_s?);
+        let Some(ends_at) = self.soak_ends_at else {
+            return Some((left, total));
+        };
         let until = match self.stale_for(now) {
             Some(_) => self.heard_at.unwrap_or(now),
             None => now,
         };
-        // A paused soak does not count down between reports.
-        let since = match status.soak_paused {
-            Some(_) => 0.0,
-            None => self
-                .status_at
-                .map(|t| (until - t).num_milliseconds().max(0) as f64 / 1000.0)
-                .unwrap_or(0.0),
-        };
-        Some(((left - since).max(0.0), total))
+        let left = (ends_at - until).num_milliseconds().max(0) as f64 / 1000.0;
+        Some((left, total))
     }
 
     /// How old the checks shown are: the agent's sample age when they

@@ -208,9 +208,7 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
             match msg {
                 AgentMsg::Heartbeat { .. } => {}
                 AgentMsg::Snapshot { status, audit } => {
-                    host.status = Some(*status);
-                    host.status_at = Some(now);
-                    host.checks_at = Some(now);
+                    host.took_status(*status, now);
                     for entry in audit {
                         let known = model
                             .audit
@@ -222,11 +220,7 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                     }
                     sort_and_trim(model);
                 }
-                AgentMsg::State { status } => {
-                    host.status = Some(*status);
-                    host.status_at = Some(now);
-                    host.checks_at = Some(now);
-                }
+                AgentMsg::State { status } => host.took_status(*status, now),
                 AgentMsg::Health { checks, .. } => {
                     if let Some(status) = &mut host.status {
                         status.checks = checks;

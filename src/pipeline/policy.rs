@@ -64,7 +64,8 @@ pub const STAGE_OWNED_KEYS: [&str; 3] = ["TRADE_MODE", "CANARY_MODE", "EXECUTION
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad: tables align these with `{:<18}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -161,7 +162,8 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad: tables align these with `{:<18}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -201,7 +203,8 @@ impl Tier {
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad: tables align these with `{:<18}`.
+        f.pad(self.as_str())
     }
 }
 

@@ -5,11 +5,18 @@
 //!
 //! Every server gets a fresh Ed25519 host key; clients check it against a
 //! known_hosts file like any other host. Nothing here accepts any key.
+//!
+//! For the thousand-host benchmark a server may instead answer its sessions
+//! in process ([`InProcess`]): the SSH side (keys, handshakes, channels,
+//! keepalives) stays real, and no process is spawned per session.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use russh::keys::{Algorithm, PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, Server as _, Session};
@@ -27,6 +34,43 @@ pub struct Authorized {
     pub forced_command: Option<String>,
 }
 
+/// Serves one session's channel in process; returns its exit status.
+pub type InProcess = Arc<
+    dyn Fn(russh::ChannelStream<Msg>) -> Pin<Box<dyn Future<Output = u32> + Send>> + Send + Sync,
+>;
+
+/// What a session's `exec` runs.
+#[derive(Clone)]
+enum Serve {
+    /// The requested (or forced) command, with `sh -c`, as sshd does.
+    Command,
+    InProcess(InProcess),
+}
+
+/// SSH handshakes under way on a group of servers (from the TCP accept to
+/// the key accepted, or the connection gone), and the most seen at once:
+/// what a client opening a thousand hosts puts on them.
+#[derive(Default)]
+pub struct Handshakes {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Handshakes {
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn begin(&self) {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub struct EmbeddedServer {
     pub addr: SocketAddr,
     pub host_key: PublicKey,
@@ -38,7 +82,20 @@ impl EmbeddedServer {
     /// serves until dropped.
     pub async fn start(bind: SocketAddr, authorized: Vec<Authorized>) -> anyhow::Result<Self> {
         let host = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
-        Self::start_with_key(bind, authorized, host).await
+        Self::serve(bind, authorized, host, Serve::Command, Arc::default()).await
+    }
+
+    /// As [`start`](Self::start), every session answered by `serve` in
+    /// process whatever command it asks for, its handshakes counted in
+    /// `handshakes` (shared by a fleet's servers).
+    pub async fn start_in_process(
+        bind: SocketAddr,
+        authorized: Vec<Authorized>,
+        serve: InProcess,
+        handshakes: Arc<Handshakes>,
+    ) -> anyhow::Result<Self> {
+        let host = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
+        Self::serve(bind, authorized, host, Serve::InProcess(serve), handshakes).await
     }
 
     /// As [`start`](Self::start) with a given host key: a host that comes
@@ -47,6 +104,16 @@ impl EmbeddedServer {
         bind: SocketAddr,
         authorized: Vec<Authorized>,
         host: PrivateKey,
+    ) -> anyhow::Result<Self> {
+        Self::serve(bind, authorized, host, Serve::Command, Arc::default()).await
+    }
+
+    async fn serve(
+        bind: SocketAddr,
+        authorized: Vec<Authorized>,
+        host: PrivateKey,
+        serve: Serve,
+        handshakes: Arc<Handshakes>,
     ) -> anyhow::Result<Self> {
         let host_key = host.public_key().clone();
         let config = Arc::new(russh::server::Config {
@@ -61,6 +128,8 @@ impl EmbeddedServer {
         let addr = listener.local_addr()?;
         let mut server = Server {
             authorized: Arc::new(authorized),
+            serve,
+            handshakes,
         };
         let task = tokio::spawn(async move {
             let _ = server.run_on_socket(config, &listener).await;
@@ -88,14 +157,19 @@ impl Drop for EmbeddedServer {
 #[derive(Clone)]
 struct Server {
     authorized: Arc<Vec<Authorized>>,
+    serve: Serve,
+    handshakes: Arc<Handshakes>,
 }
 
 impl russh::server::Server for Server {
     type Handler = Connection;
 
     fn new_client(&mut self, peer: Option<SocketAddr>) -> Connection {
+        self.handshakes.begin();
         Connection {
+            handshakes: Some(self.handshakes.clone()),
             authorized: self.authorized.clone(),
+            serve: self.serve.clone(),
             peer,
             accepted: None,
             channels: Arc::new(Mutex::new(HashMap::new())),
@@ -104,13 +178,28 @@ impl russh::server::Server for Server {
 }
 
 struct Connection {
+    /// Where it is counted until its key is accepted.
+    handshakes: Option<Arc<Handshakes>>,
     authorized: Arc<Vec<Authorized>>,
+    serve: Serve,
     peer: Option<SocketAddr>,
     accepted: Option<Authorized>,
     channels: Arc<Mutex<HashMap<ChannelId, Channel<Msg>>>>,
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.handshake_done();
+    }
+}
+
 impl Connection {
+    fn handshake_done(&mut self) {
+        if let Some(handshakes) = self.handshakes.take() {
+            handshakes.end();
+        }
+    }
+
     fn find(&self, key: &PublicKey) -> Option<&Authorized> {
         self.authorized
             .iter()
@@ -139,6 +228,7 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         match self.find(key.public_key).cloned() {
             Some(authorized) => {
+                self.handshake_done();
                 self.accepted = Some(authorized);
                 Ok(Auth::Accept)
             }
@@ -186,8 +276,12 @@ impl russh::server::Handler for Connection {
         );
         session.channel_success(id)?;
         let handle = session.handle();
+        let serve = self.serve.clone();
         tokio::spawn(async move {
-            let code = run(channel, &command, &requested, &fingerprint, &peer).await;
+            let code = match serve {
+                Serve::Command => run(channel, &command, &requested, &fingerprint, &peer).await,
+                Serve::InProcess(serve) => serve(channel.into_stream()).await,
+            };
             let _ = handle.exit_status_request(id, code).await;
             let _ = handle.eof(id).await;
             let _ = handle.close(id).await;

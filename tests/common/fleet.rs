@@ -26,15 +26,19 @@ pub struct DemoFleet {
 
 impl DemoFleet {
     pub fn start(hosts: usize, soak: u64) -> Self {
+        Self::launch(&["--hosts", &hosts.to_string(), "--soak", &soak.to_string()])
+    }
+
+    /// `hosts` light hosts in one process (`demo --light`): real SSH, a
+    /// fixed status, no agent.
+    pub fn start_light(hosts: usize) -> Self {
+        Self::launch(&["--light", "--hosts", &hosts.to_string()])
+    }
+
+    fn launch(args: &[&str]) -> Self {
         let mut child = Command::new(GANTRY)
-            .args([
-                "demo",
-                "--headless",
-                "--hosts",
-                &hosts.to_string(),
-                "--soak",
-                &soak.to_string(),
-            ])
+            .args(["demo", "--headless"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -66,7 +70,7 @@ impl DemoFleet {
             client_state: tempfile::tempdir().expect("temp"),
         };
         // Wait until every agent answers over SSH.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = fleet.ctl_all(&["status"]);
             if out.status.success() {

@@ -21,11 +21,13 @@ use crate::wire::Status;
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     let wide = area.width >= 110;
     let first = layout::first_row(model.selected, area.height);
+    // Only the rows that fit are built: a thousand hosts cost a screenful.
     let rows: Vec<Row> = model
         .hosts
         .iter()
         .enumerate()
         .skip(first)
+        .take(usize::from(area.height.saturating_sub(3)).max(1))
         .map(|(i, host)| row(model, theme, i, host, wide))
         .collect();
     let mut header = vec!["  HOST"];

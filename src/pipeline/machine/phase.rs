@@ -231,6 +231,7 @@ impl StateWord {
 
 impl std::fmt::Display for StateWord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // pad: tables align these with `{:<18}`.
+        f.pad(self.as_str())
     }
 }

@@ -27,10 +27,13 @@ use crate::client::WireClient;
 use crate::console::signals::Signals;
 use crate::exit::{Code, fail};
 use crate::init::InitArgs;
-use crate::ssh::server::{Authorized, EmbeddedServer};
 use crate::text::inert;
 use crate::wire::StateWord;
 use crate::wire::{AgentMsg, AuditEntry, Request, Status};
+use fleet::Fleet;
+
+pub mod fleet;
+pub mod light;
 
 const OPERATOR: &str = "demo";
 
@@ -38,6 +41,8 @@ pub struct DemoArgs {
     pub soak: u64,
     pub headless: bool,
     pub hosts: usize,
+    /// With `headless`: light hosts, answered in this process (benchmarks).
+    pub light: bool,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
@@ -51,7 +56,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         // strand (see console::signals).
         let mut signals = Signals::listen()?;
         if args.headless {
-            fleet(args, &mut signals).await
+            fleet::run(args, &mut signals).await
         } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             control_room(args, &mut signals).await
         } else {
@@ -574,134 +579,4 @@ fn line(entry: &AuditEntry) -> String {
         "  {time}  {:<18} {:<16} {}{who}",
         entry.state, entry.kind, entry.message
     ))
-}
-
-/// A demo fleet: what `fleet` writes for its users and tests. Dropping it
-/// stops everything it started, then removes its directory.
-pub struct Fleet {
-    pub dir: tempfile::TempDir,
-    pub hosts_file: PathBuf,
-    pub known_hosts: PathBuf,
-    pub identity: PathBuf,
-    pub servers: Vec<EmbeddedServer>,
-    pub hosts: Hosts,
-}
-
-/// Waves for demo host `i` of `n`: one canary, one primary, the rest full.
-fn wave_of(i: usize) -> &'static str {
-    match i {
-        0 => "canary",
-        1 => "primary",
-        _ => "full",
-    }
-}
-
-impl Fleet {
-    /// Starts `n` hosts behind embedded SSH servers and writes the files a
-    /// client needs to reach them.
-    pub async fn start(n: usize, soak: u64) -> anyhow::Result<Self> {
-        Self::start_with(&vec![soak; n]).await
-    }
-
-    /// As [`start`](Self::start), one host per soak given.
-    pub async fn start_with(soaks: &[u64]) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("gantry-fleet-").tempdir()?;
-        let identity = dir.path().join("id_ed25519");
-        let key =
-            russh::keys::PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)?;
-        key.write_openssh_file(&identity, russh::keys::ssh_key::LineEnding::LF)?;
-        std::fs::set_permissions(
-            &identity,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )?;
-        let authorized = vec![Authorized {
-            key: key.public_key().clone(),
-            forced_command: None,
-        }];
-        let exe = std::env::current_exe()?;
-        let mut hosts = Hosts::new();
-        let mut servers = Vec::with_capacity(soaks.len());
-        let mut known = String::new();
-        let mut file = String::from(
-            "# A demo fleet written by `gantry demo --headless`.\nwaves = [\"canary\", \"primary\", \"full\"]\n",
-        );
-        // Every SSH server holds its port before any config picks one for
-        // its sim (bound only when a release starts): none can take another's.
-        let mut listening = Vec::with_capacity(soaks.len());
-        for _ in soaks {
-            listening
-                .push(EmbeddedServer::start("127.0.0.1:0".parse()?, authorized.clone()).await?);
-        }
-        for ((i, soak), server) in soaks.iter().enumerate().zip(listening) {
-            let name = format!("demo-{}", i + 1);
-            let host_dir = dir.path().join(&name);
-            let config = hosts.start(&host_dir, &name, *soak)?;
-            known.push_str(&server.known_hosts_line());
-            known.push('\n');
-            let command = format!(
-                "{} attach --config {}",
-                shell_quote(&exe.display().to_string()),
-                shell_quote(&config.display().to_string())
-            );
-            file.push_str(&format!(
-                "\n[[host]]\nname = {name:?}\naddress = \"127.0.0.1\"\nport = {}\nuser = \"demo\"\nidentity = \"id_ed25519\"\nknown_hosts = \"known_hosts\"\nwave = {:?}\ncommand = {command:?}\n",
-                server.addr.port(),
-                wave_of(i)
-            ));
-            servers.push(server);
-        }
-        let known_hosts = dir.path().join("known_hosts");
-        std::fs::write(&known_hosts, known)?;
-        let hosts_file = dir.path().join("hosts.toml");
-        std::fs::write(&hosts_file, file)?;
-        Ok(Self {
-            dir,
-            hosts_file,
-            known_hosts,
-            identity,
-            servers,
-            hosts,
-        })
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        // No new SSH sessions, then agents and services; `dir` (a field)
-        // is removed after this returns, with nothing left to write in it.
-        self.servers.clear();
-        self.hosts.stop();
-    }
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// Runs until SIGINT, SIGTERM or SIGHUP, each a normal end (exit 0).
-async fn fleet(args: &DemoArgs, signals: &mut Signals) -> anyhow::Result<()> {
-    let fleet = tokio::select! {
-        fleet = Fleet::start(args.hosts.max(1), args.soak) => fleet?,
-        _ = signals.recv() => return Ok(()),
-    };
-    // If nobody can read where the fleet is, it is of no use: `?` drops
-    // (and so stops) it.
-    say(&format!(
-        "gantry demo: {} hosts, each a real agent behind its own SSH server on 127.0.0.1\n\
-         hosts file:  {}\nknown_hosts: {}\nidentity:    {}\n\
-         try:         gantry ctl --hosts {} status\nCtrl-C stops everything.",
-        args.hosts,
-        fleet.hosts_file.display(),
-        fleet.known_hosts.display(),
-        fleet.identity.display(),
-        fleet.hosts_file.display()
-    ))?;
-    signals.recv().await;
-    drop(fleet);
-    // The reader may be gone by now (a closed terminal); we are done anyway.
-    let _ = say(&format!(
-        "stopped {} hosts; nothing left running",
-        args.hosts
-    ));
-    Ok(())
 }
