@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pipeline::{Action, Actor, Role, Stage, Tier};
-pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
+use crate::pipeline::{Action, Actor, Stage, Tier};
+pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, Role, StateWord};
 
 pub mod estop;
 pub mod history;

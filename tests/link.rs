@@ -75,7 +75,7 @@ async fn link_reports_drops_refuses_while_down_and_reconnects() {
     };
     let (tx, mut events) = mpsc::channel(64);
     let handle = link::spawn(target, 7, tx);
-    next(&mut events, "up", |e| matches!(e, LinkEvent::Up)).await;
+    next(&mut events, "up", |e| matches!(e, LinkEvent::Up { .. })).await;
     next(&mut events, "snapshot", |e| {
         matches!(e, LinkEvent::Message(AgentMsg::Snapshot { .. }))
     })
@@ -105,7 +105,10 @@ async fn link_reports_drops_refuses_while_down_and_reconnects() {
     let _server = EmbeddedServer::start_with_key(addr, authorized, host_key)
         .await
         .unwrap();
-    next(&mut events, "up again", |e| matches!(e, LinkEvent::Up)).await;
+    next(&mut events, "up again", |e| {
+        matches!(e, LinkEvent::Up { .. })
+    })
+    .await;
     let reply = handle.ask(Request::Status, None, None).await.unwrap();
     assert!(reply.ok);
 }

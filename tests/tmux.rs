@@ -178,14 +178,17 @@ fn demo_in_tmux_approve_estop_quit() {
         Duration::from_secs(10),
     );
 
-    // Emergency stop on demo-4, with the typed confirmation.
-    tmux.keys(&["j", "j", "j"]);
+    // Emergency stop on demo-4, named on the command line (rows go by
+    // urgency, so the table's order is not the hosts file's), with the
+    // typed confirmation.
+    tmux.keys(&[":"]);
+    tmux.text("estop demo-4");
+    tmux.keys(&["Enter"]);
     tmux.wait_for(
         "demo-4 selected",
         |s| Tmux::row(s, "demo-4").contains('▶'),
         Duration::from_secs(5),
     );
-    tmux.keys(&["E"]);
     tmux.wait_for(
         "the estop dialog",
         |s| s.contains("EMERGENCY STOP demo-4"),
@@ -350,7 +353,9 @@ fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
     let _sweep = Sweep(&[], &dir);
     let frozen = Frozen::new(agent.pid);
     let stopped_at = Instant::now();
-    tmux.keys(&["j", "j", "j", "r"]);
+    tmux.keys(&[":"]);
+    tmux.text("rollback demo-4");
+    tmux.keys(&["Enter"]);
     let screen = tmux.wait_for(
         "demo-4 flagged silent with its age",
         |s| Tmux::row(s, "demo-4").contains("SILENT "),

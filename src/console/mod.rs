@@ -15,8 +15,10 @@
 //! second, not twenty wake-ups and frames (docs/benchmarks.md). A host
 //! heard again after going stale is redrawn at once.
 
+pub mod commands;
 pub mod keymap;
 pub mod layout;
+pub mod order;
 pub mod requests;
 pub mod rollout;
 pub mod signals;
@@ -209,6 +211,7 @@ pub async fn watch(
     let mut model = Model::new(title, hosts, chrono::Utc::now());
     model.size = (size.width, size.height);
     let operator = std::env::var("USER").ok();
+    model.user = operator.clone();
     // The clock and the countdowns show seconds; nothing needs a faster tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_heard = vec![0i64; handles.len()];

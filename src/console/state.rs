@@ -10,6 +10,7 @@ use tui_input::Input;
 
 use super::requests::Requests;
 use crate::envfile::DiffLine;
+use crate::pipeline::Role;
 use crate::wire::StateWord;
 use crate::wire::estop::EstopView;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
@@ -62,6 +63,8 @@ pub struct HostView {
     /// When the checks shown arrived (with a status or a `health`).
     pub checks_at: Option<DateTime<Utc>>,
     pub pnl: VecDeque<f64>,
+    /// The role this host's agent grants the session (from its `hello`).
+    pub role: Option<Role>,
 }
 
 impl HostView {
@@ -76,6 +79,7 @@ impl HostView {
             soak_ends_at: None,
             checks_at: None,
             pnl: VecDeque::new(),
+            role: None,
         }
     }
 
@@ -329,32 +333,35 @@ pub enum PromptKind {
     Command,
 }
 
-/// What a `:` command does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TypedCommand {
-    Open(DialogKind),
-    /// Every host's emergency stop at once.
-    FleetStop,
-    Quit,
-}
-
-/// The `:` commands by name, in the order the help screen and the
-/// unknown-command message list them.
-pub const COMMANDS: [(&str, TypedCommand); 8] = [
-    ("rearm", TypedCommand::Open(DialogKind::Rearm)),
-    ("restore", TypedCommand::Open(DialogKind::Restore)),
-    ("approve", TypedCommand::Open(DialogKind::Approve)),
-    ("rollback", TypedCommand::Open(DialogKind::Rollback)),
-    ("estop", TypedCommand::Open(DialogKind::EmergencyStop)),
-    ("estop all", TypedCommand::FleetStop),
-    ("drill", TypedCommand::Open(DialogKind::Drill)),
-    ("quit", TypedCommand::Quit),
-];
-
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub kind: PromptKind,
     pub input: Input,
+}
+
+/// The fleet table's order (`order.rs` sorts by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Urgency,
+    /// As the hosts file (or the command line) lists them.
+    File,
+}
+
+impl SortOrder {
+    pub fn next(self) -> Self {
+        match self {
+            SortOrder::Urgency => SortOrder::File,
+            SortOrder::File => SortOrder::Urgency,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortOrder::Urgency => "urgency",
+            SortOrder::File => "hosts file",
+        }
+    }
 }
 
 /// The whole control room.
@@ -369,6 +376,8 @@ pub struct Model {
     pub prompt: Option<Prompt>,
     pub dialog: Option<Dialog>,
     pub help: bool,
+    /// How far the help screen is scrolled (when it does not fit).
+    pub help_scroll: u16,
     pub now: DateTime<Utc>,
     /// One line of feedback in the footer.
     pub flash: Option<String>,
@@ -382,6 +391,11 @@ pub struct Model {
     /// Answers nobody was looking at (a dialog left with Esc, a reply past
     /// its deadline) and requests past their deadline: newest last.
     pub notices: VecDeque<Notice>,
+    /// The fleet table's order (`order.rs`).
+    pub sort: SortOrder,
+    /// Who the person at the control room says they are (`$USER`); the
+    /// agents record whom sshd authenticated.
+    pub user: Option<String>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -407,6 +421,7 @@ impl Model {
             prompt: None,
             dialog: None,
             help: false,
+            help_scroll: 0,
             now,
             flash: None,
             quit: false,
@@ -414,6 +429,8 @@ impl Model {
             fleet_stop: None,
             requests: Requests::default(),
             notices: VecDeque::new(),
+            sort: SortOrder::default(),
+            user: None,
         }
     }
 

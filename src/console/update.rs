@@ -9,11 +9,12 @@ use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, Mo
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use super::commands::{self, Parsed, TypedCommand};
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::state::{
-    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
-    Prompt, PromptKind, TypedCommand,
+    AUDIT_KEPT, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase, Prompt,
+    PromptKind,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
@@ -188,7 +189,8 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                 host.link = Link::Connecting { attempt };
             }
         }
-        LinkEvent::Up => {
+        LinkEvent::Up { role } => {
+            host.role = Some(role);
             host.link = Link::Up { rtt: None };
             host.heard_at = Some(now);
         }
@@ -276,24 +278,14 @@ fn mouse_event(model: &mut Model, mouse: MouseEvent) {
                 && mouse.row < table.y + table.height.saturating_sub(1)
             {
                 let row = usize::from(mouse.row - table.y - 2)
-                    + layout::first_row(model.selected, table.height);
-                if row < model.hosts.len() {
-                    model.selected = row;
-                }
+                    + layout::first_row(model.selected_row(), table.height);
+                model.select_row(row);
             }
         }
-        MouseEventKind::ScrollDown => move_selection(model, 1),
-        MouseEventKind::ScrollUp => move_selection(model, -1),
+        MouseEventKind::ScrollDown => model.move_selection(1),
+        MouseEventKind::ScrollUp => model.move_selection(-1),
         _ => {}
     }
-}
-
-fn move_selection(model: &mut Model, by: isize) {
-    if model.hosts.is_empty() {
-        return;
-    }
-    let last = model.hosts.len() as isize - 1;
-    model.selected = (model.selected as isize + by).clamp(0, last) as usize;
 }
 
 fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> {
@@ -301,8 +293,14 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
     let action = keymap.action(mode, &key);
     match mode {
         Mode::Help => {
-            if action.is_some() {
-                model.help = false;
+            match action {
+                Some(Action::Down) => model.help_scroll = model.help_scroll.saturating_add(1),
+                Some(Action::Up) => model.help_scroll = model.help_scroll.saturating_sub(1),
+                Some(_) => {
+                    model.help = false;
+                    model.help_scroll = 0;
+                }
+                None => {}
             }
             Vec::new()
         }
@@ -320,12 +318,16 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
     };
     match action {
         Action::Quit => model.quit = true,
-        Action::Up => move_selection(model, -1),
-        Action::Down => move_selection(model, 1),
-        Action::PageUp => move_selection(model, -10),
-        Action::PageDown => move_selection(model, 10),
-        Action::Top => model.selected = 0,
-        Action::Bottom => model.selected = model.hosts.len().saturating_sub(1),
+        Action::Up => model.move_selection(-1),
+        Action::Down => model.move_selection(1),
+        Action::PageUp => model.move_selection(-10),
+        Action::PageDown => model.move_selection(10),
+        Action::Top => model.select_row(0),
+        Action::Bottom => model.select_row(model.hosts.len().saturating_sub(1)),
+        Action::Sort => {
+            model.sort = model.sort.next();
+            model.flash = Some(format!("hosts sorted by {}", model.sort.label()));
+        }
         Action::Help => model.help = true,
         Action::Filter => {
             model.prompt = Some(Prompt {
@@ -402,6 +404,13 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             }
             model.prompt = None;
         }
+        Some(Action::NextField) if prompt.kind == PromptKind::Command => {
+            let names = model.hosts.iter().map(|h| h.name.as_str());
+            match commands::complete(prompt.input.value(), names) {
+                Some(done) => prompt.input = tui_input::Input::new(done),
+                None => model.flash = Some("nothing to complete".into()),
+            }
+        }
         Some(Action::Submit) => {
             let text = prompt.input.value().trim().to_string();
             let kind = prompt.kind;
@@ -421,23 +430,43 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
     Vec::new()
 }
 
-/// `:` commands, by their names in [`COMMANDS`]; `:q` also quits.
+/// `:` commands ([`commands::COMMANDS`]): one naming a host selects it
+/// first, so its dialog is that host's.
 fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
-    let name = if text == "q" { "quit" } else { text };
-    match COMMANDS.iter().find(|(n, _)| *n == name) {
-        Some(&(_, TypedCommand::Open(kind))) => open_dialog(model, kind),
-        Some((_, TypedCommand::FleetStop)) => {
+    let (does, host) = match commands::parse(text) {
+        Parsed::Empty => return Vec::new(),
+        Parsed::Run(does, host) => (does, host),
+        Parsed::NoHostHere(name) => {
+            model.flash = Some(format!(":{name} takes no host"));
+            return Vec::new();
+        }
+        Parsed::Unknown => {
+            let names: Vec<&str> = commands::COMMANDS.iter().map(|c| c.name).collect();
+            model.flash = Some(format!(
+                "unknown command {:?} ({}; ? lists them)",
+                crate::text::inert(text),
+                names.join(", ")
+            ));
+            return Vec::new();
+        }
+    };
+    if let Some(name) = host {
+        match model.hosts.iter().position(|h| h.name == name) {
+            Some(index) => model.selected = index,
+            None => {
+                model.flash = Some(format!("no host named {:?}", crate::text::inert(name)));
+                return Vec::new();
+            }
+        }
+    }
+    match does {
+        TypedCommand::Open(kind) => open_dialog(model, kind),
+        TypedCommand::FleetStop => {
             open_fleet_stop(model);
             Vec::new()
         }
-        Some((_, TypedCommand::Quit)) => {
+        TypedCommand::Quit => {
             model.quit = true;
-            Vec::new()
-        }
-        None if text.is_empty() => Vec::new(),
-        None => {
-            let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
-            model.flash = Some(format!("unknown command {text:?} ({})", names.join(", ")));
             Vec::new()
         }
     }

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::client::Session;
 use super::target::Target;
+use crate::wire::Role;
 use crate::wire::{AgentMsg, Reply, Request};
 
 /// First retry delay; doubles up to [`MAX_BACKOFF`].
@@ -34,7 +35,11 @@ pub enum LinkEvent {
     Connecting {
         attempt: u32,
     },
-    Up,
+    /// Connected; `role` is what the agent grants this session (its
+    /// `hello`): the most the person at the control room may do there.
+    Up {
+        role: Role,
+    },
     Rtt(Duration),
     Message(AgentMsg),
     /// The link is down; the next attempt is in `retry_in`.
@@ -174,10 +179,11 @@ async fn session(
         let _permit = OPENING.acquire().await;
         Session::open(target).await.map_err(|e| format!("{e:#}"))?
     };
+    let role = client.role;
     let snapshot = client.snapshot.clone();
     let tail = client.audit_tail.clone();
     let (mut reader, mut writer) = client.split();
-    if events.send((index, LinkEvent::Up)).await.is_err() {
+    if events.send((index, LinkEvent::Up { role })).await.is_err() {
         return Ok(());
     }
     if let Some(status) = snapshot {

@@ -36,12 +36,14 @@ pub enum Action {
     Cancel,
     /// Tab: the next field of a dialog.
     NextField,
+    /// The fleet table's order: urgency, or the hosts file's.
+    Sort,
 }
 
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 18] = [
+pub(super) const ACTIONS: [(Action, &str); 19] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -60,6 +62,7 @@ pub(super) const ACTIONS: [(Action, &str); 18] = [
     (Action::Submit, "submit"),
     (Action::Cancel, "cancel"),
     (Action::NextField, "next_field"),
+    (Action::Sort, "sort"),
 ];
 
 // Each action sits at its own index, so `name` can index the table.

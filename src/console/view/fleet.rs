@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use super::{age, bar, clock, state_style};
@@ -18,42 +18,89 @@ use crate::text::inert;
 use crate::wire::StateWord;
 use crate::wire::Status;
 
+/// PnL's column: `+12345.67` whole; larger figures lose their decimals
+/// ([`pnl_text`]) rather than a digit.
+const PNL_WIDTH: u16 = 9;
+
+/// `value` in at most [`PNL_WIDTH`] characters, never cut: cents while
+/// they fit, then whole units, then thousands, millions or billions.
+fn pnl_text(value: f64) -> String {
+    let width = usize::from(PNL_WIDTH);
+    [
+        format!("{value:+.2}"),
+        format!("{value:+.0}"),
+        format!("{:+.1}k", value / 1e3),
+        format!("{:+.1}M", value / 1e6),
+        format!("{:+.1}B", value / 1e9),
+    ]
+    .into_iter()
+    .find(|text| text.chars().count() <= width)
+    .unwrap_or_else(|| format!("{:+.0e}", value))
+}
+
+/// The release as a column of `width` shows it: whole when wide, else its
+/// digest (the part after the stamp), which is what tells releases apart.
+fn release_text(release: &str, wide: bool) -> &str {
+    match wide {
+        true => release,
+        false => release
+            .rsplit_once('-')
+            .map_or(release, |(_, digest)| digest),
+    }
+}
+
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     let wide = area.width >= 110;
-    let first = layout::first_row(model.selected, area.height);
+    let order = model.order();
+    let first = layout::first_row(model.selected_row(), area.height);
     // Only the rows that fit are built: a thousand hosts cost a screenful.
-    let rows: Vec<Row> = model
-        .hosts
+    let rows: Vec<Row> = order
         .iter()
-        .enumerate()
         .skip(first)
         .take(usize::from(area.height.saturating_sub(3)).max(1))
-        .map(|(i, host)| row(model, theme, i, host, wide))
+        .map(|&i| row(model, theme, i, &model.hosts[i], wide))
         .collect();
     let mut header = vec!["  HOST"];
     if wide {
         header.push("WAVE");
     }
     header.extend(["RELEASE", "STAGE", "SOAK", "GATES", "PnL", "DD", "AGE"]);
-    let mut widths = vec![Constraint::Length(12)];
-    if wide {
-        widths.push(Constraint::Length(8));
-    }
-    widths.extend([
-        Constraint::Length(if wide { 26 } else { 14 }),
-        // Wide: room for `HALTED · FLAT, KILL FAILED`.
-        Constraint::Length(if wide { 26 } else { 17 }),
-        Constraint::Length(12),
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Min(9),
-    ]);
+    // Every column fits whole at 80 columns: narrow screens show the
+    // release's digest and the soak's clock, never a number cut short.
+    let widths = match wide {
+        true => vec![
+            Constraint::Length(12),
+            Constraint::Length(8),
+            // The release takes the room there is: ids are never cut.
+            Constraint::Min(26),
+            // Room for `HALTED · FLAT, KILL FAILED`.
+            Constraint::Length(26),
+            Constraint::Length(12),
+            Constraint::Length(6),
+            Constraint::Length(PNL_WIDTH),
+            Constraint::Length(6),
+            Constraint::Length(16),
+        ],
+        false => vec![
+            Constraint::Length(12),
+            Constraint::Length(8),
+            Constraint::Length(12),
+            Constraint::Length(7),
+            Constraint::Length(6),
+            Constraint::Length(PNL_WIDTH),
+            Constraint::Length(6),
+            Constraint::Min(9),
+        ],
+    };
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.header))
         .block(
             Block::default()
                 .title(Span::styled(rollout_title(model), theme.state_attention))
+                .title(
+                    Line::styled(format!(" by {} ", model.sort.label()), theme.muted)
+                        .right_aligned(),
+                )
                 .borders(Borders::ALL)
                 .border_style(theme.border),
         )
@@ -156,18 +203,17 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             cells.extend(["—", "connecting", "—", "—", "—", "—"].map(Cell::from));
         }
         Some(status) => {
-            let release = status
-                .current_release
-                .as_deref()
-                .map(|r| r.get(4..).unwrap_or(r))
+            let release = (status.current_release.as_deref())
+                .map(|r| release_text(r, wide))
                 .unwrap_or("—");
             // On stale data the countdown stands where the host went
             // silent (`soak_left`), drawn in the stale style below.
             let soak = match host.soak_left(model.now) {
                 _ if status.soak_paused.is_some() => "paused".into(),
-                Some((left, total)) if total > 0.0 => {
+                Some((left, total)) if total > 0.0 && wide => {
                     format!("{} {}", clock(left), bar(1.0 - left / total, 5))
                 }
+                Some((left, total)) if total > 0.0 => clock(left),
                 _ if status.state == StateWord::AwaitingApproval => "done".into(),
                 _ => "—".into(),
             };
@@ -183,9 +229,7 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             } else {
                 format!("{passing}/{} ✗", applicable.len())
             };
-            let pnl = host
-                .check_value("pnl")
-                .map_or("—".into(), |v| format!("{v:+.2}"));
+            let pnl = host.check_value("pnl").map_or("—".into(), pnl_text);
             let dd = host
                 .check_value("drawdown")
                 .map_or("—".into(), |v| format!("{v:.1}%"));
@@ -224,5 +268,23 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
         row.style(theme.stale)
     } else {
         row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pnl_figure_is_never_cut() {
+        assert_eq!(pnl_text(412.2), "+412.20");
+        assert_eq!(pnl_text(-12345.678), "-12345.68");
+        assert_eq!(pnl_text(123456.7), "+123457");
+        assert_eq!(pnl_text(-98765432.0), "-98765432");
+        assert_eq!(pnl_text(-987654321.0), "-987.7M");
+        assert_eq!(pnl_text(1.5e12), "+1500.0B");
+        for value in [0.0, 1e3, -1e7, 3.3e9, 7e15] {
+            assert!(pnl_text(value).chars().count() <= usize::from(PNL_WIDTH));
+        }
     }
 }

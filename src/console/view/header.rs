@@ -1,6 +1,7 @@
 //! The top bar: the fleet's name, how many hosts, how many of them need a
 //! look (awaiting approval, rolled back, halted, stale, drill overdue,
-//! frozen; a count of zero is left out) and the clock in UTC.
+//! frozen; a count of zero is left out), who you are and the role the
+//! selected host grants you, and the clock in UTC.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -34,9 +35,20 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     count(counts.stale, "stale", theme.stale);
     count(counts.drill_overdue, "drill overdue", theme.state_attention);
     count(counts.frozen, "frozen", theme.state_attention);
+    spans.push(Span::styled(format!("· {} ", you(model)), theme.text));
     spans.push(Span::styled(
         format!("· {} UTC", model.now.format("%H:%M:%S")),
         theme.muted,
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.header), area);
+}
+
+/// `alice (operator)`: the name is what you claim (`$USER`); the role is
+/// what the selected host's agent grants the session sshd opened there.
+fn you(model: &Model) -> String {
+    let user = inert(model.user.as_deref().unwrap_or("unknown user"));
+    match model.selected_host().and_then(|h| h.role) {
+        Some(role) => format!("{user} ({role})"),
+        None => format!("{user} (role unknown)"),
+    }
 }

@@ -61,7 +61,7 @@ pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
         fleet_stop::draw(frame, model, stop, theme);
     }
     if model.help {
-        help::draw(frame, keymap, theme);
+        help::draw(frame, keymap, theme, model.help_scroll);
     }
 }
 
@@ -96,7 +96,11 @@ pub fn state_style(theme: &Theme, state: StateWord) -> Style {
 /// "mm:ss" for a countdown.
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
-    format!("{:02}:{:02}", s / 60, s % 60)
+    match s {
+        // mm:ss up to 99:59; past that, hours, so the column never grows.
+        ..6000 => format!("{:02}:{:02}", s / 60, s % 60),
+        _ => format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
+    }
 }
 
 /// A bar `width` cells wide, `done` (0 to 1) of it filled.
