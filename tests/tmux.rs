@@ -388,8 +388,10 @@ fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
         |s| s.contains("⧗ sent") && s.contains("deadline 60s · waiting for demo-4"),
         Duration::from_secs(5),
     );
-    // Esc leaves at once; k reaches demo-1, which is approved at once.
-    tmux.keys(&["Escape", "k", "k", "k", "a"]);
+    // Esc leaves at once; demo-1 is approved at once.
+    tmux.keys(&["Escape", ":"]);
+    tmux.text("approve demo-1");
+    tmux.keys(&["Enter"]);
     tmux.wait_for(
         "the approve dialog on demo-1",
         |s| s.contains("Approve canary → live on demo-1"),
