@@ -850,3 +850,60 @@ fn a_soak_countdown_counts_down_steadily_through_jitter() {
     h.took_status(paper.clone(), at);
     assert!((h.soak_left(at).unwrap().0 - 95.0).abs() < 0.01);
 }
+
+/// Issue 15, part 8: Tab focuses the audit pane, j and k move through its
+/// entries, Enter opens one whole (reason, who, every field), Esc closes
+/// it; a filter that leaves nothing says so, and Esc on `/` clears it.
+#[test]
+fn the_audit_pane_is_focused_scrolled_and_opened() {
+    let keymap = Keymap::default_map();
+    let line = |screen: &str, needle: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    let screen = render(&model, 160, 45);
+    assert!(screen.contains("Enter opens"), "{screen}");
+    // The newest entry is selected: amy's emergency stop.
+    assert!(
+        line(&screen, "halted: emergency stop by amy").contains('▶'),
+        "{screen}"
+    );
+    // k: one older, and j does not move the host selection meanwhile.
+    let host = model.selected;
+    update(&mut model, &keymap, key(KeyCode::Char('k')));
+    assert_eq!(model.selected, host);
+    let screen = render(&model, 160, 45);
+    assert!(
+        line(&screen, "canary → live needs approval").contains('▶'),
+        "{screen}"
+    );
+    update(&mut model, &keymap, key(KeyCode::Char('j')));
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    let open = render(&model, 160, 45);
+    assert!(open.contains("audit #3 on sin-1"), "{open}");
+    for needle in ["venue outage", "amy", "operator", "hash"] {
+        assert!(open.contains(needle), "{needle:?} missing:\n{open}");
+    }
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(!render(&model, 160, 45).contains("audit #3 on sin-1"));
+    // Tab gives the keys back to the hosts.
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    update(&mut model, &keymap, key(KeyCode::Char('j')));
+    assert_ne!(model.selected, host);
+
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "zzz-nothing");
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains("no matches for \"zzz-nothing\""),
+        "{screen}"
+    );
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.filter.is_empty());
+    assert!(render(&model, 160, 45).contains("halted: emergency stop by amy"));
+}

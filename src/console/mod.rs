@@ -15,6 +15,7 @@
 //! second, not twenty wake-ups and frames (docs/benchmarks.md). A host
 //! heard again after going stale is redrawn at once.
 
+pub mod audit_focus;
 pub mod commands;
 pub mod keymap;
 pub mod layout;

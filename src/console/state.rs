@@ -339,6 +339,15 @@ pub struct Prompt {
     pub input: Input,
 }
 
+/// The focused audit pane (`audit_focus.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditFocus {
+    /// (host index, seq) of the selected entry; `None` is the newest.
+    pub selected: Option<(usize, u64)>,
+    /// The entry is open, scrolled this far.
+    pub open: Option<u16>,
+}
+
 /// The fleet table's order (`order.rs` sorts by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortOrder {
@@ -396,6 +405,8 @@ pub struct Model {
     /// Who the person at the control room says they are (`$USER`); the
     /// agents record whom sshd authenticated.
     pub user: Option<String>,
+    /// The audit pane, while it has the keys (`audit_focus.rs`).
+    pub audit_focus: Option<AuditFocus>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -431,6 +442,7 @@ impl Model {
             notices: VecDeque::new(),
             sort: SortOrder::default(),
             user: None,
+            audit_focus: None,
         }
     }
 

@@ -13,8 +13,8 @@ use super::commands::{self, Parsed, TypedCommand};
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::state::{
-    AUDIT_KEPT, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase, Prompt,
-    PromptKind,
+    AUDIT_KEPT, AuditFocus, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
+    Prompt, PromptKind,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
@@ -57,7 +57,8 @@ pub enum Command {
 }
 
 pub fn mode(model: &Model) -> Mode {
-    if model.help {
+    // An open audit entry reads like help: Esc closes, j k scroll.
+    if model.help || model.audit_open() {
         Mode::Help
     } else if model.dialog.is_some() || model.fleet_stop.is_some() {
         Mode::Dialog
@@ -292,6 +293,23 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
     let mode = mode(model);
     let action = keymap.action(mode, &key);
     match mode {
+        Mode::Help if model.audit_open() => {
+            if let Some(AuditFocus {
+                open: Some(scroll), ..
+            }) = &mut model.audit_focus
+            {
+                match action {
+                    Some(Action::Down) => *scroll = scroll.saturating_add(1),
+                    Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                    Some(_) => {
+                        model.audit_focus =
+                            model.audit_focus.map(|f| AuditFocus { open: None, ..f })
+                    }
+                    None => {}
+                }
+            }
+            Vec::new()
+        }
         Mode::Help => {
             match action {
                 Some(Action::Down) => model.help_scroll = model.help_scroll.saturating_add(1),
@@ -316,8 +334,32 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
     let Some(action) = action else {
         return Vec::new();
     };
+    if model.audit_focus.is_some() {
+        // The focused audit pane: newest at the bottom, so up is older.
+        let moved = match action {
+            Action::Up => Some(-1),
+            Action::Down => Some(1),
+            Action::PageUp => Some(-10),
+            Action::PageDown => Some(10),
+            Action::Top => Some(-(AUDIT_KEPT as isize)),
+            Action::Bottom => Some(AUDIT_KEPT as isize),
+            _ => None,
+        };
+        if let Some(by) = moved {
+            model.move_audit(by);
+            return Vec::new();
+        }
+        if action == Action::Open && model.audit_selected().is_some() {
+            model.audit_focus = model.audit_focus.map(|f| AuditFocus { open: Some(0), ..f });
+            return Vec::new();
+        }
+    }
     match action {
         Action::Quit => model.quit = true,
+        Action::Focus => model.toggle_audit_focus(),
+        Action::Open => {
+            model.flash = Some("Tab focuses the audit pane; Enter then opens its entry".into())
+        }
         Action::Up => model.move_selection(-1),
         Action::Down => model.move_selection(1),
         Action::PageUp => model.move_selection(-10),

@@ -38,12 +38,16 @@ pub enum Action {
     NextField,
     /// The fleet table's order: urgency, or the hosts file's.
     Sort,
+    /// Tab: the audit pane takes the moving keys, or gives them back.
+    Focus,
+    /// Enter: open what is selected (the focused audit pane's entry).
+    Open,
 }
 
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 19] = [
+pub(super) const ACTIONS: [(Action, &str); 21] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -63,6 +67,8 @@ pub(super) const ACTIONS: [(Action, &str); 19] = [
     (Action::Cancel, "cancel"),
     (Action::NextField, "next_field"),
     (Action::Sort, "sort"),
+    (Action::Focus, "focus"),
+    (Action::Open, "open"),
 ];
 
 // Each action sits at its own index, so `name` can index the table.

@@ -1,6 +1,8 @@
 //! The audit tail: the newest entries of every host that fit, passing the
 //! `/` filter, one line each (time, host, kind, message, who and why), red
-//! for failures, rollbacks and refusals, loudest for stops and halts.
+//! for failures, rollbacks and refusals, loudest for stops and halts. When
+//! focused (Tab) its border lights up and the selected entry is marked;
+//! `no matches` says so when the filter leaves nothing.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -12,23 +14,47 @@ use crate::console::theme::Theme;
 use crate::text::inert;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
-    let title = if model.filter.is_empty() {
-        " audit ".to_string()
-    } else {
-        format!(" audit · filter {:?} ", inert(&model.filter))
-    };
+    let focused = model.audit_focus.is_some();
+    let mut title = String::from(" audit ");
+    if !model.filter.is_empty() {
+        title.push_str(&format!(
+            "· filter {:?} (Esc on / clears) ",
+            inert(&model.filter)
+        ));
+    }
+    if focused {
+        title.push_str("· j k move · Enter opens · Tab back ");
+    }
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(theme.border)
+        .border_style(if focused {
+            theme.dialog_border
+        } else {
+            theme.border
+        })
         .title(Span::styled(title, theme.title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let entries = model.filtered_audit();
-    let visible = usize::from(inner.height);
-    let lines: Vec<Line> = entries
+    if entries.is_empty() && !model.filter.is_empty() {
+        let none = format!("no matches for {:?}", inert(&model.filter));
+        frame.render_widget(Paragraph::new(Line::styled(none, theme.muted)), inner);
+        return;
+    }
+    let visible = usize::from(inner.height).max(1);
+    let selected = model.audit_row();
+    // The newest that fit, or the window that holds the selection.
+    let last = match selected {
+        Some(row) if row + visible < entries.len() => row + 1,
+        _ => entries.len(),
+    };
+    let first = last.saturating_sub(visible);
+    let last = (first + visible).min(entries.len());
+    let lines: Vec<Line> = entries[first..last]
         .iter()
-        .skip(entries.len().saturating_sub(visible))
-        .map(|(host, e)| {
+        .enumerate()
+        .map(|(offset, (host, e))| {
+            let marked = selected == Some(first + offset);
             let name = model.hosts.get(*host).map_or("?", |h| h.name.as_str());
             let who = e
                 .actor
@@ -40,7 +66,9 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
                 .as_ref()
                 .map(|r| format!(" — {r}"))
                 .unwrap_or_default();
-            let style = if e.kind.is_trouble() {
+            let style = if marked {
+                theme.selection
+            } else if e.kind.is_trouble() {
                 theme.state_failed
             } else if e.kind.is_stop() {
                 theme.state_halted
@@ -49,7 +77,8 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
             };
             Line::styled(
                 inert(&format!(
-                    "{} {:<10} {:<16} {}{who}{why}",
+                    "{}{} {:<10} {:<16} {}{who}{why}",
+                    if marked { "▶ " } else { "" },
                     e.at.get(11..19).unwrap_or(&e.at),
                     name,
                     e.kind,

@@ -19,9 +19,11 @@
 //!  dialog.rs  an action's dialog, drawn over the rest
 //!  fleet_stop.rs  the fleet stop's dialog and each host's progress
 //!  help.rs    the `?` screen, drawn over the rest
+//!  audit_entry.rs  one audit entry whole (Enter on the focused audit pane)
 //! ```
 
 mod audit;
+mod audit_entry;
 mod checks;
 mod detail;
 mod dialog;
@@ -59,6 +61,9 @@ pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
     }
     if let Some(stop) = &model.fleet_stop {
         fleet_stop::draw(frame, model, stop, theme);
+    }
+    if let Some(scroll) = model.audit_focus.and_then(|f| f.open) {
+        audit_entry::draw(frame, model, theme, scroll);
     }
     if model.help {
         help::draw(frame, keymap, theme, model.help_scroll);
