@@ -815,3 +815,151 @@ impl Tmux {
             .unwrap_or("")
     }
 }
+
+/// Issue 15, part 4: the approve dialog carries what a decision needs
+/// (submitter, reason, commit, the canary's evidence, the time waiting,
+/// the keys), warns of an earlier wave still waiting, and fits at 80×24
+/// with its fields inside the frame.
+#[test]
+fn issue_15_the_approve_dialog_is_worth_deciding_in_and_fits_at_80x24() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // ord-1, in the last wave, also awaits approval while lhr-1 (canary)
+    // still waits and ewr-1 (primary) still soaks.
+    let ord = model.hosts[4].status.as_mut().unwrap();
+    ord.state = "awaiting_approval".into();
+    ord.awaiting_approval = Some(Awaiting {
+        deploy_id: "d-20261124T133000Z-9".into(),
+        release: "20261124T133000Z-ab12cd34".into(),
+        digest: "ab12cd34".repeat(8),
+        stage: Stage::Canary,
+    });
+    ord.submitted_by = Some(Actor {
+        name: "ci-bot".into(),
+        role: Role::Admin,
+        seen_as: None,
+        claimed: None,
+    });
+    ord.deploy_reason = Some("v2: tighter spreads (PR #42)".into());
+    ord.commit = Some("ab12cd3".into());
+    ord.soak_total_s = Some(900.0);
+    ord.checks
+        .push(check("fill_rate", Some(1.4), ">=", 0.2, "ok"));
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('a')));
+    update(&mut model, &keymap, Msg::DiffLoaded(4, Ok(Vec::new())));
+    let wide = render(&model, 160, 45);
+    for needle in [
+        "by ci-bot",
+        "v2: tighter spreads (PR #42)",
+        "commit ab12cd3",
+        "canary soaked 15m00s",
+        "waiting 2m11s for approval",
+        "checks 7/7",
+        "worst margin",
+        "canary PnL +412.20 USD",
+        "drawdown 0.8% of 3.0%",
+        "fills fill_rate 1.40",
+        "an earlier wave still waits: lhr-1 (canary, awaiting_approval), ewr-1 (primary, paper)",
+        "Enter send",
+        "Esc cancel",
+    ] {
+        assert!(wide.contains(needle), "{needle:?} missing:\n{wide}");
+    }
+    insta::assert_snapshot!("approve_dialog_160x45", wide);
+    // At 80×24 the evidence gives way, the fields do not: the reason
+    // field and the keys are inside the frame, above its bottom border.
+    let small = render(&model, 80, 24);
+    insta::assert_snapshot!("approve_dialog_80x24", small);
+    let lines: Vec<&str> = small.lines().collect();
+    let reason = lines
+        .iter()
+        .position(|l| l.contains("reason:"))
+        .unwrap_or_else(|| panic!("no reason field:\n{small}"));
+    let keys = lines.iter().position(|l| l.contains("Enter send")).unwrap();
+    assert!(reason < keys && keys < 23, "{small}");
+    assert!(lines[keys + 1].contains('└'), "{small}");
+    assert!(small.contains("by ci-bot"), "{small}");
+    assert!(small.contains("an earlier wave still waits"), "{small}");
+}
+
+/// Issue 15, part 4: an action that cannot apply is refused with one line
+/// and no dialog; a dialog whose host changed under it says so first; a
+/// drill on a live host asks for the host's name, typed.
+#[test]
+fn issue_15_impossible_actions_are_refused_before_any_typing() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // `r` with known-good none.
+    model.hosts[4].status.as_mut().unwrap().previous_release = None;
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(flash.contains("known-good none"), "{flash}");
+    assert!(render(&model, 80, 24).contains("rollback refused"));
+    // `d` on a host awaiting approval.
+    model.selected = 0;
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(
+        flash.contains("drill refused: a drill needs a live release (state awaiting_approval)"),
+        "{flash}"
+    );
+    // `:rearm` on a live host.
+    let mut model = fleet_model();
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char(':')));
+    type_text(&mut model, &keymap, "rearm");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(flash.contains("not halted (state live)"), "{flash}");
+
+    // A drill on the live host: the typed name is asked for.
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    assert!(model.dialog.is_some());
+    type_text(&mut model, &keymap, "monthly drill");
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("type ord-1 to confirm:"), "{screen}");
+    type_text(&mut model, &keymap, "ord-1");
+
+    // The host changes under the open dialog: said at its top at once.
+    let mut changed = model.hosts[4].status.clone().unwrap();
+    changed.state = "rolled_back".into();
+    changed.deploy_id = Some("d-20261124T150000Z-2".into());
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(changed),
+            }),
+            now(),
+        ),
+    );
+    let screen = render(&model, 80, 24);
+    let warning = screen
+        .find("ord-1 CHANGED since this dialog opened: state live → rolled_back, deploy")
+        .unwrap_or_else(|| panic!("no warning:\n{screen}"));
+    assert!(
+        screen.contains("d-20261124T150000Z-2; read again"),
+        "{screen}"
+    );
+    assert!(warning < screen.find("Drill on ord-1").unwrap(), "{screen}");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                host: 4,
+                request: Request::Drill,
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+}

@@ -191,11 +191,15 @@ impl DialogKind {
         }
     }
 
-    /// Rollback, emergency stop and restore also ask for the host's name, typed.
+    /// Rollback, emergency stop, restore and a drill (which swaps a live
+    /// host's release twice) also ask for the host's name, typed.
     pub fn needs_typed_confirmation(self) -> bool {
         matches!(
             self,
-            DialogKind::Rollback | DialogKind::EmergencyStop | DialogKind::Restore
+            DialogKind::Rollback
+                | DialogKind::EmergencyStop
+                | DialogKind::Restore
+                | DialogKind::Drill
         )
     }
 
@@ -269,11 +273,17 @@ pub struct Dialog {
     /// The audit entry that records the action (it may land before the
     /// reply does).
     pub audit: Option<Box<AuditEntry>>,
+    /// The host's state and deploy when the dialog opened: a change under
+    /// it is said at its top (`preflight::changed_under`).
+    pub opened_state: StateWord,
+    pub opened_deploy: Option<String>,
 }
 
 impl Dialog {
     pub fn new(host: usize, kind: DialogKind, awaiting: Option<Awaiting>) -> Self {
         Self {
+            opened_state: StateWord::Unknown,
+            opened_deploy: None,
             host,
             kind,
             awaiting,

@@ -11,6 +11,7 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
+use super::preflight;
 use super::state::{
     AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
     Prompt, PromptKind, TypedCommand,
@@ -360,6 +361,11 @@ fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
     let Some(view) = model.hosts.get(host) else {
         return Vec::new();
     };
+    // An action that cannot apply is refused here, before any typing.
+    if let Some(why) = preflight::refusal(kind, view, model.now) {
+        model.flash = Some(why);
+        return Vec::new();
+    }
     let awaiting = view
         .status
         .as_ref()
@@ -367,7 +373,7 @@ fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
     if kind == DialogKind::Approve && awaiting.is_none() {
         model.flash = Some(format!(
             "{}: nothing awaits approval (state {})",
-            view.name,
+            crate::text::inert(&view.name),
             view.state()
         ));
         return Vec::new();
@@ -385,7 +391,7 @@ fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
                 .and_then(|s| s.previous_release.clone()),
         });
     }
-    model.dialog = Some(Dialog::new(
+    let mut dialog = Dialog::new(
         host,
         kind,
         if kind == DialogKind::Approve {
@@ -393,7 +399,10 @@ fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
         } else {
             None
         },
-    ));
+    );
+    dialog.opened_state = view.state();
+    dialog.opened_deploy = view.status.as_ref().and_then(|s| s.deploy_id.clone());
+    model.dialog = Some(dialog);
     commands
 }
 
