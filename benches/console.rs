@@ -69,6 +69,8 @@ fn synthetic_status(i: usize) -> Status {
             check("drawdown_budget", 0.5, 3.0),
         ],
         last_drill_at: None,
+        last_drill: None,
+        live_since: None,
         awaiting_approval: None,
         halted_reason: None,
         estop: None,

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::pipeline::{Action, Actor, Role, Stage, Tier};
 pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
+pub mod drill;
 pub mod estop;
 pub mod history;
 pub mod releases;
@@ -452,6 +453,13 @@ pub struct Status {
     pub stage: Option<Stage>,
     pub checks: Vec<CheckView>,
     pub last_drill_at: Option<String>,
+    /// The last drill, passed or not, with its timings (`drill::DrillView`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<drill::DrillView>,
+    /// When this host first went live: the 30-day drill warning counts
+    /// from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_since: Option<String>,
     pub awaiting_approval: Option<Awaiting>,
     pub halted_reason: Option<String>,
     /// The last emergency stop or halt, its kill command and whether the

@@ -176,8 +176,14 @@ fn drill_rolls_back_and_forward_with_timings() {
     let mut lab = Lab::new("lab-drill", SOAK);
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    let first_live = lab.status()["live_since"].clone();
+    assert!(first_live.is_string(), "{first_live}");
+    assert!(lab.status()["last_drill"].is_null());
     lab.deploy_live(&lab.example("good-v2.env"), THREE_SOAKS);
     let live = lab.status();
+    // The drill warning counts from the first time live, which a second
+    // deploy does not move.
+    assert_eq!(live["live_since"], first_live);
     for _ in 0..3 {
         let report = lab.ctl_json(&["drill", "--reason", "monthly rollback drill"]);
         let t = &report["timings"];
@@ -214,6 +220,24 @@ fn drill_rolls_back_and_forward_with_timings() {
         .filter(|e| e["kind"] == "drill.done")
         .count();
     assert_eq!(drills, 3);
+    // Status keeps the last drill, its verdict and timings, and so does
+    // the audit log: a restarted agent (and a console that connects
+    // later) still shows it.
+    let kept = lab.status()["last_drill"].clone();
+    assert_eq!(kept["ok"], true, "{kept}");
+    assert!(kept["timings"]["total_ms"].as_f64().is_some(), "{kept}");
+    assert!(
+        kept["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("drill passed")
+    );
+    lab.signal_agent(libc::SIGTERM);
+    lab.start_agent();
+    let again = lab.status();
+    assert_eq!(again["last_drill"]["ok"], true, "{again}");
+    assert_eq!(again["last_drill"]["timings"], kept["timings"]);
+    assert_eq!(again["live_since"], first_live);
 }
 
 #[test]

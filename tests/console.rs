@@ -61,6 +61,8 @@ fn status(host: &str, state: &str, release: &str) -> Status {
             check("reconciliation_clean", Some(0.0), "==", 0.0, "ok"),
         ],
         last_drill_at: None,
+        last_drill: None,
+        live_since: None,
         awaiting_approval: None,
         halted_reason: None,
         estop: None,
@@ -962,4 +964,106 @@ fn issue_15_impossible_actions_are_refused_before_any_typing() {
         ),
         "{commands:?}"
     );
+}
+
+/// Issue 15, part 5: a drill's answer shows each step's time against the
+/// SLA and the verdict; once the dialog is closed the host pane keeps it
+/// (from the agent's status, so a console opened later shows it too).
+/// And "never drilled" is overdue only 30 days after the host first went
+/// live.
+#[test]
+fn issue_15_a_drill_shows_its_timings_against_the_sla_and_keeps_them() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    type_text(&mut model, &keymap, "monthly drill");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    type_text(&mut model, &keymap, "ord-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    let [Command::Ask { ticket, .. }] = commands[..] else {
+        panic!("{commands:?}");
+    };
+    let timings = serde_json::json!({
+        "detect_ms": 4.2, "swap_ms": 1.9, "restart_ms": 41.0,
+        "healthy_ms": 160.3, "total_ms": 212.4
+    });
+    let reply = gantry::wire::Reply::ok(
+        "c-1",
+        Some(serde_json::json!({
+            "message": "drill passed: rolled back and forward, 20261124T100000Z-77aa00bb live",
+            "timings": timings,
+        })),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(ticket, Ok(reply), Duration::from_millis(900)),
+    );
+    let screen = render(&model, 80, 24);
+    assert!(
+        screen.contains("✓ drill PASS 212ms (target 250ms, SLA 60s)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("detect 4ms · swap 2ms · restart 41ms · healthy 160ms"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("drill_result_80x24", screen);
+
+    // Closed: the agent's next status carries the drill; the pane shows
+    // its age and verdict.
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    let mut status = model.hosts[4].status.clone().unwrap();
+    status.last_drill_at = Some("2026-11-24T14:02:10.000Z".into());
+    status.last_drill = Some(gantry::wire::drill::DrillView {
+        at: "2026-11-24T14:02:10.000Z".into(),
+        ok: true,
+        message: "drill passed".into(),
+        timings: serde_json::from_value(timings).ok(),
+    });
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(status),
+            }),
+            now(),
+        ),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::Tick(now() + chrono::Duration::seconds(1)),
+    );
+    for (w, h) in [(80, 24), (160, 45)] {
+        let screen = render(&model, w, h);
+        assert!(
+            screen.contains("drill 2s ago ✓ PASS 212ms (target 250ms, SLA 60s)"),
+            "{w}x{h}:\n{screen}"
+        );
+    }
+    let screen = render(&model, 160, 45);
+    assert!(screen.contains("restart 41ms · healthy 160ms"), "{screen}");
+    insta::assert_snapshot!("drill_kept_160x45", screen);
+
+    // Never drilled: overdue only 30 days after the host first went live.
+    let mut model = fleet_model();
+    model.selected = 4;
+    let ord = model.hosts[4].status.as_mut().unwrap();
+    ord.live_since = Some("2026-11-24T14:02:10.000Z".into());
+    assert!(!model.hosts[4].drill_overdue(now()));
+    let screen = render(&model, 160, 45);
+    assert!(!screen.contains("over 30 days"), "{screen}");
+    assert!(!screen.contains("drill overdue"), "{screen}");
+    model.hosts[4].status.as_mut().unwrap().live_since = Some("2026-10-20T09:00:00.000Z".into());
+    assert!(model.hosts[4].drill_overdue(now()));
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains("never drilled · ⚠ over 30 days: press d"),
+        "{screen}"
+    );
+    assert!(screen.contains("1 drill overdue"), "{screen}");
 }

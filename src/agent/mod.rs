@@ -137,6 +137,11 @@ struct Agent {
     /// Counts restarts begun, so a cancelled one's report is known.
     restart_generation: u64,
     drill_report: Option<serde_json::Value>,
+    /// The last drill, for status: found in the audit log at start.
+    last_drill: Option<crate::wire::drill::DrillView>,
+    /// Whether the drill a transition settles passed, while its entries
+    /// are written (the `drill.done` entry records it).
+    drill_ok: Option<bool>,
     /// Webhooks; `perform(Alert)` only queues for them.
     notifier: notify::Notifier,
     /// The UTC day whose P3 digest is still to come.
@@ -226,6 +231,7 @@ impl Agent {
         let (restarts_tx, restarts) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
+        let last_drill = audit::last_drill(&store.path("audit.jsonl"));
         let initial = status::build(
             &config,
             &pipeline,
@@ -238,6 +244,7 @@ impl Agent {
                 sampled_at: None,
                 scrape_error: None,
                 reasons: &[],
+                last_drill: last_drill.clone(),
             },
             now,
         );
@@ -307,6 +314,8 @@ impl Agent {
             restarting: None,
             restart_generation: 0,
             drill_report: None,
+            last_drill,
+            drill_ok: None,
             notifier,
             digest_day: Utc::now().date_naive(),
         };

@@ -49,7 +49,32 @@ impl Agent {
         if note.kind == AuditKind::DrillBack {
             self.drill_report = detail.clone();
         }
+        // The drill's end carries its verdict and timings: a console that
+        // connects later (or this agent, restarted) finds them there.
+        let detail = match (&note.kind, self.drill_ok) {
+            (AuditKind::DrillDone, Some(ok)) => {
+                let drill = self.drill_view(ok, &note.message, self.drill_report.clone());
+                self.last_drill = Some(drill.clone());
+                serde_json::to_value(drill).ok()
+            }
+            _ => detail,
+        };
         self.append_audit(note, detail, event)
+    }
+
+    /// The drill that just ended, as status shows it.
+    pub(super) fn drill_view(
+        &self,
+        ok: bool,
+        message: &str,
+        timings: Option<serde_json::Value>,
+    ) -> crate::wire::drill::DrillView {
+        crate::wire::drill::DrillView {
+            at: crate::stamp::rfc3339(Utc::now()),
+            ok,
+            message: message.to_string(),
+            timings: timings.and_then(|t| serde_json::from_value(t).ok()),
+        }
     }
 
     pub(super) fn write_audit(
@@ -153,6 +178,7 @@ impl Agent {
                 sampled_at: self.health.sampled_at,
                 scrape_error: self.health.scrape_error.clone(),
                 reasons: &self.health.reasons,
+                last_drill: self.last_drill.clone(),
             },
             Utc::now(),
         )

@@ -105,8 +105,9 @@ impl HostView {
         })
     }
 
-    /// A live host whose last drill is older than 30 days (or never ran):
-    /// its way back is untested.
+    /// A live host whose last drill is older than 30 days, or that never
+    /// drilled and has been live for 30 days (counted from when it first
+    /// went live, not from its agent's start): its way back is untested.
     pub fn drill_overdue(&self, now: DateTime<Utc>) -> bool {
         let Some(status) = &self.status else {
             return false;
@@ -114,16 +115,16 @@ impl HostView {
         if status.state != StateWord::Live {
             return false;
         }
-        match status
-            .last_drill_at
-            .as_deref()
-            .map(DateTime::parse_from_rfc3339)
-        {
-            Some(Ok(at)) => {
-                now - at.with_timezone(&Utc) > chrono::Duration::days(DRILL_MAX_AGE_DAYS)
-            }
-            _ => true,
-        }
+        let parse = |t: Option<&str>| {
+            t.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let days = chrono::Duration::days(DRILL_MAX_AGE_DAYS);
+        // An agent that does not send `live_since`: the live stage's start.
+        let since = parse(status.last_drill_at.as_deref())
+            .or_else(|| parse(status.live_since.as_deref()))
+            .or_else(|| parse(status.stage_started_at.as_deref()));
+        since.is_some_and(|at| now - at > days)
     }
 
     /// The soak as of `now`: (seconds left, seconds in all). The seconds

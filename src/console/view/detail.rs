@@ -11,7 +11,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::{age, checks, clock, gauges, state_style};
+use super::{age, checks, clock, drill, gauges, state_style};
 use crate::console::requests::Standing;
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
@@ -60,6 +60,15 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     );
     if let Some(why) = why(status) {
         lines.push(Line::styled(why, theme.state_failed));
+    }
+    if let Some((parts, style)) =
+        drill::parts(status, model.now, host.drill_overdue(model.now), theme)
+    {
+        lines.extend(
+            pack(&parts, usize::from(inner.width), 2)
+                .into_iter()
+                .map(|l| Line::styled(l, style)),
+        );
     }
     if let Some(line) = last_request(model, theme) {
         lines.push(line);

@@ -16,6 +16,7 @@ use crate::console::state::{Dialog, DialogKind, Field, HostView, Link, Model, Ph
 use crate::console::theme::Theme;
 use crate::text::inert;
 use crate::wire::Reply;
+use crate::wire::drill::DrillView;
 use crate::wire::estop::EstopView;
 use tui_input::Input;
 
@@ -332,6 +333,9 @@ fn sent(
             theme.state_failed,
         ));
     }
+    if dialog.kind == DialogKind::Drill {
+        drill_result(lines, &reply, theme);
+    }
     match &dialog.audit {
         Some(e) => lines.push(Line::styled(
             inert(&format!("audit #{} {} {}", e.seq, e.kind, e.message)),
@@ -341,6 +345,36 @@ fn sent(
         None => {}
     }
     lines.push(Line::styled("Enter or Esc closes", theme.muted));
+}
+
+/// A drill's answer: its verdict against the SLA and each step's time
+/// (the host pane keeps showing them once the dialog is closed).
+fn drill_result(lines: &mut Vec<Line<'static>>, reply: &Reply, theme: &Theme) {
+    let Some(timings) = reply.data.as_ref().and_then(|d| d.get("timings")) else {
+        return;
+    };
+    let drill = DrillView {
+        at: String::new(),
+        ok: reply.ok,
+        message: reply
+            .message()
+            .or(reply.error.as_deref())
+            .unwrap_or("")
+            .to_string(),
+        timings: serde_json::from_value(timings.clone()).ok(),
+    };
+    let (mark, style) = if drill.passed() {
+        ("✓", theme.state_ok)
+    } else {
+        ("✗", theme.state_failed)
+    };
+    lines.push(Line::styled(
+        inert(&format!("{mark} drill {}", drill.verdict())),
+        style,
+    ));
+    if let Some(steps) = drill.steps() {
+        lines.push(Line::styled(inert(&steps), theme.text));
+    }
 }
 
 /// The reason field, the typed confirmation (what to type, and the field)

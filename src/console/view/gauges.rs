@@ -6,12 +6,11 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::{Paragraph, Sparkline, Wrap};
 
 use super::bar;
-use crate::console::state::{DRILL_MAX_AGE_DAYS, HostView, Model};
+use crate::console::state::{HostView, Model};
 use crate::console::theme::Theme;
-use crate::text::inert;
 use crate::wire::Status;
 
 pub(super) fn draw(
@@ -67,34 +66,22 @@ pub(super) fn draw(
         host.check_value(word)
             .map_or("—".into(), |v| format!("{v:.0}"))
     };
-    let drill = match status.last_drill_at.as_deref() {
-        Some(at) => format!("last drill {}", inert(at.get(..16).unwrap_or(at))),
-        None => "never drilled".to_string(),
-    };
     let overdue = host.drill_overdue(model.now);
+    let mut lines = vec![Line::styled(
+        format!(
+            "kill events {} · recon mismatches {}",
+            count("kill"),
+            count("recon")
+        ),
+        theme.text,
+    )];
+    // The last drill, its verdict and timings, are in the pane's top
+    // lines (`drill.rs`); here only that there was none.
+    if status.last_drill.is_none() && status.last_drill_at.is_none() && !overdue {
+        lines.push(Line::styled("never drilled", theme.muted));
+    }
     frame.render_widget(
-        Paragraph::new(vec![
-            Line::styled(
-                format!(
-                    "kill events {} · recon mismatches {}",
-                    count("kill"),
-                    count("recon")
-                ),
-                theme.text,
-            ),
-            Line::styled(
-                if overdue {
-                    format!("{drill} ⚠ over {DRILL_MAX_AGE_DAYS} days: press d")
-                } else {
-                    drill
-                },
-                if overdue {
-                    theme.state_attention
-                } else {
-                    theme.muted
-                },
-            ),
-        ]),
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
         counts_area,
     );
 }

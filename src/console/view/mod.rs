@@ -25,6 +25,7 @@ mod audit;
 mod checks;
 mod detail;
 mod dialog;
+mod drill;
 mod evidence;
 mod fleet;
 mod fleet_stop;
