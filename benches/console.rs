@@ -104,7 +104,11 @@ fn render_bench() {
             };
             h.heard_at = Some(now);
             h.status = Some(synthetic_status(i));
-            h.pnl = (0..120).map(f64::from).collect();
+            // An hour of samples, as a fresh console gets from each agent.
+            for s in 0..361 {
+                h.pnl
+                    .record(now - chrono::Duration::seconds((360 - s) * 10), s as f64);
+            }
             h
         })
         .collect();

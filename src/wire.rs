@@ -15,6 +15,7 @@ pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 pub mod drill;
 pub mod estop;
 pub mod history;
+pub mod pnl;
 pub mod releases;
 
 /// Bumped when a message changes incompatibly.
@@ -38,6 +39,10 @@ pub enum AgentMsg {
     Snapshot {
         status: Box<Status>,
         audit: Vec<AuditEntry>,
+        /// The last hour of PnL, a sample every 10 s, oldest first
+        /// (`pnl::PnlPoint`); absent when there is none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pnl: Vec<pnl::PnlPoint>,
     },
     State {
         status: Box<Status>,

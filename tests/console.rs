@@ -94,9 +94,13 @@ fn host(name: &str, wave: &str, status: Status, rtt_ms: u64) -> HostView {
     h.heard_at = Some(now());
     h.status_at = Some(now());
     h.checks_at = Some(now());
-    h.pnl = (0..40)
-        .map(|i| f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0)
-        .collect();
+    // Forty samples ten seconds apart, up to now.
+    for i in 0..40 {
+        h.pnl.record(
+            now() - chrono::Duration::seconds(i64::from(39 - i) * 10),
+            f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0,
+        );
+    }
     h.status = Some(status);
     h
 }
@@ -1066,4 +1070,113 @@ fn issue_15_a_drill_shows_its_timings_against_the_sla_and_keeps_them() {
         "{screen}"
     );
     assert!(screen.contains("1 drill overdue"), "{screen}");
+}
+
+/// Issue 15, part 3's leftovers: after an emergency stop the host pane
+/// shows the kill command's result and the flat verdict, the halted
+/// reason whole (wrapped), and no old sparkline; after a rearm the idle
+/// row names no release; a console that connects later draws the hour of
+/// PnL the agent kept.
+#[test]
+fn issue_15_after_a_stop_the_pane_shows_the_kill_and_flat_and_no_old_sparkline() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let live = render(&model, 160, 45);
+    assert!(live.contains('█'), "a sparkline before the stop:\n{live}");
+
+    let mut halted = model.hosts[4].status.clone().unwrap();
+    halted.state = "halted".into();
+    let reason = "emergency stop by amy: venue outage at the primary exchange, \
+                  orders rejected since 14:01 and the hedge leg is unreachable; \
+                  flatten and hold until the venue's status page says resolved";
+    halted.halted_reason = Some(reason.into());
+    halted.estop = Some(
+        serde_json::from_value(serde_json::json!({
+            "at": "2026-11-24T14:02:00.000Z",
+            "by": "amy",
+            "reason": "venue outage",
+            "kill": {"ok": true, "summary": "cancelled 12 orders, flattened 3 positions"},
+            "flat": {"verified": true, "verdict": "flat", "at": "2026-11-24T14:02:04.000Z",
+                     "summary": "0 open orders, 0 positions"},
+        }))
+        .unwrap(),
+    );
+    let state = |status: Status| {
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(status),
+            }),
+            now(),
+        )
+    };
+    update(&mut model, &keymap, state(halted.clone()));
+    for (w, h) in [(160, 45), (80, 24)] {
+        let screen = render(&model, w, h);
+        assert!(
+            screen.contains("✓ kill command ok: cancelled 12 orders, flattened 3 positions")
+                || w == 80,
+            "{screen}"
+        );
+        assert!(screen.contains("✓ kill command ok"), "{w}x{h}:\n{screen}");
+        assert!(
+            screen.contains("✓ venue verified FLAT at 14:02:04"),
+            "{w}x{h}:\n{screen}"
+        );
+        // The reason is whole, over as many lines as it takes.
+        let pane: String = screen
+            .lines()
+            .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(pane.contains("says resolved"), "{w}x{h}:\n{screen}");
+        // No sparkline from before the stop.
+        assert!(
+            !screen.contains('█') && !screen.contains('▁'),
+            "{w}x{h}:\n{screen}"
+        );
+    }
+    insta::assert_snapshot!("halted_pane_160x45", render(&model, 160, 45));
+
+    // Rearmed: idle, nothing serving, and the row says so.
+    let mut idle = halted.clone();
+    idle.state = "idle".into();
+    idle.halted_reason = None;
+    update(&mut model, &keymap, state(idle));
+    let screen = render(&model, 160, 45);
+    let row = Tmux::row(&screen, "ord-1");
+    assert!(
+        row.contains("IDLE") && !row.contains("1124T100000Z"),
+        "{row}"
+    );
+
+    // A console that connects later: the agent's hour of PnL, a sample
+    // every 10 s, drawn over the whole width.
+    let mut model = fleet_model();
+    model.selected = 4;
+    model.hosts[4].pnl = Default::default();
+    let pnl: Vec<gantry::wire::pnl::PnlPoint> = (0..361)
+        .map(|i| gantry::wire::pnl::PnlPoint {
+            at: gantry::stamp::rfc3339(now() - chrono::Duration::seconds((360 - i) * 10)),
+            value: i as f64,
+        })
+        .collect();
+    let status = model.hosts[4].status.clone().unwrap();
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Snapshot {
+                status: Box::new(status),
+                audit: Vec::new(),
+                pnl,
+            }),
+            now(),
+        ),
+    );
+    let columns = model.hosts[4].pnl.columns(40, now());
+    assert_eq!(columns.len(), 40, "{columns:?}");
+    assert!(columns[0] < 20.0 && columns[39] >= 359.0, "{columns:?}");
 }

@@ -142,6 +142,8 @@ struct Agent {
     /// Whether the drill a transition settles passed, while its entries
     /// are written (the `drill.done` entry records it).
     drill_ok: Option<bool>,
+    /// The last hour of PnL, shared with the sessions' snapshots.
+    pnl: Arc<std::sync::Mutex<crate::wire::pnl::PnlHistory>>,
     /// Webhooks; `perform(Alert)` only queues for them.
     notifier: notify::Notifier,
     /// The UTC day whose P3 digest is still to come.
@@ -249,6 +251,9 @@ impl Agent {
             now,
         );
         let (status_tx, status_rx) = watch::channel(initial);
+        let pnl = Arc::new(std::sync::Mutex::new(
+            crate::wire::pnl::PnlHistory::default(),
+        ));
         let listener = {
             let _clients = clients.enter();
             socket::bind(&config.socket_path())
@@ -259,6 +264,7 @@ impl Agent {
             requests: requests_tx,
             events: events.clone(),
             status: status_rx,
+            pnl: pnl.clone(),
             audit_path: store.path("audit.jsonl"),
             releases_dir: store.path("releases"),
             public_keys: Arc::new(config.public_keys.clone()),
@@ -316,6 +322,7 @@ impl Agent {
             drill_report: None,
             last_drill,
             drill_ok: None,
+            pnl,
             notifier,
             digest_day: Utc::now().date_naive(),
         };

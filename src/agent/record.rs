@@ -155,12 +155,36 @@ impl Agent {
     pub(super) fn publish(&mut self, transition: bool) {
         let status = self.status();
         self.metrics.publish(&self.pipeline, &status);
+        self.record_pnl(&status);
         let _ = self.status_tx.send(status.clone());
         if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
             self.last_state_sent = Instant::now();
             let _ = self.events.send(wire_line(&AgentMsg::State {
                 status: Box::new(status),
             }));
+        }
+    }
+
+    /// Keeps the PnL check's value (the first check named `pnl…` with
+    /// one) in the hour-long ring a new session's snapshot carries.
+    fn record_pnl(&self, status: &crate::wire::Status) {
+        // A halt ends the story that PnL told; what comes after starts anew.
+        if status.state == crate::wire::StateWord::Halted {
+            if let Ok(mut ring) = self.pnl.lock() {
+                ring.clear();
+            }
+            return;
+        }
+        let Some(value) = status
+            .checks
+            .iter()
+            .find(|c| c.name.contains("pnl"))
+            .and_then(|c| c.value)
+        else {
+            return;
+        };
+        if let Ok(mut ring) = self.pnl.lock() {
+            ring.record(Utc::now(), value);
         }
     }
 

@@ -12,6 +12,7 @@ use super::requests::Requests;
 use crate::envfile::DiffLine;
 use crate::wire::StateWord;
 use crate::wire::estop::EstopView;
+use crate::wire::pnl::PnlHistory;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
 /// A host's data is stale when nothing arrived for this long (three of the
@@ -25,8 +26,6 @@ pub const NOTICE_FOR: Duration = Duration::from_secs(60);
 pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 /// Audit entries kept for the tail.
 pub const AUDIT_KEPT: usize = 500;
-/// PnL samples kept per host for the sparkline.
-pub const PNL_KEPT: usize = 120;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Link {
@@ -54,7 +53,9 @@ pub struct HostView {
     pub status_at: Option<DateTime<Utc>>,
     /// When the checks shown arrived (with a status or a `health`).
     pub checks_at: Option<DateTime<Utc>>,
-    pub pnl: VecDeque<f64>,
+    /// The last hour of PnL (`wire::pnl`): the agent's on connect, then
+    /// every `health` and `state`.
+    pub pnl: PnlHistory,
 }
 
 impl HostView {
@@ -67,7 +68,7 @@ impl HostView {
             heard_at: None,
             status_at: None,
             checks_at: None,
-            pnl: VecDeque::new(),
+            pnl: PnlHistory::default(),
         }
     }
 

@@ -13,12 +13,13 @@ use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::preflight;
 use super::state::{
-    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
-    Prompt, PromptKind, TypedCommand,
+    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, Phase, Prompt,
+    PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
-use crate::wire::{AgentMsg, Reply, Request};
+use crate::wire::pnl::PnlHistory;
+use crate::wire::{AgentMsg, Reply, Request, StateWord};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -208,7 +209,9 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
             host.heard_at = Some(now);
             match msg {
                 AgentMsg::Heartbeat { .. } => {}
-                AgentMsg::Snapshot { status, audit } => {
+                AgentMsg::Snapshot { status, audit, pnl } => {
+                    host.pnl = PnlHistory::from_points(&pnl);
+                    track_pnl(host, &status, now);
                     host.status = Some(*status);
                     host.status_at = Some(now);
                     host.checks_at = Some(now);
@@ -224,6 +227,7 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                     sort_and_trim(model);
                 }
                 AgentMsg::State { status } => {
+                    track_pnl(host, &status, now);
                     host.status = Some(*status);
                     host.status_at = Some(now);
                     host.checks_at = Some(now);
@@ -233,11 +237,10 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                         status.checks = checks;
                         host.checks_at = Some(now);
                     }
-                    if let Some(pnl) = host.check_value("pnl") {
-                        host.pnl.push_back(pnl);
-                        while host.pnl.len() > PNL_KEPT {
-                            host.pnl.pop_front();
-                        }
+                    if let Some(pnl) = host.check_value("pnl")
+                        && !matches!(host.state(), StateWord::Halted | StateWord::Idle)
+                    {
+                        host.pnl.record(now, pnl);
                     }
                 }
                 AgentMsg::Audit { entry } => {
@@ -255,6 +258,22 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                 AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
             }
         }
+    }
+}
+
+/// A new status and the sparkline: a halt (or idle after it) clears the
+/// old line, since the service that drew it is stopped; otherwise the PnL
+/// check's value is a sample.
+fn track_pnl(host: &mut super::state::HostView, status: &crate::wire::Status, now: DateTime<Utc>) {
+    if matches!(status.state, StateWord::Halted | StateWord::Idle) {
+        host.pnl.clear();
+        return;
+    }
+    let value = (status.checks.iter())
+        .find(|c| c.name.contains("pnl"))
+        .and_then(|c| c.value);
+    if let Some(value) = value {
+        host.pnl.record(now, value);
     }
 }
 

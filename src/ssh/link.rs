@@ -176,6 +176,7 @@ async fn session(
     };
     let snapshot = client.snapshot.clone();
     let tail = client.audit_tail.clone();
+    let pnl = client.pnl.clone();
     let (mut reader, mut writer) = client.split();
     if events.send((index, LinkEvent::Up)).await.is_err() {
         return Ok(());
@@ -184,6 +185,7 @@ async fn session(
         let msg = AgentMsg::Snapshot {
             status: Box::new(status),
             audit: tail,
+            pnl,
         };
         if events.send((index, LinkEvent::Message(msg))).await.is_err() {
             return Ok(());

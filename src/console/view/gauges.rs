@@ -27,14 +27,16 @@ pub(super) fn draw(
         Constraint::Min(1),
     ])
     .areas(area);
-    let pnl: Vec<f64> = host.pnl.iter().copied().collect();
+    let [label, spark] =
+        Layout::horizontal([Constraint::Length(20), Constraint::Min(1)]).areas(spark_area);
+    // Over the time the samples cover, up to the last hour: a console
+    // opened now draws the agent's hour.
+    let pnl = host.pnl.columns(usize::from(spark.width), model.now);
     let floor = pnl.iter().copied().fold(f64::INFINITY, f64::min).min(0.0);
     let data: Vec<u64> = pnl.iter().map(|v| ((v - floor) * 100.0) as u64).collect();
     let pnl_now = host
         .check_value("pnl")
         .map_or("—".into(), |v| format!("{v:+.2} USD"));
-    let [label, spark] =
-        Layout::horizontal([Constraint::Length(20), Constraint::Min(1)]).areas(spark_area);
     frame.render_widget(Paragraph::new(format!("PnL {pnl_now}")), label);
     frame.render_widget(
         Sparkline::default().data(&data).style(theme.sparkline),
