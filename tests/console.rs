@@ -366,6 +366,21 @@ fn host_strings_with_terminal_escapes_are_drawn_inert() {
     ));
     if let Some(s) = &mut model.hosts[0].status {
         s.current_release = Some("\u{1b}[31mred".into());
+        // What the new surfaces of issue 15 draw: a drill's message, a
+        // stop's kill and verify output, a submitter's reason.
+        s.last_drill = Some(gantry::wire::drill::DrillView {
+            at: "2026-11-24T14:00:00.000Z".into(),
+            ok: false,
+            message: "drill \u{1b}[2J FAILED".into(),
+            timings: None,
+        });
+        s.deploy_reason = Some("why \u{1b}]0;t\u{7}".into());
+        s.submitted_by = Some(Actor {
+            name: "ci\u{1b}[5m".into(),
+            role: Role::Admin,
+            seen_as: None,
+            claimed: None,
+        });
     }
     let screen = render(&model, 160, 45);
     assert!(
@@ -373,6 +388,35 @@ fn host_strings_with_terminal_escapes_are_drawn_inert() {
         "{screen:?}"
     );
     assert!(screen.contains("evil"));
+    assert!(screen.contains("drill"), "{screen}");
+    // The approve dialog (evidence) and a halted pane (kill, flat).
+    let keymap = Keymap::default_map();
+    update(&mut model, &keymap, key(KeyCode::Char('a')));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("by ci"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    model.selected = 3;
+    if let Some(s) = &mut model.hosts[3].status {
+        s.halted_reason = Some("stop \u{1b}[2J now".into());
+        s.estop = serde_json::from_value(serde_json::json!({
+            "at": "2026-11-24T14:02:00.000Z", "by": null, "reason": "x",
+            "kill": {"ok": false, "summary": "kill \u{1b}[31m failed"},
+            "flat": {"verified": false, "verdict": "not_flat", "at": "2026-11-24T14:02:04.000Z",
+                     "summary": "open \u{7} orders"},
+        }))
+        .ok();
+    }
+    let screen = render(&model, 160, 45);
+    assert!(screen.contains("✗ kill command FAILED"), "{screen}");
+    assert!(screen.contains("✗ venue NOT FLAT"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
 }
 
 #[test]
