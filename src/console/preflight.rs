@@ -33,25 +33,25 @@ pub fn refusal(kind: DialogKind, host: &HostView, now: DateTime<Utc>) -> Option<
             format!("nothing to roll back (state {state})")
         }
         DialogKind::Rollback if known_good.is_none() => {
-            "no known-good release to roll back to (known-good none); E stops the service".into()
+            "known-good none: nothing to roll back to".into()
         }
         DialogKind::Drill if state != StateWord::Live => {
             format!("a drill needs a live release (state {state})")
         }
         DialogKind::Drill if known_good.is_none() => {
-            "a drill needs a known-good release to roll back to (known-good none)".into()
+            "known-good none: a drill needs one to roll back to".into()
         }
         DialogKind::Drill if known_good == status.current_release.as_deref() => {
-            "a drill needs a known-good release different from the live one".into()
+            "the known-good is the live release: nothing to drill to".into()
         }
         DialogKind::Rearm if state != StateWord::Halted => {
-            format!("not halted (state {state}); rearm only leaves halted")
+            format!("not halted (state {state})")
         }
         DialogKind::Rearm if status.estop.as_ref().is_some_and(|e| !e.settled()) => {
             "the emergency stop has not answered yet; rearm once it has".into()
         }
         DialogKind::Restore if state != StateWord::Idle => {
-            format!("restore starts from idle after a rearm (state {state})")
+            format!("restore starts from idle, after a rearm (state {state})")
         }
         _ => return None,
     };
