@@ -232,6 +232,12 @@ fn drill_rolls_back_and_forward_with_timings() {
             .unwrap()
             .starts_with("drill passed")
     );
+    let text = String::from_utf8_lossy(&lab.ctl(&["status"]).stdout).into_owned();
+    let drill = text.lines().find(|l| l.starts_with("drill")).unwrap_or("");
+    assert!(
+        drill.contains(": PASS") && drill.contains("/ SLA 60s"),
+        "{text}"
+    );
     lab.signal_agent(libc::SIGTERM);
     lab.start_agent();
     let again = lab.status();
