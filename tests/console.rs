@@ -931,6 +931,11 @@ fn issue_15_the_approve_dialog_is_worth_deciding_in_and_fits_at_80x24() {
     assert!(lines[keys + 1].contains('└'), "{small}");
     assert!(small.contains("by ci-bot"), "{small}");
     assert!(small.contains("an earlier wave still waits"), "{small}");
+    // The hosts file's `waves` is the rollout order: with `full` first,
+    // nothing comes before ord-1.
+    model.waves = vec!["full".into(), "primary".into(), "canary".into()];
+    let first = render(&model, 160, 45);
+    assert!(!first.contains("an earlier wave"), "{first}");
 }
 
 /// Issue 15, part 4: an action that cannot apply is refused with one line

@@ -84,9 +84,12 @@ pub fn changed_under(dialog: &Dialog, host: &HostView) -> Option<String> {
     (!what.is_empty()).then(|| inert(&what.join(", ")))
 }
 
-/// Waves in rollout order: as the hosts (in hosts-file order) first name
-/// them, the order `rollout.rs` draws them in.
+/// Waves in rollout order: the hosts file's `waves`, else as the hosts
+/// (in hosts-file order) first name them.
 fn wave_order(model: &Model) -> Vec<&str> {
+    if !model.waves.is_empty() {
+        return model.waves.iter().map(String::as_str).collect();
+    }
     let mut waves: Vec<&str> = Vec::new();
     for wave in model.hosts.iter().filter_map(|h| h.wave.as_deref()) {
         if !waves.contains(&wave) {

@@ -360,6 +360,9 @@ pub struct Model {
     /// Answers nobody was looking at (a dialog left with Esc, a reply past
     /// its deadline) and requests past their deadline: newest last.
     pub notices: VecDeque<Notice>,
+    /// The rollout order, from the hosts file's `waves`; empty without
+    /// one (then the order the hosts first name their waves).
+    pub waves: Vec<String>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -392,6 +395,7 @@ impl Model {
             fleet_stop: None,
             requests: Requests::default(),
             notices: VecDeque::new(),
+            waves: Vec::new(),
         }
     }
 
