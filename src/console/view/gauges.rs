@@ -1,7 +1,8 @@
-//! The right side of the host pane: the PnL sparkline with the latest
+//! The right side of the host pane: the PnL sparkline (the last hour, or
+//! as far back as the samples go, across its width) with the latest
 //! value, the drawdown gauge against its limit, kill events and
-//! reconciliation mismatches, and when the host last drilled its rollback
-//! (flagged once it is overdue).
+//! reconciliation mismatches, and "never drilled" (a drill's verdict and
+//! an overdue one are in the pane's top lines, `drill.rs`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
