@@ -353,9 +353,21 @@ fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
         .expect("demo-4's agent");
     let dir = procs::demo_dir(pane).expect("the demo's fleet dir");
     let _sweep = Sweep(&[], &dir);
+    // demo-4 goes live twice; a rollback needs its second release live
+    // (with no known-good, `r` is refused in one line, no dialog).
+    tmux.keys(&["j", "j", "j"]);
+    tmux.wait_for(
+        "demo-4 live on its second release",
+        |s| {
+            Tmux::row(s, "demo-4").contains('▶')
+                && Tmux::row(s, "demo-4").contains("LIVE")
+                && s.contains("known-good 20")
+        },
+        Duration::from_secs(30),
+    );
     let frozen = Frozen::new(agent.pid);
     let stopped_at = Instant::now();
-    tmux.keys(&["j", "j", "j", "r"]);
+    tmux.keys(&["r"]);
     let screen = tmux.wait_for(
         "demo-4 flagged silent with its age",
         |s| Tmux::row(s, "demo-4").contains("SILENT "),
