@@ -35,8 +35,11 @@ fn render_bench(n: usize) {
                 rtt: Some(Duration::from_micros(300)),
             };
             h.heard_at = Some(now);
-            h.status = Some(gantry::demo::light::status(i));
-            h.pnl = (0..120).map(f64::from).collect();
+            // An hour of samples, as a fresh console gets from each agent.
+            for s in 0..361 {
+                h.pnl
+                    .record(now - chrono::Duration::seconds((360 - s) * 10), s as f64);
+            }
             h
         })
         .collect();

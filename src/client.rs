@@ -21,6 +21,8 @@ pub struct WireClient<S> {
     pub role: Role,
     pub snapshot: Option<Status>,
     pub audit_tail: Vec<AuditEntry>,
+    /// The last hour of PnL the agent sent on connect.
+    pub pnl: Vec<crate::wire::pnl::PnlPoint>,
 }
 
 /// The read buffer of one connection (see `handshake`).
@@ -41,6 +43,7 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
             role: Role::Viewer,
             snapshot: None,
             audit_tail: Vec::new(),
+            pnl: Vec::new(),
         };
         let greeting = tokio::time::timeout(GREETING_TIMEOUT, async {
             loop {
@@ -64,9 +67,10 @@ impl<S: AsyncRead + AsyncWrite> WireClient<S> {
                         client.host = host;
                         client.role = role;
                     }
-                    AgentMsg::Snapshot { status, audit } => {
+                    AgentMsg::Snapshot { status, audit, pnl } => {
                         client.snapshot = Some(*status);
                         client.audit_tail = audit;
+                        client.pnl = pnl;
                         return Ok(());
                     }
                     _ => {}

@@ -12,8 +12,10 @@ use serde_json::Value;
 use crate::pipeline::{Action, Actor, Stage, Tier};
 pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, Role, StateWord};
 
+pub mod drill;
 pub mod estop;
 pub mod history;
+pub mod pnl;
 pub mod releases;
 
 /// Bumped when a message changes incompatibly.
@@ -37,6 +39,10 @@ pub enum AgentMsg {
     Snapshot {
         status: Box<Status>,
         audit: Vec<AuditEntry>,
+        /// The last hour of PnL, a sample every 10 s, oldest first
+        /// (`pnl::PnlPoint`); absent when there is none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pnl: Vec<pnl::PnlPoint>,
     },
     State {
         status: Box<Status>,
@@ -452,6 +458,13 @@ pub struct Status {
     pub stage: Option<Stage>,
     pub checks: Vec<CheckView>,
     pub last_drill_at: Option<String>,
+    /// The last drill, passed or not, with its timings (`drill::DrillView`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<drill::DrillView>,
+    /// When this host first went live: the 30-day drill warning counts
+    /// from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_since: Option<String>,
     pub awaiting_approval: Option<Awaiting>,
     pub halted_reason: Option<String>,
     /// The last emergency stop or halt, its kill command and whether the

@@ -176,8 +176,14 @@ fn drill_rolls_back_and_forward_with_timings() {
     let mut lab = Lab::new("lab-drill", SOAK);
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    let first_live = lab.status()["live_since"].clone();
+    assert!(first_live.is_string(), "{first_live}");
+    assert!(lab.status()["last_drill"].is_null());
     lab.deploy_live(&lab.example("good-v2.env"), THREE_SOAKS);
     let live = lab.status();
+    // The drill warning counts from the first time live, which a second
+    // deploy does not move.
+    assert_eq!(live["live_since"], first_live);
     for _ in 0..3 {
         let report = lab.ctl_json(&["drill", "--reason", "monthly rollback drill"]);
         let t = &report["timings"];
@@ -214,6 +220,30 @@ fn drill_rolls_back_and_forward_with_timings() {
         .filter(|e| e["kind"] == "drill.done")
         .count();
     assert_eq!(drills, 3);
+    // Status keeps the last drill, its verdict and timings, and so does
+    // the audit log: a restarted agent (and a console that connects
+    // later) still shows it.
+    let kept = lab.status()["last_drill"].clone();
+    assert_eq!(kept["ok"], true, "{kept}");
+    assert!(kept["timings"]["total_ms"].as_f64().is_some(), "{kept}");
+    assert!(
+        kept["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("drill passed")
+    );
+    let text = String::from_utf8_lossy(&lab.ctl(&["status"]).stdout).into_owned();
+    let drill = text.lines().find(|l| l.starts_with("drill")).unwrap_or("");
+    assert!(
+        drill.contains(": PASS") && drill.contains("/ SLA 60s"),
+        "{text}"
+    );
+    lab.signal_agent(libc::SIGTERM);
+    lab.start_agent();
+    let again = lab.status();
+    assert_eq!(again["last_drill"]["ok"], true, "{again}");
+    assert_eq!(again["last_drill"]["timings"], kept["timings"]);
+    assert_eq!(again["live_since"], first_live);
 }
 
 #[test]
@@ -462,4 +492,61 @@ fn a_slow_kill_command_holds_only_the_estop_reply() {
     assert_eq!(reply["state"], "halted", "{reply}");
     let audit = std::fs::read_to_string(lab.path("audit.jsonl")).unwrap();
     assert!(audit.contains("\"kill.done\""), "{audit}");
+}
+
+/// Issue 15: the agent keeps the last hour of PnL (a sample every 10 s,
+/// the newest live) and sends it in the snapshot a new session starts
+/// with, so a console opened now draws the hour; a halt clears it.
+#[test]
+fn a_new_session_gets_the_pnl_history_in_its_snapshot() {
+    let mut lab = Lab::new("lab-pnl", SOAK);
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
+    std::thread::sleep(Duration::from_secs(1));
+    let snapshot = |lab: &Lab| -> serde_json::Value {
+        use std::io::BufRead;
+        let mut attach = std::process::Command::new(GANTRY)
+            .args(["attach", "--config"])
+            .arg(&lab.config)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(attach.stdout.take().unwrap()).lines();
+        let hello = lines.next().unwrap().unwrap();
+        assert!(hello.contains("\"hello\""), "{hello}");
+        let line = lines.next().unwrap().unwrap();
+        let _ = attach.kill();
+        let _ = attach.wait();
+        serde_json::from_str(&line).unwrap()
+    };
+    let first = snapshot(&lab);
+    assert_eq!(first["type"], "snapshot", "{first}");
+    let points = first["pnl"]
+        .as_array()
+        .expect("pnl in the snapshot")
+        .clone();
+    assert!(!points.is_empty(), "{first}");
+    let pnl_check = first["status"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().contains("pnl"))
+        .unwrap()
+        .clone();
+    assert!(pnl_check["value"].is_number(), "{pnl_check}");
+    for p in &points {
+        assert!(p["at"].is_string() && p["value"].is_number(), "{p}");
+    }
+    // Once stopped, the old story is gone.
+    let out = lab.ctl(&["estop", "--reason", "pnl test"]);
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{}",
+        stderr(&out)
+    );
+    lab.wait_state("halted", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = snapshot(&lab);
+    assert!(after.get("pnl").is_none(), "{after}");
 }

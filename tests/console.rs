@@ -61,6 +61,8 @@ fn status(host: &str, state: &str, release: &str) -> Status {
             check("reconciliation_clean", Some(0.0), "==", 0.0, "ok"),
         ],
         last_drill_at: None,
+        last_drill: None,
+        live_since: None,
         awaiting_approval: None,
         halted_reason: None,
         estop: None,
@@ -90,10 +92,14 @@ fn host(name: &str, wave: &str, status: Status, rtt_ms: u64) -> HostView {
         rtt: Some(Duration::from_millis(rtt_ms)),
     };
     h.heard_at = Some(now());
+    // Forty samples ten seconds apart, up to now.
+    for i in 0..40 {
+        h.pnl.record(
+            now() - chrono::Duration::seconds(i64::from(39 - i) * 10),
+            f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0,
+        );
+    }
     h.took_status(status, now());
-    h.pnl = (0..40)
-        .map(|i| f64::from(i) * 10.0 + (f64::from(i) * 0.7).sin() * 30.0)
-        .collect();
     h
 }
 
@@ -358,6 +364,21 @@ fn host_strings_with_terminal_escapes_are_drawn_inert() {
     ));
     if let Some(s) = &mut model.hosts[0].status {
         s.current_release = Some("\u{1b}[31mred".into());
+        // What the new surfaces of issue 15 draw: a drill's message, a
+        // stop's kill and verify output, a submitter's reason.
+        s.last_drill = Some(gantry::wire::drill::DrillView {
+            at: "2026-11-24T14:00:00.000Z".into(),
+            ok: false,
+            message: "drill \u{1b}[2J FAILED".into(),
+            timings: None,
+        });
+        s.deploy_reason = Some("why \u{1b}]0;t\u{7}".into());
+        s.submitted_by = Some(Actor {
+            name: "ci\u{1b}[5m".into(),
+            role: Role::Admin,
+            seen_as: None,
+            claimed: None,
+        });
     }
     let screen = render(&model, 160, 45);
     assert!(
@@ -365,6 +386,35 @@ fn host_strings_with_terminal_escapes_are_drawn_inert() {
         "{screen:?}"
     );
     assert!(screen.contains("evil"));
+    assert!(screen.contains("drill"), "{screen}");
+    // The approve dialog (evidence) and a halted pane (kill, flat).
+    let keymap = Keymap::default_map();
+    update(&mut model, &keymap, key(KeyCode::Char('a')));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("by ci"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    model.selected = 3;
+    if let Some(s) = &mut model.hosts[3].status {
+        s.halted_reason = Some("stop \u{1b}[2J now".into());
+        s.estop = serde_json::from_value(serde_json::json!({
+            "at": "2026-11-24T14:02:00.000Z", "by": null, "reason": "x",
+            "kill": {"ok": false, "summary": "kill \u{1b}[31m failed"},
+            "flat": {"verified": false, "verdict": "not_flat", "at": "2026-11-24T14:02:04.000Z",
+                     "summary": "open \u{7} orders"},
+        }))
+        .ok();
+    }
+    let screen = render(&model, 160, 45);
+    assert!(screen.contains("✗ kill command FAILED"), "{screen}");
+    assert!(screen.contains("✗ venue NOT FLAT"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
 }
 
 #[test]
@@ -906,4 +956,368 @@ fn the_audit_pane_is_focused_scrolled_and_opened() {
     update(&mut model, &keymap, key(KeyCode::Esc));
     assert!(model.filter.is_empty());
     assert!(render(&model, 160, 45).contains("halted: emergency stop by amy"));
+}
+
+/// Issue 15, part 4: the approve dialog carries what a decision needs
+/// (submitter, reason, commit, the canary's evidence, the time waiting,
+/// the keys), warns of an earlier wave still waiting, and fits at 80×24
+/// with its fields inside the frame.
+#[test]
+fn issue_15_the_approve_dialog_is_worth_deciding_in_and_fits_at_80x24() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // ord-1, in the last wave, also awaits approval while lhr-1 (canary)
+    // still waits and ewr-1 (primary) still soaks.
+    let ord = model.hosts[4].status.as_mut().unwrap();
+    ord.state = "awaiting_approval".into();
+    ord.awaiting_approval = Some(Awaiting {
+        deploy_id: "d-20261124T133000Z-9".into(),
+        release: "20261124T133000Z-ab12cd34".into(),
+        digest: "ab12cd34".repeat(8),
+        stage: Stage::Canary,
+    });
+    ord.submitted_by = Some(Actor {
+        name: "ci-bot".into(),
+        role: Role::Admin,
+        seen_as: None,
+        claimed: None,
+    });
+    ord.deploy_reason = Some("v2: tighter spreads (PR #42)".into());
+    ord.commit = Some("ab12cd3".into());
+    ord.soak_total_s = Some(900.0);
+    ord.checks
+        .push(check("fill_rate", Some(1.4), ">=", 0.2, "ok"));
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('a')));
+    update(&mut model, &keymap, Msg::DiffLoaded(4, Ok(Vec::new())));
+    let wide = render(&model, 160, 45);
+    for needle in [
+        "by ci-bot",
+        "v2: tighter spreads (PR #42)",
+        "commit ab12cd3",
+        "canary soaked 15m00s",
+        "waiting 2m11s for approval",
+        "checks 7/7",
+        "worst margin",
+        "canary PnL +412.20 USD",
+        "drawdown 0.8% of 3.0%",
+        "fills fill_rate 1.40",
+        "an earlier wave still waits: lhr-1 (canary, awaiting_approval), ewr-1 (primary, paper)",
+        "Enter send",
+        "Esc cancel",
+    ] {
+        assert!(wide.contains(needle), "{needle:?} missing:\n{wide}");
+    }
+    insta::assert_snapshot!("approve_dialog_160x45", wide);
+    // At 80×24 the evidence gives way, the fields do not: the reason
+    // field and the keys are inside the frame, above its bottom border.
+    let small = render(&model, 80, 24);
+    insta::assert_snapshot!("approve_dialog_80x24", small);
+    let lines: Vec<&str> = small.lines().collect();
+    let reason = lines
+        .iter()
+        .position(|l| l.contains("reason:"))
+        .unwrap_or_else(|| panic!("no reason field:\n{small}"));
+    let keys = lines.iter().position(|l| l.contains("Enter send")).unwrap();
+    assert!(reason < keys && keys < 23, "{small}");
+    assert!(lines[keys + 1].contains('└'), "{small}");
+    assert!(small.contains("by ci-bot"), "{small}");
+    assert!(small.contains("an earlier wave still waits"), "{small}");
+    // The hosts file's `waves` is the rollout order: with `full` first,
+    // nothing comes before ord-1.
+    model.waves = vec!["full".into(), "primary".into(), "canary".into()];
+    let first = render(&model, 160, 45);
+    assert!(!first.contains("an earlier wave"), "{first}");
+}
+
+/// Issue 15, part 4: an action that cannot apply is refused with one line
+/// and no dialog; a dialog whose host changed under it says so first; a
+/// drill on a live host asks for the host's name, typed.
+#[test]
+fn issue_15_impossible_actions_are_refused_before_any_typing() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // `r` with known-good none.
+    model.hosts[4].status.as_mut().unwrap().previous_release = None;
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(flash.contains("known-good none"), "{flash}");
+    assert!(render(&model, 80, 24).contains("rollback refused"));
+    // `d` on a host awaiting approval.
+    model.selected = 0;
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(
+        flash.contains("drill refused: a drill needs a live release (state awaiting_approval)"),
+        "{flash}"
+    );
+    // `:rearm` on a live host.
+    let mut model = fleet_model();
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char(':')));
+    type_text(&mut model, &keymap, "rearm");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(model.dialog.is_none());
+    let flash = model.flash.clone().unwrap();
+    assert!(flash.contains("not halted (state live)"), "{flash}");
+
+    // A drill on the live host: the typed name is asked for.
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    assert!(model.dialog.is_some());
+    type_text(&mut model, &keymap, "monthly drill");
+    assert!(update(&mut model, &keymap, key(KeyCode::Enter)).is_empty());
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("type ord-1 to confirm:"), "{screen}");
+    type_text(&mut model, &keymap, "ord-1");
+
+    // The host changes under the open dialog: said at its top at once.
+    let mut changed = model.hosts[4].status.clone().unwrap();
+    changed.state = "rolled_back".into();
+    changed.deploy_id = Some("d-20261124T150000Z-2".into());
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(changed),
+            }),
+            now(),
+        ),
+    );
+    let screen = render(&model, 80, 24);
+    let warning = screen
+        .find("ord-1 CHANGED since this dialog opened: state live → rolled_back, deploy")
+        .unwrap_or_else(|| panic!("no warning:\n{screen}"));
+    assert!(
+        screen.contains("d-20261124T150000Z-2; read again"),
+        "{screen}"
+    );
+    assert!(warning < screen.find("Drill on ord-1").unwrap(), "{screen}");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                host: 4,
+                request: Request::Drill,
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+}
+
+/// Issue 15, part 5: a drill's answer shows each step's time against the
+/// SLA and the verdict; once the dialog is closed the host pane keeps it
+/// (from the agent's status, so a console opened later shows it too).
+/// And "never drilled" is overdue only 30 days after the host first went
+/// live.
+#[test]
+fn issue_15_a_drill_shows_its_timings_against_the_sla_and_keeps_them() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    update(&mut model, &keymap, key(KeyCode::Char('d')));
+    type_text(&mut model, &keymap, "monthly drill");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    type_text(&mut model, &keymap, "ord-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    let [Command::Ask { ticket, .. }] = commands[..] else {
+        panic!("{commands:?}");
+    };
+    let timings = serde_json::json!({
+        "detect_ms": 4.2, "swap_ms": 1.9, "restart_ms": 41.0,
+        "healthy_ms": 160.3, "total_ms": 212.4
+    });
+    let reply = gantry::wire::Reply::ok(
+        "c-1",
+        Some(serde_json::json!({
+            "message": "drill passed: rolled back and forward, 20261124T100000Z-77aa00bb live",
+            "timings": timings,
+        })),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(ticket, Ok(reply), Duration::from_millis(900)),
+    );
+    let screen = render(&model, 80, 24);
+    assert!(
+        screen.contains("✓ drill PASS 212ms (target 250ms, SLA 60s)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("detect 4ms · swap 2ms · restart 41ms · healthy 160ms"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("drill_result_80x24", screen);
+
+    // Closed: the agent's next status carries the drill; the pane shows
+    // its age and verdict.
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    let mut status = model.hosts[4].status.clone().unwrap();
+    status.last_drill_at = Some("2026-11-24T14:02:10.000Z".into());
+    status.last_drill = Some(gantry::wire::drill::DrillView {
+        at: "2026-11-24T14:02:10.000Z".into(),
+        ok: true,
+        message: "drill passed".into(),
+        timings: serde_json::from_value(timings).ok(),
+    });
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(status),
+            }),
+            now(),
+        ),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::Tick(now() + chrono::Duration::seconds(1)),
+    );
+    for (w, h) in [(80, 24), (160, 45)] {
+        let screen = render(&model, w, h);
+        assert!(
+            screen.contains("drill 2s ago ✓ PASS 212ms (target 250ms, SLA 60s)"),
+            "{w}x{h}:\n{screen}"
+        );
+    }
+    let screen = render(&model, 160, 45);
+    assert!(screen.contains("restart 41ms · healthy 160ms"), "{screen}");
+    insta::assert_snapshot!("drill_kept_160x45", screen);
+
+    // Never drilled: overdue only 30 days after the host first went live.
+    let mut model = fleet_model();
+    model.selected = 4;
+    let ord = model.hosts[4].status.as_mut().unwrap();
+    ord.live_since = Some("2026-11-24T14:02:10.000Z".into());
+    assert!(!model.hosts[4].drill_overdue(now()));
+    let screen = render(&model, 160, 45);
+    assert!(!screen.contains("over 30 days"), "{screen}");
+    assert!(!screen.contains("drill overdue"), "{screen}");
+    model.hosts[4].status.as_mut().unwrap().live_since = Some("2026-10-20T09:00:00.000Z".into());
+    assert!(model.hosts[4].drill_overdue(now()));
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains("never drilled · ⚠ over 30 days: press d"),
+        "{screen}"
+    );
+    assert!(screen.contains("1 drill overdue"), "{screen}");
+}
+
+/// Issue 15, part 3's leftovers: after an emergency stop the host pane
+/// shows the kill command's result and the flat verdict, the halted
+/// reason whole (wrapped), and no old sparkline; after a rearm the idle
+/// row names no release; a console that connects later draws the hour of
+/// PnL the agent kept.
+#[test]
+fn issue_15_after_a_stop_the_pane_shows_the_kill_and_flat_and_no_old_sparkline() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let live = render(&model, 160, 45);
+    assert!(live.contains('█'), "a sparkline before the stop:\n{live}");
+
+    let mut halted = model.hosts[4].status.clone().unwrap();
+    halted.state = "halted".into();
+    let reason = "emergency stop by amy: venue outage at the primary exchange, \
+                  orders rejected since 14:01 and the hedge leg is unreachable; \
+                  flatten and hold until the venue's status page says resolved";
+    halted.halted_reason = Some(reason.into());
+    halted.estop = Some(
+        serde_json::from_value(serde_json::json!({
+            "at": "2026-11-24T14:02:00.000Z",
+            "by": "amy",
+            "reason": "venue outage",
+            "kill": {"ok": true, "summary": "cancelled 12 orders, flattened 3 positions"},
+            "flat": {"verified": true, "verdict": "flat", "at": "2026-11-24T14:02:04.000Z",
+                     "summary": "0 open orders, 0 positions"},
+        }))
+        .unwrap(),
+    );
+    let state = |status: Status| {
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::State {
+                status: Box::new(status),
+            }),
+            now(),
+        )
+    };
+    update(&mut model, &keymap, state(halted.clone()));
+    for (w, h) in [(160, 45), (80, 24)] {
+        let screen = render(&model, w, h);
+        assert!(
+            screen.contains("✓ kill command ok: cancelled 12 orders, flattened 3 positions")
+                || w == 80,
+            "{screen}"
+        );
+        assert!(screen.contains("✓ kill command ok"), "{w}x{h}:\n{screen}");
+        assert!(
+            screen.contains("✓ venue verified FLAT at 14:02:04"),
+            "{w}x{h}:\n{screen}"
+        );
+        // The reason is whole, over as many lines as it takes.
+        let pane: String = screen
+            .lines()
+            .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(pane.contains("says resolved"), "{w}x{h}:\n{screen}");
+        // No sparkline from before the stop.
+        assert!(
+            !screen.contains('█') && !screen.contains('▁'),
+            "{w}x{h}:\n{screen}"
+        );
+    }
+    insta::assert_snapshot!("halted_pane_160x45", render(&model, 160, 45));
+
+    // Rearmed: idle, nothing serving, and the row says so.
+    let mut idle = halted.clone();
+    idle.state = "idle".into();
+    idle.halted_reason = None;
+    update(&mut model, &keymap, state(idle));
+    let screen = render(&model, 160, 45);
+    let row = Tmux::row(&screen, "ord-1");
+    assert!(
+        row.contains("IDLE") && !row.contains("1124T100000Z"),
+        "{row}"
+    );
+
+    // A console that connects later: the agent's hour of PnL, a sample
+    // every 10 s, drawn over the whole width.
+    let mut model = fleet_model();
+    model.selected = 4;
+    model.hosts[4].pnl = Default::default();
+    let pnl: Vec<gantry::wire::pnl::PnlPoint> = (0..361)
+        .map(|i| gantry::wire::pnl::PnlPoint {
+            at: gantry::stamp::rfc3339(now() - chrono::Duration::seconds((360 - i) * 10)),
+            value: i as f64,
+        })
+        .collect();
+    let status = model.hosts[4].status.clone().unwrap();
+    update(
+        &mut model,
+        &keymap,
+        Msg::Link(
+            4,
+            gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Snapshot {
+                status: Box::new(status),
+                audit: Vec::new(),
+                pnl,
+            }),
+            now(),
+        ),
+    );
+    let columns = model.hosts[4].pnl.columns(40, now());
+    assert_eq!(columns.len(), 40, "{columns:?}");
+    assert!(columns[0] < 20.0 && columns[39] >= 359.0, "{columns:?}");
 }

@@ -20,6 +20,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Option<Self> {
+        Self::start_sized(command, 160, 45)
+    }
+
+    fn start_sized(command: &str, width: u16, height: u16) -> Option<Self> {
         if Command::new("tmux").arg("-V").output().is_err() {
             if std::env::var("GANTRY_REQUIRE_OPENSSH").as_deref() == Ok("1") {
                 panic!("tmux is required in CI (the README's test command installs it)");
@@ -35,7 +39,8 @@ impl Tmux {
             SESSIONS.fetch_add(1, Ordering::Relaxed)
         );
         let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "45"])
+            .args(["new-session", "-d", "-s", &session])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
             .arg(command)
             .env("USER", "tester")
             .status()
@@ -351,11 +356,22 @@ fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
         .expect("demo-4's agent");
     let dir = procs::demo_dir(pane).expect("the demo's fleet dir");
     let _sweep = Sweep(&[], &dir);
+    // demo-4 goes live twice; a rollback needs its second release live
+    // (with no known-good, `r` is refused in one line, no dialog). `s`
+    // puts the rows in the hosts file's order, so j j j reaches it.
+    tmux.keys(&["s", "j", "j", "j"]);
+    tmux.wait_for(
+        "demo-4 live on its second release",
+        |s| {
+            Tmux::row(s, "demo-4").contains('▶')
+                && Tmux::row(s, "demo-4").contains("LIVE")
+                && s.contains("known-good 20")
+        },
+        Duration::from_secs(30),
+    );
     let frozen = Frozen::new(agent.pid);
     let stopped_at = Instant::now();
-    tmux.keys(&[":"]);
-    tmux.text("rollback demo-4");
-    tmux.keys(&["Enter"]);
+    tmux.keys(&["r"]);
     let screen = tmux.wait_for(
         "demo-4 flagged silent with its age",
         |s| Tmux::row(s, "demo-4").contains("SILENT "),
@@ -417,6 +433,103 @@ fn issue_15_a_frozen_agent_never_freezes_the_control_room() {
         |s| !Tmux::row(s, "demo-4").contains("SILENT"),
         Duration::from_secs(5),
     );
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&dir.display().to_string()).is_empty() {
+        assert!(Instant::now() < deadline, "left running after q");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 15, acceptance at 80×24: the approve dialog shows the submitter,
+/// the reason and the canary's evidence, and its reason field and keys
+/// are inside its frame; a drill's answer shows its timings against the
+/// SLA, and the host pane still shows its verdict once the dialog is
+/// closed.
+#[test]
+fn issue_15_dialogs_at_80x24_the_approval_evidence_and_a_drill_kept() {
+    let Some(tmux) = Tmux::start_sized(&format!("{GANTRY} demo; sleep 30"), 80, 24) else {
+        return;
+    };
+    tmux.wait_for(
+        "demo-1 awaiting approval",
+        |s| Tmux::row(s, "demo-1").contains("APPROVE"),
+        Duration::from_secs(30),
+    );
+    let dir = procs::demo_dir(tmux.pane_pid()).expect("the demo's fleet dir");
+    let _sweep = Sweep(&[], &dir);
+    tmux.keys(&["a"]);
+    let dialog = tmux.wait_for(
+        "the approve dialog with its evidence",
+        |s| s.contains("Approve canary → live on demo-1") && s.contains("reason:"),
+        Duration::from_secs(5),
+    );
+    for needle in [
+        "demo: nightly promotion",
+        "by root",
+        "canary soaked",
+        "for approval",
+        "checks ",
+        "canary PnL",
+        "drawdown",
+        "Enter send",
+    ] {
+        assert!(dialog.contains(needle), "{needle:?} missing:\n{dialog}");
+    }
+    let lines: Vec<&str> = dialog.lines().collect();
+    let reason = lines.iter().position(|l| l.contains("reason:")).unwrap();
+    let keys = lines.iter().position(|l| l.contains("Enter send")).unwrap();
+    assert!(reason < keys, "{dialog}");
+    assert!(
+        lines.get(keys + 1).is_some_and(|l| l.contains('└')),
+        "the keys are the dialog's last line, inside its frame:\n{dialog}"
+    );
+    tmux.keys(&["Escape", "j", "j", "j"]);
+    tmux.wait_for(
+        "demo-4 selected",
+        |s| Tmux::row(s, "demo-4").contains('▶'),
+        Duration::from_secs(5),
+    );
+    // demo-4 goes live twice; until its second release is live it has no
+    // known-good to drill to, and `d` is refused in one line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tmux.keys(&["d"]);
+        let screen = tmux.wait_for(
+            "a drill dialog or a refusal",
+            |s| s.contains("Drill on demo-4") || s.contains("drill refused"),
+            Duration::from_secs(5),
+        );
+        if screen.contains("Drill on demo-4") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{screen}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    tmux.text("monthly drill");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(
+        "the typed name asked for",
+        |s| s.contains("type demo-4 to confirm"),
+        Duration::from_secs(5),
+    );
+    tmux.text("demo-4");
+    tmux.keys(&["Enter"]);
+    let result = tmux.wait_for(
+        "the drill's timings against the SLA",
+        |s| s.contains("✓ drill PASS") && s.contains("restart "),
+        Duration::from_secs(30),
+    );
+    // The verdict names the SLA: `PASS 42ms (target 250ms, SLA 60s)`, or
+    // `PASS 1.25s, within the 60s SLA, …` on a loaded machine.
+    assert!(result.contains("SLA"), "{result}");
+    tmux.keys(&["Escape"]);
+    let pane = tmux.wait_for(
+        "the drill kept in the host pane",
+        |s| !s.contains("Enter or Esc closes") && s.contains("ago ✓ PASS"),
+        Duration::from_secs(10),
+    );
+    assert!(pane.contains("SLA"), "{pane}");
     tmux.keys(&["q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_mentioning(&dir.display().to_string()).is_empty() {

@@ -92,9 +92,20 @@ impl Agent {
     /// (or never ran): why, for a P2 once a day.
     fn drill_overdue(&self, now: crate::pipeline::Time) -> Option<String> {
         self.pipeline.serving.as_ref()?;
+        let days = chrono::Duration::days(DRILL_MAX_AGE_DAYS);
+        // Never drilled is overdue only 30 days after the host first went
+        // live (a state file from before that was kept: the stage's start).
+        let live_since = self
+            .pipeline
+            .first_live_at
+            .or_else(|| self.pipeline.stage_started_at());
         match self.pipeline.last_drill_at {
-            None => Some("no drill has ever run on this host".into()),
-            Some(at) if now - at > chrono::Duration::days(DRILL_MAX_AGE_DAYS) => Some(format!(
+            None if live_since.is_some_and(|t| now - t > days) => Some(format!(
+                "no drill has ever run on this host, live since {}",
+                live_since.map(rfc3339).unwrap_or_default()
+            )),
+            None => None,
+            Some(at) if now - at > days => Some(format!(
                 "last drill {} ({} days ago; drill every {DRILL_MAX_AGE_DAYS})",
                 rfc3339(at),
                 (now - at).num_days()

@@ -239,6 +239,18 @@ pub fn entry_at(path: &Path, seq: u64) -> Option<AuditEntry> {
     (entry.seq == seq).then_some(entry)
 }
 
+/// The last drill the log records (its `drill.done` entry, which carries
+/// the verdict and timings), for status after a restart.
+pub fn last_drill(path: &Path) -> Option<crate::wire::drill::DrillView> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .filter(|l| l.contains("\"drill.done\""))
+        .filter_map(|l| serde_json::from_str::<AuditEntry>(l).ok())
+        .find(|e| e.kind == crate::pipeline::AuditKind::DrillDone)
+        .and_then(|e| serde_json::from_value(e.detail?).ok())
+}
+
 /// Every entry after `seq`, in order: what recovery replays.
 pub fn entries_after(path: &Path, seq: u64) -> Vec<AuditEntry> {
     let Ok(text) = fs::read_to_string(path) else {

@@ -527,6 +527,8 @@ mod tests {
                 check("canary", "n/a", None),
             ],
             last_drill_at: None,
+            last_drill: None,
+            live_since: None,
             awaiting_approval: None,
             halted_reason: None,
             estop: None,

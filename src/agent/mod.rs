@@ -137,6 +137,13 @@ struct Agent {
     /// Counts restarts begun, so a cancelled one's report is known.
     restart_generation: u64,
     drill_report: Option<serde_json::Value>,
+    /// The last drill, for status: found in the audit log at start.
+    last_drill: Option<crate::wire::drill::DrillView>,
+    /// Whether the drill a transition settles passed, while its entries
+    /// are written (the `drill.done` entry records it).
+    drill_ok: Option<bool>,
+    /// The last hour of PnL, shared with the sessions' snapshots.
+    pnl: Arc<std::sync::Mutex<crate::wire::pnl::PnlHistory>>,
     /// Webhooks; `perform(Alert)` only queues for them.
     notifier: notify::Notifier,
     /// The UTC day whose P3 digest is still to come.
@@ -226,6 +233,7 @@ impl Agent {
         let (restarts_tx, restarts) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let now = Utc::now();
+        let last_drill = audit::last_drill(&store.path("audit.jsonl"));
         let initial = status::build(
             &config,
             &pipeline,
@@ -238,10 +246,14 @@ impl Agent {
                 sampled_at: None,
                 scrape_error: None,
                 reasons: &[],
+                last_drill: last_drill.clone(),
             },
             now,
         );
         let (status_tx, status_rx) = watch::channel(initial);
+        let pnl = Arc::new(std::sync::Mutex::new(
+            crate::wire::pnl::PnlHistory::default(),
+        ));
         let listener = {
             let _clients = clients.enter();
             socket::bind(&config.socket_path())
@@ -252,6 +264,7 @@ impl Agent {
             requests: requests_tx,
             events: events.clone(),
             status: status_rx,
+            pnl: pnl.clone(),
             audit_path: store.path("audit.jsonl"),
             releases_dir: store.path("releases"),
             public_keys: Arc::new(config.public_keys.clone()),
@@ -307,6 +320,9 @@ impl Agent {
             restarting: None,
             restart_generation: 0,
             drill_report: None,
+            last_drill,
+            drill_ok: None,
+            pnl,
             notifier,
             digest_day: Utc::now().date_naive(),
         };

@@ -49,7 +49,32 @@ impl Agent {
         if note.kind == AuditKind::DrillBack {
             self.drill_report = detail.clone();
         }
+        // The drill's end carries its verdict and timings: a console that
+        // connects later (or this agent, restarted) finds them there.
+        let detail = match (&note.kind, self.drill_ok) {
+            (AuditKind::DrillDone, Some(ok)) => {
+                let drill = self.drill_view(ok, &note.message, self.drill_report.clone());
+                self.last_drill = Some(drill.clone());
+                serde_json::to_value(drill).ok()
+            }
+            _ => detail,
+        };
         self.append_audit(note, detail, event)
+    }
+
+    /// The drill that just ended, as status shows it.
+    pub(super) fn drill_view(
+        &self,
+        ok: bool,
+        message: &str,
+        timings: Option<serde_json::Value>,
+    ) -> crate::wire::drill::DrillView {
+        crate::wire::drill::DrillView {
+            at: crate::stamp::rfc3339(Utc::now()),
+            ok,
+            message: message.to_string(),
+            timings: timings.and_then(|t| serde_json::from_value(t).ok()),
+        }
     }
 
     pub(super) fn write_audit(
@@ -130,12 +155,36 @@ impl Agent {
     pub(super) fn publish(&mut self, transition: bool) {
         let status = self.status();
         self.metrics.publish(&self.pipeline, &status);
+        self.record_pnl(&status);
         let _ = self.status_tx.send(status.clone());
         if transition || self.last_state_sent.elapsed() >= HEARTBEAT {
             self.last_state_sent = Instant::now();
             let _ = self.events.send(wire_line(&AgentMsg::State {
                 status: Box::new(status),
             }));
+        }
+    }
+
+    /// Keeps the PnL check's value (the first check named `pnl…` with
+    /// one) in the hour-long ring a new session's snapshot carries.
+    fn record_pnl(&self, status: &crate::wire::Status) {
+        // A halt ends the story that PnL told; what comes after starts anew.
+        if status.state == crate::wire::StateWord::Halted {
+            if let Ok(mut ring) = self.pnl.lock() {
+                ring.clear();
+            }
+            return;
+        }
+        let Some(value) = status
+            .checks
+            .iter()
+            .find(|c| c.name.contains("pnl"))
+            .and_then(|c| c.value)
+        else {
+            return;
+        };
+        if let Ok(mut ring) = self.pnl.lock() {
+            ring.record(Utc::now(), value);
         }
     }
 
@@ -153,6 +202,7 @@ impl Agent {
                 sampled_at: self.health.sampled_at,
                 scrape_error: self.health.scrape_error.clone(),
                 reasons: &self.health.reasons,
+                last_drill: self.last_drill.clone(),
             },
             Utc::now(),
         )

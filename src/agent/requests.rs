@@ -96,16 +96,19 @@ pub(super) fn identity(seen_as: &str) -> String {
 
 impl Agent {
     pub(super) fn settle(&mut self, pending: Pending, ok: bool, message: String) {
-        // Whoever reads the reply and then asks for status (or /metrics)
-        // sees the state the reply speaks of.
-        self.publish(true);
         let mut data = json!({ "message": message });
         if pending == Pending::Drill
             && let Some(timer) = self.rollback_timer.take()
         {
             let report = self.drill_report.take().unwrap_or_else(|| timer.report());
+            // Passed or not, status shows it from now on (a drill that
+            // failed forward wrote no `drill.done`).
+            self.last_drill = Some(self.drill_view(ok, &message, Some(report.clone())));
             data["timings"] = report;
         }
+        // Whoever reads the reply and then asks for status (or /metrics)
+        // sees the state the reply speaks of, the drill's result included.
+        self.publish(true);
         if pending == Pending::Rollback
             && let Some(timer) = &self.rollback_timer
         {

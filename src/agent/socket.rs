@@ -46,6 +46,8 @@ pub struct Hub {
     /// Events, each encoded once for every session.
     pub events: broadcast::Sender<Arc<str>>,
     pub status: watch::Receiver<Status>,
+    /// The last hour of PnL, for a session's snapshot (the agent records).
+    pub pnl: Arc<std::sync::Mutex<crate::wire::pnl::PnlHistory>>,
     pub audit_path: std::path::PathBuf,
     /// Where releases are stored, for diffs answered in the session.
     pub releases_dir: std::path::PathBuf,
@@ -519,6 +521,11 @@ fn greet(out: &Outbox, hub: &Hub, role: Role) {
     let snapshot = AgentMsg::Snapshot {
         status: Box::new(hub.status.borrow().clone()),
         audit: super::audit::tail(&hub.audit_path, 20),
+        // A poisoned lock only means a panic elsewhere; the ring is whole.
+        pnl: hub
+            .pnl
+            .lock()
+            .map_or_else(|e| e.into_inner().points(), |r| r.points()),
     };
     out.push(wire::encode(&hello));
     out.push(wire::encode(&snapshot));

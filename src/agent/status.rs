@@ -16,6 +16,8 @@ pub struct Seen<'a> {
     pub scrape_error: Option<String>,
     /// Why each check had no value at the last sample, in config order.
     pub reasons: &'a [Option<String>],
+    /// The last drill and its timings (the agent's, or its audit log's).
+    pub last_drill: Option<crate::wire::drill::DrillView>,
 }
 
 pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Time) -> Status {
@@ -33,6 +35,12 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         Phase::Soaking { soak, .. } => Some(soak.total_ms as f64 / 1000.0),
         Phase::Live { watch, .. } => Some(watch.total_ms as f64 / 1000.0),
         Phase::Drilling(drill) => Some(drill.watch.total_ms as f64 / 1000.0),
+        // What the canary soaked, for the approver.
+        Phase::AwaitingApproval { deploy, .. } => deploy
+            .stages
+            .iter()
+            .rfind(|s| s.stage == Stage::Canary)
+            .and_then(|s| Some((s.ended_at? - s.started_at).num_milliseconds() as f64 / 1000.0)),
         _ => None,
     };
     Status {
@@ -52,6 +60,14 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         stage: pipeline.watched_stage(),
         checks: checks(config, pipeline, seen.reasons, now),
         last_drill_at: pipeline.last_drill_at.map(rfc3339),
+        last_drill: seen.last_drill,
+        live_since: pipeline
+            .first_live_at
+            .or(match pipeline.phase {
+                Phase::Live { since, .. } => Some(since),
+                _ => None,
+            })
+            .map(rfc3339),
         awaiting_approval,
         halted_reason: match &pipeline.phase {
             Phase::Halted { reason, .. } => Some(reason.clone()),

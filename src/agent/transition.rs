@@ -11,7 +11,7 @@ use super::releases::Validation;
 use super::restart::Start;
 use super::timing::{RollbackTimer, entered_rollback};
 use super::{Agent, recovery};
-use crate::pipeline::{Effect, Event, Pipeline, ReleaseRef, Stage, Time, Transition};
+use crate::pipeline::{Effect, Event, Pending, Pipeline, ReleaseRef, Stage, Time, Transition};
 
 impl Agent {
     /// Steps a fact (not a command): it is never refused by policy, and its
@@ -86,6 +86,14 @@ impl Agent {
                 "refused: deploy_state.json cannot be saved ({e}); nothing was done"
             ));
         }
+        self.drill_ok = effects.iter().find_map(|e| match e {
+            Effect::Settled {
+                pending: Pending::Drill,
+                ok,
+                ..
+            } => Some(*ok),
+            _ => None,
+        });
         for (index, effect) in effects[..leading].iter().enumerate() {
             let Effect::Audit(note) = effect else {
                 continue;

@@ -20,6 +20,7 @@ pub mod commands;
 pub mod keymap;
 pub mod layout;
 pub mod order;
+pub mod preflight;
 pub mod requests;
 pub mod rollout;
 pub mod signals;
@@ -57,6 +58,9 @@ pub struct WatchArgs {
 pub struct Watched {
     pub target: Target,
     pub wave: Option<String>,
+    /// The wave's place in the hosts file's `waves` (the rollout order),
+    /// when the file lists them.
+    pub wave_rank: Option<usize>,
 }
 
 pub fn run(args: &WatchArgs) -> anyhow::Result<()> {
@@ -86,6 +90,8 @@ pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
             .map(|(entry, target)| Watched {
                 target,
                 wave: entry.wave.clone(),
+                wave_rank: (entry.wave.as_ref())
+                    .and_then(|w| hosts.waves.iter().position(|listed| listed == w)),
             })
             .collect();
         let title = file
@@ -103,8 +109,13 @@ pub fn resolve(args: &WatchArgs) -> anyhow::Result<(String, Vec<Watched>)> {
         .hosts
         .iter()
         .map(|alias| {
-            target::from_alias(alias, args.accept_new, args.ssh_config.as_deref())
-                .map(|target| Watched { target, wave: None })
+            target::from_alias(alias, args.accept_new, args.ssh_config.as_deref()).map(|target| {
+                Watched {
+                    target,
+                    wave: None,
+                    wave_rank: None,
+                }
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(("hosts".into(), watched))
@@ -174,7 +185,13 @@ pub async fn watch(
     let (link_tx, mut link_rx) = mpsc::channel(1024);
     let mut handles: Vec<LinkHandle> = Vec::new();
     let mut hosts = Vec::new();
+    let mut waves: Vec<(usize, String)> = Vec::new();
     for (i, w) in watched.into_iter().enumerate() {
+        if let (Some(rank), Some(wave)) = (w.wave_rank, &w.wave)
+            && !waves.iter().any(|(_, known)| known == wave)
+        {
+            waves.push((rank, wave.clone()));
+        }
         hosts.push(HostView::new(&w.target.name, w.wave));
         handles.push(link::spawn(w.target, i, link_tx.clone()));
     }
@@ -210,6 +227,8 @@ pub async fn watch(
     let terminal = &mut *guard.terminal;
     let size = terminal.size()?;
     let mut model = Model::new(title, hosts, chrono::Utc::now());
+    waves.sort();
+    model.waves = waves.into_iter().map(|(_, wave)| wave).collect();
     model.size = (size.width, size.height);
     let operator = std::env::var("USER").ok();
     model.user = operator.clone();

@@ -13,6 +13,7 @@ use crate::envfile::DiffLine;
 use crate::pipeline::Role;
 use crate::wire::StateWord;
 use crate::wire::estop::EstopView;
+use crate::wire::pnl::PnlHistory;
 use crate::wire::{AuditEntry, Awaiting, Reply, Status};
 
 /// A host's data is stale when nothing arrived for this long (three of the
@@ -26,8 +27,6 @@ pub const NOTICE_FOR: Duration = Duration::from_secs(60);
 pub const DRILL_MAX_AGE_DAYS: i64 = 30;
 /// Audit entries kept for the tail.
 pub const AUDIT_KEPT: usize = 500;
-/// PnL samples kept per host for the sparkline.
-pub const PNL_KEPT: usize = 120;
 /// A soak's end, as each status puts it, moves by the time between the
 /// agent's samples and the message's transit; a move smaller than this is
 /// that jitter, and the countdown keeps its deadline rather than stutter.
@@ -62,7 +61,9 @@ pub struct HostView {
     pub soak_ends_at: Option<DateTime<Utc>>,
     /// When the checks shown arrived (with a status or a `health`).
     pub checks_at: Option<DateTime<Utc>>,
-    pub pnl: VecDeque<f64>,
+    /// The last hour of PnL (`wire::pnl`): the agent's on connect, then
+    /// every `health` and `state`.
+    pub pnl: PnlHistory,
     /// The role this host's agent grants the session (from its `hello`).
     pub role: Option<Role>,
 }
@@ -78,7 +79,7 @@ impl HostView {
             status_at: None,
             soak_ends_at: None,
             checks_at: None,
-            pnl: VecDeque::new(),
+            pnl: PnlHistory::default(),
             role: None,
         }
     }
@@ -117,8 +118,9 @@ impl HostView {
         })
     }
 
-    /// A live host whose last drill is older than 30 days (or never ran):
-    /// its way back is untested.
+    /// A live host whose last drill is older than 30 days, or that never
+    /// drilled and has been live for 30 days (counted from when it first
+    /// went live, not from its agent's start): its way back is untested.
     pub fn drill_overdue(&self, now: DateTime<Utc>) -> bool {
         let Some(status) = &self.status else {
             return false;
@@ -126,16 +128,16 @@ impl HostView {
         if status.state != StateWord::Live {
             return false;
         }
-        match status
-            .last_drill_at
-            .as_deref()
-            .map(DateTime::parse_from_rfc3339)
-        {
-            Some(Ok(at)) => {
-                now - at.with_timezone(&Utc) > chrono::Duration::days(DRILL_MAX_AGE_DAYS)
-            }
-            _ => true,
-        }
+        let parse = |t: Option<&str>| {
+            t.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let days = chrono::Duration::days(DRILL_MAX_AGE_DAYS);
+        // An agent that does not send `live_since`: the live stage's start.
+        let since = parse(status.last_drill_at.as_deref())
+            .or_else(|| parse(status.live_since.as_deref()))
+            .or_else(|| parse(status.stage_started_at.as_deref()));
+        since.is_some_and(|at| now - at > days)
     }
 
     /// Takes a status that arrived at `now`. The soak's end is kept from
@@ -229,11 +231,15 @@ impl DialogKind {
         }
     }
 
-    /// Rollback, emergency stop and restore also ask for the host's name, typed.
+    /// Rollback, emergency stop, restore and a drill (which swaps a live
+    /// host's release twice) also ask for the host's name, typed.
     pub fn needs_typed_confirmation(self) -> bool {
         matches!(
             self,
-            DialogKind::Rollback | DialogKind::EmergencyStop | DialogKind::Restore
+            DialogKind::Rollback
+                | DialogKind::EmergencyStop
+                | DialogKind::Restore
+                | DialogKind::Drill
         )
     }
 
@@ -307,11 +313,17 @@ pub struct Dialog {
     /// The audit entry that records the action (it may land before the
     /// reply does).
     pub audit: Option<Box<AuditEntry>>,
+    /// The host's state and deploy when the dialog opened: a change under
+    /// it is said at its top (`preflight::changed_under`).
+    pub opened_state: StateWord,
+    pub opened_deploy: Option<String>,
 }
 
 impl Dialog {
     pub fn new(host: usize, kind: DialogKind, awaiting: Option<Awaiting>) -> Self {
         Self {
+            opened_state: StateWord::Unknown,
+            opened_deploy: None,
             host,
             kind,
             awaiting,
@@ -407,6 +419,9 @@ pub struct Model {
     pub user: Option<String>,
     /// The audit pane, while it has the keys (`audit_focus.rs`).
     pub audit_focus: Option<AuditFocus>,
+    /// The rollout order, from the hosts file's `waves`; empty without
+    /// one (then the order the hosts first name their waves).
+    pub waves: Vec<String>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -443,6 +458,7 @@ impl Model {
             sort: SortOrder::default(),
             user: None,
             audit_focus: None,
+            waves: Vec::new(),
         }
     }
 

@@ -214,12 +214,17 @@ pub fn render_status(s: &Status) -> String {
     if let Some(e) = &s.scrape_error {
         line("scrape", e.clone());
     }
-    line(
-        "drill",
-        s.last_drill_at
-            .clone()
-            .map_or("never".into(), |t| format!("last at {t}")),
-    );
+    // The last drill with its verdict against the SLA, when the agent
+    // keeps it; else when the last one that passed ran.
+    let drill = match (&s.last_drill, &s.last_drill_at) {
+        (Some(d), _) => match d.steps() {
+            Some(steps) => format!("last at {}: {} ({steps})", d.at, d.verdict()),
+            None => format!("last at {}: {}", d.at, d.verdict()),
+        },
+        (None, Some(t)) => format!("last at {t}"),
+        (None, None) => "never".into(),
+    };
+    line("drill", drill);
     if let Some(head) = &s.audit_head {
         line(
             "audit",

@@ -38,6 +38,7 @@ async fn session(stream: ChannelStream<Msg>, i: usize) -> u32 {
     let snapshot = AgentMsg::Snapshot {
         status: Box::new(status.clone()),
         audit: Vec::new(),
+        pnl: Vec::new(),
     };
     let opening = crate::wire::encode(&hello) + &crate::wire::encode(&snapshot);
     if write.write_all(opening.as_bytes()).await.is_err() {
@@ -140,6 +141,8 @@ pub fn status(i: usize) -> Status {
             check("drawdown_budget", 0.5, 3.0),
         ],
         last_drill_at: None,
+        last_drill: None,
+        live_since: None,
         awaiting_approval: None,
         halted_reason: None,
         estop: None,

@@ -170,10 +170,18 @@ async fn fleet_story(dir: PathBuf) {
         .ok()
     };
     let three = first_release(3);
+    // demo-4 goes live twice, so it has a known-good to drill back to.
     let four = async {
-        approve_when_ready(first_release(4).await?.0)
-            .await
-            .map(|_| ())
+        let (c, dir) = first_release(4).await?;
+        let mut c = approve_when_ready(c).await?;
+        submit(
+            &mut c,
+            &dir.join("examples/good-v2.env"),
+            "demo: wider position limit",
+        )
+        .await
+        .ok()?;
+        approve_when_ready(c).await.map(|_| ())
     };
     let five = first_release(5);
     let _ = tokio::join!(one, two, three, four, five);

@@ -182,6 +182,7 @@ async fn session(
     let role = client.role;
     let snapshot = client.snapshot.clone();
     let tail = client.audit_tail.clone();
+    let pnl = client.pnl.clone();
     let (mut reader, mut writer) = client.split();
     if events.send((index, LinkEvent::Up { role })).await.is_err() {
         return Ok(());
@@ -190,6 +191,7 @@ async fn session(
         let msg = AgentMsg::Snapshot {
             status: Box::new(status),
             audit: tail,
+            pnl,
         };
         if events.send((index, LinkEvent::Message(msg))).await.is_err() {
             return Ok(());

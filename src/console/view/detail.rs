@@ -9,14 +9,16 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{age, checks, clock, gauges, state_style};
+use super::{age, checks, clock, drill, gauges, state_style};
 use crate::console::requests::Standing;
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
+use crate::pipeline::FlatVerdict;
 use crate::text::inert;
 use crate::wire::Status;
+use crate::wire::estop::EstopView;
 use crate::wire::{OutcomeWord, StateWord};
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
@@ -53,22 +55,48 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
         return;
     };
     let mut lines = vec![rail(status, host, model, theme)];
+    // What failed, and a stop's kill command and flat verdict, come before
+    // what changed: on a short pane they are what is kept.
+    if let Some(why) = why(status) {
+        lines.push(Line::styled(why, theme.state_failed));
+    }
+    if status.state == StateWord::Halted
+        && let Some(stop) = &status.estop
+    {
+        lines.extend(stop_result(stop, theme));
+    }
     lines.extend(
         pack(&what_changed(status), usize::from(inner.width), 2)
             .into_iter()
             .map(|l| Line::styled(l, theme.text)),
     );
-    if let Some(why) = why(status) {
-        lines.push(Line::styled(why, theme.state_failed));
+    if let Some((parts, style)) =
+        drill::parts(status, model.now, host.drill_overdue(model.now), theme)
+    {
+        lines.extend(
+            pack(&parts, usize::from(inner.width), 2)
+                .into_iter()
+                .map(|l| Line::styled(l, style)),
+        );
     }
     if let Some(line) = last_request(model, theme) {
         lines.push(line);
     }
-    // The checks keep at least three rows (header, the worst, "+N more").
-    let top = (lines.len() as u16).min(inner.height.saturating_sub(3));
+    // Long lines (a halted reason) wrap rather than being cut; the checks
+    // keep at least three rows (header, the worst, "+N more"), one on a
+    // halted host, whose service is stopped: there the stop's result is
+    // what matters.
+    let checks_rows = if status.state == StateWord::Halted {
+        1
+    } else {
+        3
+    };
+    let top = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = top.line_count(inner.width) as u16;
+    let height = rows.min(inner.height.saturating_sub(checks_rows));
     let [top_area, body] =
-        Layout::vertical([Constraint::Length(top), Constraint::Min(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(lines), top_area);
+        Layout::vertical([Constraint::Length(height), Constraint::Min(1)]).areas(inner);
+    frame.render_widget(top, top_area);
     let [checks_area, gauges_area] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
     checks::draw(
@@ -161,20 +189,15 @@ fn why(status: &Status) -> Option<String> {
             "✗ ROLLED BACK: {failed} failed{}",
             detail.map_or(String::new(), |d| format!(": {d}"))
         ),
-        StateWord::Halted => {
-            let reason = status
+        // The kill command and the venue have lines of their own
+        // (`stop_result`).
+        StateWord::Halted => format!(
+            "✗ HALTED: {}",
+            status
                 .halted_reason
                 .as_deref()
-                .unwrap_or("(no reason given)");
-            match &status.estop {
-                Some(stop) => format!(
-                    "✗ HALTED: {reason} · venue {}{}",
-                    stop.headline(),
-                    stop.evidence().map_or(String::new(), |e| format!(": {e}"))
-                ),
-                None => format!("✗ HALTED: {reason}"),
-            }
-        }
+                .unwrap_or("(no reason given)")
+        ),
         _ => match outcome.map(|o| o.outcome) {
             Some(
                 word @ (OutcomeWord::Rejected | OutcomeWord::Stopped | OutcomeWord::RolledBack),
@@ -188,6 +211,56 @@ fn why(status: &Status) -> Option<String> {
         },
     };
     Some(inert(&text))
+}
+
+/// After a stop: what the kill command did, and whether the venue was
+/// verified flat, each with its own words.
+fn stop_result(stop: &EstopView, theme: &Theme) -> Vec<Line<'static>> {
+    let said = |s: &Option<String>| {
+        s.as_deref()
+            .map_or(String::new(), |s| format!(": {}", inert(s)))
+    };
+    let kill = match stop.kill.ok {
+        None => ("⧗ kill command running…".to_string(), theme.state_attention),
+        Some(true) => (
+            format!("✓ kill command ok{}", said(&stop.kill.summary)),
+            theme.state_ok,
+        ),
+        Some(false) => (
+            format!("✗ kill command FAILED{}", said(&stop.kill.summary)),
+            theme.state_failed,
+        ),
+    };
+    let at = stop.flat.at.as_deref().map_or(String::new(), |t| {
+        format!(" at {}", inert(t.get(11..19).unwrap_or(t)))
+    });
+    let flat = match (stop.flat.verdict, stop.kill.ok) {
+        (Some(FlatVerdict::Flat), _) => Some((
+            format!("✓ venue verified FLAT{at}{}", said(&stop.flat.summary)),
+            theme.state_ok,
+        )),
+        (Some(FlatVerdict::NotFlat), _) => Some((
+            format!("✗ venue NOT FLAT{at}{}", said(&stop.flat.summary)),
+            theme.state_halted,
+        )),
+        (Some(FlatVerdict::Unverified), _) => Some((
+            format!(
+                "? venue UNVERIFIED: nobody checked{}",
+                said(&stop.flat.summary)
+            ),
+            theme.state_halted,
+        )),
+        (None, Some(_)) => Some((
+            "⧗ verifying the venue is flat…".to_string(),
+            theme.state_attention,
+        )),
+        (None, None) => None,
+    };
+    [Some(kill), flat]
+        .into_iter()
+        .flatten()
+        .map(|(text, style)| Line::styled(text, style))
+        .collect()
 }
 
 /// The newest request sent to this host and where it stands: waiting

@@ -9,19 +9,23 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{age, centered};
+use super::{age, centered, evidence};
+use crate::console::preflight;
 use crate::console::requests::{Asked, Standing};
 use crate::console::state::{Dialog, DialogKind, Field, HostView, Link, Model, Phase};
 use crate::console::theme::Theme;
 use crate::text::inert;
 use crate::wire::Reply;
+use crate::wire::drill::DrillView;
 use crate::wire::estop::EstopView;
 use tui_input::Input;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Theme) {
     let host = model.hosts.get(dialog.host);
     let name = host.map_or("?".to_string(), |h| inert(&h.name));
-    let mut lines: Vec<Line> = Vec::new();
+    let mut head: Vec<Line> = Vec::new();
+    let mut body: Vec<Line> = Vec::new();
+    let mut tail: Vec<Line> = Vec::new();
     let what = match dialog.kind {
         DialogKind::Approve => format!("Approve canary → live on {name}."),
         DialogKind::Rollback => format!("Roll {name} back to its known-good release now."),
@@ -30,9 +34,9 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
                 "EMERGENCY STOP {name}: halt, stop the service, run the kill command (cancel, flatten), verify the venue is flat."
             )
         }
-        DialogKind::Drill => {
-            format!("Drill on {name}: roll back to the known-good release, verify, roll forward.")
-        }
+        DialogKind::Drill => format!(
+            "Drill on {name}: swap its live release for the known-good, verify, swap back; timed against the 60 s SLA."
+        ),
         DialogKind::Rearm => format!("Rearm {name}: leave halted; nothing will be serving."),
         DialogKind::Restore => format!(
             "Restore {name}: start its known-good release straight in live, once the venue is verified flat."
@@ -40,11 +44,11 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
     };
     // What can make this dialog untrue comes first, before any typing.
     if let Some(h) = host {
-        warnings(&mut lines, model, dialog, h, theme);
+        warnings(&mut head, model, dialog, h, theme);
     }
-    lines.push(Line::styled(what, theme.text));
+    head.push(Line::styled(what, theme.text));
     if let Some(status) = host.and_then(|h| h.status.as_ref()) {
-        lines.push(Line::styled(
+        body.push(Line::styled(
             inert(&format!(
                 "now {} · release {} · known-good {}",
                 status.state,
@@ -55,7 +59,7 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         ));
     }
     if let Some(a) = &dialog.awaiting {
-        lines.push(Line::styled(
+        body.push(Line::styled(
             inert(&format!(
                 "deploy {} · release {} · sha256 {} · stage {}",
                 a.deploy_id,
@@ -65,54 +69,20 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
             )),
             theme.state_attention,
         ));
-        if let Some(status) = host.and_then(|h| h.status.as_ref()) {
-            for line in approval_evidence(status, model.now) {
-                lines.push(Line::styled(inert(&line), theme.text));
+        if let Some((h, status)) = host.and_then(|h| Some((h, h.status.as_ref()?))) {
+            for line in evidence::approval(h, status, model.now) {
+                body.push(Line::styled(inert(&line), theme.text));
             }
         }
-        match &dialog.diff {
-            None => lines.push(Line::styled(
-                "loading the diff against the running release…",
-                theme.muted,
-            )),
-            Some(Err(e)) => lines.push(Line::styled(
-                inert(&format!("diff unavailable: {e}")),
-                theme.state_failed,
-            )),
-            Some(Ok(diff)) if diff.is_empty() => lines.push(Line::styled(
-                "no changes against the running release",
-                theme.muted,
-            )),
-            Some(Ok(diff)) => {
-                for d in diff.iter().take(8) {
-                    let text = match d.change.as_str() {
-                        "+" => format!("+ {}={}", d.key, d.new.as_deref().unwrap_or("")),
-                        "-" => format!("- {}={}", d.key, d.old.as_deref().unwrap_or("")),
-                        _ => format!(
-                            "~ {}: {} → {}",
-                            d.key,
-                            d.old.as_deref().unwrap_or(""),
-                            d.new.as_deref().unwrap_or("")
-                        ),
-                    };
-                    lines.push(Line::styled(inert(&text), theme.text));
-                }
-                if diff.len() > 8 {
-                    lines.push(Line::styled(
-                        format!("… {} more", diff.len() - 8),
-                        theme.muted,
-                    ));
-                }
-            }
-        }
+        diff(&mut body, dialog, theme);
     }
-    lines.push(Line::raw(""));
+    tail.push(Line::raw(""));
     let confirm = dialog
         .kind
         .needs_typed_confirmation()
         .then_some((&*name, &dialog.confirm));
     form(
-        &mut lines,
+        &mut tail,
         &dialog.reason,
         confirm,
         dialog.field,
@@ -120,13 +90,17 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         theme,
     );
     match dialog.phase {
-        Phase::Editing => lines.push(Line::styled(
-            "Enter send · Esc cancel · Tab next field",
+        Phase::Editing => tail.push(Line::styled(
+            if confirm.is_some() {
+                "Enter send (after the reason, the typed name) · Tab next field · Esc cancel"
+            } else {
+                "Enter send · Esc cancel"
+            },
             theme.muted,
         )),
         Phase::Sent { ticket } => match model.requests.get(ticket) {
-            Some(asked) => sent(&mut lines, model, dialog, asked, &name, theme),
-            None => lines.push(Line::styled("sent", theme.muted)),
+            Some(asked) => sent(&mut tail, model, dialog, asked, &name, theme),
+            None => tail.push(Line::styled("sent", theme.muted)),
         },
     }
     let border = if dialog.kind == DialogKind::EmergencyStop {
@@ -135,7 +109,54 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
         theme.dialog_border
     };
     let title = format!(" {} ", dialog.kind.title());
-    boxed(frame, model, lines, &title, border, 100, theme);
+    boxed(
+        frame,
+        model,
+        Sections { head, body, tail },
+        &title,
+        border,
+        100,
+        theme,
+    );
+}
+
+/// The release's diff against the running one, at most eight lines.
+fn diff(lines: &mut Vec<Line<'static>>, dialog: &Dialog, theme: &Theme) {
+    match &dialog.diff {
+        None => lines.push(Line::styled(
+            "loading the diff against the running release…",
+            theme.muted,
+        )),
+        Some(Err(e)) => lines.push(Line::styled(
+            inert(&format!("diff unavailable: {e}")),
+            theme.state_failed,
+        )),
+        Some(Ok(diff)) if diff.is_empty() => lines.push(Line::styled(
+            "no changes against the running release",
+            theme.muted,
+        )),
+        Some(Ok(diff)) => {
+            for d in diff.iter().take(8) {
+                let text = match d.change.as_str() {
+                    "+" => format!("+ {}={}", d.key, d.new.as_deref().unwrap_or("")),
+                    "-" => format!("- {}={}", d.key, d.old.as_deref().unwrap_or("")),
+                    _ => format!(
+                        "~ {}: {} → {}",
+                        d.key,
+                        d.old.as_deref().unwrap_or(""),
+                        d.new.as_deref().unwrap_or("")
+                    ),
+                };
+                lines.push(Line::styled(inert(&text), theme.text));
+            }
+            if diff.len() > 8 {
+                lines.push(Line::styled(
+                    format!("… {} more", diff.len() - 8),
+                    theme.muted,
+                ));
+            }
+        }
+    }
 }
 
 /// Above everything: the host is silent (what follows is old, and a
@@ -168,6 +189,32 @@ fn warnings(
             ),
         };
         lines.push(Line::styled(text, theme.stale));
+    }
+    if dialog.phase == Phase::Editing
+        && let Some(changed) = preflight::changed_under(dialog, host)
+    {
+        lines.push(Line::styled(
+            format!(
+                "⚠ {name} CHANGED since this dialog opened: {changed}; read again before sending"
+            ),
+            theme.state_failed,
+        ));
+    }
+    if dialog.kind == DialogKind::Approve {
+        let waiting = preflight::earlier_waves_waiting(model, dialog.host);
+        if !waiting.is_empty() {
+            let named: Vec<String> = waiting
+                .iter()
+                .map(|(wave, host, state)| format!("{} ({wave}, {state})", inert(host)))
+                .collect();
+            lines.push(Line::styled(
+                format!(
+                    "⚠ an earlier wave still waits: {} — approving {name} goes out of wave order",
+                    named.join(", ")
+                ),
+                theme.state_attention,
+            ));
+        }
     }
     let own = match dialog.phase {
         Phase::Sent { ticket } => Some(ticket),
@@ -286,6 +333,9 @@ fn sent(
             theme.state_failed,
         ));
     }
+    if dialog.kind == DialogKind::Drill {
+        drill_result(lines, &reply, theme);
+    }
     match &dialog.audit {
         Some(e) => lines.push(Line::styled(
             inert(&format!("audit #{} {} {}", e.seq, e.kind, e.message)),
@@ -295,6 +345,36 @@ fn sent(
         None => {}
     }
     lines.push(Line::styled("Enter or Esc closes", theme.muted));
+}
+
+/// A drill's answer: its verdict against the SLA and each step's time
+/// (the host pane keeps showing them once the dialog is closed).
+fn drill_result(lines: &mut Vec<Line<'static>>, reply: &Reply, theme: &Theme) {
+    let Some(timings) = reply.data.as_ref().and_then(|d| d.get("timings")) else {
+        return;
+    };
+    let drill = DrillView {
+        at: String::new(),
+        ok: reply.ok,
+        message: reply
+            .message()
+            .or(reply.error.as_deref())
+            .unwrap_or("")
+            .to_string(),
+        timings: serde_json::from_value(timings.clone()).ok(),
+    };
+    let (mark, style) = if drill.passed() {
+        ("✓", theme.state_ok)
+    } else {
+        ("✗", theme.state_failed)
+    };
+    lines.push(Line::styled(
+        inert(&format!("{mark} drill {}", drill.verdict())),
+        style,
+    ));
+    if let Some(steps) = drill.steps() {
+        lines.push(Line::styled(inert(&steps), theme.text));
+    }
 }
 
 /// The reason field, the typed confirmation (what to type, and the field)
@@ -323,19 +403,56 @@ pub(super) fn form(
     }
 }
 
-/// `lines` in a bordered box over the middle of the screen, at most
-/// `max_width` wide.
+/// A dialog's lines in three parts: `head` (what can make it untrue, and
+/// what it does) and `tail` (the fields, the keys, the answer) are always
+/// drawn; `body` (the evidence) gives way when the screen is short, so a
+/// field is never below the frame.
+pub(super) struct Sections {
+    pub head: Vec<Line<'static>>,
+    pub body: Vec<Line<'static>>,
+    pub tail: Vec<Line<'static>>,
+}
+
+/// Rows `lines` take, wrapped to `width`.
+fn rows(lines: &[Line<'static>], width: u16) -> usize {
+    Paragraph::new(lines.to_vec())
+        .wrap(Wrap { trim: false })
+        .line_count(width)
+}
+
+/// The sections in a bordered box over the middle of the screen, at most
+/// `max_width` wide: the body is cut (saying how much) to fit the height.
 pub(super) fn boxed(
     frame: &mut Frame,
     model: &Model,
-    lines: Vec<Line<'static>>,
+    sections: Sections,
     title: &str,
     border: Style,
     max_width: u16,
     theme: &Theme,
 ) {
-    let width = (model.size.0.saturating_sub(8)).clamp(40, max_width);
-    let height = (lines.len() as u16 + 2).min(model.size.1);
+    let Sections {
+        head,
+        mut body,
+        tail,
+    } = sections;
+    let width = (model.size.0.saturating_sub(4)).clamp(40, max_width);
+    let inner = width.saturating_sub(2);
+    let room = usize::from(model.size.1.saturating_sub(2));
+    let fixed = rows(&head, inner) + rows(&tail, inner);
+    if fixed + rows(&body, inner) > room {
+        let mut hidden = 0;
+        while !body.is_empty() && fixed + rows(&body, inner) + 1 > room {
+            body.pop();
+            hidden += 1;
+        }
+        body.push(Line::styled(
+            format!("… {hidden} more lines on a taller terminal"),
+            theme.muted,
+        ));
+    }
+    let lines: Vec<Line<'static>> = head.into_iter().chain(body).chain(tail).collect();
+    let height = (rows(&lines, inner) as u16 + 2).min(model.size.1);
     let area = centered(frame.area(), width, height);
     frame.render_widget(Clear, area);
     let block = Block::default()
@@ -349,60 +466,4 @@ pub(super) fn boxed(
             .wrap(Wrap { trim: false }),
         area,
     );
-}
-
-/// What an approver should see before approving: who submitted it and why,
-/// the commit and promotion, how long the canary ran, and its checks, worst
-/// first (failing, then the highest ratio to a baseline).
-fn approval_evidence(
-    status: &crate::wire::Status,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<String> {
-    let who = status
-        .submitted_by
-        .as_ref()
-        .map_or("?".to_string(), |a| a.who());
-    let mut first = format!(
-        "by {who} — {}",
-        status.deploy_reason.as_deref().unwrap_or("(no reason)")
-    );
-    if let Some(commit) = &status.commit {
-        first.push_str(&format!(" · commit {commit}"));
-    }
-    if let Some(promotion) = &status.promotion {
-        first.push_str(&format!(" · {promotion}"));
-    }
-    let applicable: Vec<_> = status.checks.iter().filter(|c| c.counts()).collect();
-    let passing = applicable.iter().filter(|c| c.ok).count();
-    let waited = (status.stage_started_at.as_deref())
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0))
-        .map_or(String::new(), |s| {
-            format!(" · waiting {}m{:02}s", s / 60, s % 60)
-        });
-    // Worst first: a check not ok, else the highest ratio to a baseline;
-    // all ok with nothing compared, there is no worst to name.
-    let worst = (applicable.iter())
-        .filter(|c| !c.ok || c.ratio.is_some())
-        .max_by(|a, b| {
-            let rank = |c: &crate::wire::CheckView| (!c.ok, c.ratio.unwrap_or(0.0));
-            let (ra, rb) = (rank(a), rank(b));
-            ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
-        });
-    let mut second = format!("canary checks {passing}/{}{waited}", applicable.len());
-    if let Some(c) = worst {
-        let (op, limit) = c.limit_columns();
-        second.push_str(&format!(
-            " · worst {} {} {op} {limit}",
-            c.name,
-            c.shown_value()
-        ));
-        if let Some(ratio) = c.ratio {
-            second.push_str(&format!(" (×{ratio:.2} vs baseline)"));
-        }
-    }
-    match status.submitted_by {
-        Some(_) => vec![first, second],
-        None => vec![second],
-    }
 }

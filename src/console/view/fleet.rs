@@ -203,7 +203,10 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             cells.extend(["—", "connecting", "—", "—", "—", "—"].map(Cell::from));
         }
         Some(status) => {
+            // Idle (after a rearm) serves nothing, whatever current.env
+            // still names.
             let release = (status.current_release.as_deref())
+                .filter(|_| status.state != StateWord::Idle)
                 .map(|r| release_text(r, wide))
                 .unwrap_or("—");
             // On stale data the countdown stands where the host went

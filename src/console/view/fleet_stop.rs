@@ -12,12 +12,13 @@ use crate::text::inert;
 
 pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &Theme) {
     let count = stop.hosts.len();
-    let mut lines: Vec<Line> = vec![Line::styled(
+    let head: Vec<Line> = vec![Line::styled(
         format!(
             "EMERGENCY STOP ALL {count} HOSTS: halt each, stop its service, run its kill command (cancel, flatten), verify flat."
         ),
         theme.state_halted,
     )];
+    let mut lines: Vec<Line> = Vec::new();
     let mut flat = 0;
     for (position, &index) in stop.hosts.iter().enumerate() {
         let host = model.hosts.get(index);
@@ -47,7 +48,8 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &T
             Span::styled(text, style),
         ]));
     }
-    lines.push(Line::raw(""));
+    let body = lines;
+    let mut lines: Vec<Line> = vec![Line::raw("")];
     if stop.sent() {
         let answered = stop.answered();
         // The slowest reply as the shell timed it; until all have answered,
@@ -93,5 +95,18 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, stop: &FleetStop, theme: &T
         ));
     }
     let title = format!(" EMERGENCY STOP · ALL {count} HOSTS ");
-    dialog::boxed(frame, model, lines, &title, theme.state_halted, 110, theme);
+    let sections = dialog::Sections {
+        head,
+        body,
+        tail: lines,
+    };
+    dialog::boxed(
+        frame,
+        model,
+        sections,
+        &title,
+        theme.state_halted,
+        110,
+        theme,
+    );
 }

@@ -1,17 +1,17 @@
-//! The right side of the host pane: the PnL sparkline with the latest
+//! The right side of the host pane: the PnL sparkline (the last hour, or
+//! as far back as the samples go, across its width) with the latest
 //! value, the drawdown gauge against its limit, kill events and
-//! reconciliation mismatches, and when the host last drilled its rollback
-//! (flagged once it is overdue).
+//! reconciliation mismatches, and "never drilled" (a drill's verdict and
+//! an overdue one are in the pane's top lines, `drill.rs`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::{Paragraph, Sparkline, Wrap};
 
 use super::bar;
-use crate::console::state::{DRILL_MAX_AGE_DAYS, HostView, Model};
+use crate::console::state::{HostView, Model};
 use crate::console::theme::Theme;
-use crate::text::inert;
 use crate::wire::Status;
 
 pub(super) fn draw(
@@ -28,14 +28,16 @@ pub(super) fn draw(
         Constraint::Min(1),
     ])
     .areas(area);
-    let pnl: Vec<f64> = host.pnl.iter().copied().collect();
+    let [label, spark] =
+        Layout::horizontal([Constraint::Length(20), Constraint::Min(1)]).areas(spark_area);
+    // Over the time the samples cover, up to the last hour: a console
+    // opened now draws the agent's hour.
+    let pnl = host.pnl.columns(usize::from(spark.width), model.now);
     let floor = pnl.iter().copied().fold(f64::INFINITY, f64::min).min(0.0);
     let data: Vec<u64> = pnl.iter().map(|v| ((v - floor) * 100.0) as u64).collect();
     let pnl_now = host
         .check_value("pnl")
         .map_or("—".into(), |v| format!("{v:+.2} USD"));
-    let [label, spark] =
-        Layout::horizontal([Constraint::Length(20), Constraint::Min(1)]).areas(spark_area);
     frame.render_widget(Paragraph::new(format!("PnL {pnl_now}")), label);
     frame.render_widget(
         Sparkline::default().data(&data).style(theme.sparkline),
@@ -67,34 +69,22 @@ pub(super) fn draw(
         host.check_value(word)
             .map_or("—".into(), |v| format!("{v:.0}"))
     };
-    let drill = match status.last_drill_at.as_deref() {
-        Some(at) => format!("last drill {}", inert(at.get(..16).unwrap_or(at))),
-        None => "never drilled".to_string(),
-    };
     let overdue = host.drill_overdue(model.now);
+    let mut lines = vec![Line::styled(
+        format!(
+            "kill events {} · recon mismatches {}",
+            count("kill"),
+            count("recon")
+        ),
+        theme.text,
+    )];
+    // The last drill, its verdict and timings, are in the pane's top
+    // lines (`drill.rs`); here only that there was none.
+    if status.last_drill.is_none() && status.last_drill_at.is_none() && !overdue {
+        lines.push(Line::styled("never drilled", theme.muted));
+    }
     frame.render_widget(
-        Paragraph::new(vec![
-            Line::styled(
-                format!(
-                    "kill events {} · recon mismatches {}",
-                    count("kill"),
-                    count("recon")
-                ),
-                theme.text,
-            ),
-            Line::styled(
-                if overdue {
-                    format!("{drill} ⚠ over {DRILL_MAX_AGE_DAYS} days: press d")
-                } else {
-                    drill
-                },
-                if overdue {
-                    theme.state_attention
-                } else {
-                    theme.muted
-                },
-            ),
-        ]),
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
         counts_area,
     );
 }

@@ -27,6 +27,8 @@ mod audit_entry;
 mod checks;
 mod detail;
 mod dialog;
+mod drill;
+mod evidence;
 mod fleet;
 mod fleet_stop;
 mod footer;

@@ -411,6 +411,7 @@ impl Pipeline {
     ) {
         deploy.open_stage(Stage::Live, now);
         deploy.outcome = Outcome::Live;
+        self.first_live_at.get_or_insert(now);
         let release = deploy.release.clone();
         self.phase = Phase::Live {
             since: now,

@@ -326,6 +326,7 @@ impl Pipeline {
             ended_at: None,
         };
         deploy.open_stage(Stage::Live, now);
+        self.first_live_at.get_or_insert(now);
         self.serving = Some(release.clone());
         self.phase = Phase::Live {
             since: now,

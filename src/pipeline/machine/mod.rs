@@ -62,6 +62,12 @@ pub struct Pipeline {
     pub history: Vec<Deploy>,
     pub deploys_started: u64,
     pub last_drill_at: Option<Time>,
+    /// When a release first went live on this host: a drill is overdue 30
+    /// days after this, not after the agent's start. Absent in state
+    /// files from before it was kept (status then falls back to the live
+    /// stage's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_live_at: Option<Time>,
     /// When the last emergency stop was stepped: recovery applies a
     /// recorded stop only if it is newer (docs/layout.md).
     #[serde(default)]
@@ -88,6 +94,7 @@ impl Default for Pipeline {
             history: Vec::new(),
             deploys_started: 0,
             last_drill_at: None,
+            first_live_at: None,
             last_estop_at: None,
             stop: None,
             windows: Vec::new(),

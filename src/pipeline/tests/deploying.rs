@@ -512,6 +512,20 @@ fn named_rollback_is_refused_for_a_release_that_never_passed_live_and_when_halte
     );
 }
 
+/// Issue 15: the 30-day drill warning counts from the first time a
+/// release went live on the host, which a later deploy does not move.
+#[test]
+fn the_first_time_live_is_kept_across_deploys() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.pipeline.first_live_at, None);
+    rig.deploy_live(1);
+    let first = rig.pipeline.first_live_at.expect("set on going live");
+    assert!(first <= rig.now);
+    rig.advance(60_000);
+    rig.deploy_live(2);
+    assert_eq!(rig.pipeline.first_live_at, Some(first));
+}
+
 #[test]
 fn drill_rolls_back_and_forward() {
     let mut rig = Rig::new();

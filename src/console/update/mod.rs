@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event as TermEvent, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
-use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
+
+mod dialogs;
+
+use dialogs::{dialog_key, fleet_stop_key, open_dialog, open_fleet_stop};
 
 use super::commands::{self, Parsed, TypedCommand};
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
-use super::state::{
-    AUDIT_KEPT, AuditFocus, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
-    Prompt, PromptKind,
-};
+use super::state::{AUDIT_KEPT, AuditFocus, DialogKind, Link, Model, Phase, Prompt, PromptKind};
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
-use crate::wire::{AgentMsg, Reply, Request};
+use crate::wire::pnl::PnlHistory;
+use crate::wire::{AgentMsg, Reply, Request, StateWord};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -210,7 +211,9 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
             host.heard_at = Some(now);
             match msg {
                 AgentMsg::Heartbeat { .. } => {}
-                AgentMsg::Snapshot { status, audit } => {
+                AgentMsg::Snapshot { status, audit, pnl } => {
+                    host.pnl = PnlHistory::from_points(&pnl);
+                    track_pnl(host, &status, now);
                     host.took_status(*status, now);
                     for entry in audit {
                         let known = model
@@ -223,17 +226,19 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                     }
                     sort_and_trim(model);
                 }
-                AgentMsg::State { status } => host.took_status(*status, now),
+                AgentMsg::State { status } => {
+                    track_pnl(host, &status, now);
+                    host.took_status(*status, now);
+                }
                 AgentMsg::Health { checks, .. } => {
                     if let Some(status) = &mut host.status {
                         status.checks = checks;
                         host.checks_at = Some(now);
                     }
-                    if let Some(pnl) = host.check_value("pnl") {
-                        host.pnl.push_back(pnl);
-                        while host.pnl.len() > PNL_KEPT {
-                            host.pnl.pop_front();
-                        }
+                    if let Some(pnl) = host.check_value("pnl")
+                        && !matches!(host.state(), StateWord::Halted | StateWord::Idle)
+                    {
+                        host.pnl.record(now, pnl);
                     }
                 }
                 AgentMsg::Audit { entry } => {
@@ -251,6 +256,22 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                 AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
             }
         }
+    }
+}
+
+/// A new status and the sparkline: a halt (or idle after it) clears the
+/// old line, since the service that drew it is stopped; otherwise the PnL
+/// check's value is a sample.
+fn track_pnl(host: &mut super::state::HostView, status: &crate::wire::Status, now: DateTime<Utc>) {
+    if matches!(status.state, StateWord::Halted | StateWord::Idle) {
+        host.pnl.clear();
+        return;
+    }
+    let value = (status.checks.iter())
+        .find(|c| c.name.contains("pnl"))
+        .and_then(|c| c.value);
+    if let Some(value) = value {
+        host.pnl.record(now, value);
     }
 }
 
@@ -393,48 +414,6 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
     Vec::new()
 }
 
-fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
-    let host = model.selected;
-    let Some(view) = model.hosts.get(host) else {
-        return Vec::new();
-    };
-    let awaiting = view
-        .status
-        .as_ref()
-        .and_then(|s| s.awaiting_approval.clone());
-    if kind == DialogKind::Approve && awaiting.is_none() {
-        model.flash = Some(format!(
-            "{}: nothing awaits approval (state {})",
-            view.name,
-            view.state()
-        ));
-        return Vec::new();
-    }
-    let mut commands = Vec::new();
-    if let Some(a) = &awaiting
-        && kind == DialogKind::Approve
-    {
-        commands.push(Command::LoadDiff {
-            host,
-            release: a.release.clone(),
-            against: view
-                .status
-                .as_ref()
-                .and_then(|s| s.previous_release.clone()),
-        });
-    }
-    model.dialog = Some(Dialog::new(
-        host,
-        kind,
-        if kind == DialogKind::Approve {
-            awaiting
-        } else {
-            None
-        },
-    ));
-    commands
-}
-
 fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
     let Some(prompt) = &mut model.prompt else {
         return Vec::new();
@@ -512,202 +491,4 @@ fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
             Vec::new()
         }
     }
-}
-
-fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
-    let now = model.now;
-    let Some(dialog) = &mut model.dialog else {
-        return Vec::new();
-    };
-    if let Phase::Sent { ticket } = dialog.phase {
-        // Esc leaves at any time: the request goes on, and its answer
-        // lands in the audit and as a notice. Enter closes once answered.
-        let answered = model
-            .requests
-            .get(ticket)
-            .is_some_and(|a| a.answer.is_some());
-        match action {
-            Some(Action::Cancel) if !answered => {
-                let (host, kind) = (dialog.host, dialog.kind.audit_kind());
-                let name = host_name(model, host);
-                model.dialog = None;
-                model.flash = Some(format!(
-                    "left the {kind} dialog; the request to {name} goes on: its answer will show here and in the audit"
-                ));
-            }
-            Some(Action::Cancel | Action::Submit) if answered => model.dialog = None,
-            _ => {}
-        }
-        return Vec::new();
-    }
-    match action {
-        Some(Action::Cancel) => {
-            model.dialog = None;
-            Vec::new()
-        }
-        Some(Action::NextField) => {
-            if dialog.kind.needs_typed_confirmation() {
-                dialog.field = dialog.field.next();
-            }
-            Vec::new()
-        }
-        Some(Action::Submit) => {
-            let Some(host) = model.hosts.get(dialog.host) else {
-                return Vec::new();
-            };
-            let reason = dialog.reason.value().trim().to_string();
-            if reason.is_empty() {
-                dialog.field = Field::Reason;
-                dialog.error =
-                    Some("a reason is required: say why, it goes to the audit log".into());
-                return Vec::new();
-            }
-            if dialog.kind.needs_typed_confirmation() && dialog.confirm.value() != host.name {
-                if dialog.field == Field::Reason {
-                    dialog.field = Field::Confirm;
-                    dialog.error = None;
-                } else {
-                    dialog.error = Some(format!("type the host's name, {}, to confirm", host.name));
-                }
-                return Vec::new();
-            }
-            if let Some(age) = host.stale_for(now)
-                && !dialog.stale_acknowledged
-            {
-                dialog.stale_acknowledged = true;
-                dialog.error = Some(format!(
-                    "{}'s data is stale ({}): press Enter again to act on it anyway",
-                    host.name,
-                    super::view::age(age)
-                ));
-                return Vec::new();
-            }
-            let request = match dialog.kind {
-                DialogKind::Approve => match &dialog.awaiting {
-                    Some(a) => Request::Approve {
-                        deploy_id: a.deploy_id.clone(),
-                        digest: a.digest.clone(),
-                        stage: a.stage,
-                    },
-                    None => return Vec::new(),
-                },
-                DialogKind::Rollback => Request::Rollback { to: None },
-                DialogKind::EmergencyStop => Request::Estop,
-                DialogKind::Drill => Request::Drill,
-                DialogKind::Rearm => Request::Rearm,
-                DialogKind::Restore => Request::Restore,
-            };
-            dialog.error = None;
-            let (host, kind) = (dialog.host, dialog.kind);
-            let ticket = model
-                .requests
-                .open(host, kind.audit_kind(), kind.deadline(), now);
-            if let Some(dialog) = &mut model.dialog {
-                dialog.phase = Phase::Sent { ticket };
-            }
-            vec![Command::Ask {
-                ticket,
-                host,
-                request,
-                reason: Some(reason),
-            }]
-        }
-        _ => {
-            type_into(dialog.field, &mut dialog.reason, &mut dialog.confirm, key);
-            Vec::new()
-        }
-    }
-}
-
-/// Opens the fleet stop over every host.
-fn open_fleet_stop(model: &mut Model) {
-    if model.hosts.is_empty() {
-        model.flash = Some("no hosts to stop".into());
-        return;
-    }
-    model.fleet_stop = Some(FleetStop::new(model.hosts.len()));
-}
-
-/// A key in the fleet stop: it sends every stop at once, over the links
-/// already open.
-fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
-    let now = model.now;
-    let Some(stop) = &mut model.fleet_stop else {
-        return Vec::new();
-    };
-    if stop.sent() {
-        // The stops go on whatever the dialog does: Esc closes it at any
-        // time (the rows keep the truth), Enter once all have answered.
-        let all = stop.answered() == stop.hosts.len();
-        if matches!(action, Some(Action::Cancel)) || (all && action == Some(Action::Submit)) {
-            model.fleet_stop = None;
-        }
-        return Vec::new();
-    }
-    match action {
-        Some(Action::Cancel) => {
-            model.fleet_stop = None;
-            Vec::new()
-        }
-        Some(Action::NextField) => {
-            stop.field = stop.field.next();
-            Vec::new()
-        }
-        Some(Action::Submit) => {
-            let reason = stop.reason.value().trim().to_string();
-            if reason.is_empty() {
-                stop.field = Field::Reason;
-                stop.error = Some("a reason is required: say why, it goes to the audit log".into());
-                return Vec::new();
-            }
-            if stop.confirm.value().trim() != stop.phrase() {
-                if stop.field == Field::Reason {
-                    stop.field = Field::Confirm;
-                    stop.error = None;
-                } else {
-                    stop.error = Some(format!("type {} to confirm", stop.phrase()));
-                }
-                return Vec::new();
-            }
-            stop.error = None;
-            stop.sent_at = Some(now);
-            let hosts = stop.hosts.clone();
-            let mut commands = Vec::new();
-            for host in hosts {
-                let kind = DialogKind::EmergencyStop;
-                let ticket = model
-                    .requests
-                    .open(host, kind.audit_kind(), kind.deadline(), now);
-                commands.push(Command::Ask {
-                    ticket,
-                    host,
-                    request: Request::Estop,
-                    reason: Some(reason.clone()),
-                });
-            }
-            if let Some(stop) = &mut model.fleet_stop {
-                stop.tickets = commands
-                    .iter()
-                    .filter_map(|c| match c {
-                        Command::Ask { ticket, .. } => Some(*ticket),
-                        Command::LoadDiff { .. } => None,
-                    })
-                    .collect();
-            }
-            commands
-        }
-        _ => {
-            type_into(stop.field, &mut stop.reason, &mut stop.confirm, key);
-            Vec::new()
-        }
-    }
-}
-
-/// A key typed into a dialog's reason or confirmation field.
-fn type_into(field: Field, reason: &mut Input, confirm: &mut Input, key: KeyEvent) {
-    let input = match field {
-        Field::Reason => reason,
-        Field::Confirm => confirm,
-    };
-    input.handle_event(&TermEvent::Key(key));
 }
