@@ -427,8 +427,10 @@ impl CheckView {
     }
 }
 
-/// `status --json`: the fields DESIGN names, and a few more.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `status --json`: the fields DESIGN names, and a few more. `Default` is
+/// for tests and stand-ins (an unknown state, nothing known); the agent
+/// fills every field (`agent/status.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Status {
     pub host: String,
     pub state: StateWord,

@@ -42,16 +42,8 @@ fn status(host: &str, state: &str, release: &str) -> Status {
         state: state.into(),
         deploy_id: Some("d-20261124T140000Z-1".into()),
         current_release: Some(release.into()),
-        current_digest: None,
-        promotion: None,
-        deploy_release: None,
-        deploy_digest: None,
         previous_release: Some("20261120T090000Z-9f00e1a2".into()),
         stage_started_at: Some("2026-11-24T14:00:00.000Z".into()),
-        soak_remaining_s: None,
-        soak_total_s: None,
-        soak_paused: None,
-        stage: None,
         checks: vec![
             check("process_alive", Some(1.0), "==", 1.0, "ok"),
             check("telemetry_fresh", Some(0.4), "<", 2.0, "ok"),
@@ -60,29 +52,15 @@ fn status(host: &str, state: &str, release: &str) -> Status {
             check("no_kill_events", Some(0.0), "==", 0.0, "ok"),
             check("reconciliation_clean", Some(0.0), "==", 0.0, "ok"),
         ],
-        last_drill_at: None,
-        last_drill: None,
-        live_since: None,
-        awaiting_approval: None,
-        halted_reason: None,
-        estop: None,
-        tier: None,
-        submitted_by: None,
-        deploy_reason: None,
-        commit: None,
-        outcome: None,
         service: ServiceView {
             kind: "command".into(),
             running: true,
             pid: Some(4411),
             ..Default::default()
         },
-        audit_head: None,
-        sampled_at: None,
-        scrape_error: None,
-        freeze: None,
         agent_version: "0.1.0".into(),
         now: "2026-11-24T14:02:11.000Z".into(),
+        ..Status::default()
     }
 }
 

@@ -484,7 +484,8 @@ fn issue_15_dialogs_at_80x24_the_approval_evidence_and_a_drill_kept() {
         lines.get(keys + 1).is_some_and(|l| l.contains('└')),
         "the keys are the dialog's last line, inside its frame:\n{dialog}"
     );
-    tmux.keys(&["Escape", "j", "j", "j"]);
+    // `s`: the hosts file's order, so j j j reaches demo-4.
+    tmux.keys(&["Escape", "s", "j", "j", "j"]);
     tmux.wait_for(
         "demo-4 selected",
         |s| Tmux::row(s, "demo-4").contains('▶'),

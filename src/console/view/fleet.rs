@@ -76,7 +76,8 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
             // Room for `HALTED · FLAT, KILL FAILED`.
             Constraint::Length(26),
             Constraint::Length(12),
-            Constraint::Length(6),
+            // `10/10 ✓`
+            Constraint::Length(7),
             Constraint::Length(PNL_WIDTH),
             Constraint::Length(6),
             Constraint::Length(16),
@@ -86,7 +87,7 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
             Constraint::Length(8),
             Constraint::Length(12),
             Constraint::Length(7),
-            Constraint::Length(6),
+            Constraint::Length(7),
             Constraint::Length(PNL_WIDTH),
             Constraint::Length(6),
             Constraint::Min(9),

@@ -183,7 +183,7 @@ impl std::fmt::Display for Halt {
 }
 
 /// The words status, the wire and the screen use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StateWord {
     Idle,
@@ -200,6 +200,7 @@ pub enum StateWord {
     /// A word this build does not know, read from a newer agent; the
     /// machine is never in it.
     #[serde(other)]
+    #[default]
     Unknown,
 }
 
