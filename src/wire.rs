@@ -14,6 +14,7 @@ pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
 pub mod estop;
 pub mod history;
+pub mod ledger;
 pub mod releases;
 
 /// Bumped when a message changes incompatibly.
@@ -174,6 +175,16 @@ pub enum Request {
     /// The releases that served live here, newest first, and which a
     /// `rollback --to` may go to (`releases::Releases`).
     Releases,
+    /// The risk ledger from this host's audit log over the last `since_s`
+    /// seconds (default 30 days; `null`: the whole log) (`ledger::Report`).
+    Report {
+        #[serde(default = "default_report_since")]
+        since_s: Option<u64>,
+    },
+}
+
+fn default_report_since() -> Option<u64> {
+    Some(30 * 86_400)
 }
 
 fn default_history_limit() -> usize {
@@ -208,6 +219,7 @@ impl Request {
             Request::Notify { .. } => "notify",
             Request::History { .. } => "history",
             Request::Releases => "releases",
+            Request::Report { .. } => "report",
         }
     }
 }

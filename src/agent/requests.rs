@@ -290,6 +290,16 @@ impl Agent {
                 let releases = crate::wire::releases::of(&self.pipeline, &self.config.host);
                 return Answer::Now(Reply::ok(id, serde_json::to_value(releases).ok()));
             }
+            Op::Report { since_s } => {
+                // Sessions answer it off the loop; a reused id lands here.
+                let report = super::ledger::read(
+                    &self.config.host,
+                    self.audit.path(),
+                    &self.store.path("alerts.jsonl"),
+                    *since_s,
+                );
+                return Answer::Now(Reply::ok(id, serde_json::to_value(report).ok()));
+            }
             Op::ReleaseDiff { release, against } => {
                 // Sessions answer diffs themselves; a reused id lands here.
                 let diff = store::release_diff(

@@ -6,6 +6,7 @@
 //! - `--host NAME`: one host over SSH (`remote.rs`), with the same output
 //!   and exit statuses as the local form;
 //! - `--hosts FILE` alone: the fleet, for `status` (`status_all.rs`),
+//!   `report` (`report_all.rs`),
 //!   `drill` (`drill_all.rs`) and `rollout` (`rollout/`).
 //!
 //! This file turns a command into a request; `report.rs` prints the reply.
@@ -28,6 +29,7 @@ pub mod history;
 mod releases;
 mod remote;
 mod report;
+mod report_all;
 pub mod rollout;
 mod status_all;
 
@@ -115,6 +117,14 @@ pub enum CtlCommand {
     /// The releases that served live on this host, newest first: when, how
     /// each ended, and which `rollback --to` may go to.
     Releases,
+    /// The risk ledger from the audit log: deploys, lead time, change-failure
+    /// rate, recovery time, failures caught per stage, approvals, drills,
+    /// alerts. With --hosts and no --host: per host and fleet totals.
+    Report {
+        /// The window: 30d, 12h, 2w, … or `all`.
+        #[arg(long, default_value = crate::wire::ledger::DEFAULT_SINCE)]
+        since: String,
+    },
     /// Emergency stop: halt, stop the service, run the kill command, then
     /// wait until the venue is verified flat. Exit 0 only if it is.
     Estop {
@@ -244,6 +254,9 @@ async fn on_fleet(
 ) -> anyhow::Result<()> {
     match &command {
         CtlCommand::Status => status_all::run(fleet.targets, args.json).await,
+        CtlCommand::Report { since } => {
+            report_all::run(fleet.targets, report_request(since)?, args.json).await
+        }
         CtlCommand::Drill { reason } => {
             drill_all::run(fleet.targets, reason, operator, args.json).await
         }
@@ -267,7 +280,7 @@ async fn on_fleet(
         }
         _ => Err(fail(
             Code::Usage,
-            "with --hosts and no --host, only status, drill, rollout and estop run on every host; name one with --host",
+            "with --hosts and no --host, only status, report, drill, rollout and estop run on every host; name one with --host",
         )),
     }
 }
@@ -316,6 +329,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Releases => (Request::Releases, None),
+        CtlCommand::Report { since } => (report_request(since)?, None),
         CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,
@@ -372,6 +386,14 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             Some(AuditAction::Verify) => (Request::AuditVerify, None),
             None => (Request::AuditTail { n: *tail }, None),
         },
+    })
+}
+
+/// `report --since S`, checked before anything is sent.
+fn report_request(since: &str) -> anyhow::Result<Request> {
+    let window = crate::wire::ledger::parse_since(since).map_err(|e| fail(Code::Usage, e))?;
+    Ok(Request::Report {
+        since_s: window.map(|d| d.num_seconds().max(0) as u64),
     })
 }
 
