@@ -815,3 +815,88 @@ impl Tmux {
             .unwrap_or("")
     }
 }
+
+#[test]
+fn issue_16_r_shows_the_selected_hosts_risk_ledger_full_screen_and_esc_goes_back() {
+    use gantry::wire::ledger::{Durations, Report};
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Down));
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('R')));
+    assert_eq!(
+        commands,
+        vec![Command::LoadReport {
+            host: 1,
+            since_s: Some(30 * 86_400),
+        }]
+    );
+    // Keys of the fleet do nothing under the view; it waits, saying so.
+    assert!(update(&mut model, &keymap, key(KeyCode::Char('a'))).is_empty());
+    assert!(model.dialog.is_none());
+    let waiting = render(&model, 100, 30);
+    assert!(waiting.contains("asking ewr-1 for its ledger"), "{waiting}");
+
+    let mut report = Report {
+        host: "ewr-1".into(),
+        since: Some("2026-10-25T14:02:11.000Z".into()),
+        until: "2026-11-24T14:02:11.000Z".into(),
+        entries: 412,
+        lead_time: Durations::of(vec![1900.0, 2400.0, 2100.0]),
+        recovery: Durations::of(vec![0.18]),
+        change_failure_rate: Some(1.0 / 3.0),
+        ..Report::default()
+    };
+    report.deploys.submitted = 5;
+    report.deploys.reached_live = 3;
+    report.deploys.rolled_back = 2;
+    report.deploys.failed_after_live = 1;
+    report.deploys.rejected = 1;
+    report.caught.validate = 1;
+    report.caught.shadow = 1;
+    report.caught.paper = 2;
+    report.caught.live = 1;
+    report.approvals.approved = 3;
+    report.approvals.wait = Durations::of(vec![40.0, 300.0, 90.0]);
+    report.drills.started = 2;
+    report.drills.passed = 2;
+    report.drills.within_sla = 2;
+    report.drills.sla_ms = 60_000.0;
+    report.drills.timing = Durations::of(vec![0.2, 0.25]);
+    report.alerts.p0 = 2;
+    report.alerts.p2 = 3;
+    // An answer for another host is not this view's.
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(0, Err("not mine".into())),
+    );
+    assert!(!render(&model, 100, 30).contains("not mine"));
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(1, Ok(Box::new(report))),
+    );
+    let screen = render(&model, 100, 30);
+    insta::assert_snapshot!("ledger_view", screen);
+    for needle in [
+        "risk ledger · ewr-1",
+        "5 submitted · 3 reached live",
+        "33.3%",
+        "where bad releases were stopped",
+    ] {
+        assert!(screen.contains(needle), "{needle:?}:\n{screen}");
+    }
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.ledger.is_none());
+    assert!(!render(&model, 100, 30).contains("risk ledger"));
+
+    // A host that cannot answer says so in the view.
+    update(&mut model, &keymap, key(KeyCode::Char('R')));
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(1, Err("link down: connection refused".into())),
+    );
+    let screen = render(&model, 100, 30);
+    assert!(screen.contains("no ledger: link down"), "{screen}");
+}

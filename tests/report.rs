@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use common::fleet::DemoFleet;
 use common::{Lab, stderr};
 use gantry::prom::{self, Lookup};
 use serde_json::Value;
@@ -239,4 +240,59 @@ fn report_figures_match_the_audit_log_of_good_rolled_back_and_halted_deploys() {
     assert_eq!(all["since"], Value::Null);
     assert_eq!(all["deploys"], report["deploys"]);
     lab.signal_agent(libc::SIGTERM);
+}
+
+#[test]
+fn a_fleet_report_has_a_row_per_host_and_totals_from_every_hosts_log() {
+    let mut fleet = DemoFleet::start(3, 1);
+    let dir = tempfile::tempdir().unwrap();
+    // One release across the fleet, so each host's log has a deploy.
+    let release = dir.path().join("v2.env");
+    std::fs::write(&release, "STRATEGY=mean_reversion\nSIM_PNL_DRIFT=4\n").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approvals = fleet.approver(stop.clone());
+    let out = fleet.ctl_all(&["rollout", release.to_str().unwrap(), "--reason", "weekly"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    approvals.join().unwrap();
+
+    let out = fleet.ctl_all(&["--json", "report"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hosts = all["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3);
+    let mut submitted = 0;
+    let mut leads = 0;
+    for row in hosts {
+        let name = row["name"].as_str().unwrap();
+        let log = std::fs::read_to_string(fleet.host_dir(name).join("audit.jsonl")).unwrap();
+        let count = |kind: &str| log.matches(&format!("\"kind\":\"{kind}\"")).count() as u64;
+        assert_eq!(row["ok"], true);
+        assert_eq!(row["report"]["host"], name);
+        assert_eq!(
+            row["report"]["deploys"]["submitted"],
+            count("deploy.submit"),
+            "{name}"
+        );
+        assert_eq!(
+            row["report"]["deploys"]["reached_live"],
+            count("stage.live"),
+            "{name}"
+        );
+        submitted += count("deploy.submit");
+        leads += row["report"]["lead_time"]["count"].as_u64().unwrap();
+    }
+    assert!(submitted >= 3, "the rollout submitted on every host");
+    assert_eq!(all["fleet"]["host"], "fleet");
+    assert_eq!(all["fleet"]["deploys"]["submitted"], submitted);
+    assert_eq!(all["fleet"]["lead_time"]["count"], leads);
+
+    let out = fleet.ctl_all(&["report"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for name in ["demo-1", "demo-2", "demo-3", "risk ledger · fleet"] {
+        assert!(text.contains(name), "{name}: {text}");
+    }
+    println!("{text}");
+    fleet.stop();
 }

@@ -17,6 +17,7 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod ledger;
 pub mod requests;
 pub mod rollout;
 pub mod signals;
@@ -337,6 +338,22 @@ fn perform(
                     Err(e) => Err(e),
                 };
                 let _ = tx.send(Msg::DiffLoaded(host, result)).await;
+            });
+        }
+        Command::LoadReport { host, since_s } => {
+            let Some(handle) = handles.get(host).cloned() else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = match handle.ask(Request::Report { since_s }, None, None).await {
+                    Ok(reply) if reply.ok => serde_json::from_value(reply.data.unwrap_or_default())
+                        .map(Box::new)
+                        .map_err(|e| e.to_string()),
+                    Ok(reply) => Err(reply.error.unwrap_or_default()),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(Msg::ReportLoaded(host, result)).await;
             });
         }
     }

@@ -348,6 +348,8 @@ pub struct Model {
     /// Answers nobody was looking at (a dialog left with Esc, a reply past
     /// its deadline) and requests past their deadline: newest last.
     pub notices: VecDeque<Notice>,
+    /// The `R` view, while open (`ledger.rs`).
+    pub ledger: Option<super::ledger::LedgerView>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -380,6 +382,7 @@ impl Model {
             fleet_stop: None,
             requests: Requests::default(),
             notices: VecDeque::new(),
+            ledger: None,
         }
     }
 

@@ -11,6 +11,7 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
+use super::ledger::{self, LedgerView};
 use super::state::{
     AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
     Prompt, PromptKind, TypedCommand,
@@ -32,6 +33,8 @@ pub enum Msg {
     /// from sending (the shell's clock: `update` reads none).
     Replied(u64, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+    /// A host's risk ledger for the `R` view, or why there is none.
+    ReportLoaded(usize, Result<Box<crate::wire::ledger::Report>, String>),
     /// The host was heard at this time (its link's last message, a
     /// heartbeat included): the shell reads it off the link.
     Heard(usize, DateTime<Utc>),
@@ -53,11 +56,15 @@ pub enum Command {
         release: String,
         against: Option<String>,
     },
+    /// Ask `host` for its risk ledger (`Msg::ReportLoaded`).
+    LoadReport { host: usize, since_s: Option<u64> },
 }
 
 pub fn mode(model: &Model) -> Mode {
     if model.help {
         Mode::Help
+    } else if model.ledger.is_some() {
+        Mode::Report
     } else if model.dialog.is_some() || model.fleet_stop.is_some() {
         Mode::Dialog
     } else if model.prompt.is_some() {
@@ -109,6 +116,12 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
                 && dialog.host == host
             {
                 dialog.diff = Some(diff);
+            }
+            Vec::new()
+        }
+        Msg::ReportLoaded(host, report) => {
+            if let Some(view) = &mut model.ledger {
+                view.answered(host, report);
             }
             Vec::new()
         }
@@ -268,7 +281,8 @@ fn sort_and_trim(model: &mut Model) {
 }
 
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
-    if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
+    if model.dialog.is_some() || model.fleet_stop.is_some() || model.help || model.ledger.is_some()
+    {
         return;
     }
     match mouse.kind {
@@ -312,6 +326,12 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
             }
             Vec::new()
         }
+        Mode::Report => {
+            if action == Some(Action::Cancel) {
+                model.ledger = None;
+            }
+            Vec::new()
+        }
         Mode::Prompt => prompt_key(model, action, key),
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
@@ -333,6 +353,17 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::Top => model.selected = 0,
         Action::Bottom => model.selected = model.hosts.len().saturating_sub(1),
         Action::Help => model.help = true,
+        Action::Report => {
+            // The selected host's ledger, asked for now; the view waits.
+            let host = model.selected;
+            if host < model.hosts.len() {
+                model.ledger = Some(LedgerView::asking(host, model.now));
+                return vec![Command::LoadReport {
+                    host,
+                    since_s: Some(ledger::WINDOW_S),
+                }];
+            }
+        }
         Action::Filter => {
             model.prompt = Some(Prompt {
                 kind: PromptKind::Filter,
@@ -625,7 +656,7 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
                     .iter()
                     .filter_map(|c| match c {
                         Command::Ask { ticket, .. } => Some(*ticket),
-                        Command::LoadDiff { .. } => None,
+                        Command::LoadDiff { .. } | Command::LoadReport { .. } => None,
                     })
                     .collect();
             }

@@ -26,6 +26,7 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
     let fleet = section(Mode::Normal, "fleet");
     let mut rest = section(Mode::Dialog, "dialogs");
     rest.extend(section(Mode::Prompt, "/ filter and : command"));
+    rest.extend(section(Mode::Report, "the risk ledger (R)"));
     rest.extend(section(Mode::Help, "this help"));
     for row in COMMANDS.chunks(3) {
         let names: Vec<String> = row.iter().map(|(name, _)| format!(":{name}")).collect();

@@ -402,9 +402,9 @@ fn the_text_says_each_figure() {
         "submit → live median 1m00s · p90 2m00s",
         "50.0%  (1 of 2 that reached live",
         "median 180ms",
-        "validate 1 · smoke 1 · shadow 0 · paper 1 · canary 1 · live 1  (2 stopped",
+        "validate 1 · smoke 1 · shadow 0 · paper 1 · canary 1 · live 1  (2 by the soaks",
         "1 approved · 1 escalated · wait median 30.0s",
-        "1 passed · 0 failed · 1 within the 1m00s SLA",
+        "1 passed · 0 failed · 1 within the 60 s SLA",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }

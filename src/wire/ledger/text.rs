@@ -59,7 +59,7 @@ pub fn lines(report: &Report) -> Vec<String> {
             spread(&report.recovery, "rollbacks")
         ),
         format!(
-            "{:<16}{}  ({} stopped by a soak before live)",
+            "{:<16}{}  ({} by the soaks, before live)",
             "caught",
             caught.join(" · "),
             report.caught.before_live()
@@ -72,13 +72,13 @@ pub fn lines(report: &Report) -> Vec<String> {
             spread(&a.wait, "waits")
         ),
         format!(
-            "{:<16}{} started · {} passed · {} failed · {} within the {} SLA · {} · last {}",
+            "{:<16}{} started · {} passed · {} failed · {} within the {:.0} s SLA · {} · last {}",
             "drills",
             dr.started,
             dr.passed,
             dr.failed,
             dr.within_sla,
-            duration(dr.sla_ms / 1000.0),
+            dr.sla_ms / 1000.0,
             spread(&dr.timing, "timed"),
             inert(dr.last_at.as_deref().unwrap_or("never"))
         ),
