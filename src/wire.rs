@@ -113,6 +113,11 @@ pub enum Request {
         /// Deploy through an active freeze window (admin, with the reason).
         #[serde(default)]
         override_freeze: bool,
+        /// The release's name on this host (`releases::named_id`): the same
+        /// on every host that is sent it. Absent: the content's name here
+        /// if stored, else `<UTC stamp>-<hash8>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
     },
     /// Names exactly what it approves; a stale one is refused.
     Approve {

@@ -900,3 +900,52 @@ fn issue_16_r_shows_the_selected_hosts_risk_ledger_full_screen_and_esc_goes_back
     let screen = render(&model, 100, 30);
     assert!(screen.contains("no ledger: link down"), "{screen}");
 }
+
+#[test]
+fn issue_16_the_host_off_the_fleets_release_is_marked_and_releases_groups_them() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // Four hosts on one named release, fra-1 still on the old one.
+    for (i, host) in model.hosts.iter_mut().enumerate() {
+        if i != 2 {
+            host.status.as_mut().unwrap().current_release = Some("v7-ab12cd34".into());
+        }
+    }
+    let screen = render(&model, 160, 45);
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    // A given name is shown whole; the odd host is marked, the rest not.
+    assert!(row("lhr-1").contains(" v7-ab12cd34 "), "{screen}");
+    assert!(row("fra-1").contains("≠1120T090000Z-9f00e1a2"), "{screen}");
+    assert_eq!(screen.matches('≠').count(), 1, "{screen}");
+    assert!(screen.contains("· 2 releases ·"), "{screen}");
+    // At 80 columns the mark still shows.
+    let narrow = render(&model, 80, 24);
+    assert!(
+        narrow
+            .lines()
+            .any(|l| l.contains("fra-1") && l.contains('≠')),
+        "{narrow}"
+    );
+
+    update(&mut model, &keymap, key(KeyCode::Char(':')));
+    type_text(&mut model, &keymap, "releases");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert_eq!(
+        model.flash.as_deref(),
+        Some("2 releases: v7-ab12cd34 ×4 · 20261120T090000Z-9f00e1a2 ×1 (fra-1)")
+    );
+
+    // One release everywhere: no mark, no count.
+    model.hosts[2].status.as_mut().unwrap().current_release = Some("v7-ab12cd34".into());
+    let screen = render(&model, 160, 45);
+    assert!(
+        !screen.contains('≠') && !screen.contains("releases ·"),
+        "{screen}"
+    );
+}

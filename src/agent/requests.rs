@@ -329,6 +329,7 @@ impl Agent {
                 commit,
                 promotion,
                 override_freeze,
+                release: given,
             } => {
                 if let Err(message) = verdict() {
                     self.audit_refusal(command, &actor, &reason, &message);
@@ -341,7 +342,11 @@ impl Agent {
                     commit,
                     promotion,
                 };
-                let candidate = self.make_candidate(name, content, digest, sent);
+                // Checked in the session (intake): a bad name never gets here.
+                let named = given
+                    .as_deref()
+                    .and_then(|g| crate::wire::releases::named_id(g, &digest).ok());
+                let candidate = self.make_candidate(name, content, digest, named, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 let now = Utc::now();
@@ -379,7 +384,7 @@ impl Agent {
                     commit: &None,
                     promotion: &None,
                 };
-                let candidate = self.make_candidate(name, content, digest, sent);
+                let candidate = self.make_candidate(name, content, digest, None, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 Event::Smoke {

@@ -18,6 +18,7 @@
 pub mod keymap;
 pub mod layout;
 pub mod ledger;
+pub mod release_groups;
 pub mod requests;
 pub mod rollout;
 pub mod signals;

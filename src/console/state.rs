@@ -301,12 +301,14 @@ pub enum TypedCommand {
     Open(DialogKind),
     /// Every host's emergency stop at once.
     FleetStop,
+    /// The hosts grouped by the release they serve, in the footer.
+    Releases,
     Quit,
 }
 
 /// The `:` commands by name, in the order the help screen and the
 /// unknown-command message list them.
-pub const COMMANDS: [(&str, TypedCommand); 8] = [
+pub const COMMANDS: [(&str, TypedCommand); 9] = [
     ("rearm", TypedCommand::Open(DialogKind::Rearm)),
     ("restore", TypedCommand::Open(DialogKind::Restore)),
     ("approve", TypedCommand::Open(DialogKind::Approve)),
@@ -314,6 +316,7 @@ pub const COMMANDS: [(&str, TypedCommand); 8] = [
     ("estop", TypedCommand::Open(DialogKind::EmergencyStop)),
     ("estop all", TypedCommand::FleetStop),
     ("drill", TypedCommand::Open(DialogKind::Drill)),
+    ("releases", TypedCommand::Releases),
     ("quit", TypedCommand::Quit),
 ];
 

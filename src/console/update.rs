@@ -467,6 +467,11 @@ fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
             open_fleet_stop(model);
             Vec::new()
         }
+        Some((_, TypedCommand::Releases)) => {
+            let groups = super::release_groups::ReleaseGroups::of(&model.hosts);
+            model.flash = Some(groups.summary(&model.hosts));
+            Vec::new()
+        }
         Some((_, TypedCommand::Quit)) => {
             model.quit = true;
             Vec::new()

@@ -76,6 +76,10 @@ pub struct ReleaseArgs {
     /// Deploy inside an active freeze window (admin; the reason is audited on every host).
     #[arg(long)]
     pub override_freeze: bool,
+    /// The release's name on every host it reaches: the id becomes
+    /// NAME-<sha256 prefix> (letters, digits, '.', '_', '-').
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 impl ReleaseArgs {
@@ -86,6 +90,11 @@ impl ReleaseArgs {
             .parse()
             .map_err(|e: String| fail(Code::Usage, e))?;
         let (name, content) = read_release(&self.envfile)?;
+        if let Some(given) = &self.name {
+            let digest = crate::stamp::sha256_hex(content.as_bytes());
+            crate::wire::releases::named_id(given, &digest)
+                .map_err(|e| fail(Code::Usage, format!("--name: {e}")))?;
+        }
         Ok((name, content, tier))
     }
 }
@@ -271,6 +280,7 @@ async fn on_fleet(
                 commit: release.commit.clone(),
                 promotion: release.promotion.clone(),
                 override_freeze: release.override_freeze,
+                given_name: release.name.clone(),
             };
             rollout::run(rollout::waves(fleet), release, operator, args.json).await
         }
@@ -303,6 +313,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
                     commit: release.commit.clone(),
                     promotion: release.promotion.clone(),
                     override_freeze: release.override_freeze,
+                    release: release.name.clone(),
                 },
                 Some(release.reason.clone()),
             )

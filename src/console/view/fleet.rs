@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use super::{age, bar, clock, state_style};
 use crate::console::layout;
+use crate::console::release_groups::ReleaseGroups;
 use crate::console::rollout::{Rollout, Standing};
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
@@ -21,12 +22,13 @@ use crate::wire::Status;
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     let wide = area.width >= 110;
     let first = layout::first_row(model.selected, area.height);
+    let groups = ReleaseGroups::of(&model.hosts);
     let rows: Vec<Row> = model
         .hosts
         .iter()
         .enumerate()
         .skip(first)
-        .map(|(i, host)| row(model, theme, i, host, wide))
+        .map(|(i, host)| row(model, theme, &groups, i, host, wide))
         .collect();
     let mut header = vec!["  HOST"];
     if wide {
@@ -135,7 +137,23 @@ fn data_age(
     }
 }
 
-fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) -> Row<'a> {
+/// A made-up id's year is left out (`1124T133000Z-ab12cd34`); a given name
+/// is shown whole.
+fn short_release(id: &str) -> &str {
+    let stamped = id.len() > 9
+        && id.as_bytes()[..8].iter().all(u8::is_ascii_digit)
+        && id.as_bytes()[8] == b'T';
+    if stamped { &id[4..] } else { id }
+}
+
+fn row<'a>(
+    model: &Model,
+    theme: &Theme,
+    groups: &ReleaseGroups,
+    i: usize,
+    host: &HostView,
+    wide: bool,
+) -> Row<'a> {
     let marker = if i == model.selected { "▶ " } else { "  " };
     let stale = host.stale_for(model.now);
     let name = Cell::from(format!("{marker}{}", inert(&host.name)));
@@ -154,11 +172,10 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
             cells.extend(["—", "connecting", "—", "—", "—", "—"].map(Cell::from));
         }
         Some(status) => {
-            let release = status
-                .current_release
-                .as_deref()
-                .map(|r| r.get(4..).unwrap_or(r))
-                .unwrap_or("—");
+            let release = status.current_release.as_deref().map_or("—", short_release);
+            // Not the release most of the fleet serves: marked first, so
+            // a narrow column still shows it.
+            let odd = groups.is_odd(i);
             // On stale data the countdown stands where the host went
             // silent (`soak_left`), drawn in the stale style below.
             let soak = match host.soak_left(model.now) {
@@ -196,7 +213,15 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 Some(_) => Cell::from(text).style(theme.stale),
                 None => Cell::from(text),
             };
-            cells.push(quiet(inert(release)));
+            cells.push(if odd {
+                Cell::from(format!("≠{}", inert(release))).style(if stale.is_some() {
+                    theme.stale
+                } else {
+                    theme.state_attention
+                })
+            } else {
+                quiet(inert(release))
+            });
             cells.push(Cell::from(stage_label(status, wide)).style(state_style));
             cells.push(quiet(soak));
             cells.push(Cell::from(gates).style(if stale.is_some() {
