@@ -949,3 +949,111 @@ fn issue_16_the_host_off_the_fleets_release_is_marked_and_releases_groups_them()
         "{screen}"
     );
 }
+
+#[test]
+fn issue_16_the_rollback_dialog_picks_any_release_that_passed_live() {
+    use gantry::wire::releases::{ReleaseEntry, Releases};
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('r')));
+    assert_eq!(commands, vec![Command::LoadReleases { host: 4 }]);
+    assert!(render(&model, 100, 30).contains("asking which releases it may go back to"));
+    let entry = |release: &str, from: &str, until: Option<&str>, eligible: bool| ReleaseEntry {
+        release: release.into(),
+        digest: release.rsplit('-').next().unwrap().repeat(8),
+        deploy_id: format!("d-{release}"),
+        live_from: from.into(),
+        live_until: until.map(str::to_string),
+        ended: gantry::wire::OutcomeWord::Live,
+        detail: None,
+        replaced_by: None,
+        serving: until.is_none(),
+        known_good: release == "20261120T090000Z-9f00e1a2",
+        eligible,
+    };
+    let list = Releases {
+        host: "ord-1".into(),
+        serving: Some("20261124T100000Z-77aa00bb".into()),
+        known_good: Some("20261120T090000Z-9f00e1a2".into()),
+        releases: vec![
+            entry(
+                "20261124T100000Z-77aa00bb",
+                "2026-11-24T10:30:00Z",
+                None,
+                false,
+            ),
+            entry(
+                "20261120T090000Z-9f00e1a2",
+                "2026-11-20T09:30:00Z",
+                Some("2026-11-24T10:30:00Z"),
+                true,
+            ),
+            entry(
+                "v6-1f2e3d4c",
+                "2026-11-10T09:30:00Z",
+                Some("2026-11-20T09:30:00Z"),
+                true,
+            ),
+        ],
+    };
+    // An answer for another host's dialog is not this one's.
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReleasesLoaded(0, Err("not mine".into())),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReleasesLoaded(4, Ok(Box::new(list))),
+    );
+    // The known-good first (a plain rollback), then the older release.
+    let dialog = model.dialog.as_ref().unwrap();
+    let choices = dialog.picker.as_ref().unwrap().choices();
+    let names: Vec<&str> = choices.iter().map(|c| c.release.as_str()).collect();
+    assert_eq!(names, ["20261120T090000Z-9f00e1a2", "v6-1f2e3d4c"]);
+    assert_eq!(choices[0].to, None);
+    update(&mut model, &keymap, key(KeyCode::Down));
+    update(&mut model, &keymap, key(KeyCode::Down));
+    type_text(&mut model, &keymap, "v7 and 20261120 share the bug");
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    type_text(&mut model, &keymap, "ord-1");
+    let screen = render(&model, 100, 30);
+    insta::assert_snapshot!("rollback_picker", screen);
+    assert!(
+        screen.contains("Roll ord-1 back to release v6-1f2e3d4c now"),
+        "{screen}"
+    );
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                host: 4,
+                request: Request::Rollback { to: Some(to) },
+                ..
+            }] if to == "v6-1f2e3d4c"
+        ),
+        "{commands:?}"
+    );
+
+    // Up to the known-good is a plain rollback, as before.
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    update(&mut model, &keymap, key(KeyCode::Up));
+    type_text(&mut model, &keymap, "bad canary");
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    type_text(&mut model, &keymap, "lhr-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                request: Request::Rollback { to: None },
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+}

@@ -259,6 +259,8 @@ pub struct Dialog {
     /// For approve: exactly what is approved.
     pub awaiting: Option<Awaiting>,
     pub diff: Option<Result<Vec<DiffLine>, String>>,
+    /// For rollback: where to (`picker.rs`).
+    pub picker: Option<super::picker::ReleasePicker>,
     pub reason: Input,
     pub confirm: Input,
     pub field: Field,
@@ -278,6 +280,7 @@ impl Dialog {
             kind,
             awaiting,
             diff: None,
+            picker: (kind == DialogKind::Rollback).then(super::picker::ReleasePicker::default),
             reason: Input::default(),
             confirm: Input::default(),
             field: Field::Reason,

@@ -13,12 +13,11 @@ use super::keymap::{Action, Keymap, Mode};
 use super::layout;
 use super::ledger::{self, LedgerView};
 use super::state::{
-    AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
-    Prompt, PromptKind, TypedCommand,
+    COMMANDS, Dialog, DialogKind, Field, FleetStop, Model, Phase, Prompt, PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
-use crate::wire::{AgentMsg, Reply, Request};
+use crate::wire::{Reply, Request};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -33,6 +32,8 @@ pub enum Msg {
     /// from sending (the shell's clock: `update` reads none).
     Replied(u64, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+    /// A host's `releases` answer, for the rollback dialog's picker.
+    ReleasesLoaded(usize, Result<Box<crate::wire::releases::Releases>, String>),
     /// A host's risk ledger for the `R` view, or why there is none.
     ReportLoaded(usize, Result<Box<crate::wire::ledger::Report>, String>),
     /// The host was heard at this time (its link's last message, a
@@ -56,6 +57,8 @@ pub enum Command {
         release: String,
         against: Option<String>,
     },
+    /// Ask `host` which releases a rollback may go to (`Msg::ReleasesLoaded`).
+    LoadReleases { host: usize },
     /// Ask `host` for its risk ledger (`Msg::ReportLoaded`).
     LoadReport { host: usize, since_s: Option<u64> },
 }
@@ -96,7 +99,7 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Link(host, event, at) => {
-            link_event(model, host, event, at);
+            super::link_events::apply(model, host, event, at);
             Vec::new()
         }
         Msg::Replied(ticket, result, took) => {
@@ -116,6 +119,16 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
                 && dialog.host == host
             {
                 dialog.diff = Some(diff);
+            }
+            Vec::new()
+        }
+        Msg::ReleasesLoaded(host, releases) => {
+            if let Some(dialog) = &mut model.dialog
+                && dialog.host == host
+                && let Some(picker) = &mut dialog.picker
+            {
+                picker.answer = Some(releases);
+                picker.selected = 0;
             }
             Vec::new()
         }
@@ -189,95 +202,6 @@ fn result_of(asked: &super::requests::Asked) -> Option<bool> {
         .answer
         .as_ref()
         .map(|a| a.reply.as_ref().is_ok_and(|r| r.ok))
-}
-
-fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<Utc>) {
-    let Some(host) = model.hosts.get_mut(index) else {
-        return;
-    };
-    match event {
-        LinkEvent::Connecting { attempt } => {
-            if !matches!(host.link, Link::Down { .. }) {
-                host.link = Link::Connecting { attempt };
-            }
-        }
-        LinkEvent::Up => {
-            host.link = Link::Up { rtt: None };
-            host.heard_at = Some(now);
-        }
-        LinkEvent::Rtt(rtt) => {
-            if let Link::Up { rtt: slot } = &mut host.link {
-                *slot = Some(rtt);
-            }
-        }
-        LinkEvent::Down { error, retry_in } => {
-            host.link = Link::Down {
-                error,
-                retry_at: now + chrono::Duration::from_std(retry_in).unwrap_or_default(),
-            };
-        }
-        LinkEvent::Message(msg) => {
-            host.heard_at = Some(now);
-            match msg {
-                AgentMsg::Heartbeat { .. } => {}
-                AgentMsg::Snapshot { status, audit } => {
-                    host.status = Some(*status);
-                    host.status_at = Some(now);
-                    host.checks_at = Some(now);
-                    for entry in audit {
-                        let known = model
-                            .audit
-                            .iter()
-                            .any(|(h, e)| *h == index && e.seq == entry.seq);
-                        if !known {
-                            model.audit.push_back((index, entry));
-                        }
-                    }
-                    sort_and_trim(model);
-                }
-                AgentMsg::State { status } => {
-                    host.status = Some(*status);
-                    host.status_at = Some(now);
-                    host.checks_at = Some(now);
-                }
-                AgentMsg::Health { checks, .. } => {
-                    if let Some(status) = &mut host.status {
-                        status.checks = checks;
-                        host.checks_at = Some(now);
-                    }
-                    if let Some(pnl) = host.check_value("pnl") {
-                        host.pnl.push_back(pnl);
-                        while host.pnl.len() > PNL_KEPT {
-                            host.pnl.pop_front();
-                        }
-                    }
-                }
-                AgentMsg::Audit { entry } => {
-                    if let Some(dialog) = &mut model.dialog
-                        && dialog.host == index
-                        && entry.kind == dialog.kind.audit_kind()
-                        && !matches!(dialog.phase, Phase::Editing)
-                        && dialog.audit.is_none()
-                    {
-                        dialog.audit = Some(entry.clone());
-                    }
-                    model.audit.push_back((index, *entry));
-                    sort_and_trim(model);
-                }
-                AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
-            }
-        }
-    }
-}
-
-fn sort_and_trim(model: &mut Model) {
-    model
-        .audit
-        .make_contiguous()
-        .sort_by(|a, b| a.1.at.cmp(&b.1.at));
-    while model.audit.len() > AUDIT_KEPT {
-        model.audit.pop_front();
-    }
 }
 
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
@@ -404,6 +328,9 @@ fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
         return Vec::new();
     }
     let mut commands = Vec::new();
+    if kind == DialogKind::Rollback {
+        commands.push(Command::LoadReleases { host });
+    }
     if let Some(a) = &awaiting
         && kind == DialogKind::Approve
     {
@@ -516,6 +443,16 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             model.dialog = None;
             Vec::new()
         }
+        Some(Action::Up | Action::Down) => {
+            if let Some(picker) = &mut dialog.picker {
+                if action == Some(Action::Up) {
+                    picker.up();
+                } else {
+                    picker.down();
+                }
+            }
+            Vec::new()
+        }
         Some(Action::NextField) => {
             if dialog.kind.needs_typed_confirmation() {
                 dialog.field = dialog.field.next();
@@ -562,7 +499,9 @@ fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
                     },
                     None => return Vec::new(),
                 },
-                DialogKind::Rollback => Request::Rollback { to: None },
+                DialogKind::Rollback => Request::Rollback {
+                    to: dialog.picker.as_ref().and_then(|p| p.target()),
+                },
                 DialogKind::EmergencyStop => Request::Estop,
                 DialogKind::Drill => Request::Drill,
                 DialogKind::Rearm => Request::Rearm,
@@ -661,7 +600,7 @@ fn fleet_stop_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> V
                     .iter()
                     .filter_map(|c| match c {
                         Command::Ask { ticket, .. } => Some(*ticket),
-                        Command::LoadDiff { .. } | Command::LoadReport { .. } => None,
+                        _ => None,
                     })
                     .collect();
             }
