@@ -202,6 +202,17 @@ fn report_figures_match_the_audit_log_of_good_rolled_back_and_halted_deploys() {
     ] {
         assert_eq!(over_http[key], report[key], "{key}");
     }
+    // A window that cannot be read is the client's error, named.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/deploy/report?since=soon HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("since \"soon\""), "{answer}");
     let page = get(addr, "/metrics");
     let parsed = prom::parse(page.as_bytes()).expect(&page);
     let series = |name: &str, k: &str, v: &str| match parsed

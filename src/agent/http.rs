@@ -124,6 +124,8 @@ struct Served {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     audit_path: PathBuf,
     alerts_path: PathBuf,
+    /// The ledger `/metrics` last computed.
+    ledger: Arc<ledger::MetricsCache>,
     /// sha256 of the token: comparing fixed-length digests in constant time
     /// says nothing about the token's length or its first wrong byte.
     token_digest: Option<[u8; 32]>,
@@ -147,6 +149,7 @@ pub async fn spawn(
         snapshots,
         audit_path: files.audit,
         alerts_path: files.alerts,
+        ledger: Arc::default(),
         token_digest: config.token.as_ref().map(|t| digest(t.as_bytes())),
     });
     tokio::spawn(serve(listener, served));
@@ -224,8 +227,11 @@ async fn respond(
         "/metrics" => {
             let snapshot = Arc::clone(&served.snapshots.borrow());
             let mut page = metrics::render(&snapshot, chrono::Utc::now());
-            let window = Some(ledger::METRICS_WINDOW_S);
-            if let Ok(report) = report(&served, snapshot.status.host.clone(), window).await {
+            let (host, cache) = (snapshot.status.host.clone(), Arc::clone(&served.ledger));
+            let (audit, alerts) = (served.audit_path.clone(), served.alerts_path.clone());
+            let computed =
+                tokio::task::spawn_blocking(move || cache.report(&host, &audit, &alerts)).await;
+            if let Ok(report) = computed {
                 page.push_str(&ledger::render(&report));
             }
             body(StatusCode::OK, metrics::CONTENT_TYPE, page.into_bytes())

@@ -25,6 +25,36 @@ pub fn read(host: &str, audit: &Path, alerts: &Path, since_s: Option<u64>) -> Re
     ledger::compute(host, &entries, &alerts, since, now)
 }
 
+/// What `/metrics` last computed, reused while neither file has grown and
+/// the minute is the same: a scraper every 15 s does not reread a log of
+/// years each time. (The window's start moves by the minute, so an entry
+/// leaves the 30-day window up to a minute late.)
+#[derive(Default)]
+pub struct MetricsCache(std::sync::Mutex<Option<(CacheKey, Report)>>);
+
+type CacheKey = (u64, u64, i64, String);
+
+impl MetricsCache {
+    pub fn report(&self, host: &str, audit: &Path, alerts: &Path) -> Report {
+        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let key = (
+            len(audit),
+            len(alerts),
+            Utc::now().timestamp() / 60,
+            host.to_string(),
+        );
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, report)) = cached.as_ref()
+            && *k == key
+        {
+            return report.clone();
+        }
+        let report = read(host, audit, alerts, Some(METRICS_WINDOW_S));
+        *cached = Some((key, report.clone()));
+        report
+    }
+}
+
 /// The ledger's series for `/metrics`. Gauges, not counters: a figure
 /// over a sliding window falls as old deploys leave it.
 pub fn render(report: &Report) -> String {
