@@ -15,6 +15,7 @@ pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, Role, StateWord};
 pub mod drill;
 pub mod estop;
 pub mod history;
+pub mod ledger;
 pub mod pnl;
 pub mod releases;
 
@@ -118,6 +119,11 @@ pub enum Request {
         /// Deploy through an active freeze window (admin, with the reason).
         #[serde(default)]
         override_freeze: bool,
+        /// The release's name on this host (`releases::named_id`): the same
+        /// on every host that is sent it. Absent: the content's name here
+        /// if stored, else `<UTC stamp>-<hash8>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
     },
     /// Names exactly what it approves; a stale one is refused.
     Approve {
@@ -180,6 +186,16 @@ pub enum Request {
     /// The releases that served live here, newest first, and which a
     /// `rollback --to` may go to (`releases::Releases`).
     Releases,
+    /// The risk ledger from this host's audit log over the last `since_s`
+    /// seconds (default 30 days; `null`: the whole log) (`ledger::Report`).
+    Report {
+        #[serde(default = "default_report_since")]
+        since_s: Option<u64>,
+    },
+}
+
+fn default_report_since() -> Option<u64> {
+    Some(30 * 86_400)
 }
 
 fn default_history_limit() -> usize {
@@ -214,6 +230,7 @@ impl Request {
             Request::Notify { .. } => "notify",
             Request::History { .. } => "history",
             Request::Releases => "releases",
+            Request::Report { .. } => "report",
         }
     }
 }

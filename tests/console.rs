@@ -469,7 +469,15 @@ fn help_at_80x24_shows_every_key() {
     let keymap = Keymap::default_map();
     let mut model = fleet_model();
     update(&mut model, &keymap, key(KeyCode::Char('?')));
-    let screen = render(&model, 80, 24);
+    // Two columns, and what does not fit is reached with j: every key is
+    // on one of the screens scrolled through.
+    let mut screen = render(&model, 80, 24);
+    assert!(screen.contains("j/k scroll"), "{screen}");
+    for _ in 0..20 {
+        update(&mut model, &keymap, key(KeyCode::Char('j')));
+        screen.push_str(&render(&model, 80, 24));
+    }
+    assert!(model.help, "j scrolls help, it does not close it");
     for needle in [
         "approve canary",
         "emergency stop",
@@ -1298,4 +1306,251 @@ fn issue_15_after_a_stop_the_pane_shows_the_kill_and_flat_and_no_old_sparkline()
     let columns = model.hosts[4].pnl.columns(40, now());
     assert_eq!(columns.len(), 40, "{columns:?}");
     assert!(columns[0] < 20.0 && columns[39] >= 359.0, "{columns:?}");
+}
+
+#[test]
+fn issue_16_r_shows_the_selected_hosts_risk_ledger_full_screen_and_esc_goes_back() {
+    use gantry::wire::ledger::{Durations, Report};
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // In the hosts file's order, the host after lhr-1 is ewr-1.
+    update(&mut model, &keymap, key(KeyCode::Char('s')));
+    update(&mut model, &keymap, key(KeyCode::Down));
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('R')));
+    assert_eq!(
+        commands,
+        vec![Command::LoadReport {
+            host: 1,
+            since_s: Some(30 * 86_400),
+        }]
+    );
+    // Keys of the fleet do nothing under the view; it waits, saying so.
+    assert!(update(&mut model, &keymap, key(KeyCode::Char('a'))).is_empty());
+    assert!(model.dialog.is_none());
+    let waiting = render(&model, 100, 30);
+    assert!(waiting.contains("asking ewr-1 for its ledger"), "{waiting}");
+
+    let mut report = Report {
+        host: "ewr-1".into(),
+        since: Some("2026-10-25T14:02:11.000Z".into()),
+        until: "2026-11-24T14:02:11.000Z".into(),
+        entries: 412,
+        lead_time: Durations::of(vec![1900.0, 2400.0, 2100.0]),
+        recovery: Durations::of(vec![0.18]),
+        change_failure_rate: Some(1.0 / 3.0),
+        ..Report::default()
+    };
+    report.deploys.submitted = 5;
+    report.deploys.reached_live = 3;
+    report.deploys.rolled_back = 2;
+    report.deploys.failed_after_live = 1;
+    report.deploys.rejected = 1;
+    report.caught.validate = 1;
+    report.caught.shadow = 1;
+    report.caught.paper = 2;
+    report.caught.live = 1;
+    report.approvals.approved = 3;
+    report.approvals.wait = Durations::of(vec![40.0, 300.0, 90.0]);
+    report.drills.started = 2;
+    report.drills.passed = 2;
+    report.drills.within_sla = 2;
+    report.drills.sla_ms = 60_000.0;
+    report.drills.timing = Durations::of(vec![0.2, 0.25]);
+    report.alerts.p0 = 2;
+    report.alerts.p2 = 3;
+    // An answer for another host is not this view's.
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(0, Err("not mine".into())),
+    );
+    assert!(!render(&model, 100, 30).contains("not mine"));
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(1, Ok(Box::new(report))),
+    );
+    let screen = render(&model, 100, 30);
+    insta::assert_snapshot!("ledger_view", screen);
+    for needle in [
+        "risk ledger · ewr-1",
+        "5 submitted · 3 reached live",
+        "33.3%",
+        "where bad releases were stopped",
+    ] {
+        assert!(screen.contains(needle), "{needle:?}:\n{screen}");
+    }
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.ledger.is_none());
+    assert!(!render(&model, 100, 30).contains("risk ledger"));
+
+    // A host that cannot answer says so in the view.
+    update(&mut model, &keymap, key(KeyCode::Char('R')));
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReportLoaded(1, Err("link down: connection refused".into())),
+    );
+    let screen = render(&model, 100, 30);
+    assert!(screen.contains("no ledger: link down"), "{screen}");
+}
+
+#[test]
+fn issue_16_the_host_off_the_fleets_release_is_marked_and_releases_groups_them() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    // Four hosts on one named release, fra-1 still on the old one.
+    for (i, host) in model.hosts.iter_mut().enumerate() {
+        if i != 2 {
+            host.status.as_mut().unwrap().current_release = Some("v7-ab12cd34".into());
+        }
+    }
+    let screen = render(&model, 160, 45);
+    let row = |name: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    // A given name is shown whole; the odd host is marked, the rest not.
+    assert!(row("lhr-1").contains(" v7-ab12cd34 "), "{screen}");
+    assert!(
+        row("fra-1").contains("≠20261120T090000Z-9f00e1a2"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches('≠').count(), 1, "{screen}");
+    assert!(screen.contains("· 2 releases ·"), "{screen}");
+    // At 80 columns the mark still shows.
+    let narrow = render(&model, 80, 24);
+    assert!(
+        narrow
+            .lines()
+            .any(|l| l.contains("fra-1") && l.contains('≠')),
+        "{narrow}"
+    );
+
+    update(&mut model, &keymap, key(KeyCode::Char(':')));
+    type_text(&mut model, &keymap, "releases");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    assert_eq!(
+        model.flash.as_deref(),
+        Some("2 releases: v7-ab12cd34 ×4 · 20261120T090000Z-9f00e1a2 ×1 (fra-1)")
+    );
+
+    // One release everywhere: no mark, no count.
+    model.hosts[2].status.as_mut().unwrap().current_release = Some("v7-ab12cd34".into());
+    let screen = render(&model, 160, 45);
+    assert!(
+        !screen.contains('≠') && !screen.contains("releases ·"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn issue_16_the_rollback_dialog_picks_any_release_that_passed_live() {
+    use gantry::wire::releases::{ReleaseEntry, Releases};
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('r')));
+    assert_eq!(commands, vec![Command::LoadReleases { host: 4 }]);
+    assert!(render(&model, 100, 30).contains("asking which releases it may go back to"));
+    let entry = |release: &str, from: &str, until: Option<&str>, eligible: bool| ReleaseEntry {
+        release: release.into(),
+        digest: release.rsplit('-').next().unwrap().repeat(8),
+        deploy_id: format!("d-{release}"),
+        live_from: from.into(),
+        live_until: until.map(str::to_string),
+        ended: gantry::wire::OutcomeWord::Live,
+        detail: None,
+        replaced_by: None,
+        serving: until.is_none(),
+        known_good: release == "20261120T090000Z-9f00e1a2",
+        eligible,
+    };
+    let list = Releases {
+        host: "ord-1".into(),
+        serving: Some("20261124T100000Z-77aa00bb".into()),
+        known_good: Some("20261120T090000Z-9f00e1a2".into()),
+        releases: vec![
+            entry(
+                "20261124T100000Z-77aa00bb",
+                "2026-11-24T10:30:00Z",
+                None,
+                false,
+            ),
+            entry(
+                "20261120T090000Z-9f00e1a2",
+                "2026-11-20T09:30:00Z",
+                Some("2026-11-24T10:30:00Z"),
+                true,
+            ),
+            entry(
+                "v6-1f2e3d4c",
+                "2026-11-10T09:30:00Z",
+                Some("2026-11-20T09:30:00Z"),
+                true,
+            ),
+        ],
+    };
+    // An answer for another host's dialog is not this one's.
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReleasesLoaded(0, Err("not mine".into())),
+    );
+    update(
+        &mut model,
+        &keymap,
+        Msg::ReleasesLoaded(4, Ok(Box::new(list))),
+    );
+    // The known-good first (a plain rollback), then the older release.
+    let dialog = model.dialog.as_ref().unwrap();
+    let choices = dialog.picker.as_ref().unwrap().choices();
+    let names: Vec<&str> = choices.iter().map(|c| c.release.as_str()).collect();
+    assert_eq!(names, ["20261120T090000Z-9f00e1a2", "v6-1f2e3d4c"]);
+    assert_eq!(choices[0].to, None);
+    update(&mut model, &keymap, key(KeyCode::Down));
+    update(&mut model, &keymap, key(KeyCode::Down));
+    type_text(&mut model, &keymap, "v7 and 20261120 share the bug");
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    type_text(&mut model, &keymap, "ord-1");
+    let screen = render(&model, 100, 30);
+    insta::assert_snapshot!("rollback_picker", screen);
+    assert!(
+        screen.contains("Roll ord-1 back to release v6-1f2e3d4c now"),
+        "{screen}"
+    );
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                host: 4,
+                request: Request::Rollback { to: Some(to) },
+                ..
+            }] if to == "v6-1f2e3d4c"
+        ),
+        "{commands:?}"
+    );
+
+    // Up to the known-good is a plain rollback, as before.
+    let mut model = fleet_model();
+    update(&mut model, &keymap, key(KeyCode::Char('r')));
+    update(&mut model, &keymap, key(KeyCode::Up));
+    type_text(&mut model, &keymap, "bad canary");
+    update(&mut model, &keymap, key(KeyCode::Tab));
+    type_text(&mut model, &keymap, "lhr-1");
+    let commands = update(&mut model, &keymap, key(KeyCode::Enter));
+    assert!(
+        matches!(
+            &commands[..],
+            [Command::Ask {
+                request: Request::Rollback { to: None },
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
 }

@@ -961,6 +961,7 @@ fn request() -> impl Strategy<Value = wire::Request> {
                         commit,
                         promotion,
                         override_freeze,
+                        release: None,
                     }
                 }
             ),

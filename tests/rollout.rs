@@ -44,6 +44,41 @@ fn waves_go_in_order_a_primary_failure_rolls_back_and_a_killed_rollout_resumes()
     for i in 1..=7 {
         assert_eq!(fleet.status(&format!("demo-{i}"))["state"], "live");
     }
+    // One release, one name: the same id in every host's status, in its
+    // audit log, and in the fleet's RELEASE column (issue 16 part 3).
+    let name = fleet.status("demo-1")["current_release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let digest = gantry::stamp::sha256_hex(&std::fs::read(&good).unwrap());
+    assert!(name.ends_with(&format!("-{}", &digest[..8])), "{name}");
+    assert!(
+        text.contains(&format!("every host is live on {name}")),
+        "{text}"
+    );
+    for i in 1..=7 {
+        let host = format!("demo-{i}");
+        assert_eq!(
+            fleet.status(&host)["current_release"],
+            name.as_str(),
+            "{host}"
+        );
+        let live = audit(&fleet, &host)
+            .lines()
+            .rfind(|l| l.contains("\"kind\":\"stage.live\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .unwrap();
+        assert_eq!(live["release"], name.as_str(), "{host}");
+        assert!(
+            fleet
+                .host_dir(&host)
+                .join(format!("releases/{name}.env"))
+                .exists(),
+            "{host}"
+        );
+    }
+    let table = String::from_utf8_lossy(&fleet.ctl_all(&["status"]).stdout).into_owned();
+    assert_eq!(table.matches(name.as_str()).count(), 7, "{table}");
     // The primary started only after the canary was live, the full wave
     // only after the primary.
     let canary_live = first_at(&audit(&fleet, "demo-1"), "stage.live", "").unwrap();

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use super::ledger;
 use super::metrics::{self, Snapshot};
 use crate::wire::history::{DEFAULT_LIMIT, History};
 
@@ -112,10 +113,19 @@ struct AuditPage {
     entries: Vec<crate::wire::AuditEntry>,
 }
 
+/// The files the endpoint reads: the ledger is computed from both.
+pub struct Files {
+    pub audit: PathBuf,
+    pub alerts: PathBuf,
+}
+
 /// What every request handler shares.
 struct Served {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     audit_path: PathBuf,
+    alerts_path: PathBuf,
+    /// The ledger `/metrics` last computed.
+    ledger: Arc<ledger::MetricsCache>,
     /// sha256 of the token: comparing fixed-length digests in constant time
     /// says nothing about the token's length or its first wrong byte.
     token_digest: Option<[u8; 32]>,
@@ -126,7 +136,7 @@ struct Served {
 pub async fn spawn(
     config: &HttpConfig,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    audit_path: PathBuf,
+    files: Files,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         anyhow::anyhow!(
@@ -137,7 +147,9 @@ pub async fn spawn(
     let bound = listener.local_addr()?;
     let served = Arc::new(Served {
         snapshots,
-        audit_path,
+        audit_path: files.audit,
+        alerts_path: files.alerts,
+        ledger: Arc::default(),
         token_digest: config.token.as_ref().map(|t| digest(t.as_bytes())),
     });
     tokio::spawn(serve(listener, served));
@@ -214,8 +226,33 @@ async fn respond(
     let response = match request.uri().path() {
         "/metrics" => {
             let snapshot = Arc::clone(&served.snapshots.borrow());
-            let page = metrics::render(&snapshot, chrono::Utc::now());
+            let mut page = metrics::render(&snapshot, chrono::Utc::now());
+            let (host, cache) = (snapshot.status.host.clone(), Arc::clone(&served.ledger));
+            let (audit, alerts) = (served.audit_path.clone(), served.alerts_path.clone());
+            let computed =
+                tokio::task::spawn_blocking(move || cache.report(&host, &audit, &alerts)).await;
+            if let Ok(report) = computed {
+                page.push_str(&ledger::render(&report));
+            }
             body(StatusCode::OK, metrics::CONTENT_TYPE, page.into_bytes())
+        }
+        "/api/v1/deploy/report" => {
+            let since = query_param(request.uri().query(), "since")
+                .unwrap_or(crate::wire::ledger::DEFAULT_SINCE);
+            match crate::wire::ledger::parse_since(since) {
+                Ok(window) => {
+                    let host = served.snapshots.borrow().status.host.clone();
+                    let window = window.map(|d| d.num_seconds().max(0) as u64);
+                    match report(&served, host, window).await {
+                        Ok(report) => json(&report),
+                        Err(message) => text(StatusCode::INTERNAL_SERVER_ERROR, message),
+                    }
+                }
+                Err(message) => text(
+                    StatusCode::BAD_REQUEST,
+                    format!("{}\n", message.replace("--since", "since")),
+                ),
+            }
         }
         "/api/v1/deploy/status" => {
             let snapshot = Arc::clone(&served.snapshots.borrow());
@@ -249,10 +286,23 @@ async fn respond(
         },
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /api/v1/deploy/status, /api/v1/deploy/history?limit=N, /api/v1/deploy/audit?limit=N\n".into(),
+            "not found: try /metrics, /api/v1/deploy/status, /api/v1/deploy/history?limit=N, /api/v1/deploy/audit?limit=N, /api/v1/deploy/report?since=30d\n".into(),
         ),
     };
     Ok(response)
+}
+
+/// The ledger, read on a blocking thread (whole files: the runtime's
+/// workers also run the agent's loop).
+async fn report(
+    served: &Served,
+    host: String,
+    since_s: Option<u64>,
+) -> Result<crate::wire::ledger::Report, String> {
+    let (audit, alerts) = (served.audit_path.clone(), served.alerts_path.clone());
+    tokio::task::spawn_blocking(move || ledger::read(&host, &audit, &alerts, since_s))
+        .await
+        .map_err(|_| "cannot read the audit log\n".to_string())
 }
 
 fn authorized(request: &Request<Incoming>, expected: &[u8; 32]) -> bool {

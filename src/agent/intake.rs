@@ -59,9 +59,16 @@ pub async fn check(command: Command, role: Role, probe: Option<&VenueProbe>) -> 
 fn check_now(command: &Command) -> Checked {
     Checked {
         asked: asked(command),
-        release: release_of(command).map(|(name, content)| CheckedRelease {
-            digest: crate::stamp::sha256_hex(content.as_bytes()),
-            verdict: parse_release(name, content),
+        release: release_of(command).map(|(name, content)| {
+            let digest = crate::stamp::sha256_hex(content.as_bytes());
+            let verdict = parse_release(name, content).and_then(|()| match &command.request {
+                Request::Submit {
+                    release: Some(given),
+                    ..
+                } => crate::wire::releases::named_id(given, &digest).map(|_| ()),
+                _ => Ok(()),
+            });
+            CheckedRelease { digest, verdict }
         }),
         venue: None,
     }
@@ -128,6 +135,24 @@ mod tests {
         assert_eq!(release.digest.len(), 64);
         let refusal = release.verdict.unwrap_err();
         assert!(refusal.contains("v2.env: line 2: TRADE_MODE"), "{refusal}");
+
+        // A name given at submit must be able to name a file.
+        let (_, named) = check(
+            command(Request::Submit {
+                name: "v2.env".into(),
+                content: "A=1\n".into(),
+                tier: crate::pipeline::Tier::Balanced,
+                commit: None,
+                promotion: None,
+                override_freeze: false,
+                release: Some("../../etc/x".into()),
+            }),
+            Role::Admin,
+            None,
+        )
+        .await;
+        let refusal = named.release.unwrap().verdict.unwrap_err();
+        assert!(refusal.starts_with("release name"), "{refusal}");
 
         let (_, status) = check(command(Request::Status), Role::Viewer, None).await;
         assert!(status.release.is_none());

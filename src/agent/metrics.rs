@@ -445,16 +445,16 @@ pub fn render(snapshot: &Snapshot, now: Time) -> String {
 /// A page being written. Writing to a `String` cannot fail, hence the
 /// ignored `write!` results.
 #[derive(Default)]
-struct Page(String);
+pub(super) struct Page(pub(super) String);
 
 impl Page {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = write!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
     }
 
     /// Label values must already be escaped.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.0.push_str(name);
         if !labels.is_empty() {
             self.0.push('{');
@@ -470,7 +470,7 @@ impl Page {
     }
 }
 
-use crate::prom::escape_label_value as escape;
+pub(super) use crate::prom::escape_label_value as escape;
 
 /// A float as the text format spells it (Go's strconv forms for the
 /// specials; Rust's shortest round-trip form otherwise).

@@ -20,6 +20,7 @@ mod driver;
 pub mod freeze;
 pub mod http;
 pub mod intake;
+mod ledger;
 mod lock;
 pub mod metrics;
 pub mod notify;
@@ -266,6 +267,7 @@ impl Agent {
             status: status_rx,
             pnl: pnl.clone(),
             audit_path: store.path("audit.jsonl"),
+            alerts_path: store.path("alerts.jsonl"),
             releases_dir: store.path("releases"),
             public_keys: Arc::new(config.public_keys.clone()),
             venue_probe: venue::VenueProbe::of(&config),
@@ -276,9 +278,12 @@ impl Agent {
         let serving = socket::serve(listener, hub);
         let (tracker, snapshots) = metrics::Tracker::new(&pipeline, &status_tx.borrow());
         if let Some(http) = config.http.clone() {
-            let audit_path = store.path("audit.jsonl");
+            let files = http::Files {
+                audit: store.path("audit.jsonl"),
+                alerts: store.path("alerts.jsonl"),
+            };
             let bound = clients
-                .spawn(async move { http::spawn(&http, snapshots, audit_path).await })
+                .spawn(async move { http::spawn(&http, snapshots, files).await })
                 .await??;
             eprintln!("gantry agent: read-only HTTP on http://{bound}/metrics");
         }

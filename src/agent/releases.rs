@@ -155,6 +155,16 @@ impl Agent {
     /// the candidate that brought it.
     pub(super) fn ensure_stored(&mut self, release: &ReleaseRef) -> anyhow::Result<()> {
         if self.store.has_release(&release.id) {
+            // An id is its content: a name given at submit that this host
+            // already keeps for other bytes is refused, never reused.
+            let stored = self.store.release_digest(&release.id)?;
+            if stored != release.digest {
+                anyhow::bail!(
+                    "release {} is already stored here with other content (sha256 {})",
+                    release.id,
+                    stored.get(..12).unwrap_or(&stored)
+                );
+            }
             return Ok(());
         }
         let candidate = self
@@ -168,13 +178,16 @@ impl Agent {
         Ok(())
     }
 
-    /// Names a received release (the same bytes are the same release); it
-    /// becomes the candidate only once the machine accepts its command.
+    /// Names a received release: the id it was sent with (`named`, the
+    /// same on every host), else the id its bytes already have here, else a
+    /// new `<UTC stamp>-<hash8>`. It becomes the candidate only once the
+    /// machine accepts its command.
     pub(super) fn make_candidate(
         &self,
         name: &str,
         content: &str,
         digest: String,
+        named: Option<String>,
         sent: Provenance<'_>,
     ) -> Candidate {
         let Provenance {
@@ -186,9 +199,8 @@ impl Agent {
         } = sent;
         let bytes = content.as_bytes().to_vec();
         let now = Utc::now();
-        let release_id = self
-            .store
-            .find_release(&digest)
+        let release_id = named
+            .or_else(|| self.store.find_release(&digest))
             .unwrap_or_else(|| format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &digest[..8]));
         let release = ReleaseRef {
             id: release_id.clone(),

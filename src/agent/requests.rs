@@ -293,6 +293,16 @@ impl Agent {
                 let releases = crate::wire::releases::of(&self.pipeline, &self.config.host);
                 return Answer::Now(Reply::ok(id, serde_json::to_value(releases).ok()));
             }
+            Op::Report { since_s } => {
+                // Sessions answer it off the loop; a reused id lands here.
+                let report = super::ledger::read(
+                    &self.config.host,
+                    self.audit.path(),
+                    &self.store.path("alerts.jsonl"),
+                    *since_s,
+                );
+                return Answer::Now(Reply::ok(id, serde_json::to_value(report).ok()));
+            }
             Op::ReleaseDiff { release, against } => {
                 // Sessions answer diffs themselves; a reused id lands here.
                 let diff = store::release_diff(
@@ -322,6 +332,7 @@ impl Agent {
                 commit,
                 promotion,
                 override_freeze,
+                release: given,
             } => {
                 if let Err(message) = verdict() {
                     self.audit_refusal(command, &actor, &reason, &message);
@@ -334,7 +345,11 @@ impl Agent {
                     commit,
                     promotion,
                 };
-                let candidate = self.make_candidate(name, content, digest, sent);
+                // Checked in the session (intake): a bad name never gets here.
+                let named = given
+                    .as_deref()
+                    .and_then(|g| crate::wire::releases::named_id(g, &digest).ok());
+                let candidate = self.make_candidate(name, content, digest, named, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 let now = Utc::now();
@@ -372,7 +387,7 @@ impl Agent {
                     commit: &None,
                     promotion: &None,
                 };
-                let candidate = self.make_candidate(name, content, digest, sent);
+                let candidate = self.make_candidate(name, content, digest, None, sent);
                 let release = candidate.release.clone();
                 incoming = Some(candidate);
                 Event::Smoke {

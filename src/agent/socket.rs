@@ -49,6 +49,8 @@ pub struct Hub {
     /// The last hour of PnL, for a session's snapshot (the agent records).
     pub pnl: Arc<std::sync::Mutex<crate::wire::pnl::PnlHistory>>,
     pub audit_path: std::path::PathBuf,
+    /// alerts.jsonl, for the ledger (`report`).
+    pub alerts_path: std::path::PathBuf,
     /// Where releases are stored, for diffs answered in the session.
     pub releases_dir: std::path::PathBuf,
     /// Keys whose values a diff may show ([releases] public_keys).
@@ -447,6 +449,15 @@ async fn session<R, W>(
                 let (path, n) = (hub.audit_path.clone(), (*n).min(10_000));
                 answer_from_files(&out, &command.id, permit, move |id| {
                     Reply::ok(id, serde_json::to_value(super::audit::tail(&path, n)).ok())
+                });
+                continue;
+            }
+            wire::Request::Report { since_s } if !id_used_for_status => {
+                let (host, since_s) = (hub.host.clone(), *since_s);
+                let (audit, alerts) = (hub.audit_path.clone(), hub.alerts_path.clone());
+                answer_from_files(&out, &command.id, permit, move |id| {
+                    let report = super::ledger::read(&host, &audit, &alerts, since_s);
+                    Reply::ok(id, serde_json::to_value(report).ok())
                 });
                 continue;
             }

@@ -173,6 +173,11 @@ impl Store {
         Ok(())
     }
 
+    /// The sha256 of a stored release's bytes.
+    pub fn release_digest(&self, id: &str) -> io::Result<String> {
+        Ok(crate::stamp::sha256_hex(&fs::read(self.release_path(id))?))
+    }
+
     pub fn has_release(&self, id: &str) -> bool {
         self.release_path(id).exists()
     }

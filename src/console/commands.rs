@@ -10,6 +10,8 @@ pub enum TypedCommand {
     Open(DialogKind),
     /// Every host's emergency stop at once.
     FleetStop,
+    /// The hosts grouped by the release they serve, in the footer.
+    Releases,
     Quit,
 }
 
@@ -35,7 +37,7 @@ const fn on_host(name: &'static str, desc: &'static str, kind: DialogKind) -> Co
 /// The `:` commands, in the order help and the unknown-command message
 /// list them. A command with `[HOST]` acts on that host (selecting it),
 /// else on the selected one.
-pub const COMMANDS: [CommandSpec; 8] = [
+pub const COMMANDS: [CommandSpec; 9] = [
     on_host("approve", "approve canary → live", DialogKind::Approve),
     on_host(
         "rollback",
@@ -64,6 +66,12 @@ pub const COMMANDS: [CommandSpec; 8] = [
         "restore the known-good release to live after a halt",
         DialogKind::Restore,
     ),
+    CommandSpec {
+        name: "releases",
+        args: "",
+        desc: "the hosts grouped by the release they serve",
+        does: TypedCommand::Releases,
+    },
     CommandSpec {
         name: "quit",
         args: "",

@@ -19,8 +19,12 @@ pub mod audit_focus;
 pub mod commands;
 pub mod keymap;
 pub mod layout;
+pub mod ledger;
+mod link_events;
 pub mod order;
+pub mod picker;
 pub mod preflight;
+pub mod release_groups;
 pub mod requests;
 pub mod rollout;
 pub mod signals;
@@ -360,6 +364,38 @@ fn perform(
                     Err(e) => Err(e),
                 };
                 let _ = tx.send(Msg::DiffLoaded(host, result)).await;
+            });
+        }
+        Command::LoadReleases { host } => {
+            let Some(handle) = handles.get(host).cloned() else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = match handle.ask(Request::Releases, None, None).await {
+                    Ok(reply) if reply.ok => serde_json::from_value(reply.data.unwrap_or_default())
+                        .map(Box::new)
+                        .map_err(|e| e.to_string()),
+                    Ok(reply) => Err(reply.error.unwrap_or_default()),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(Msg::ReleasesLoaded(host, result)).await;
+            });
+        }
+        Command::LoadReport { host, since_s } => {
+            let Some(handle) = handles.get(host).cloned() else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let result = match handle.ask(Request::Report { since_s }, None, None).await {
+                    Ok(reply) if reply.ok => serde_json::from_value(reply.data.unwrap_or_default())
+                        .map(Box::new)
+                        .map_err(|e| e.to_string()),
+                    Ok(reply) => Err(reply.error.unwrap_or_default()),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(Msg::ReportLoaded(host, result)).await;
             });
         }
     }

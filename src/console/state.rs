@@ -303,6 +303,8 @@ pub struct Dialog {
     /// For approve: exactly what is approved.
     pub awaiting: Option<Awaiting>,
     pub diff: Option<Result<Vec<DiffLine>, String>>,
+    /// For rollback: where to (`picker.rs`).
+    pub picker: Option<super::picker::ReleasePicker>,
     pub reason: Input,
     pub confirm: Input,
     pub field: Field,
@@ -328,6 +330,7 @@ impl Dialog {
             kind,
             awaiting,
             diff: None,
+            picker: (kind == DialogKind::Rollback).then(super::picker::ReleasePicker::default),
             reason: Input::default(),
             confirm: Input::default(),
             field: Field::Reason,
@@ -422,6 +425,8 @@ pub struct Model {
     /// The rollout order, from the hosts file's `waves`; empty without
     /// one (then the order the hosts first name their waves).
     pub waves: Vec<String>,
+    /// The `R` view, while open (`ledger.rs`).
+    pub ledger: Option<super::ledger::LedgerView>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -459,6 +464,7 @@ impl Model {
             user: None,
             audit_focus: None,
             waves: Vec::new(),
+            ledger: None,
         }
     }
 

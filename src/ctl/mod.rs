@@ -6,6 +6,7 @@
 //! - `--host NAME`: one host over SSH (`remote.rs`), with the same output
 //!   and exit statuses as the local form;
 //! - `--hosts FILE` alone: the fleet, for `status` (`status_all.rs`),
+//!   `report` (`report_all.rs`),
 //!   `drill` (`drill_all.rs`) and `rollout` (`rollout/`).
 //!
 //! This file turns a command into a request; `report.rs` prints the reply.
@@ -28,6 +29,7 @@ pub mod history;
 mod releases;
 mod remote;
 mod report;
+mod report_all;
 pub mod rollout;
 mod status_all;
 
@@ -74,6 +76,10 @@ pub struct ReleaseArgs {
     /// Deploy inside an active freeze window (admin; the reason is audited on every host).
     #[arg(long)]
     pub override_freeze: bool,
+    /// The release's name on every host it reaches: the id becomes
+    /// NAME-<sha256 prefix> (letters, digits, '.', '_', '-').
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 impl ReleaseArgs {
@@ -84,6 +90,11 @@ impl ReleaseArgs {
             .parse()
             .map_err(|e: String| fail(Code::Usage, e))?;
         let (name, content) = read_release(&self.envfile)?;
+        if let Some(given) = &self.name {
+            let digest = crate::stamp::sha256_hex(content.as_bytes());
+            crate::wire::releases::named_id(given, &digest)
+                .map_err(|e| fail(Code::Usage, format!("--name: {e}")))?;
+        }
         Ok((name, content, tier))
     }
 }
@@ -115,6 +126,14 @@ pub enum CtlCommand {
     /// The releases that served live on this host, newest first: when, how
     /// each ended, and which `rollback --to` may go to.
     Releases,
+    /// The risk ledger from the audit log: deploys, lead time, change-failure
+    /// rate, recovery time, failures caught per stage, approvals, drills,
+    /// alerts. With --hosts and no --host: per host and fleet totals.
+    Report {
+        /// The window: 30d, 12h, 2w, … or `all`.
+        #[arg(long, default_value = crate::wire::ledger::DEFAULT_SINCE)]
+        since: String,
+    },
     /// Emergency stop: halt, stop the service, run the kill command, then
     /// wait until the venue is verified flat. Exit 0 only if it is.
     Estop {
@@ -244,6 +263,9 @@ async fn on_fleet(
 ) -> anyhow::Result<()> {
     match &command {
         CtlCommand::Status => status_all::run(fleet.targets, args.json).await,
+        CtlCommand::Report { since } => {
+            report_all::run(fleet.targets, report_request(since)?, args.json).await
+        }
         CtlCommand::Drill { reason } => {
             drill_all::run(fleet.targets, reason, operator, args.json).await
         }
@@ -258,6 +280,7 @@ async fn on_fleet(
                 commit: release.commit.clone(),
                 promotion: release.promotion.clone(),
                 override_freeze: release.override_freeze,
+                given_name: release.name.clone(),
             };
             rollout::run(rollout::waves(fleet), release, operator, args.json).await
         }
@@ -267,7 +290,7 @@ async fn on_fleet(
         }
         _ => Err(fail(
             Code::Usage,
-            "with --hosts and no --host, only status, drill, rollout and estop run on every host; name one with --host",
+            "with --hosts and no --host, only status, report, drill, rollout and estop run on every host; name one with --host",
         )),
     }
 }
@@ -290,6 +313,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
                     commit: release.commit.clone(),
                     promotion: release.promotion.clone(),
                     override_freeze: release.override_freeze,
+                    release: release.name.clone(),
                 },
                 Some(release.reason.clone()),
             )
@@ -316,6 +340,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Releases => (Request::Releases, None),
+        CtlCommand::Report { since } => (report_request(since)?, None),
         CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,
@@ -372,6 +397,14 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
             Some(AuditAction::Verify) => (Request::AuditVerify, None),
             None => (Request::AuditTail { n: *tail }, None),
         },
+    })
+}
+
+/// `report --since S`, checked before anything is sent.
+fn report_request(since: &str) -> anyhow::Result<Request> {
+    let window = crate::wire::ledger::parse_since(since).map_err(|e| fail(Code::Usage, e))?;
+    Ok(Request::Report {
+        since_s: window.map(|d| d.num_seconds().max(0) as u64),
     })
 }
 

@@ -47,6 +47,12 @@ fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> 
             let history: crate::wire::history::History = serde_json::from_value(data.clone())?;
             print!("{}", history::render(&history, chrono::Utc::now()));
         }
+        CtlCommand::Report { .. } => {
+            let report: crate::wire::ledger::Report = serde_json::from_value(data.clone())?;
+            for line in crate::wire::ledger::text::lines(&report) {
+                println!("{line}");
+            }
+        }
         CtlCommand::Releases => {
             let list: crate::wire::releases::Releases = serde_json::from_value(data.clone())?;
             print!("{}", releases::render(&list));

@@ -526,6 +526,9 @@ async fn submit(
                     commit: None,
                     promotion: None,
                     override_freeze: false,
+                    // One name on every demo host: the file's, e.g.
+                    // good-ae98c27c.
+                    release: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
                 },
                 Some(reason.into()),
                 Some(OPERATOR),

@@ -30,6 +30,8 @@ pub enum Action {
     Filter,
     Command,
     Help,
+    /// The selected host's risk ledger, full screen.
+    Report,
     /// Enter in a dialog or prompt.
     Submit,
     /// Esc: close the dialog, prompt or help screen without acting.
@@ -47,7 +49,7 @@ pub enum Action {
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 21] = [
+pub(super) const ACTIONS: [(Action, &str); 22] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -63,6 +65,7 @@ pub(super) const ACTIONS: [(Action, &str); 21] = [
     (Action::Filter, "filter"),
     (Action::Command, "command"),
     (Action::Help, "help"),
+    (Action::Report, "report"),
     (Action::Submit, "submit"),
     (Action::Cancel, "cancel"),
     (Action::NextField, "next_field"),
@@ -132,10 +135,18 @@ pub enum Mode {
     Prompt,
     /// The `?` help screen.
     Help,
+    /// The `R` view: a host's risk ledger, full screen.
+    Report,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Normal, Mode::Dialog, Mode::Prompt, Mode::Help];
+    pub const ALL: [Mode; 5] = [
+        Mode::Normal,
+        Mode::Dialog,
+        Mode::Prompt,
+        Mode::Help,
+        Mode::Report,
+    ];
 
     /// The table name in a keymap file.
     pub fn name(self) -> &'static str {
@@ -144,6 +155,7 @@ impl Mode {
             Mode::Dialog => "dialog",
             Mode::Prompt => "prompt",
             Mode::Help => "help",
+            Mode::Report => "report",
         }
     }
 
@@ -152,7 +164,7 @@ impl Mode {
     pub(super) fn exit(self) -> Action {
         match self {
             Mode::Normal => Action::Quit,
-            Mode::Dialog | Mode::Prompt | Mode::Help => Action::Cancel,
+            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Report => Action::Cancel,
         }
     }
 }

@@ -35,6 +35,9 @@ pub(super) fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
         return Vec::new();
     }
     let mut commands = Vec::new();
+    if kind == DialogKind::Rollback {
+        commands.push(Command::LoadReleases { host });
+    }
     if let Some(a) = &awaiting
         && kind == DialogKind::Approve
     {
@@ -93,6 +96,16 @@ pub(super) fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEven
             model.dialog = None;
             Vec::new()
         }
+        Some(Action::Up | Action::Down) => {
+            if let Some(picker) = &mut dialog.picker {
+                if action == Some(Action::Up) {
+                    picker.up();
+                } else {
+                    picker.down();
+                }
+            }
+            Vec::new()
+        }
         Some(Action::NextField) => {
             if dialog.kind.needs_typed_confirmation() {
                 dialog.field = dialog.field.next();
@@ -139,7 +152,9 @@ pub(super) fn dialog_key(model: &mut Model, action: Option<Action>, key: KeyEven
                     },
                     None => return Vec::new(),
                 },
-                DialogKind::Rollback => Request::Rollback { to: None },
+                DialogKind::Rollback => Request::Rollback {
+                    to: dialog.picker.as_ref().and_then(|p| p.target()),
+                },
                 DialogKind::EmergencyStop => Request::Estop,
                 DialogKind::Drill => Request::Drill,
                 DialogKind::Rearm => Request::Rearm,
@@ -242,7 +257,7 @@ pub(super) fn fleet_stop_key(
                     .iter()
                     .filter_map(|c| match c {
                         Command::Ask { ticket, .. } => Some(*ticket),
-                        Command::LoadDiff { .. } => None,
+                        _ => None,
                     })
                     .collect();
             }

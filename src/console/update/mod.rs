@@ -15,11 +15,11 @@ use dialogs::{dialog_key, fleet_stop_key, open_dialog, open_fleet_stop};
 use super::commands::{self, Parsed, TypedCommand};
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
-use super::state::{AUDIT_KEPT, AuditFocus, DialogKind, Link, Model, Phase, Prompt, PromptKind};
+use super::ledger::{self, LedgerView};
+use super::state::{AUDIT_KEPT, AuditFocus, DialogKind, Model, Phase, Prompt, PromptKind};
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
-use crate::wire::pnl::PnlHistory;
-use crate::wire::{AgentMsg, Reply, Request, StateWord};
+use crate::wire::{Reply, Request};
 
 #[derive(Debug)]
 pub enum Msg {
@@ -34,6 +34,10 @@ pub enum Msg {
     /// from sending (the shell's clock: `update` reads none).
     Replied(u64, Result<Reply, String>, std::time::Duration),
     DiffLoaded(usize, Result<Vec<DiffLine>, String>),
+    /// A host's `releases` answer, for the rollback dialog's picker.
+    ReleasesLoaded(usize, Result<Box<crate::wire::releases::Releases>, String>),
+    /// A host's risk ledger for the `R` view, or why there is none.
+    ReportLoaded(usize, Result<Box<crate::wire::ledger::Report>, String>),
     /// The host was heard at this time (its link's last message, a
     /// heartbeat included): the shell reads it off the link.
     Heard(usize, DateTime<Utc>),
@@ -55,12 +59,18 @@ pub enum Command {
         release: String,
         against: Option<String>,
     },
+    /// Ask `host` which releases a rollback may go to (`Msg::ReleasesLoaded`).
+    LoadReleases { host: usize },
+    /// Ask `host` for its risk ledger (`Msg::ReportLoaded`).
+    LoadReport { host: usize, since_s: Option<u64> },
 }
 
 pub fn mode(model: &Model) -> Mode {
     // An open audit entry reads like help: Esc closes, j k scroll.
     if model.help || model.audit_open() {
         Mode::Help
+    } else if model.ledger.is_some() {
+        Mode::Report
     } else if model.dialog.is_some() || model.fleet_stop.is_some() {
         Mode::Dialog
     } else if model.prompt.is_some() {
@@ -92,7 +102,7 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Link(host, event, at) => {
-            link_event(model, host, event, at);
+            super::link_events::apply(model, host, event, at);
             Vec::new()
         }
         Msg::Replied(ticket, result, took) => {
@@ -112,6 +122,22 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
                 && dialog.host == host
             {
                 dialog.diff = Some(diff);
+            }
+            Vec::new()
+        }
+        Msg::ReleasesLoaded(host, releases) => {
+            if let Some(dialog) = &mut model.dialog
+                && dialog.host == host
+                && let Some(picker) = &mut dialog.picker
+            {
+                picker.answer = Some(releases);
+                picker.selected = 0;
+            }
+            Vec::new()
+        }
+        Msg::ReportLoaded(host, report) => {
+            if let Some(view) = &mut model.ledger {
+                view.answered(host, report);
             }
             Vec::new()
         }
@@ -181,112 +207,9 @@ fn result_of(asked: &super::requests::Asked) -> Option<bool> {
         .map(|a| a.reply.as_ref().is_ok_and(|r| r.ok))
 }
 
-fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<Utc>) {
-    let Some(host) = model.hosts.get_mut(index) else {
-        return;
-    };
-    match event {
-        LinkEvent::Connecting { attempt } => {
-            if !matches!(host.link, Link::Down { .. }) {
-                host.link = Link::Connecting { attempt };
-            }
-        }
-        LinkEvent::Up { role } => {
-            host.role = Some(role);
-            host.link = Link::Up { rtt: None };
-            host.heard_at = Some(now);
-        }
-        LinkEvent::Rtt(rtt) => {
-            if let Link::Up { rtt: slot } = &mut host.link {
-                *slot = Some(rtt);
-            }
-        }
-        LinkEvent::Down { error, retry_in } => {
-            host.link = Link::Down {
-                error,
-                retry_at: now + chrono::Duration::from_std(retry_in).unwrap_or_default(),
-            };
-        }
-        LinkEvent::Message(msg) => {
-            host.heard_at = Some(now);
-            match msg {
-                AgentMsg::Heartbeat { .. } => {}
-                AgentMsg::Snapshot { status, audit, pnl } => {
-                    host.pnl = PnlHistory::from_points(&pnl);
-                    track_pnl(host, &status, now);
-                    host.took_status(*status, now);
-                    for entry in audit {
-                        let known = model
-                            .audit
-                            .iter()
-                            .any(|(h, e)| *h == index && e.seq == entry.seq);
-                        if !known {
-                            model.audit.push_back((index, entry));
-                        }
-                    }
-                    sort_and_trim(model);
-                }
-                AgentMsg::State { status } => {
-                    track_pnl(host, &status, now);
-                    host.took_status(*status, now);
-                }
-                AgentMsg::Health { checks, .. } => {
-                    if let Some(status) = &mut host.status {
-                        status.checks = checks;
-                        host.checks_at = Some(now);
-                    }
-                    if let Some(pnl) = host.check_value("pnl")
-                        && !matches!(host.state(), StateWord::Halted | StateWord::Idle)
-                    {
-                        host.pnl.record(now, pnl);
-                    }
-                }
-                AgentMsg::Audit { entry } => {
-                    if let Some(dialog) = &mut model.dialog
-                        && dialog.host == index
-                        && entry.kind == dialog.kind.audit_kind()
-                        && !matches!(dialog.phase, Phase::Editing)
-                        && dialog.audit.is_none()
-                    {
-                        dialog.audit = Some(entry.clone());
-                    }
-                    model.audit.push_back((index, *entry));
-                    sort_and_trim(model);
-                }
-                AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
-            }
-        }
-    }
-}
-
-/// A new status and the sparkline: a halt (or idle after it) clears the
-/// old line, since the service that drew it is stopped; otherwise the PnL
-/// check's value is a sample.
-fn track_pnl(host: &mut super::state::HostView, status: &crate::wire::Status, now: DateTime<Utc>) {
-    if matches!(status.state, StateWord::Halted | StateWord::Idle) {
-        host.pnl.clear();
-        return;
-    }
-    let value = (status.checks.iter())
-        .find(|c| c.name.contains("pnl"))
-        .and_then(|c| c.value);
-    if let Some(value) = value {
-        host.pnl.record(now, value);
-    }
-}
-
-fn sort_and_trim(model: &mut Model) {
-    model
-        .audit
-        .make_contiguous()
-        .sort_by(|a, b| a.1.at.cmp(&b.1.at));
-    while model.audit.len() > AUDIT_KEPT {
-        model.audit.pop_front();
-    }
-}
-
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
-    if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
+    if model.dialog.is_some() || model.fleet_stop.is_some() || model.help || model.ledger.is_some()
+    {
         return;
     }
     match mouse.kind {
@@ -343,6 +266,12 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
             }
             Vec::new()
         }
+        Mode::Report => {
+            if action == Some(Action::Cancel) {
+                model.ledger = None;
+            }
+            Vec::new()
+        }
         Mode::Prompt => prompt_key(model, action, key),
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
@@ -392,6 +321,17 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
             model.flash = Some(format!("hosts sorted by {}", model.sort.label()));
         }
         Action::Help => model.help = true,
+        Action::Report => {
+            // The selected host's ledger, asked for now; the view waits.
+            let host = model.selected;
+            if host < model.hosts.len() {
+                model.ledger = Some(LedgerView::asking(host, model.now));
+                return vec![Command::LoadReport {
+                    host,
+                    since_s: Some(ledger::WINDOW_S),
+                }];
+            }
+        }
         Action::Filter => {
             model.prompt = Some(Prompt {
                 kind: PromptKind::Filter,
@@ -484,6 +424,11 @@ fn run_command(model: &mut Model, text: &str) -> Vec<Command> {
         TypedCommand::Open(kind) => open_dialog(model, kind),
         TypedCommand::FleetStop => {
             open_fleet_stop(model);
+            Vec::new()
+        }
+        TypedCommand::Releases => {
+            let groups = super::release_groups::ReleaseGroups::of(&model.hosts);
+            model.flash = Some(groups.summary(&model.hosts));
             Vec::new()
         }
         TypedCommand::Quit => {

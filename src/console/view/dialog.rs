@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::{age, centered, evidence};
+use crate::console::picker::ReleasePicker;
 use crate::console::preflight;
 use crate::console::requests::{Asked, Standing};
 use crate::console::state::{Dialog, DialogKind, Field, HostView, Link, Model, Phase};
@@ -28,7 +29,13 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
     let mut tail: Vec<Line> = Vec::new();
     let what = match dialog.kind {
         DialogKind::Approve => format!("Approve canary → live on {name}."),
-        DialogKind::Rollback => format!("Roll {name} back to its known-good release now."),
+        DialogKind::Rollback => match dialog.picker.as_ref().and_then(|p| p.target()) {
+            Some(to) => format!(
+                "Roll {name} back to release {} now; it becomes the known-good.",
+                inert(&to)
+            ),
+            None => format!("Roll {name} back to its known-good release now."),
+        },
         DialogKind::EmergencyStop => {
             format!(
                 "EMERGENCY STOP {name}: halt, stop the service, run the kill command (cancel, flatten), verify the venue is flat."
@@ -57,6 +64,9 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, dialog: &Dialog, theme: &Th
             )),
             theme.muted,
         ));
+    }
+    if let Some(picker) = &dialog.picker {
+        releases(&mut tail, picker, theme);
     }
     if let Some(a) = &dialog.awaiting {
         body.push(Line::styled(
@@ -466,4 +476,39 @@ pub(super) fn boxed(
             .wrap(Wrap { trim: false }),
         area,
     );
+}
+
+/// The rollback's picker: the known-good first, then every release that
+/// passed live here, the chosen one marked.
+fn releases(lines: &mut Vec<Line>, picker: &ReleasePicker, theme: &Theme) {
+    match &picker.answer {
+        None => lines.push(Line::styled(
+            "asking which releases it may go back to…",
+            theme.muted,
+        )),
+        Some(Err(e)) => lines.push(Line::styled(
+            inert(&format!(
+                "releases unavailable ({e}): Enter rolls back to the known-good"
+            )),
+            theme.state_failed,
+        )),
+        Some(Ok(_)) => {
+            lines.push(Line::styled("back to (↑ ↓):", theme.muted));
+            // Eight lines at most, scrolled so the chosen one shows.
+            let first = picker.selected.saturating_sub(7);
+            for (i, choice) in picker.choices().iter().enumerate().skip(first).take(8) {
+                let chosen = i == picker.selected;
+                let text = format!(
+                    "{} {:<28} {}",
+                    if chosen { "▶" } else { " " },
+                    inert(&choice.release),
+                    inert(&choice.note)
+                );
+                lines.push(Line::styled(
+                    text,
+                    if chosen { theme.selection } else { theme.text },
+                ));
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
 use super::{age, bar, clock, state_style};
 use crate::console::layout;
+use crate::console::release_groups::ReleaseGroups;
 use crate::console::rollout::{Rollout, Standing};
 use crate::console::state::{HostView, Link, Model};
 use crate::console::theme::Theme;
@@ -53,12 +54,13 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     let wide = area.width >= 110;
     let order = model.order();
     let first = layout::first_row(model.selected_row(), area.height);
+    let groups = ReleaseGroups::of(&model.hosts);
     // Only the rows that fit are built: a thousand hosts cost a screenful.
     let rows: Vec<Row> = order
         .iter()
         .skip(first)
         .take(usize::from(area.height.saturating_sub(3)).max(1))
-        .map(|&i| row(model, theme, i, &model.hosts[i], wide))
+        .map(|&i| row(model, theme, &groups, i, &model.hosts[i], wide))
         .collect();
     let mut header = vec!["  HOST"];
     if wide {
@@ -185,7 +187,14 @@ fn data_age(
     }
 }
 
-fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) -> Row<'a> {
+fn row<'a>(
+    model: &Model,
+    theme: &Theme,
+    groups: &ReleaseGroups,
+    i: usize,
+    host: &HostView,
+    wide: bool,
+) -> Row<'a> {
     let marker = if i == model.selected { "▶ " } else { "  " };
     let stale = host.stale_for(model.now);
     let name = Cell::from(format!("{marker}{}", inert(&host.name)));
@@ -210,6 +219,9 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 .filter(|_| status.state != StateWord::Idle)
                 .map(|r| release_text(r, wide))
                 .unwrap_or("—");
+            // Not the release most of the fleet serves: marked first, so
+            // a narrow column still shows it.
+            let odd = groups.is_odd(i);
             // On stale data the countdown stands where the host went
             // silent (`soak_left`), drawn in the stale style below.
             let soak = match host.soak_left(model.now) {
@@ -246,7 +258,15 @@ fn row<'a>(model: &Model, theme: &Theme, i: usize, host: &HostView, wide: bool) 
                 Some(_) => Cell::from(text).style(theme.stale),
                 None => Cell::from(text),
             };
-            cells.push(quiet(inert(release)));
+            cells.push(if odd {
+                Cell::from(format!("≠{}", inert(release))).style(if stale.is_some() {
+                    theme.stale
+                } else {
+                    theme.state_attention
+                })
+            } else {
+                quiet(inert(release))
+            });
             cells.push(Cell::from(stage_label(status, wide)).style(state_style));
             cells.push(quiet(soak));
             cells.push(Cell::from(gates).style(if stale.is_some() {

@@ -9,6 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::console::release_groups::ReleaseGroups;
 use crate::console::state::Model;
 use crate::console::theme::Theme;
 use crate::text::inert;
@@ -35,6 +36,14 @@ pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) 
     count(counts.stale, "stale", theme.stale);
     count(counts.drill_overdue, "drill overdue", theme.state_attention);
     count(counts.frozen, "frozen", theme.state_attention);
+    // More than one release served: the fleet is split (`:releases`).
+    let releases = ReleaseGroups::of(&model.hosts).groups.len();
+    if releases > 1 {
+        spans.push(Span::styled(
+            format!("· {releases} releases "),
+            theme.state_attention,
+        ));
+    }
     spans.push(Span::styled(format!("· {} ", you(model)), theme.text));
     spans.push(Span::styled(
         format!("· {} UTC", model.now.format("%H:%M:%S")),

@@ -43,6 +43,7 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme, scroll: u1
     let mut keys = section(&[(Mode::Normal, "fleet"), (Mode::Dialog, "dialogs")]);
     let mut rest = section(&[
         (Mode::Prompt, "/ filter and : command"),
+        (Mode::Report, "the risk ledger (R)"),
         (Mode::Help, "this help"),
     ]);
     rest.push(Line::styled(

@@ -18,6 +18,7 @@
 //!  footer.rs   a approve  r rollback  E emergency stop  …  (or / : typed, or a flash)
 //!  dialog.rs  an action's dialog, drawn over the rest
 //!  fleet_stop.rs  the fleet stop's dialog and each host's progress
+//!  ledger.rs  the `R` view: a host's risk ledger, full screen
 //!  help.rs    the `?` screen, drawn over the rest
 //!  audit_entry.rs  one audit entry whole (Enter on the focused audit pane)
 //! ```
@@ -35,6 +36,7 @@ mod footer;
 mod gauges;
 mod header;
 mod help;
+mod ledger;
 
 use std::time::Duration;
 
@@ -66,6 +68,9 @@ pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
     }
     if let Some(scroll) = model.audit_focus.and_then(|f| f.open) {
         audit_entry::draw(frame, model, theme, scroll);
+    }
+    if let Some(view) = &model.ledger {
+        ledger::draw(frame, model, view, theme);
     }
     if model.help {
         help::draw(frame, keymap, theme, model.help_scroll);

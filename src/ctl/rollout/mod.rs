@@ -83,6 +83,8 @@ pub struct Release {
     pub commit: Option<String>,
     pub promotion: Option<String>,
     pub override_freeze: bool,
+    /// `--name`: the release's name on every host.
+    pub given_name: Option<String>,
 }
 
 /// One wave: its name and its hosts, in file order.
@@ -152,7 +154,47 @@ fn promotion(wave: &str, id: &str, user: Option<&str>) -> String {
 struct Rollout {
     id: String,
     release: Release,
+    /// The release's id on every host it is sent to (`release_name`).
+    release_id: String,
     operator: String,
+}
+
+/// One name for the release on every host: `--name` if given; else the
+/// id a host already knows this content by (an earlier, killed run of this
+/// rollout, or a deploy by hand), first in wave order; else a new
+/// `<UTC stamp>-<hash8>`, as an agent would make up.
+fn release_name(
+    given: Option<&str>,
+    known: &[Option<String>],
+    digest: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, String> {
+    if let Some(given) = given {
+        return crate::wire::releases::named_id(given, digest);
+    }
+    Ok(known.iter().flatten().next().cloned().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            now.format("%Y%m%dT%H%M%SZ"),
+            digest.get(..8).unwrap_or(digest)
+        )
+    }))
+}
+
+/// The id a host knows `digest` by: serving, deploying, or in its history.
+fn known_id(status: &Status, history: &[HistoryEntry], digest: &str) -> Option<String> {
+    let serving = (status.current_digest.as_deref() == Some(digest))
+        .then(|| status.current_release.clone())
+        .flatten();
+    let deploying = (status.deploy_digest.as_deref() == Some(digest))
+        .then(|| status.deploy_release.clone())
+        .flatten();
+    serving.or(deploying).or_else(|| {
+        history
+            .iter()
+            .find(|e| e.digest == digest)
+            .map(|e| e.release.clone())
+    })
 }
 
 type Client = WireClient<russh::ChannelStream<russh::client::Msg>>;
@@ -186,28 +228,46 @@ async fn look_with(client: &mut Client) -> Result<(Status, Vec<HistoryEntry>), S
 }
 
 async fn standing_of(target: &Target, rollout: &Rollout) -> Result<(Standing, Status), String> {
-    let (_session, mut client) = connect(target).await?;
-    let (status, history) = look_with(&mut client).await?;
-    Ok((
-        standing(&status, &history, &rollout.release.digest, &rollout.id),
-        status,
-    ))
+    let (standing, status, _) = look_at(target, &rollout.id, &rollout.release.digest).await?;
+    Ok((standing, status))
 }
 
-/// Every host's standing; a host that does not answer is left out (the
-/// waves will try it again).
-async fn survey(waves: &[Wave], rollout: &Arc<Rollout>) -> BTreeMap<String, Standing> {
+/// A host's standing in rollout `id`, its status, and the id it knows
+/// `digest` by.
+async fn look_at(
+    target: &Target,
+    id: &str,
+    digest: &str,
+) -> Result<(Standing, Status, Option<String>), String> {
+    let (_session, mut client) = connect(target).await?;
+    let (status, history) = look_with(&mut client).await?;
+    let known = known_id(&status, &history, digest);
+    Ok((standing(&status, &history, digest, id), status, known))
+}
+
+/// Every host's standing (a host that does not answer is left out: the
+/// waves will try it again), and the ids hosts know the release by, in
+/// wave order.
+async fn survey(
+    waves: &[Wave],
+    id: &str,
+    digest: &str,
+) -> (BTreeMap<String, Standing>, Vec<Option<String>>) {
     let targets: Vec<Target> = waves.iter().flat_map(|w| w.hosts.iter().cloned()).collect();
     let seen = futures_join(targets.iter().cloned().map(|target| {
-        let rollout = rollout.clone();
-        async move { standing_of(&target, &rollout).await }
+        let (id, digest) = (id.to_string(), digest.to_string());
+        async move { look_at(&target, &id, &digest).await }
     }))
     .await;
-    targets
-        .into_iter()
-        .zip(seen)
-        .filter_map(|(target, seen)| seen.ok().map(|(standing, _)| (target.name, standing)))
-        .collect()
+    let mut known = Vec::new();
+    let mut standings = BTreeMap::new();
+    for (target, seen) in targets.into_iter().zip(seen) {
+        if let Ok((standing, _, name)) = seen {
+            standings.insert(target.name, standing);
+            known.push(name);
+        }
+    }
+    (standings, known)
 }
 
 /// Awaits futures concurrently (bounded), results in order.
@@ -262,14 +322,27 @@ pub async fn run(
     operator: &str,
     as_json: bool,
 ) -> anyhow::Result<()> {
+    let id = rollout_id(&release.digest, &waves);
+    // Read every host before acting: an earlier run's decision stands, and
+    // a name a host already knows the release by is kept.
+    let (standings, known) = survey(&waves, &id, &release.digest).await;
+    let release_id = release_name(
+        release.given_name.as_deref(),
+        &known,
+        &release.digest,
+        chrono::Utc::now(),
+    )
+    .map_err(|e| fail(Code::Usage, format!("--name: {e}")))?;
     let rollout = Arc::new(Rollout {
-        id: rollout_id(&release.digest, &waves),
+        id,
         release,
+        release_id,
         operator: operator.to_string(),
     });
     println!(
-        "rollout of {} (sha256 {}) in {} waves: {} [{}]",
+        "rollout of {} as {} (sha256 {}) in {} waves: {} [{}]",
         inert(&rollout.release.name),
+        inert(&rollout.release_id),
         &rollout.release.digest[..12],
         waves.len(),
         waves
@@ -279,8 +352,6 @@ pub async fn run(
             .join(" → "),
         rollout.id
     );
-    // Read every host before acting: an earlier run's decision stands.
-    let standings = survey(&waves, &rollout).await;
     if let Some(decision) = decide(&waves, &standings) {
         let wave = &waves[decision.wave];
         println!(
@@ -328,7 +399,7 @@ pub async fn run(
     }
     let message = format!(
         "rollout complete: every host is live on {}",
-        rollout.release.name
+        rollout.release_id
     );
     finish(true, message, report, as_json)
 }
@@ -399,6 +470,21 @@ mod tests {
         regrouped[2].hosts.push(moved);
         assert_ne!(id, rollout_id("ab", &regrouped));
         let p = promotion("canary", &id, None);
+        // One name: --name, else what a host knows it by, else new.
+        let digest = "ab12cd34".repeat(8);
+        let now = chrono::Utc::now();
+        let known = [None, Some("20261101T000000Z-ab12cd34".to_string())];
+        assert_eq!(
+            release_name(Some("v7"), &known, &digest, now).unwrap(),
+            "v7-ab12cd34"
+        );
+        assert_eq!(
+            release_name(None, &known, &digest, now).unwrap(),
+            "20261101T000000Z-ab12cd34"
+        );
+        let made = release_name(None, &[None], &digest, now).unwrap();
+        assert!(made.ends_with("Z-ab12cd34") && made.len() == 25, "{made}");
+        assert!(release_name(Some("../x"), &[], &digest, now).is_err());
         assert!(
             p.starts_with("rollout wave canary") && p.contains(&id),
             "{p}"

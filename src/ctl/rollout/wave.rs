@@ -58,6 +58,7 @@ async fn start_host(
                 commit: release.commit.clone(),
                 promotion: Some(promotion(wave, &rollout.id, release.promotion.as_deref())),
                 override_freeze: release.override_freeze,
+                release: Some(rollout.release_id.clone()),
             },
             Some(release.reason.clone()),
             Some(&rollout.operator),

@@ -131,7 +131,16 @@ fn key_for_gives_the_first_label() {
 fn bindings_keep_file_order() {
     let k = Keymap::default_map();
     let dialog: Vec<Action> = k.bindings(Mode::Dialog).iter().map(|b| b.action).collect();
-    assert_eq!(dialog, [Action::Submit, Action::Cancel, Action::NextField]);
+    assert_eq!(
+        dialog,
+        [
+            Action::Submit,
+            Action::Cancel,
+            Action::NextField,
+            Action::Up,
+            Action::Down
+        ]
+    );
     assert!(
         k.bindings(Mode::Normal)
             .iter()
