@@ -14,6 +14,7 @@ pub use crate::pipeline::{AuditKind, CheckStatus, OutcomeWord, StateWord};
 
 pub mod estop;
 pub mod history;
+pub mod logs;
 pub mod releases;
 
 /// Bumped when a message changes incompatibly.
@@ -55,6 +56,16 @@ pub enum AgentMsg {
     /// agent's clock.
     Heartbeat {
         at: String,
+    },
+    /// New lines of the service's log, for the session that asked `logs`
+    /// with `follow` (`id` is that request's). `skipped` counts lines
+    /// dropped because this client fell behind: a follow never makes the
+    /// agent wait for a reader.
+    Log {
+        id: String,
+        lines: Vec<String>,
+        #[serde(default)]
+        skipped: u64,
     },
     Reply(Reply),
 }
@@ -174,6 +185,19 @@ pub enum Request {
     /// The releases that served live here, newest first, and which a
     /// `rollback --to` may go to (`releases::Releases`).
     Releases,
+    /// The service's log: its last `n` lines (`logs::LogTail`); with
+    /// `follow`, then `log` messages as lines come, until this session
+    /// asks `logs` again (`follow: false` stops) or leaves (operator).
+    Logs {
+        #[serde(default = "default_log_lines")]
+        n: usize,
+        #[serde(default)]
+        follow: bool,
+    },
+}
+
+fn default_log_lines() -> usize {
+    logs::DEFAULT_LINES
 }
 
 fn default_history_limit() -> usize {
@@ -208,6 +232,7 @@ impl Request {
             Request::Notify { .. } => "notify",
             Request::History { .. } => "history",
             Request::Releases => "releases",
+            Request::Logs { .. } => "logs",
         }
     }
 }
@@ -581,6 +606,34 @@ mod tests {
         assert_eq!(
             line,
             "{\"type\":\"heartbeat\",\"at\":\"2026-11-24T21:05:20.474Z\"}\n"
+        );
+        assert_eq!(serde_json::from_str::<AgentMsg>(line.trim()).unwrap(), msg);
+    }
+
+    #[test]
+    fn logs_request_and_log_message_round_trip() {
+        let asked: ClientMsg =
+            serde_json::from_str(r#"{"type":"command","id":"l1","op":"logs","follow":true}"#)
+                .unwrap();
+        let ClientMsg::Command(command) = asked else {
+            panic!("a command")
+        };
+        assert_eq!(
+            command.request,
+            Request::Logs {
+                n: logs::DEFAULT_LINES,
+                follow: true
+            }
+        );
+        let msg = AgentMsg::Log {
+            id: "l1".into(),
+            lines: vec!["\u{1b}[2Jboom".into()],
+            skipped: 3,
+        };
+        let line = encode(&msg);
+        assert!(
+            !line.contains('\u{1b}'),
+            "JSON escapes control bytes: {line}"
         );
         assert_eq!(serde_json::from_str::<AgentMsg>(line.trim()).unwrap(), msg);
     }

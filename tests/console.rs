@@ -815,3 +815,113 @@ impl Tmux {
             .unwrap_or("")
     }
 }
+
+/// The agent's answer to `logs` as it sends it.
+fn log_tail_reply(lines: &[&str]) -> gantry::wire::Reply {
+    let tail = gantry::wire::logs::LogTail {
+        source: "/var/lib/gantry/service.log".into(),
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+        following: true,
+        phases: vec!["starting".into(), "idle reached".into()],
+        forbidden: vec!["order executed".into(), "fatal".into()],
+    };
+    gantry::wire::Reply::ok("x", Some(serde_json::to_value(tail).unwrap()))
+}
+
+#[test]
+fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('l')));
+    let [
+        Command::Ask {
+            ticket,
+            host: 4,
+            request: Request::Logs { follow: true, .. },
+            ..
+        },
+    ] = commands.as_slice()
+    else {
+        panic!("l asks the selected host for its log and a follow: {commands:?}");
+    };
+    let waiting = render(&model, 80, 24);
+    assert!(waiting.contains("asking the agent"), "{waiting}");
+    let reply = log_tail_reply(&[
+        "gantry-sim 0.1.0 starting host=ord-1 trade_mode=paper",
+        "idle reached",
+        "strategy tick n=1 mode=paper pnl_usd=0.00",
+        "evil \u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e} bytes",
+        "fatal: risk limit breached: drawdown 25.0% (simulated drawdown fault)",
+    ]);
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(*ticket, Ok(reply), Duration::from_millis(40)),
+    );
+    let screen = render(&model, 80, 24);
+    for hostile in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!screen.contains(hostile), "{hostile:?} drawn: {screen:?}");
+    }
+    assert!(screen.contains("✗ fatal: risk limit breached"), "{screen}");
+    assert!(screen.contains("▸ idle reached"), "{screen}");
+    assert!(screen.contains("following"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // New lines arrive at the bottom while following.
+    let batch = gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Log {
+        id: "x".into(),
+        lines: vec!["rollback: restarting known-good".into()],
+        skipped: 0,
+    });
+    update(&mut model, &keymap, Msg::Link(4, batch, now()));
+    let screen = render(&model, 80, 24);
+    assert!(
+        screen.contains("rollback: restarting known-good"),
+        "{screen}"
+    );
+
+    // f pauses; what arrives then waits below, counted.
+    update(&mut model, &keymap, key(KeyCode::Char('f')));
+    let batch = gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Log {
+        id: "x".into(),
+        lines: vec!["after the pause".into()],
+        skipped: 2,
+    });
+    update(&mut model, &keymap, Msg::Link(4, batch, now()));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("paused · 1 new below"), "{screen}");
+    assert!(!screen.contains("after the pause"), "{screen}");
+    assert!(screen.contains("2 skipped"), "{screen}");
+
+    // `/` filters; no match says so; Esc clears the filter.
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "FATAL");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("filter \"FATAL\": 1 of 7"), "{screen}");
+    assert!(!screen.contains("idle reached"), "{screen}");
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "zzz");
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("no line matches"), "{screen}");
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.logs.as_ref().unwrap().filter.is_empty());
+
+    // Esc leaves the view and ends the follow.
+    let commands = update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.logs.is_none());
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::Ask {
+                host: 4,
+                request: Request::Logs { follow: false, .. },
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+    let fleet = render(&model, 80, 24);
+    assert!(fleet.contains("HOST"), "back to the fleet: {fleet}");
+}

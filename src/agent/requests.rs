@@ -290,6 +290,16 @@ impl Agent {
                 let releases = crate::wire::releases::of(&self.pipeline, &self.config.host);
                 return Answer::Now(Reply::ok(id, serde_json::to_value(releases).ok()));
             }
+            Op::Logs { .. } => {
+                // Sessions answer `logs` themselves; a reused id lands here.
+                return Answer::Now(Reply::err(
+                    id,
+                    ErrorCode::BadRequest,
+                    format!(
+                        "id {id:?} was used for status in this session; ask logs with a new id"
+                    ),
+                ));
+            }
             Op::ReleaseDiff { release, against } => {
                 // Sessions answer diffs themselves; a reused id lands here.
                 let diff = store::release_diff(

@@ -54,6 +54,8 @@ pub struct Hub {
     /// The verify command, asked in the session before a restore.
     pub venue_probe: Option<super::venue::VenueProbe>,
     pub sessions: Sessions,
+    /// The service's log, read in sessions for `logs`.
+    pub logs: Arc<super::logs::LogHub>,
 }
 
 /// Sessions open, in all and per role.
@@ -243,6 +245,19 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// Whether `len` more bytes would leave the client at most half its
+    /// allowance behind: what a stream that may drop lines (a log
+    /// follow) asks before it sends, so it never closes the session.
+    fn has_room_for(&self, len: usize) -> bool {
+        self.lines.capacity() > MAX_QUEUED / 2
+            && self.bytes.load(Ordering::SeqCst) + len <= MAX_QUEUED_BYTES / 2
+    }
+
+    /// The session is closing (the client left or fell behind).
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
     /// Queues a line; false (and the session closing) if the client has
     /// fallen too far behind, or left.
     fn push(&self, line: impl Into<Arc<str>>) -> bool {
@@ -261,6 +276,18 @@ impl Outbox {
             return false;
         }
         true
+    }
+}
+
+impl super::logs::LogSink for Outbox {
+    fn push(&self, line: String) -> bool {
+        Outbox::push(self, line)
+    }
+    fn has_room_for(&self, len: usize) -> bool {
+        Outbox::has_room_for(self, len)
+    }
+    fn is_closed(&self) -> bool {
+        Outbox::is_closed(self)
     }
 }
 
@@ -324,6 +351,8 @@ async fn session<R, W>(
     // Ids this session answered `status` under (bounded): answered here,
     // they never reach the loop's reply memory.
     let mut status_ids: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // This session's log follow, if it asked for one (at most one).
+    let mut follow: Option<tokio::task::JoinHandle<()>> = None;
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     let mut first = true;
@@ -459,6 +488,15 @@ async fn session<R, W>(
                 });
                 continue;
             }
+            wire::Request::Logs { n, follow: wanted } if !id_used_for_status => {
+                // Asking again ends the follow before: one per session.
+                if let Some(task) = follow.take() {
+                    task.abort();
+                }
+                follow =
+                    super::logs::answer(&out, &hub.logs, role, &command.id, *n, *wanted, permit);
+                continue;
+            }
             _ => {}
         }
         let (command, checked) =
@@ -485,6 +523,9 @@ async fn session<R, W>(
         });
     }
     forward.abort();
+    if let Some(task) = follow {
+        task.abort();
+    }
     drop(out);
     let _ = writer.await;
 }

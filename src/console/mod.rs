@@ -17,6 +17,7 @@
 
 pub mod keymap;
 pub mod layout;
+pub mod logview;
 pub mod requests;
 pub mod rollout;
 pub mod signals;

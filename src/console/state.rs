@@ -293,6 +293,8 @@ impl Dialog {
 pub enum PromptKind {
     Filter,
     Command,
+    /// `/` in the log view: filters its lines.
+    LogFilter,
 }
 
 /// What a `:` command does.
@@ -348,6 +350,8 @@ pub struct Model {
     /// Answers nobody was looking at (a dialog left with Esc, a reply past
     /// its deadline) and requests past their deadline: newest last.
     pub notices: VecDeque<Notice>,
+    /// A host's service log, full screen, while open (`logview.rs`).
+    pub logs: Option<super::logview::LogView>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -380,6 +384,7 @@ impl Model {
             fleet_stop: None,
             requests: Requests::default(),
             notices: VecDeque::new(),
+            logs: None,
         }
     }
 

@@ -11,12 +11,14 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
+use super::logview::{AfterKey, LOG_ASKED, LogView};
 use super::state::{
     AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
     Prompt, PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
+use crate::wire::logs::LogTail;
 use crate::wire::{AgentMsg, Reply, Request};
 
 #[derive(Debug)]
@@ -62,6 +64,8 @@ pub fn mode(model: &Model) -> Mode {
         Mode::Dialog
     } else if model.prompt.is_some() {
         Mode::Prompt
+    } else if model.logs.is_some() {
+        Mode::Logs
     } else {
         Mode::Normal
     }
@@ -89,8 +93,13 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Link(host, event, at) => {
+            let up = matches!(event, LinkEvent::Up);
             link_event(model, host, event, at);
-            Vec::new()
+            // A new session has no follow: the log view asks again.
+            match &model.logs {
+                Some(view) if up && view.host == host => open_logs(model, host),
+                _ => Vec::new(),
+            }
         }
         Msg::Replied(ticket, result, took) => {
             replied(model, ticket, result, took);
@@ -134,6 +143,10 @@ fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: 
     let Some(asked) = model.requests.answer(ticket, result.clone(), took).cloned() else {
         return;
     };
+    if asked.op == "logs" {
+        logs_replied(model, ticket, result);
+        return;
+    }
     let mut shown = false;
     if let Some(stop) = &mut model.fleet_stop
         && stop.tickets.contains(&ticket)
@@ -251,6 +264,13 @@ fn link_event(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<U
                     model.audit.push_back((index, *entry));
                     sort_and_trim(model);
                 }
+                AgentMsg::Log { lines, skipped, .. } => {
+                    if let Some(view) = &mut model.logs
+                        && view.host == index
+                    {
+                        view.append(lines, skipped);
+                    }
+                }
                 AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
             }
         }
@@ -269,6 +289,15 @@ fn sort_and_trim(model: &mut Model) {
 
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
     if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
+        return;
+    }
+    if let Some(view) = &mut model.logs {
+        let page = log_page(model.size);
+        match mouse.kind {
+            MouseEventKind::ScrollDown => view.scroll(3, page),
+            MouseEventKind::ScrollUp => view.scroll(-3, page),
+            _ => {}
+        }
         return;
     }
     match mouse.kind {
@@ -315,6 +344,7 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
         Mode::Prompt => prompt_key(model, action, key),
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
+        Mode::Logs => logs_key(model, action),
         Mode::Normal => normal_key(model, action),
     }
 }
@@ -350,9 +380,94 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
         Action::FleetStop => open_fleet_stop(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
-        Action::Submit | Action::Cancel | Action::NextField => {}
+        Action::Logs => return open_logs(model, model.selected),
+        Action::Submit | Action::Cancel | Action::NextField | Action::Follow => {}
     }
     Vec::new()
+}
+
+/// How long the agent has to answer `logs` (a journal or an engine may
+/// take a moment to print a thousand lines).
+const LOGS_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Opens (or reopens) the log view on `host` and asks for its tail and
+/// a follow.
+fn open_logs(model: &mut Model, host: usize) -> Vec<Command> {
+    if host >= model.hosts.len() {
+        return Vec::new();
+    }
+    let ticket = model.requests.open(host, "logs", LOGS_DEADLINE, model.now);
+    match &mut model.logs {
+        Some(view) if view.host == host => view.ticket = ticket,
+        _ => model.logs = Some(LogView::new(host, ticket)),
+    }
+    vec![Command::Ask {
+        ticket,
+        host,
+        request: Request::Logs {
+            n: LOG_ASKED,
+            follow: true,
+        },
+        reason: None,
+    }]
+}
+
+/// The log view's lines: the screen less its title and key lines.
+fn log_page(size: (u16, u16)) -> usize {
+    usize::from(size.1.saturating_sub(3)).max(1)
+}
+
+fn logs_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
+    let page = log_page(model.size);
+    let (Some(view), Some(action)) = (&mut model.logs, action) else {
+        return Vec::new();
+    };
+    match view.on_action(action, page) {
+        AfterKey::Nothing => Vec::new(),
+        AfterKey::EditFilter => {
+            model.prompt = Some(Prompt {
+                kind: PromptKind::LogFilter,
+                input: tui_input::Input::new(view.filter.clone()),
+            });
+            Vec::new()
+        }
+        AfterKey::Close => {
+            let host = view.host;
+            model.logs = None;
+            // Ends the follow; the agent would also end it with the session.
+            let ticket = model.requests.open(host, "logs", LOGS_DEADLINE, model.now);
+            vec![Command::Ask {
+                ticket,
+                host,
+                request: Request::Logs {
+                    n: 0,
+                    follow: false,
+                },
+                reason: None,
+            }]
+        }
+    }
+}
+
+/// The answer to a `logs` request: the open view's lines, or why not.
+/// The answer to the request that closed a view says nothing.
+fn logs_replied(model: &mut Model, ticket: u64, result: Result<Reply, String>) {
+    let Some(view) = &mut model.logs else {
+        return;
+    };
+    if view.ticket != ticket {
+        return;
+    }
+    let tail = match result {
+        Ok(reply) if reply.ok => serde_json::from_value::<LogTail>(reply.data.unwrap_or_default())
+            .map_err(|e| format!("the agent's answer: {e}")),
+        Ok(reply) => Err(reply.error.unwrap_or_else(|| "refused".into())),
+        Err(e) => Err(e),
+    };
+    match tail {
+        Ok(tail) => view.answered(tail),
+        Err(why) => view.error = Some(crate::text::inert(&why)),
+    }
 }
 
 fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
@@ -403,8 +518,14 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
     };
     match action {
         Some(Action::Cancel) => {
-            if prompt.kind == PromptKind::Filter {
-                model.filter.clear();
+            match prompt.kind {
+                PromptKind::Filter => model.filter.clear(),
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(String::new());
+                    }
+                }
+                PromptKind::Command => {}
             }
             model.prompt = None;
         }
@@ -414,13 +535,24 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             model.prompt = None;
             match kind {
                 PromptKind::Filter => model.filter = text,
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(text);
+                    }
+                }
                 PromptKind::Command => return run_command(model, &text),
             }
         }
         _ => {
             prompt.input.handle_event(&TermEvent::Key(key));
-            if prompt.kind == PromptKind::Filter {
-                model.filter = prompt.input.value().to_string();
+            match prompt.kind {
+                PromptKind::Filter => model.filter = prompt.input.value().to_string(),
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(prompt.input.value().to_string());
+                    }
+                }
+                PromptKind::Command => {}
             }
         }
     }

@@ -25,6 +25,7 @@ use crate::wire::{ErrorCode, Request};
 mod drill_all;
 mod estop_all;
 pub mod history;
+mod logs;
 mod releases;
 mod remote;
 mod report;
@@ -164,6 +165,16 @@ pub enum CtlCommand {
     },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
     Rollout(ReleaseArgs),
+    /// The service's log: its last lines (service.log, the unit's journal or
+    /// the container's logs), and with --follow new ones as they come (operator).
+    Logs {
+        /// How many of the last lines (at most 10 000).
+        #[arg(short = 'n', long = "lines", default_value_t = crate::wire::logs::DEFAULT_LINES)]
+        lines: usize,
+        /// Keep printing new lines until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -230,6 +241,9 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
     command: CtlCommand,
     operator: &str,
 ) -> anyhow::Result<()> {
+    if let CtlCommand::Logs { lines, follow } = command {
+        return logs::run(client, args.json, lines, follow, operator).await;
+    }
     let (request, reason) = build_request(&mut client, &command).await?;
     let reply = client.ask(request, reason, Some(operator)).await?;
     report::report(args.json, &command, &reply)
@@ -316,6 +330,13 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Releases => (Request::Releases, None),
+        CtlCommand::Logs { lines, follow } => (
+            Request::Logs {
+                n: *lines,
+                follow: *follow,
+            },
+            None,
+        ),
         CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,

@@ -79,6 +79,33 @@ impl ServiceLog {
         }
     }
 
+    /// The last `n` whole lines (service.log, and service.log.1 when it
+    /// holds too few), and the mark they end at: a reader from it goes on
+    /// with the next line. At most `max_bytes` are read from each file.
+    pub fn last_lines(&self, n: usize, max_bytes: u64) -> (Vec<String>, u64) {
+        let removed = self.removed.load(Ordering::SeqCst);
+        let len = fs::metadata(&self.path).map_or(0, |m| m.len());
+        let mark = removed + len;
+        let (mut bytes, mut cut_front) = tail_of(&self.path, len, max_bytes);
+        // A cut moves whole blocks, not whole lines: the first line of
+        // service.log may begin in service.log.1, so the bytes are joined
+        // before they are split.
+        if !cut_front && bytes.iter().filter(|b| **b == b'\n').count() < n {
+            let older_len = fs::metadata(self.numbered(1)).map_or(0, |m| m.len());
+            let (mut older, older_cut) = tail_of(&self.numbered(1), older_len, max_bytes);
+            older.append(&mut bytes);
+            (bytes, cut_front) = (older, older_cut);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+        if cut_front && !lines.is_empty() {
+            lines.remove(0);
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+        (lines, mark)
+    }
+
     fn numbered(&self, n: u32) -> PathBuf {
         let mut name = self.path.clone().into_os_string();
         name.push(format!(".{n}"));
@@ -166,6 +193,20 @@ impl ServiceLog {
             _ => Err(err),
         }
     }
+}
+
+/// The last `max_bytes` of the first `len` bytes of `path`, and whether
+/// that window begins after the file's start (mid-line, perhaps).
+fn tail_of(path: &Path, len: u64, max_bytes: u64) -> (Vec<u8>, bool) {
+    let start = len.saturating_sub(max_bytes);
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = File::open(path)
+        && file.seek(SeekFrom::Start(start)).is_ok()
+        && file.take(len - start).read_to_end(&mut bytes).is_err()
+    {
+        bytes.clear();
+    }
+    (bytes, start > 0)
 }
 
 /// Whole lines from a position in the log's history on, across cuts.
@@ -309,6 +350,26 @@ mod tests {
             (0..1_000).map(|n| line(n).trim_end().to_string()).collect();
         expected.push("partial line".into());
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn the_last_lines_reach_into_the_cut_off_file_and_a_reader_goes_on_from_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path(), 64_000, 2);
+        let mut service = log.open_for_service().unwrap();
+        for n in 0..1_000 {
+            service.write_all(line(n).as_bytes()).unwrap();
+        }
+        log.cut_if_over().unwrap().expect("cut");
+        let (last, mark) = log.last_lines(900, 1 << 20);
+        let expected: Vec<String> = (100..1_000)
+            .map(|n| line(n).trim_end().to_string())
+            .collect();
+        assert_eq!(last, expected, "the newest 900, across the cut");
+        let (few, _) = log.last_lines(2, 1 << 20);
+        assert_eq!(few, expected[898..]);
+        service.write_all(b"next\n").unwrap();
+        assert_eq!(log.reader(mark).fresh(), vec!["next".to_string()]);
     }
 
     #[test]

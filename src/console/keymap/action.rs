@@ -36,12 +36,16 @@ pub enum Action {
     Cancel,
     /// Tab: the next field of a dialog.
     NextField,
+    /// The selected host's service log, full screen.
+    Logs,
+    /// In the log view: follow new lines, or pause where the view is.
+    Follow,
 }
 
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 18] = [
+pub(super) const ACTIONS: [(Action, &str); 20] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -60,6 +64,8 @@ pub(super) const ACTIONS: [(Action, &str); 18] = [
     (Action::Submit, "submit"),
     (Action::Cancel, "cancel"),
     (Action::NextField, "next_field"),
+    (Action::Logs, "logs"),
+    (Action::Follow, "follow"),
 ];
 
 // Each action sits at its own index, so `name` can index the table.
@@ -123,10 +129,18 @@ pub enum Mode {
     Prompt,
     /// The `?` help screen.
     Help,
+    /// A host's service log, full screen (`l`).
+    Logs,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Normal, Mode::Dialog, Mode::Prompt, Mode::Help];
+    pub const ALL: [Mode; 5] = [
+        Mode::Normal,
+        Mode::Dialog,
+        Mode::Prompt,
+        Mode::Help,
+        Mode::Logs,
+    ];
 
     /// The table name in a keymap file.
     pub fn name(self) -> &'static str {
@@ -135,6 +149,7 @@ impl Mode {
             Mode::Dialog => "dialog",
             Mode::Prompt => "prompt",
             Mode::Help => "help",
+            Mode::Logs => "logs",
         }
     }
 
@@ -143,7 +158,7 @@ impl Mode {
     pub(super) fn exit(self) -> Action {
         match self {
             Mode::Normal => Action::Quit,
-            Mode::Dialog | Mode::Prompt | Mode::Help => Action::Cancel,
+            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Logs => Action::Cancel,
         }
     }
 }

@@ -21,6 +21,7 @@ struct RawFile {
     dialog: Option<RawMode>,
     prompt: Option<RawMode>,
     help: Option<RawMode>,
+    logs: Option<RawMode>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +80,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError>
         (Mode::Dialog, raw.dialog),
         (Mode::Prompt, raw.prompt),
         (Mode::Help, raw.help),
+        (Mode::Logs, raw.logs),
     ];
     let mut entries = Vec::new();
     for (mode, raw_mode) in modes {

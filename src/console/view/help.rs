@@ -27,6 +27,25 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
     let mut rest = section(Mode::Dialog, "dialogs");
     rest.extend(section(Mode::Prompt, "/ filter and : command"));
     rest.extend(section(Mode::Help, "this help"));
+    // The log view's keys two to a line, so help still fits 80×24.
+    rest.push(Line::styled("log view (l)".to_string(), theme.header));
+    let logs: Vec<(String, String)> = keymap
+        .bindings(Mode::Logs)
+        .iter()
+        .map(|b| (b.keys.join(" "), b.description.clone()))
+        .collect();
+    for pair in logs.chunks(2) {
+        let spans: Vec<Span> = pair
+            .iter()
+            .flat_map(|(keys, desc)| {
+                [
+                    Span::styled(format!("  {keys} "), theme.key),
+                    Span::styled(desc.clone(), theme.text),
+                ]
+            })
+            .collect();
+        rest.push(Line::from(spans));
+    }
     for row in COMMANDS.chunks(3) {
         let names: Vec<String> = row.iter().map(|(name, _)| format!(":{name}")).collect();
         rest.push(Line::styled(names.join(" "), theme.muted));

@@ -19,6 +19,7 @@
 //!  dialog.rs  an action's dialog, drawn over the rest
 //!  fleet_stop.rs  the fleet stop's dialog and each host's progress
 //!  help.rs    the `?` screen, drawn over the rest
+//!  logs.rs    a host's service log, full screen, instead of the rest (`l`)
 //! ```
 
 mod audit;
@@ -31,6 +32,7 @@ mod footer;
 mod gauges;
 mod header;
 mod help;
+mod logs;
 
 use std::time::Duration;
 
@@ -47,6 +49,13 @@ use crate::wire::StateWord;
 pub use fleet::rollout_title;
 
 pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
+    if let Some(view) = &model.logs {
+        logs::draw(frame, model, view, keymap, theme);
+        if model.help {
+            help::draw(frame, keymap, theme);
+        }
+        return;
+    }
     let area = frame.area();
     let areas = layout::split(area.width, area.height, model.hosts.len());
     header::draw(frame, model, theme, areas.header);
