@@ -71,6 +71,7 @@ fn synthetic_status(i: usize) -> Status {
         last_drill_at: None,
         awaiting_approval: None,
         halted_reason: None,
+        runbook: None,
         estop: None,
         tier: None,
         submitted_by: None,

@@ -16,6 +16,7 @@ pub mod estop;
 pub mod history;
 pub mod logs;
 pub mod releases;
+pub mod runbook;
 
 /// Bumped when a message changes incompatibly.
 pub const PROTOCOL: u32 = 1;
@@ -194,6 +195,11 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// The runbook of a check (or of `not_flat`, `rollback_failed`):
+    /// its file's text, or its URL (`runbook::RunbookText`).
+    Runbook {
+        name: String,
+    },
 }
 
 fn default_log_lines() -> usize {
@@ -233,6 +239,7 @@ impl Request {
             Request::History { .. } => "history",
             Request::Releases => "releases",
             Request::Logs { .. } => "logs",
+            Request::Runbook { .. } => "runbook",
         }
     }
 }
@@ -350,6 +357,10 @@ pub struct CheckView {
     /// Seconds since the check last had data.
     pub age_s: Option<f64>,
     pub applies: bool,
+    /// What to do when it fails, as the config names it: a file on the
+    /// host (`runbook` fetches its text) or a URL (shown, not fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -479,6 +490,12 @@ pub struct Status {
     pub last_drill_at: Option<String>,
     pub awaiting_approval: Option<Awaiting>,
     pub halted_reason: Option<String>,
+    /// While halted, the runbook for it (`[runbooks]`): `not_flat`'s when
+    /// the stop is not proven flat, else `rollback_failed`'s when a fault
+    /// (not a person) halted the host. `runbook` with `name` set to
+    /// `not_flat` or `rollback_failed` fetches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<HostRunbook>,
     /// The last emergency stop or halt, its kill command and whether the
     /// venue was verified flat (`estop::EstopView`).
     #[serde(default)]
@@ -503,6 +520,15 @@ pub struct Status {
     pub freeze: Option<String>,
     pub agent_version: String,
     pub now: String,
+}
+
+/// A runbook for the host's state rather than one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRunbook {
+    /// `not_flat` or `rollback_failed`: what `runbook` is asked for.
+    pub name: String,
+    /// As the config names it.
+    pub runbook: String,
 }
 
 /// A deploy's outcome as status carries it: `{"outcome": word, "detail":

@@ -63,6 +63,7 @@ fn status(host: &str, state: &str, release: &str) -> Status {
         last_drill_at: None,
         awaiting_approval: None,
         halted_reason: None,
+        runbook: None,
         estop: None,
         tier: None,
         submitted_by: None,

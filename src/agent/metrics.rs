@@ -529,6 +529,7 @@ mod tests {
             last_drill_at: None,
             awaiting_approval: None,
             halted_reason: None,
+            runbook: None,
             estop: None,
             tier: None,
             submitted_by: None,

@@ -264,6 +264,7 @@ impl Agent {
                 forbidden: smoke_patterns(&config, |s| &s.forbidden),
                 followers: Arc::default(),
             }),
+            runbooks: Arc::new(config.runbooks.clone()),
         });
         // Served once the agent has resumed (below): a client never reads
         // a state the audit log has not recorded yet.

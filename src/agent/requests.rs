@@ -290,6 +290,13 @@ impl Agent {
                 let releases = crate::wire::releases::of(&self.pipeline, &self.config.host);
                 return Answer::Now(Reply::ok(id, serde_json::to_value(releases).ok()));
             }
+            Op::Runbook { name } => {
+                return Answer::Now(crate::agent::config::runbooks::answer(
+                    &self.config.runbooks,
+                    name,
+                    id,
+                ));
+            }
             Op::Logs { .. } => {
                 // Sessions answer `logs` themselves; a reused id lands here.
                 return Answer::Now(Reply::err(

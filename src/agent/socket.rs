@@ -56,6 +56,8 @@ pub struct Hub {
     pub sessions: Sessions,
     /// The service's log, read in sessions for `logs`.
     pub logs: Arc<super::logs::LogHub>,
+    /// The runbooks the config names, read in sessions for `runbook`.
+    pub runbooks: Arc<super::config::runbooks::Runbooks>,
 }
 
 /// Sessions open, in all and per role.
@@ -485,6 +487,13 @@ async fn session<R, W>(
                         Ok(lines) => Reply::ok(id, serde_json::to_value(lines).ok()),
                         Err(e) => Reply::err(id, ErrorCode::Failed, e),
                     }
+                });
+                continue;
+            }
+            wire::Request::Runbook { name } if !id_used_for_status => {
+                let (runbooks, name) = (hub.runbooks.clone(), name.clone());
+                answer_from_files(&out, &command.id, permit, move |id| {
+                    super::config::runbooks::answer(&runbooks, &name, id)
                 });
                 continue;
             }

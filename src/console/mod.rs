@@ -20,6 +20,7 @@ pub mod layout;
 pub mod logview;
 pub mod requests;
 pub mod rollout;
+pub mod runbook;
 pub mod signals;
 pub mod state;
 pub mod theme;

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::wire::Reply;
 
 /// Requests that only read, left out of what the host pane shows.
-pub const READS: [&str; 1] = ["logs"];
+pub const READS: [&str; 2] = ["logs", "runbook"];
 
 /// Requests kept once answered (the newest), for the host pane.
 pub const ANSWERED_KEPT: usize = 64;

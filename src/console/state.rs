@@ -352,6 +352,8 @@ pub struct Model {
     pub notices: VecDeque<Notice>,
     /// A host's service log, full screen, while open (`logview.rs`).
     pub logs: Option<super::logview::LogView>,
+    /// A runbook's text, full screen, while open (`runbook.rs`).
+    pub pager: Option<super::runbook::Pager>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -385,6 +387,7 @@ impl Model {
             requests: Requests::default(),
             notices: VecDeque::new(),
             logs: None,
+            pager: None,
         }
     }
 

@@ -19,6 +19,7 @@ use super::state::{
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
 use crate::wire::logs::LogTail;
+use crate::wire::runbook::RunbookText;
 use crate::wire::{AgentMsg, Reply, Request};
 
 #[derive(Debug)]
@@ -64,6 +65,8 @@ pub fn mode(model: &Model) -> Mode {
         Mode::Dialog
     } else if model.prompt.is_some() {
         Mode::Prompt
+    } else if model.pager.is_some() {
+        Mode::Pager
     } else if model.logs.is_some() {
         Mode::Logs
     } else {
@@ -145,6 +148,21 @@ fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: 
     };
     if asked.op == "logs" {
         logs_replied(model, ticket, result);
+        return;
+    }
+    if asked.op == "runbook" {
+        if let Some(pager) = &mut model.pager
+            && pager.ticket == ticket
+        {
+            pager.answer = Some(match result {
+                Ok(reply) if reply.ok => {
+                    serde_json::from_value::<RunbookText>(reply.data.unwrap_or_default())
+                        .map_err(|e| format!("the agent's answer: {e}"))
+                }
+                Ok(reply) => Err(reply.error.unwrap_or_else(|| "refused".into())),
+                Err(e) => Err(e),
+            });
+        }
         return;
     }
     let mut shown = false;
@@ -291,6 +309,15 @@ fn mouse_event(model: &mut Model, mouse: MouseEvent) {
     if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
         return;
     }
+    if let Some(pager) = &mut model.pager {
+        let page = log_page(model.size);
+        match mouse.kind {
+            MouseEventKind::ScrollDown => pager.scroll(3, page),
+            MouseEventKind::ScrollUp => pager.scroll(-3, page),
+            _ => {}
+        }
+        return;
+    }
     if let Some(view) = &mut model.logs {
         let page = log_page(model.size);
         match mouse.kind {
@@ -345,6 +372,7 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
         Mode::Logs => logs_key(model, action),
+        Mode::Pager => pager_key(model, action),
         Mode::Normal => normal_key(model, action),
     }
 }
@@ -381,6 +409,7 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::FleetStop => open_fleet_stop(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
         Action::Logs => return open_logs(model, model.selected),
+        Action::Runbook => return open_runbook(model),
         Action::Submit | Action::Cancel | Action::NextField | Action::Follow => {}
     }
     Vec::new()
@@ -410,6 +439,51 @@ fn open_logs(model: &mut Model, host: usize) -> Vec<Command> {
         },
         reason: None,
     }]
+}
+
+/// Opens the pager on the runbook the selected host's state points at
+/// (`runbook::target`), and asks the agent for its text.
+fn open_runbook(model: &mut Model) -> Vec<Command> {
+    let host = model.selected;
+    let Some(view) = model.hosts.get(host) else {
+        return Vec::new();
+    };
+    let Some(target) = view.status.as_ref().and_then(super::runbook::target) else {
+        model.flash = Some(format!(
+            "{}: no failing check or halt with a runbook",
+            crate::text::inert(&view.name)
+        ));
+        return Vec::new();
+    };
+    let ticket = model
+        .requests
+        .open(host, "runbook", LOGS_DEADLINE, model.now);
+    let name = target.name.clone();
+    model.pager = Some(super::runbook::Pager::new(host, target, ticket));
+    vec![Command::Ask {
+        ticket,
+        host,
+        request: Request::Runbook { name },
+        reason: None,
+    }]
+}
+
+fn pager_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
+    let page = log_page(model.size);
+    let (Some(pager), Some(action)) = (&mut model.pager, action) else {
+        return Vec::new();
+    };
+    match action {
+        Action::Cancel | Action::Quit => model.pager = None,
+        Action::Up => pager.scroll(-1, page),
+        Action::Down => pager.scroll(1, page),
+        Action::PageUp => pager.scroll(-(page as isize), page),
+        Action::PageDown => pager.scroll(page as isize, page),
+        Action::Top => pager.top = 0,
+        Action::Bottom => pager.scroll(isize::MAX / 2, page),
+        _ => {}
+    }
+    Vec::new()
 }
 
 /// The log view's lines: the screen less its title and key lines.

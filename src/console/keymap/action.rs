@@ -40,12 +40,14 @@ pub enum Action {
     Logs,
     /// In the log view: follow new lines, or pause where the view is.
     Follow,
+    /// The runbook the selected host's state points at, in a pager.
+    Runbook,
 }
 
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 20] = [
+pub(super) const ACTIONS: [(Action, &str); 21] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -66,6 +68,7 @@ pub(super) const ACTIONS: [(Action, &str); 20] = [
     (Action::NextField, "next_field"),
     (Action::Logs, "logs"),
     (Action::Follow, "follow"),
+    (Action::Runbook, "runbook"),
 ];
 
 // Each action sits at its own index, so `name` can index the table.
@@ -131,15 +134,18 @@ pub enum Mode {
     Help,
     /// A host's service log, full screen (`l`).
     Logs,
+    /// A runbook's text, full screen (`b`).
+    Pager,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Normal,
         Mode::Dialog,
         Mode::Prompt,
         Mode::Help,
         Mode::Logs,
+        Mode::Pager,
     ];
 
     /// The table name in a keymap file.
@@ -150,6 +156,7 @@ impl Mode {
             Mode::Prompt => "prompt",
             Mode::Help => "help",
             Mode::Logs => "logs",
+            Mode::Pager => "pager",
         }
     }
 
@@ -158,7 +165,7 @@ impl Mode {
     pub(super) fn exit(self) -> Action {
         match self {
             Mode::Normal => Action::Quit,
-            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Logs => Action::Cancel,
+            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Logs | Mode::Pager => Action::Cancel,
         }
     }
 }

@@ -27,7 +27,8 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
     let mut rest = section(Mode::Dialog, "dialogs");
     rest.extend(section(Mode::Prompt, "/ filter and : command"));
     rest.extend(section(Mode::Help, "this help"));
-    // The log view's keys two to a line, so help still fits 80×24.
+    // The log view's keys two to a line, so help still fits 80×24; the
+    // runbook pager scrolls with the same keys.
     rest.push(Line::styled("log view (l)".to_string(), theme.header));
     let logs: Vec<(String, String)> = keymap
         .bindings(Mode::Logs)
@@ -46,6 +47,10 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme) {
             .collect();
         rest.push(Line::from(spans));
     }
+    rest.push(Line::styled(
+        "runbook pager (b): scrolls as the log view; esc q back".to_string(),
+        theme.header,
+    ));
     for row in COMMANDS.chunks(3) {
         let names: Vec<String> = row.iter().map(|(name, _)| format!(":{name}")).collect();
         rest.push(Line::styled(names.join(" "), theme.muted));

@@ -20,6 +20,7 @@
 //!  fleet_stop.rs  the fleet stop's dialog and each host's progress
 //!  help.rs    the `?` screen, drawn over the rest
 //!  logs.rs    a host's service log, full screen, instead of the rest (`l`)
+//!  pager.rs   a runbook's text, full screen, instead of the rest (`b`)
 //! ```
 
 mod audit;
@@ -33,6 +34,7 @@ mod gauges;
 mod header;
 mod help;
 mod logs;
+mod pager;
 
 use std::time::Duration;
 
@@ -49,6 +51,10 @@ use crate::wire::StateWord;
 pub use fleet::rollout_title;
 
 pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
+    if let Some(pager) = &model.pager {
+        pager::draw(frame, model, pager, keymap, theme);
+        return;
+    }
     if let Some(view) = &model.logs {
         logs::draw(frame, model, view, keymap, theme);
         if model.help {
