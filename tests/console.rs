@@ -926,3 +926,89 @@ fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
     let fleet = render(&model, 80, 24);
     assert!(fleet.contains("HOST"), "back to the fleet: {fleet}");
 }
+
+#[test]
+fn issue_15_a_failing_check_shows_its_runbook_and_b_opens_it_in_a_pager() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 1;
+    if let Some(s) = &mut model.hosts[1].status {
+        s.checks[5] = check("reconciliation_clean", Some(2.0), "==", 0.0, "failing");
+        s.checks[5].runbook = Some("runbooks/positions-not-reconciling.md".into());
+    }
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains(
+            "▸ runbook (b) for reconciliation_clean: runbooks/positions-not-reconciling.md"
+        ),
+        "{screen}"
+    );
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('b')));
+    let [
+        Command::Ask {
+            ticket,
+            host: 1,
+            request: Request::Runbook { name },
+            ..
+        },
+    ] = commands.as_slice()
+    else {
+        panic!("b asks the host for the runbook: {commands:?}");
+    };
+    assert_eq!(name, "reconciliation_clean");
+    let text = gantry::wire::runbook::RunbookText {
+        name: name.clone(),
+        runbook: "runbooks/positions-not-reconciling.md".into(),
+        url: None,
+        text: Some(
+            "# Positions not reconciling\n\n- `gantry ctl estop --reason …`\nevil \u{1b}[2J\u{9b}31m\u{202e} end\n"
+                .into(),
+        ),
+        truncated: false,
+    };
+    let reply = gantry::wire::Reply::ok("x", Some(serde_json::to_value(text).unwrap()));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(*ticket, Ok(reply), Duration::from_millis(30)),
+    );
+    let screen = render(&model, 80, 24);
+    for hostile in ['\u{1b}', '\u{9b}', '\u{202e}'] {
+        assert!(!screen.contains(hostile), "{hostile:?} drawn: {screen:?}");
+    }
+    assert!(screen.contains("# Positions not reconciling"), "{screen}");
+    assert!(screen.contains("gantry ctl estop"), "{screen}");
+    insta::assert_snapshot!(screen);
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.pager.is_none(), "Esc closes the pager");
+
+    // A URL is shown, not fetched.
+    update(&mut model, &keymap, key(KeyCode::Char('b')));
+    let ticket = model.pager.as_ref().unwrap().ticket;
+    let url = gantry::wire::runbook::RunbookText {
+        name: "reconciliation_clean".into(),
+        runbook: "https://wiki.example/recon".into(),
+        url: Some("https://wiki.example/recon".into()),
+        text: None,
+        truncated: false,
+    };
+    let reply = gantry::wire::Reply::ok("y", Some(serde_json::to_value(url).unwrap()));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(ticket, Ok(reply), Duration::from_millis(30)),
+    );
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("https://wiki.example/recon"), "{screen}");
+    assert!(screen.contains("does not fetch"), "{screen}");
+
+    // A host with nothing failing: b says so and opens nothing.
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('b')));
+    assert!(commands.is_empty() && model.pager.is_none());
+    assert!(
+        render(&model, 160, 45).contains("no failing check or halt with a runbook"),
+        "the footer says why"
+    );
+}

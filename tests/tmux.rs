@@ -448,7 +448,7 @@ impl Drop for Sweep<'_> {
 }
 
 #[test]
-fn issue_15_l_on_demo_2_shows_its_bad_release_crash_line() {
+fn issue_15_l_on_demo_2_shows_its_bad_release_crash_line_and_b_its_runbook() {
     let Some(tmux) = Tmux::start(&format!("{GANTRY} demo")) else {
         return;
     };
@@ -488,9 +488,27 @@ fn issue_15_l_on_demo_2_shows_its_bad_release_crash_line() {
     );
     assert!(!filtered.contains("idle reached"), "{filtered}");
     tmux.keys(&["Escape"]);
-    tmux.wait_for(
+    let fleet = tmux.wait_for(
         "the fleet again",
         |s| s.contains("HOST") && !s.contains("logs · demo-2"),
+        Duration::from_secs(5),
+    );
+    // The check that failed the deploy names its runbook; b opens it.
+    assert!(
+        fleet.contains("runbook (b) for drawdown_budget: runbooks/circuit-breaker.md"),
+        "{fleet}"
+    );
+    tmux.keys(&["b"]);
+    let runbook = tmux.wait_for(
+        "the runbook",
+        |s| s.contains("runbook · demo-2 · drawdown_budget") && s.contains("# Circuit breaker"),
+        Duration::from_secs(10),
+    );
+    assert!(runbook.contains("gantry ctl logs"), "{runbook}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "the fleet after the runbook",
+        |s| s.contains("HOST") && !s.contains("runbook · demo-2"),
         Duration::from_secs(5),
     );
     tmux.keys(&["q"]);

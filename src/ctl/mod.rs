@@ -165,6 +165,12 @@ pub enum CtlCommand {
     },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
     Rollout(ReleaseArgs),
+    /// A runbook the config names: its text, or its URL (a check's name,
+    /// or not_flat, rollback_failed).
+    Runbook {
+        /// The check (`ctl status` lists them), or not_flat, rollback_failed.
+        name: String,
+    },
     /// The service's log: its last lines (service.log, the unit's journal or
     /// the container's logs), and with --follow new ones as they come (operator).
     Logs {
@@ -330,6 +336,7 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::Status => (Request::Status, None),
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Releases => (Request::Releases, None),
+        CtlCommand::Runbook { name } => (Request::Runbook { name: name.clone() }, None),
         CtlCommand::Logs { lines, follow } => (
             Request::Logs {
                 n: *lines,
