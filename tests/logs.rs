@@ -208,3 +208,46 @@ fn ctl_logs_over_ssh() {
     assert!(text.contains("idle reached"), "{text}");
     fleet.stop();
 }
+
+#[test]
+fn a_viewer_may_not_read_the_log_but_may_read_a_runbook() {
+    let mut lab = Lab::new("lab-logs-viewer", 1);
+    lab.start_agent();
+    let stream = std::os::unix::net::UnixStream::connect(lab.path("agent.sock")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    writer
+        .write_all(
+            b"{\"type\":\"attach\",\"role\":\"viewer\",\"seen_as\":\"test\"}\n\
+              {\"type\":\"command\",\"id\":\"l1\",\"op\":\"logs\",\"n\":5}\n\
+              {\"type\":\"command\",\"id\":\"r1\",\"op\":\"runbook\",\"name\":\"reconciliation_clean\"}\n",
+        )
+        .unwrap();
+    let mut replies = std::collections::HashMap::new();
+    for line in BufReader::new(stream).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["type"] == "reply" {
+            replies.insert(v["id"].as_str().unwrap().to_string(), v);
+            if replies.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(replies["l1"]["ok"], false, "{:?}", replies["l1"]);
+    assert_eq!(replies["l1"]["code"], "forbidden");
+    assert!(
+        replies["l1"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs operator")
+    );
+    assert_eq!(replies["r1"]["ok"], true, "{:?}", replies["r1"]);
+    assert!(
+        replies["r1"]["data"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("gantry ctl")
+    );
+}

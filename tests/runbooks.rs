@@ -205,3 +205,69 @@ fn status_ctl_runbook_and_alerts_carry_the_checks_runbook() {
         "{text}"
     );
 }
+
+#[test]
+fn a_stop_not_proven_flat_points_at_its_runbook_in_status_and_alerts() {
+    let mut lab = Lab::new("lab-rb-notflat", 1);
+    // A kill command that fails: the book stays open, the stop is not flat.
+    let config = std::fs::read_to_string(&lab.config).unwrap();
+    let kill_line = config
+        .lines()
+        .find(|l| l.starts_with("command = [") && l.contains("\"flatten\""))
+        .unwrap()
+        .to_string();
+    let config = config
+        .replace(&kill_line, "command = [\"/bin/false\"]")
+        .replace("verify_timeout_s = 10", "verify_timeout_s = 1");
+    std::fs::write(&lab.config, config).unwrap();
+    lab.start_agent();
+    lab.deploy_live(&lab.example("good.env"), Duration::from_secs(3));
+    let out = lab.ctl(&["estop", "--reason", "venue outage"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "not proven flat: {}",
+        stderr(&out)
+    );
+    let status = lab.status();
+    assert_eq!(status["state"], "halted");
+    assert_eq!(status["runbook"]["name"], "not_flat", "{status:#}");
+    assert_eq!(
+        status["runbook"]["runbook"],
+        "runbooks/not-flat-after-estop.md"
+    );
+    let out = lab.ctl(&["runbook", "not_flat"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("# Not flat after an emergency stop"),
+        "{}",
+        stderr(&out)
+    );
+    let alerts = std::fs::read_to_string(lab.path("alerts.jsonl")).unwrap();
+    let not_flat: Vec<serde_json::Value> = alerts
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["runbook"] == "runbooks/not-flat-after-estop.md")
+        .collect();
+    assert!(
+        not_flat
+            .iter()
+            .any(|a| a["title"].as_str().unwrap_or("").contains("NOT FLAT")
+                || a["title"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("kill command failed")),
+        "{alerts}"
+    );
+    // A person's stop is not a failed rollback: its own alert has none.
+    assert!(
+        alerts
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .any(|a| a["title"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("halted: emergency stop")
+                && a["runbook"].is_null()),
+        "{alerts}"
+    );
+}
