@@ -18,6 +18,7 @@
 pub mod keymap;
 pub mod layout;
 pub mod logview;
+pub mod readers;
 pub mod requests;
 pub mod rollout;
 pub mod runbook;

@@ -11,15 +11,12 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::keymap::{Action, Keymap, Mode};
 use super::layout;
-use super::logview::{AfterKey, LOG_ASKED, LogView};
 use super::state::{
     AUDIT_KEPT, COMMANDS, Dialog, DialogKind, Field, FleetStop, Link, Model, PNL_KEPT, Phase,
     Prompt, PromptKind, TypedCommand,
 };
 use crate::envfile::DiffLine;
 use crate::ssh::link::LinkEvent;
-use crate::wire::logs::LogTail;
-use crate::wire::runbook::RunbookText;
 use crate::wire::{AgentMsg, Reply, Request};
 
 #[derive(Debug)]
@@ -100,7 +97,9 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             link_event(model, host, event, at);
             // A new session has no follow: the log view asks again.
             match &model.logs {
-                Some(view) if up && view.host == host => open_logs(model, host),
+                Some(view) if up && view.host == host => {
+                    asks(super::readers::open_logs(model, host))
+                }
                 _ => Vec::new(),
             }
         }
@@ -132,6 +131,18 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
     }
 }
 
+/// What the log view and the pager ask, as commands for the shell.
+fn asks(asks: Vec<super::readers::Ask>) -> Vec<Command> {
+    asks.into_iter()
+        .map(|a| Command::Ask {
+            ticket: a.ticket,
+            host: a.host,
+            request: a.request,
+            reason: None,
+        })
+        .collect()
+}
+
 fn host_name(model: &Model, host: usize) -> String {
     model
         .hosts
@@ -146,23 +157,8 @@ fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: 
     let Some(asked) = model.requests.answer(ticket, result.clone(), took).cloned() else {
         return;
     };
-    if asked.op == "logs" {
-        logs_replied(model, ticket, result);
-        return;
-    }
-    if asked.op == "runbook" {
-        if let Some(pager) = &mut model.pager
-            && pager.ticket == ticket
-        {
-            pager.answer = Some(match result {
-                Ok(reply) if reply.ok => {
-                    serde_json::from_value::<RunbookText>(reply.data.unwrap_or_default())
-                        .map_err(|e| format!("the agent's answer: {e}"))
-                }
-                Ok(reply) => Err(reply.error.unwrap_or_else(|| "refused".into())),
-                Err(e) => Err(e),
-            });
-        }
+    if super::readers::READS.contains(&asked.op) {
+        super::readers::replied(model, &asked, ticket, result);
         return;
     }
     let mut shown = false;
@@ -309,22 +305,7 @@ fn mouse_event(model: &mut Model, mouse: MouseEvent) {
     if model.dialog.is_some() || model.fleet_stop.is_some() || model.help {
         return;
     }
-    if let Some(pager) = &mut model.pager {
-        let page = log_page(model.size);
-        match mouse.kind {
-            MouseEventKind::ScrollDown => pager.scroll(3, page),
-            MouseEventKind::ScrollUp => pager.scroll(-3, page),
-            _ => {}
-        }
-        return;
-    }
-    if let Some(view) = &mut model.logs {
-        let page = log_page(model.size);
-        match mouse.kind {
-            MouseEventKind::ScrollDown => view.scroll(3, page),
-            MouseEventKind::ScrollUp => view.scroll(-3, page),
-            _ => {}
-        }
+    if super::readers::scrolled(model, mouse.kind) {
         return;
     }
     match mouse.kind {
@@ -371,8 +352,11 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
         Mode::Prompt => prompt_key(model, action, key),
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
-        Mode::Logs => logs_key(model, action),
-        Mode::Pager => pager_key(model, action),
+        Mode::Logs => asks(super::readers::logs_key(model, action)),
+        Mode::Pager => {
+            super::readers::pager_key(model, action);
+            Vec::new()
+        }
         Mode::Normal => normal_key(model, action),
     }
 }
@@ -408,140 +392,11 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
         Action::FleetStop => open_fleet_stop(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
-        Action::Logs => return open_logs(model, model.selected),
-        Action::Runbook => return open_runbook(model),
+        Action::Logs => return asks(super::readers::open_logs(model, model.selected)),
+        Action::Runbook => return asks(super::readers::open_runbook(model)),
         Action::Submit | Action::Cancel | Action::NextField | Action::Follow => {}
     }
     Vec::new()
-}
-
-/// How long the agent has to answer `logs` (a journal or an engine may
-/// take a moment to print a thousand lines).
-const LOGS_DEADLINE: Duration = Duration::from_secs(15);
-
-/// Opens (or reopens) the log view on `host` and asks for its tail and
-/// a follow.
-fn open_logs(model: &mut Model, host: usize) -> Vec<Command> {
-    if host >= model.hosts.len() {
-        return Vec::new();
-    }
-    let ticket = model.requests.open(host, "logs", LOGS_DEADLINE, model.now);
-    match &mut model.logs {
-        Some(view) if view.host == host => view.ticket = ticket,
-        _ => model.logs = Some(LogView::new(host, ticket)),
-    }
-    vec![Command::Ask {
-        ticket,
-        host,
-        request: Request::Logs {
-            n: LOG_ASKED,
-            follow: true,
-        },
-        reason: None,
-    }]
-}
-
-/// Opens the pager on the runbook the selected host's state points at
-/// (`runbook::target`), and asks the agent for its text.
-fn open_runbook(model: &mut Model) -> Vec<Command> {
-    let host = model.selected;
-    let Some(view) = model.hosts.get(host) else {
-        return Vec::new();
-    };
-    let Some(target) = view.status.as_ref().and_then(super::runbook::target) else {
-        model.flash = Some(format!(
-            "{}: no failing check or halt with a runbook",
-            crate::text::inert(&view.name)
-        ));
-        return Vec::new();
-    };
-    let ticket = model
-        .requests
-        .open(host, "runbook", LOGS_DEADLINE, model.now);
-    let name = target.name.clone();
-    model.pager = Some(super::runbook::Pager::new(host, target, ticket));
-    vec![Command::Ask {
-        ticket,
-        host,
-        request: Request::Runbook { name },
-        reason: None,
-    }]
-}
-
-fn pager_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
-    let page = log_page(model.size);
-    let (Some(pager), Some(action)) = (&mut model.pager, action) else {
-        return Vec::new();
-    };
-    match action {
-        Action::Cancel | Action::Quit => model.pager = None,
-        Action::Up => pager.scroll(-1, page),
-        Action::Down => pager.scroll(1, page),
-        Action::PageUp => pager.scroll(-(page as isize), page),
-        Action::PageDown => pager.scroll(page as isize, page),
-        Action::Top => pager.top = 0,
-        Action::Bottom => pager.scroll(isize::MAX / 2, page),
-        _ => {}
-    }
-    Vec::new()
-}
-
-/// The log view's lines: the screen less its title and key lines.
-fn log_page(size: (u16, u16)) -> usize {
-    usize::from(size.1.saturating_sub(3)).max(1)
-}
-
-fn logs_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
-    let page = log_page(model.size);
-    let (Some(view), Some(action)) = (&mut model.logs, action) else {
-        return Vec::new();
-    };
-    match view.on_action(action, page) {
-        AfterKey::Nothing => Vec::new(),
-        AfterKey::EditFilter => {
-            model.prompt = Some(Prompt {
-                kind: PromptKind::LogFilter,
-                input: tui_input::Input::new(view.filter.clone()),
-            });
-            Vec::new()
-        }
-        AfterKey::Close => {
-            let host = view.host;
-            model.logs = None;
-            // Ends the follow; the agent would also end it with the session.
-            let ticket = model.requests.open(host, "logs", LOGS_DEADLINE, model.now);
-            vec![Command::Ask {
-                ticket,
-                host,
-                request: Request::Logs {
-                    n: 0,
-                    follow: false,
-                },
-                reason: None,
-            }]
-        }
-    }
-}
-
-/// The answer to a `logs` request: the open view's lines, or why not.
-/// The answer to the request that closed a view says nothing.
-fn logs_replied(model: &mut Model, ticket: u64, result: Result<Reply, String>) {
-    let Some(view) = &mut model.logs else {
-        return;
-    };
-    if view.ticket != ticket {
-        return;
-    }
-    let tail = match result {
-        Ok(reply) if reply.ok => serde_json::from_value::<LogTail>(reply.data.unwrap_or_default())
-            .map_err(|e| format!("the agent's answer: {e}")),
-        Ok(reply) => Err(reply.error.unwrap_or_else(|| "refused".into())),
-        Err(e) => Err(e),
-    };
-    match tail {
-        Ok(tail) => view.answered(tail),
-        Err(why) => view.error = Some(crate::text::inert(&why)),
-    }
 }
 
 fn open_dialog(model: &mut Model, kind: DialogKind) -> Vec<Command> {
