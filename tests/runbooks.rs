@@ -271,3 +271,37 @@ fn a_stop_not_proven_flat_points_at_its_runbook_in_status_and_alerts() {
         "{alerts}"
     );
 }
+
+#[test]
+fn a_halt_with_no_way_back_points_at_the_rollback_failed_runbook() {
+    let mut lab = Lab::new("lab-rb-halt", 1);
+    lab.start_agent();
+    // A first deploy whose positions stop reconciling in canary: real
+    // money, nothing to return to, so the agent halts.
+    let bad = lab.write_release(
+        "recon.env",
+        b"STRATEGY=momentum\nSIM_FAULT=recon\nSIM_FAULT_AFTER_S=0.2\n",
+    );
+    let out = lab.ctl_path(&["submit", "--reason", "first deploy"], &bad);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let halted = lab.wait_state("halted", Duration::from_secs(20));
+    wait_until("the stop settled", Duration::from_secs(15), || {
+        lab.status()["runbook"]["name"] == "rollback_failed"
+    });
+    assert_eq!(
+        lab.status()["runbook"]["runbook"],
+        "runbooks/rollback-failed.md",
+        "{halted:#}"
+    );
+    let alerts = std::fs::read_to_string(lab.path("alerts.jsonl")).unwrap();
+    assert!(
+        alerts
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .any(
+                |a| a["title"].as_str().unwrap_or("").starts_with("halted: ")
+                    && a["runbook"] == "runbooks/rollback-failed.md"
+            ),
+        "{alerts}"
+    );
+}
