@@ -72,9 +72,17 @@ impl ServiceLog {
 
     /// A reader of everything written from `mark` on.
     pub fn reader(&self, mark: u64) -> LogReader {
+        self.reader_bounded(mark, u64::MAX)
+    }
+
+    /// A reader that reads at most `per_call` bytes each time it is asked
+    /// (the rest waits for the next call): a client's follow never holds a
+    /// burst of the log in memory at once.
+    pub fn reader_bounded(&self, mark: u64, per_call: u64) -> LogReader {
         LogReader {
             log: self.clone(),
             at: mark,
+            per_call,
             pending: String::new(),
         }
     }
@@ -213,6 +221,8 @@ fn tail_of(path: &Path, len: u64, max_bytes: u64) -> (Vec<u8>, bool) {
 pub struct LogReader {
     log: ServiceLog,
     at: u64,
+    /// The most bytes one call reads.
+    per_call: u64,
     /// A line not yet ended by its newline.
     pending: String,
 }
@@ -234,21 +244,29 @@ impl LogReader {
             // them, if only one cut came between (the limit is far above
             // what a smoke deploy logs between two reads).
             let behind = removed - at;
+            // Bytes of history [removed - available, removed) are the tail
+            // of service.log.1; older ones (two cuts between reads) are gone.
+            let mut available = 0;
             if let Ok(mut older) = File::open(self.log.numbered(1))
                 && let Ok(len) = older.metadata().map(|m| m.len())
-                && older
-                    .seek(SeekFrom::Start(len.saturating_sub(behind)))
-                    .is_ok()
             {
-                let _ = older.read_to_end(&mut chunk);
+                available = behind.min(len);
+                if older.seek(SeekFrom::Start(len - available)).is_ok() {
+                    let _ = older
+                        .take(available.min(self.per_call))
+                        .read_to_end(&mut chunk);
+                }
             }
-            at = removed;
+            at = removed - available + (chunk.len() as u64).min(available);
         }
-        if let Ok(mut file) = File::open(&self.log.path)
+        let room = self.per_call.saturating_sub(chunk.len() as u64);
+        if room > 0
+            && at >= removed
+            && let Ok(mut file) = File::open(&self.log.path)
             && file.seek(SeekFrom::Start(at - removed)).is_ok()
         {
             let mut current = Vec::new();
-            if let Ok(n) = file.read_to_end(&mut current) {
+            if let Ok(n) = file.take(room).read_to_end(&mut current) {
                 at += n as u64;
                 chunk.extend_from_slice(&current);
             }
@@ -370,6 +388,29 @@ mod tests {
         assert_eq!(few, expected[898..]);
         service.write_all(b"next\n").unwrap();
         assert_eq!(log.reader(mark).fresh(), vec!["next".to_string()]);
+    }
+
+    #[test]
+    fn a_bounded_reader_reads_a_burst_over_several_calls_losing_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path(), 64_000, 2);
+        let mut service = log.open_for_service().unwrap();
+        let mut reader = log.reader_bounded(log.mark(), 10_000);
+        for n in 0..1_000 {
+            service.write_all(line(n).as_bytes()).unwrap();
+        }
+        log.cut_if_over().unwrap().expect("cut");
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        while seen.len() < 1_000 && calls < 100 {
+            let fresh = reader.fresh();
+            assert!(fresh.len() <= 10_000 / 100 + 1, "bounded: {}", fresh.len());
+            seen.extend(fresh);
+            calls += 1;
+        }
+        let expected: Vec<String> = (0..1_000).map(|n| line(n).trim_end().to_string()).collect();
+        assert_eq!(seen, expected);
+        assert!(calls > 10, "took several calls: {calls}");
     }
 
     #[test]

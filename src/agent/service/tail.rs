@@ -14,6 +14,9 @@ use super::systemd::Unit;
 /// Bytes read from the end of each of service.log and service.log.1 for a
 /// tail: far more than `wire::logs::MAX_LINES` ordinary lines.
 const TAIL_WINDOW_BYTES: u64 = 8 << 20;
+/// The most of service.log a follow reads at each look (every 250 ms):
+/// a burst is read over several looks, never held whole.
+const FOLLOW_READ_BYTES: u64 = 4 << 20;
 /// How often a follow whose container went away asks the engine for its
 /// successor.
 const REINSPECT_EVERY: Duration = Duration::from_secs(2);
@@ -46,7 +49,7 @@ impl LogSource {
             LogSource::File(log) => {
                 let (lines, mark) = log.last_lines(n, TAIL_WINDOW_BYTES);
                 let follow = follow.then(|| Follow {
-                    lines: Lines::File(log.reader(mark)),
+                    lines: Lines::File(log.reader_bounded(mark, FOLLOW_READ_BYTES)),
                     container: None,
                 });
                 Ok((lines, follow))
