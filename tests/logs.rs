@@ -251,3 +251,33 @@ fn a_viewer_may_not_read_the_log_but_may_read_a_runbook() {
             .contains("gantry ctl")
     );
 }
+
+#[test]
+fn every_logs_request_gets_its_reply_and_the_latest_ends_the_follow() {
+    let mut lab = Lab::new("lab-logs-twice", 1);
+    lab.start_agent();
+    let stream = std::os::unix::net::UnixStream::connect(lab.path("agent.sock")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    writer
+        .write_all(
+            b"{\"type\":\"command\",\"id\":\"a\",\"op\":\"logs\",\"n\":5,\"follow\":true}\n\
+              {\"type\":\"command\",\"id\":\"b\",\"op\":\"logs\",\"n\":0}\n",
+        )
+        .unwrap();
+    let mut replies = Vec::new();
+    for line in BufReader::new(stream).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["type"] == "reply" {
+            assert_eq!(v["ok"], true, "{v}");
+            replies.push(v["id"].as_str().unwrap().to_string());
+            if replies.len() == 2 {
+                break;
+            }
+        }
+    }
+    replies.sort();
+    assert_eq!(replies, ["a", "b"]);
+}

@@ -12,10 +12,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::task::JoinHandle;
 
 use super::service::LogSource;
 use crate::pipeline::Role;
@@ -66,42 +65,59 @@ impl Drop for FollowSeat {
     }
 }
 
-/// Answers `logs` off the loop; the follow's task, if one runs.
+/// A `logs` request, as its session saw it.
+pub(super) struct Asked {
+    pub id: String,
+    pub n: usize,
+    pub follow: bool,
+    pub role: Role,
+}
+
+/// Answers `logs` off the loop, in a task of its own: the tail, always
+/// (a later `logs` never swallows an earlier one's reply), then the
+/// follow while this request is the session's latest in `follows`.
 pub(super) fn answer(
     out: &impl LogSink,
     hub: &Arc<LogHub>,
-    role: Role,
-    id: &str,
-    n: usize,
-    follow: bool,
+    asked: Asked,
+    follows: &Arc<AtomicU64>,
     permit: OwnedSemaphorePermit,
-) -> Option<JoinHandle<()>> {
+) {
+    let Asked {
+        id,
+        n,
+        follow,
+        role,
+    } = asked;
+    // Taken now, in the session's order: this ends any follow before.
+    let mine = follows.fetch_add(1, Ordering::SeqCst) + 1;
     let refuse = |code, why: String| {
-        out.push(wire::encode(&AgentMsg::Reply(Reply::err(id, code, why))));
-        None
+        out.push(wire::encode(&AgentMsg::Reply(Reply::err(&id, code, why))));
     };
     // A service may print secrets: its log file is the agent's user's only.
     if role < Role::Operator {
-        return refuse(
+        refuse(
             ErrorCode::Forbidden,
             format!("role {role} may not read the service's log (needs operator)"),
         );
+        return;
     }
     let seat = if follow {
         match FollowSeat::take(&hub.followers) {
             Some(seat) => Some(seat),
             None => {
-                return refuse(
+                refuse(
                     ErrorCode::Refused,
                     format!("{MAX_FOLLOWERS} log follows are open on this agent; try later"),
                 );
+                return;
             }
         }
     } else {
         None
     };
-    let (out, hub, id) = (out.clone(), hub.clone(), id.to_string());
-    Some(tokio::spawn(async move {
+    let (out, hub, follows) = (out.clone(), hub.clone(), follows.clone());
+    tokio::spawn(async move {
         let tail = hub.source.tail(n.min(MAX_LINES), follow).await;
         let (lines, follower) = match tail {
             Ok(tail) => tail,
@@ -135,19 +151,25 @@ pub(super) fn answer(
         ))));
         drop(permit);
         if let Some(follower) = follower {
-            stream(&out, &id, follower).await;
+            let current = || follows.load(Ordering::SeqCst) == mine;
+            stream(&out, &id, follower, current).await;
         }
         drop(seat);
-    }))
+    });
 }
 
-/// Sends new lines until the session closes.
-async fn stream(out: &impl LogSink, id: &str, mut follower: super::service::Follow) {
+/// Sends new lines until the session closes or asks `logs` again.
+async fn stream(
+    out: &impl LogSink,
+    id: &str,
+    mut follower: super::service::Follow,
+    current: impl Fn() -> bool,
+) {
     let mut pending: VecDeque<String> = VecDeque::new();
     let mut skipped: u64 = 0;
     loop {
         tokio::time::sleep(FOLLOW_EVERY).await;
-        if out.is_closed() {
+        if out.is_closed() || !current() {
             return;
         }
         pending.extend(follower.fresh().await.iter().map(|l| bounded_line(l)));

@@ -353,8 +353,9 @@ async fn session<R, W>(
     // Ids this session answered `status` under (bounded): answered here,
     // they never reach the loop's reply memory.
     let mut status_ids: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    // This session's log follow, if it asked for one (at most one).
-    let mut follow: Option<tokio::task::JoinHandle<()>> = None;
+    // Bumped by each `logs` and at the end: a follow streams only while
+    // it is the session's latest (one per session), and stops with it.
+    let follows = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     let mut first = true;
@@ -497,13 +498,14 @@ async fn session<R, W>(
                 });
                 continue;
             }
-            wire::Request::Logs { n, follow: wanted } if !id_used_for_status => {
-                // Asking again ends the follow before: one per session.
-                if let Some(task) = follow.take() {
-                    task.abort();
-                }
-                follow =
-                    super::logs::answer(&out, &hub.logs, role, &command.id, *n, *wanted, permit);
+            wire::Request::Logs { n, follow } if !id_used_for_status => {
+                let asked = super::logs::Asked {
+                    id: command.id.clone(),
+                    n: *n,
+                    follow: *follow,
+                    role,
+                };
+                super::logs::answer(&out, &hub.logs, asked, &follows, permit);
                 continue;
             }
             _ => {}
@@ -532,9 +534,7 @@ async fn session<R, W>(
         });
     }
     forward.abort();
-    if let Some(task) = follow {
-        task.abort();
-    }
+    follows.fetch_add(1, Ordering::SeqCst);
     drop(out);
     let _ = writer.await;
 }
