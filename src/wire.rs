@@ -2,7 +2,9 @@
 //! the control room). One line, one JSON object, tagged by `type`.
 //!
 //! Agent → client: `hello`, `snapshot`, then `state`, `health`, `audit` as
-//! they happen, a `heartbeat` every second, and a `reply` to each command. Client → agent: `command`.
+//! they happen, a `heartbeat` every second, `log` lines for a session
+//! that follows the service's log, and a `reply` to each command. Client →
+//! agent: `command`.
 //! New message types and fields may appear; clients ignore unknown fields.
 //! docs/protocol.md has a transcript.
 
