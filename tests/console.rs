@@ -852,6 +852,7 @@ fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
         "gantry-sim 0.1.0 starting host=ord-1 trade_mode=paper",
         "idle reached",
         "strategy tick n=1 mode=paper pnl_usd=0.00",
+        "order executed id=1 side=buy qty=0.010",
         "evil \u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e} bytes",
         "fatal: risk limit breached: drawdown 25.0% (simulated drawdown fault)",
     ]);
@@ -866,6 +867,7 @@ fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
     }
     assert!(screen.contains("✗ fatal: risk limit breached"), "{screen}");
     assert!(screen.contains("▸ idle reached"), "{screen}");
+    assert!(screen.contains("⚑ order executed"), "{screen}");
     assert!(screen.contains("following"), "{screen}");
     insta::assert_snapshot!(screen);
 
@@ -900,7 +902,7 @@ fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
     type_text(&mut model, &keymap, "FATAL");
     update(&mut model, &keymap, key(KeyCode::Enter));
     let screen = render(&model, 80, 24);
-    assert!(screen.contains("filter \"FATAL\": 1 of 7"), "{screen}");
+    assert!(screen.contains("filter \"FATAL\": 1 of 8"), "{screen}");
     assert!(!screen.contains("idle reached"), "{screen}");
     update(&mut model, &keymap, key(KeyCode::Char('/')));
     type_text(&mut model, &keymap, "zzz");

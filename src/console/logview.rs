@@ -18,15 +18,21 @@ pub const LOG_ASKED: usize = 1000;
 /// cannot make the control room build a huge automaton.
 const PATTERN_SIZE_LIMIT: usize = 64 << 10;
 
-/// What a line is to the smoke config.
+/// What a line is to the smoke config, or whether it reads as an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     Plain,
     /// Matches a startup phase.
     Phase,
-    /// Matches a forbidden pattern (a smoke deploy would fail on it).
+    /// Matches a forbidden pattern: a smoke deploy would fail on it (a
+    /// live service's trades match too, so it is not drawn as a failure).
     Forbidden,
+    /// Reads as a crash or an error ([`ERROR_WORDS`]).
+    Error,
 }
+
+/// Words that make a line an error, whatever the service (lowercase).
+pub const ERROR_WORDS: [&str; 5] = ["fatal", "panic", "error", "exception", "traceback"];
 
 #[derive(Debug, Clone)]
 pub struct LogView {
@@ -100,7 +106,10 @@ impl LogView {
     }
 
     pub fn mark(&self, line: &str) -> Mark {
-        if self.forbidden.iter().any(|re| re.is_match(line)) {
+        let lower = line.to_lowercase();
+        if ERROR_WORDS.iter().any(|w| lower.contains(w)) {
+            Mark::Error
+        } else if self.forbidden.iter().any(|re| re.is_match(line)) {
             Mark::Forbidden
         } else if self.phases.iter().any(|re| re.is_match(line)) {
             Mark::Phase
@@ -219,7 +228,7 @@ mod tests {
             lines: lines.iter().map(|l| l.to_string()).collect(),
             following: true,
             phases: vec!["idle reached".into()],
-            forbidden: vec!["fatal".into(), "(".into()],
+            forbidden: vec!["order executed".into(), "(".into()],
         }
     }
 
@@ -240,8 +249,10 @@ mod tests {
     fn lines_are_marked_by_the_smoke_patterns_and_a_bad_pattern_marks_nothing() {
         let mut view = LogView::new(0, 1);
         view.answered(tail(&[]));
-        assert_eq!(view.mark("fatal: risk limit breached"), Mark::Forbidden);
+        assert_eq!(view.mark("fatal: risk limit breached"), Mark::Error);
+        assert_eq!(view.mark("Traceback (most recent call last):"), Mark::Error);
         assert_eq!(view.mark("idle reached"), Mark::Phase);
+        assert_eq!(view.mark("order executed id=1"), Mark::Forbidden);
         assert_eq!(view.mark("strategy tick"), Mark::Plain);
     }
 

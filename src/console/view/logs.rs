@@ -1,8 +1,10 @@
 //! The log view (`l`), full screen: a title line (host, follow or
 //! paused, a stale host said loudly, filter, counts, source), the lines bottom
 //! up, and a line of keys (or the `/` being typed, or a notice). Every
-//! line is made inert before it is drawn; startup phases are marked `▸`
-//! and forbidden lines `✗`, in colour and in text for NO_COLOR.
+//! line is made inert before it is drawn; startup phases are marked `▸`,
+//! lines a smoke deploy forbids `⚑` (a live service's trades are among
+//! them: attention, not failure), errors and crashes `✗`, in colour and
+//! in text for NO_COLOR.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -60,6 +62,11 @@ pub(super) fn draw(
                 spans.push(Span::styled(format!(" {label} "), theme.muted));
             }
         }
+        // The marks' legend, so they read without colour too.
+        spans.push(Span::styled(
+            "  ▸ start-up phase  ⚑ smoke-forbidden  ✗ error",
+            theme.muted,
+        ));
         frame.render_widget(Paragraph::new(Line::from(spans)), keys);
     }
 }
@@ -140,7 +147,8 @@ fn draw_body(frame: &mut Frame, view: &LogView, theme: &Theme, area: ratatui::la
         .iter()
         .map(|line| {
             let (marker, style) = match view.mark(line) {
-                Mark::Forbidden => ("✗ ", theme.state_failed),
+                Mark::Error => ("✗ ", theme.state_failed),
+                Mark::Forbidden => ("⚑ ", theme.state_attention),
                 Mark::Phase => ("▸ ", theme.state_ok),
                 Mark::Plain => ("  ", theme.text),
             };
