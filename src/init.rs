@@ -10,6 +10,7 @@ use crate::agent::config::AgentConfig;
 use crate::exit::{Code, fail};
 
 mod container;
+mod runbooks;
 mod systemd;
 
 pub struct InitArgs {
@@ -162,6 +163,7 @@ pub fn write(args: &InitArgs) -> anyhow::Result<PathBuf> {
         )
     })?;
     crate::durable::write_atomic(&path, text.as_bytes())?;
+    runbooks::write(&args.dir)?;
     if args.sim {
         let examples = args.dir.join("examples");
         std::fs::create_dir_all(&examples)?;
@@ -341,7 +343,7 @@ phases = ["starting", "environment validated", "persistence mounted", "replay st
 forbidden = ["order executed", "strategy tick", "fatal"]
 timeout_s = 10
 
-[[check]]
+{runbooks}[[check]]
 name = "telemetry_fresh"
 metric = "sim_last_tick_age_seconds"
 op = "<"
@@ -359,6 +361,7 @@ limit = 0
 severity = "P0"
 stages = ["shadow", "paper", "canary", "live"]
 stale_after_s = 3
+runbook = "runbooks/circuit-breaker.md"
 
 [[check]]
 name = "pnl_in_band"
@@ -378,6 +381,7 @@ limit = 3
 severity = "P0"
 stages = ["paper", "canary", "live"]
 stale_after_s = 3
+runbook = "runbooks/circuit-breaker.md"
 
 [[check]]
 name = "no_canary_breach"
@@ -396,6 +400,7 @@ limit = 0
 severity = "P0"
 stages = ["canary", "live"]
 stale_after_s = 3
+runbook = "runbooks/positions-not-reconciling.md"
 
 # Judged against a baseline, not a fixed number: the known-good release's
 # own p99 order latency on this host, recorded while it served. A release
@@ -412,6 +417,7 @@ max_extend_s = 30
 severity = "P0"
 stages = ["paper", "canary", "live"]
 stale_after_s = 3
+runbook = "runbooks/high-latency.md"
 
 # A counter as a rate: the share of orders the venue rejected. A warning
 # pages (P2) and shows; the deploy goes on.
@@ -437,6 +443,7 @@ stages = ["paper", "canary", "live"]
 "#,
         name_q = toml_str(name),
         exe_q = toml_str(&exe),
+        runbooks = runbooks::SECTION,
     );
     Ok(t)
 }
@@ -470,7 +477,7 @@ url = "http://127.0.0.1:9100/metrics"
 interval_ms = 1000
 timeout_ms = 500
 
-[[check]]
+{runbooks}[[check]]
 name = "telemetry_fresh"
 metric = "last_tick_age_seconds"
 op = "<"
@@ -486,7 +493,9 @@ op = "=="
 limit = 0
 severity = "P0"
 stale_after_s = 30
-"#
+runbook = "runbooks/circuit-breaker.md"
+"#,
+        runbooks = runbooks::SECTION,
     )
 }
 

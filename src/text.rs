@@ -47,18 +47,21 @@ pub fn inert(text: &str) -> String {
         .collect()
 }
 
-/// Serialized JSON with DEL and the C1 controls (U+007F–U+009F) written as
-/// `\u00XX`. serde_json escapes only C0, so a C1 CSI (U+009B) would reach
-/// whoever prints the JSON raw. Outside strings JSON text is ASCII
-/// punctuation, digits and whitespace, so every such character found is
-/// inside a string, where the escape means the same character.
+/// Serialized JSON with DEL, the C1 controls (U+007F–U+009F) and the
+/// invisible format characters ([`is_invisible_format`]) written as
+/// `\uXXXX`. serde_json escapes only C0, so a C1 CSI (U+009B) or a bidi
+/// override would reach whoever prints the JSON raw. Outside strings JSON
+/// text is ASCII punctuation, digits and whitespace, so every such
+/// character found is inside a string, where the escape means the same
+/// character (each is in the Basic Multilingual Plane: one escape).
 pub fn json_inert(json: &str) -> String {
-    if !json.chars().any(|c| matches!(c, '\u{7F}'..='\u{9F}')) {
+    let escaped = |c: char| matches!(c, '\u{7F}'..='\u{9F}') || is_invisible_format(c);
+    if !json.chars().any(escaped) {
         return json.to_string();
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if matches!(c, '\u{7F}'..='\u{9F}') {
+        if escaped(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);

@@ -2,7 +2,9 @@
 //! the control room). One line, one JSON object, tagged by `type`.
 //!
 //! Agent → client: `hello`, `snapshot`, then `state`, `health`, `audit` as
-//! they happen, a `heartbeat` every second, and a `reply` to each command. Client → agent: `command`.
+//! they happen, a `heartbeat` every second, `log` lines for a session
+//! that follows the service's log, and a `reply` to each command. Client →
+//! agent: `command`.
 //! New message types and fields may appear; clients ignore unknown fields.
 //! docs/protocol.md has a transcript.
 
@@ -16,8 +18,10 @@ pub mod drill;
 pub mod estop;
 pub mod history;
 pub mod ledger;
+pub mod logs;
 pub mod pnl;
 pub mod releases;
+pub mod runbook;
 
 /// Bumped when a message changes incompatibly.
 pub const PROTOCOL: u32 = 1;
@@ -62,6 +66,16 @@ pub enum AgentMsg {
     /// agent's clock.
     Heartbeat {
         at: String,
+    },
+    /// New lines of the service's log, for the session that asked `logs`
+    /// with `follow` (`id` is that request's). `skipped` counts lines
+    /// dropped because this client fell behind: a follow never makes the
+    /// agent wait for a reader.
+    Log {
+        id: String,
+        lines: Vec<String>,
+        #[serde(default)]
+        skipped: u64,
     },
     Reply(Reply),
 }
@@ -192,10 +206,28 @@ pub enum Request {
         #[serde(default = "default_report_since")]
         since_s: Option<u64>,
     },
+    /// The service's log: its last `n` lines (`logs::LogTail`); with
+    /// `follow`, then `log` messages as lines come, until this session
+    /// asks `logs` again (`follow: false` stops) or leaves (operator).
+    Logs {
+        #[serde(default = "default_log_lines")]
+        n: usize,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// The runbook of a check (or of `not_flat`, `rollback_failed`):
+    /// its file's text, or its URL (`runbook::RunbookText`).
+    Runbook {
+        name: String,
+    },
 }
 
 fn default_report_since() -> Option<u64> {
     Some(30 * 86_400)
+}
+
+fn default_log_lines() -> usize {
+    logs::DEFAULT_LINES
 }
 
 fn default_history_limit() -> usize {
@@ -231,6 +263,8 @@ impl Request {
             Request::History { .. } => "history",
             Request::Releases => "releases",
             Request::Report { .. } => "report",
+            Request::Logs { .. } => "logs",
+            Request::Runbook { .. } => "runbook",
         }
     }
 }
@@ -348,6 +382,10 @@ pub struct CheckView {
     /// Seconds since the check last had data.
     pub age_s: Option<f64>,
     pub applies: bool,
+    /// What to do when it fails, as the config names it: a file on the
+    /// host (`runbook` fetches its text) or a URL (shown, not fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -486,6 +524,12 @@ pub struct Status {
     pub live_since: Option<String>,
     pub awaiting_approval: Option<Awaiting>,
     pub halted_reason: Option<String>,
+    /// While halted, the runbook for it (`[runbooks]`): `not_flat`'s when
+    /// the stop is not proven flat, else `rollback_failed`'s when a fault
+    /// (not a person) halted the host. `runbook` with `name` set to
+    /// `not_flat` or `rollback_failed` fetches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<HostRunbook>,
     /// The last emergency stop or halt, its kill command and whether the
     /// venue was verified flat (`estop::EstopView`).
     #[serde(default)]
@@ -510,6 +554,15 @@ pub struct Status {
     pub freeze: Option<String>,
     pub agent_version: String,
     pub now: String,
+}
+
+/// A runbook for the host's state rather than one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRunbook {
+    /// `not_flat` or `rollback_failed`: what `runbook` is asked for.
+    pub name: String,
+    /// As the config names it.
+    pub runbook: String,
 }
 
 /// A deploy's outcome as status carries it: `{"outcome": word, "detail":
@@ -613,6 +666,34 @@ mod tests {
         assert_eq!(
             line,
             "{\"type\":\"heartbeat\",\"at\":\"2026-11-24T21:05:20.474Z\"}\n"
+        );
+        assert_eq!(serde_json::from_str::<AgentMsg>(line.trim()).unwrap(), msg);
+    }
+
+    #[test]
+    fn logs_request_and_log_message_round_trip() {
+        let asked: ClientMsg =
+            serde_json::from_str(r#"{"type":"command","id":"l1","op":"logs","follow":true}"#)
+                .unwrap();
+        let ClientMsg::Command(command) = asked else {
+            panic!("a command")
+        };
+        assert_eq!(
+            command.request,
+            Request::Logs {
+                n: logs::DEFAULT_LINES,
+                follow: true
+            }
+        );
+        let msg = AgentMsg::Log {
+            id: "l1".into(),
+            lines: vec!["\u{1b}[2Jboom".into()],
+            skipped: 3,
+        };
+        let line = encode(&msg);
+        assert!(
+            !line.contains('\u{1b}'),
+            "JSON escapes control bytes: {line}"
         );
         assert_eq!(serde_json::from_str::<AgentMsg>(line.trim()).unwrap(), msg);
     }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{GANTRY, Lab, alive, stderr};
+use common::{GANTRY, Lab, alive, stderr, wait_until};
 
 const SOAK: u64 = 1;
 const THREE_SOAKS: Duration = Duration::from_secs(3 * SOAK);
@@ -163,7 +163,13 @@ fn sigterm_stops_the_agent_not_the_service() {
     let mut lab = Lab::new("lab-term", SOAK);
     lab.start_agent();
     lab.deploy_live(&lab.example("good.env"), THREE_SOAKS);
-    let sim = lab.service_pid().unwrap();
+    // Live restarts the service off the agent's loop: its pid file names
+    // the new run a moment after status says live.
+    let mut sim = 0;
+    wait_until("the live run's pid", Duration::from_secs(5), || {
+        sim = lab.service_pid().unwrap_or(0);
+        sim > 0 && alive(sim) && lab.status()["service"]["pid"] == sim
+    });
     lab.signal_agent(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(sim));

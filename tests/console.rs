@@ -1554,3 +1554,201 @@ fn issue_16_the_rollback_dialog_picks_any_release_that_passed_live() {
         "{commands:?}"
     );
 }
+
+/// The agent's answer to `logs` as it sends it.
+fn log_tail_reply(lines: &[&str]) -> gantry::wire::Reply {
+    let tail = gantry::wire::logs::LogTail {
+        source: "/var/lib/gantry/service.log".into(),
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+        following: true,
+        phases: vec!["starting".into(), "idle reached".into()],
+        forbidden: vec!["order executed".into(), "fatal".into()],
+    };
+    gantry::wire::Reply::ok("x", Some(serde_json::to_value(tail).unwrap()))
+}
+
+#[test]
+fn issue_15_l_opens_the_host_log_marked_filtered_paused_and_inert() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('l')));
+    let [
+        Command::Ask {
+            ticket,
+            host: 4,
+            request: Request::Logs { follow: true, .. },
+            ..
+        },
+    ] = commands.as_slice()
+    else {
+        panic!("l asks the selected host for its log and a follow: {commands:?}");
+    };
+    let waiting = render(&model, 80, 24);
+    assert!(waiting.contains("asking the agent"), "{waiting}");
+    let reply = log_tail_reply(&[
+        "gantry-sim 0.1.0 starting host=ord-1 trade_mode=paper",
+        "idle reached",
+        "strategy tick n=1 mode=paper pnl_usd=0.00",
+        "order executed id=1 side=buy qty=0.010",
+        "evil \u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e} bytes",
+        "fatal: risk limit breached: drawdown 25.0% (simulated drawdown fault)",
+    ]);
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(*ticket, Ok(reply), Duration::from_millis(40)),
+    );
+    let screen = render(&model, 80, 24);
+    for hostile in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!screen.contains(hostile), "{hostile:?} drawn: {screen:?}");
+    }
+    assert!(screen.contains("✗ fatal: risk limit breached"), "{screen}");
+    assert!(screen.contains("▸ idle reached"), "{screen}");
+    assert!(screen.contains("⚑ order executed"), "{screen}");
+    assert!(screen.contains("following"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // New lines arrive at the bottom while following.
+    let batch = gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Log {
+        id: "x".into(),
+        lines: vec!["rollback: restarting known-good".into()],
+        skipped: 0,
+    });
+    update(&mut model, &keymap, Msg::Link(4, batch, now()));
+    let screen = render(&model, 80, 24);
+    assert!(
+        screen.contains("rollback: restarting known-good"),
+        "{screen}"
+    );
+
+    // f pauses; what arrives then waits below, counted.
+    update(&mut model, &keymap, key(KeyCode::Char('f')));
+    let batch = gantry::ssh::link::LinkEvent::Message(gantry::wire::AgentMsg::Log {
+        id: "x".into(),
+        lines: vec!["after the pause".into()],
+        skipped: 2,
+    });
+    update(&mut model, &keymap, Msg::Link(4, batch, now()));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("paused · 1 new below"), "{screen}");
+    assert!(!screen.contains("after the pause"), "{screen}");
+    assert!(screen.contains("2 skipped"), "{screen}");
+
+    // `/` filters; no match says so; Esc clears the filter.
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "FATAL");
+    update(&mut model, &keymap, key(KeyCode::Enter));
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("filter \"FATAL\": 1 of 8"), "{screen}");
+    assert!(!screen.contains("idle reached"), "{screen}");
+    update(&mut model, &keymap, key(KeyCode::Char('/')));
+    type_text(&mut model, &keymap, "zzz");
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("no line matches"), "{screen}");
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.logs.as_ref().unwrap().filter.is_empty());
+
+    // Esc leaves the view and ends the follow.
+    let commands = update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.logs.is_none());
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::Ask {
+                host: 4,
+                request: Request::Logs { follow: false, .. },
+                ..
+            }]
+        ),
+        "{commands:?}"
+    );
+    let fleet = render(&model, 80, 24);
+    assert!(fleet.contains("HOST"), "back to the fleet: {fleet}");
+}
+
+#[test]
+fn issue_15_a_failing_check_shows_its_runbook_and_b_opens_it_in_a_pager() {
+    let keymap = Keymap::default_map();
+    let mut model = fleet_model();
+    model.selected = 1;
+    if let Some(s) = &mut model.hosts[1].status {
+        s.checks[5] = check("reconciliation_clean", Some(2.0), "==", 0.0, "failing");
+        s.checks[5].runbook = Some("runbooks/positions-not-reconciling.md".into());
+    }
+    let screen = render(&model, 160, 45);
+    assert!(
+        screen.contains(
+            "▸ runbook (b) for reconciliation_clean: runbooks/positions-not-reconciling.md"
+        ),
+        "{screen}"
+    );
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('b')));
+    let [
+        Command::Ask {
+            ticket,
+            host: 1,
+            request: Request::Runbook { name },
+            ..
+        },
+    ] = commands.as_slice()
+    else {
+        panic!("b asks the host for the runbook: {commands:?}");
+    };
+    assert_eq!(name, "reconciliation_clean");
+    let text = gantry::wire::runbook::RunbookText {
+        name: name.clone(),
+        runbook: "runbooks/positions-not-reconciling.md".into(),
+        url: None,
+        text: Some(
+            "# Positions not reconciling\n\n- `gantry ctl estop --reason …`\nevil \u{1b}[2J\u{9b}31m\u{202e} end\n"
+                .into(),
+        ),
+        truncated: false,
+    };
+    let reply = gantry::wire::Reply::ok("x", Some(serde_json::to_value(text).unwrap()));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(*ticket, Ok(reply), Duration::from_millis(30)),
+    );
+    let screen = render(&model, 80, 24);
+    for hostile in ['\u{1b}', '\u{9b}', '\u{202e}'] {
+        assert!(!screen.contains(hostile), "{hostile:?} drawn: {screen:?}");
+    }
+    assert!(screen.contains("# Positions not reconciling"), "{screen}");
+    assert!(screen.contains("gantry ctl estop"), "{screen}");
+    insta::assert_snapshot!(screen);
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    assert!(model.pager.is_none(), "Esc closes the pager");
+
+    // A URL is shown, not fetched.
+    update(&mut model, &keymap, key(KeyCode::Char('b')));
+    let ticket = model.pager.as_ref().unwrap().ticket;
+    let url = gantry::wire::runbook::RunbookText {
+        name: "reconciliation_clean".into(),
+        runbook: "https://wiki.example/recon".into(),
+        url: Some("https://wiki.example/recon".into()),
+        text: None,
+        truncated: false,
+    };
+    let reply = gantry::wire::Reply::ok("y", Some(serde_json::to_value(url).unwrap()));
+    update(
+        &mut model,
+        &keymap,
+        Msg::Replied(ticket, Ok(reply), Duration::from_millis(30)),
+    );
+    let screen = render(&model, 80, 24);
+    assert!(screen.contains("https://wiki.example/recon"), "{screen}");
+    assert!(screen.contains("does not fetch"), "{screen}");
+
+    // A host with nothing failing: b says so and opens nothing.
+    update(&mut model, &keymap, key(KeyCode::Esc));
+    model.selected = 4;
+    let commands = update(&mut model, &keymap, key(KeyCode::Char('b')));
+    assert!(commands.is_empty() && model.pager.is_none());
+    assert!(
+        render(&model, 160, 45).contains("no failing check or halt with a runbook"),
+        "the footer says why"
+    );
+}

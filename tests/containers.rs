@@ -194,6 +194,20 @@ fn smoke(kind: Kind) {
     lab.deploy_live(&good, Duration::from_secs(15));
     let live = lab.status();
 
+    // The service's log: the live container's, then (following) each
+    // container that replaces it.
+    let out = lab.ctl(&["logs", "-n", "200"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tail = String::from_utf8_lossy(&out.stdout);
+    assert!(tail.contains("trade_mode=live"), "{tail}");
+    assert!(
+        stderr(&out).contains(&format!("container {NAME} logs")),
+        "{}",
+        stderr(&out)
+    );
+    let (mut follow, followed) = lab.follow_logs();
+    std::thread::sleep(Duration::from_millis(500));
+
     let v2 = release(&lab, "v2.env", port, "IMAGE_TAG=good\nSIM_PNL_DRIFT=6\n");
     let out = lab.ctl_path(&["smoke", "--reason", "pre-prod"], &v2);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -224,6 +238,28 @@ fn smoke(kind: Kind) {
                 && env_of(&c).iter().any(|e| e == "TRADE_MODE=live")
         })
     });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && !(seen
+            .iter()
+            .any(|l: &String| l.contains("execution_plane=paper"))
+            && seen.iter().any(|l: &String| l.contains("trade_mode=live")))
+    {
+        if let Ok(line) = followed.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("execution_plane=paper")),
+        "the smoke's container was followed: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("trade_mode=live")),
+        "and the known-good's after it: {seen:?}"
+    );
 }
 
 fn bad_input(kind: Kind) {

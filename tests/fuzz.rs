@@ -1032,6 +1032,7 @@ fn check_view() -> impl Strategy<Value = wire::CheckView> {
                 delta: value,
                 samples: Some([failures as usize, failures_allowed as usize]),
                 evidence: Some(name.clone()),
+                runbook: Some(op.clone()),
                 name,
                 ok,
                 status: status.as_str().into(),

@@ -251,6 +251,26 @@ fn smoke_reads_the_units_journal() {
         || container.property(UNIT, "ActiveState") == "active",
     );
     assert!(journal(&container).contains("trade_mode=live"));
+    // The unit's log over the wire: its journal, every run.
+    wait_until("the known-good logged", Duration::from_secs(10), || {
+        let out = lab.ctl(&["logs", "-n", "1000"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.status.success()
+            && text.contains("order executed BTC-PERP")
+            && newest_run_is_live(&text)
+    });
+    let out = lab.ctl(&["logs", "-n", "5"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert!(
+        stderr(&out).contains(&format!("journal of unit {UNIT}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The newest run in the log is the live one, after the smoke's.
+fn newest_run_is_live(text: &str) -> bool {
+    text.rfind("trade_mode=live") > text.rfind("execution_plane=paper")
 }
 
 #[test]

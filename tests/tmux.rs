@@ -567,3 +567,70 @@ impl Drop for Sweep<'_> {
         let _ = std::fs::remove_dir_all(self.1);
     }
 }
+
+#[test]
+fn issue_15_l_on_demo_2_shows_its_bad_release_crash_line_and_b_its_runbook() {
+    let Some(tmux) = Tmux::start(&format!("{GANTRY} demo")) else {
+        return;
+    };
+    let screen = tmux.wait_for(
+        "demo-2 rolled back",
+        |s| Tmux::row(s, "demo-2").contains("ROLLED BACK"),
+        Duration::from_secs(40),
+    );
+    // Select demo-2 however the table is sorted.
+    let mut screen = screen;
+    for _ in 0..6 {
+        if Tmux::row(&screen, "demo-2").contains('▶') {
+            break;
+        }
+        tmux.keys(&["j"]);
+        screen = tmux.screen();
+    }
+    assert!(Tmux::row(&screen, "demo-2").contains('▶'), "{screen}");
+    tmux.keys(&["l"]);
+    let log = tmux.wait_for(
+        "demo-2's log with the crash line",
+        |s| s.contains("logs · demo-2") && s.contains("✗ fatal: risk limit breached"),
+        Duration::from_secs(10),
+    );
+    assert!(log.contains("following"), "{log}");
+    // The good release it rolled back to started after it.
+    let crash = log.find("fatal: risk limit breached").unwrap();
+    assert!(log[crash..].contains("starting host=demo-2"), "{log}");
+    // Filter to the crash, then back to the fleet.
+    tmux.keys(&["/"]);
+    tmux.text("risk limit");
+    tmux.keys(&["Enter"]);
+    let filtered = tmux.wait_for(
+        "the filter",
+        |s| s.contains("filter \"risk limit\""),
+        Duration::from_secs(5),
+    );
+    assert!(!filtered.contains("idle reached"), "{filtered}");
+    tmux.keys(&["Escape"]);
+    let fleet = tmux.wait_for(
+        "the fleet again",
+        |s| s.contains("HOST") && !s.contains("logs · demo-2"),
+        Duration::from_secs(5),
+    );
+    // The check that failed the deploy names its runbook; b opens it.
+    assert!(
+        fleet.contains("runbook (b) for drawdown_budget: runbooks/circuit-breaker.md"),
+        "{fleet}"
+    );
+    tmux.keys(&["b"]);
+    let runbook = tmux.wait_for(
+        "the runbook",
+        |s| s.contains("runbook · demo-2 · drawdown_budget") && s.contains("# Circuit breaker"),
+        Duration::from_secs(10),
+    );
+    assert!(runbook.contains("gantry ctl logs"), "{runbook}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "the fleet after the runbook",
+        |s| s.contains("HOST") && !s.contains("runbook · demo-2"),
+        Duration::from_secs(5),
+    );
+    tmux.keys(&["q"]);
+}

@@ -5,6 +5,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::Agent;
+use super::config::runbooks::{NOT_FLAT, ROLLBACK_FAILED};
 use super::notify::{QUEUE, Queued, daily_digest, priority_str};
 use crate::pipeline::Priority;
 use crate::stamp::rfc3339;
@@ -27,8 +28,8 @@ impl Agent {
             .find(|(k, _)| k == "evidence")
             .map(|(_, v)| v.clone());
         // Who to page needs the host, the deploy and its release, the line
-        // that shows why, and what to do: `runbook` stays null until checks
-        // name one.
+        // that shows why, and what to do: the runbook, when one is named.
+        let runbook = self.runbook_for(&title, evidence.as_deref());
         let line = json!({
             "at": at,
             "host": self.config.host,
@@ -38,7 +39,7 @@ impl Agent {
             "release": deploy.map(|d| d.release.id.clone())
                 .or_else(|| self.pipeline.serving.as_ref().map(|r| r.id.clone())),
             "evidence": evidence,
-            "runbook": null,
+            "runbook": runbook,
         });
         if let Err(e) = self.alerts.append_line(&line.to_string()) {
             eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
@@ -56,6 +57,9 @@ impl Agent {
             fields.push(("serving".to_string(), serving.id.clone()));
         }
         fields.extend(extra);
+        if let Some(runbook) = runbook {
+            fields.push(("runbook".to_string(), runbook));
+        }
         if self.notifier.send(priority, title.clone(), fields) == Queued::Full {
             let line = json!({
                 "at": at,
@@ -69,6 +73,32 @@ impl Agent {
                 eprintln!("gantry agent: cannot write alerts.jsonl: {e}");
             }
         }
+    }
+
+    /// The runbook for an alert: a stop not proven flat, a halt no person
+    /// asked for (a failed rollback), else the first check the title or
+    /// its evidence names that has one.
+    fn runbook_for(&self, title: &str, evidence: Option<&str>) -> Option<String> {
+        let named = |name: &str| {
+            self.config
+                .runbooks
+                .get(name)
+                .map(|r| r.shown().to_string())
+        };
+        let not_flat = (title.starts_with("HALTED · ") && !title.starts_with("HALTED · FLAT:"))
+            || title.starts_with("kill command failed");
+        if not_flat {
+            return named(NOT_FLAT);
+        }
+        if title.starts_with("halted: ") && !title.starts_with("halted: emergency stop") {
+            return named(ROLLBACK_FAILED);
+        }
+        let text = [title, evidence.unwrap_or("")];
+        self.config
+            .checks
+            .iter()
+            .filter(|c| text.iter().any(|t| mentions(t, &c.spec.name)))
+            .find_map(|c| named(&c.spec.name))
     }
 
     /// Once per UTC day, at the first sample after midnight: the P3 digest
@@ -112,5 +142,34 @@ impl Agent {
             )),
             Some(_) => None,
         }
+    }
+}
+
+/// Whether `text` names `word` as a whole word (a check name is letters,
+/// digits and `_`: `drawdown` is not named by `drawdown_budget`).
+fn mentions(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(part) && !after.is_some_and(part)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn a_check_is_named_as_a_whole_word() {
+        assert!(mentions(
+            "drawdown_budget = 12.1 breaks < 3",
+            "drawdown_budget"
+        ));
+        assert!(!mentions("drawdown_budget = 12.1", "drawdown"));
+        assert!(mentions(
+            "gate failed: reconciliation_clean",
+            "reconciliation_clean"
+        ));
     }
 }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod intake;
 mod ledger;
 mod lock;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod probe;
@@ -272,6 +273,13 @@ impl Agent {
             public_keys: Arc::new(config.public_keys.clone()),
             venue_probe: venue::VenueProbe::of(&config),
             sessions: socket::Sessions::default(),
+            logs: Arc::new(logs::LogHub {
+                source: service.log_source(),
+                phases: smoke_patterns(&config, |s| &s.phases),
+                forbidden: smoke_patterns(&config, |s| &s.forbidden),
+                followers: Arc::default(),
+            }),
+            runbooks: Arc::new(config.runbooks.clone()),
         });
         // Served once the agent has resumed (below): a client never reads
         // a state the audit log has not recorded yet.
@@ -378,4 +386,17 @@ fn raise_open_files() {
 /// sessions hold it.
 fn wire_line(msg: &AgentMsg) -> Arc<str> {
     crate::wire::encode(msg).into()
+}
+
+/// The smoke config's patterns of one kind, as written, for `logs` to
+/// hand a viewer that marks them.
+fn smoke_patterns(
+    config: &AgentConfig,
+    which: fn(&config::SmokeConfig) -> &Vec<(String, regex_lite::Regex)>,
+) -> Vec<String> {
+    config
+        .smoke
+        .as_ref()
+        .map(|s| which(s).iter().map(|(p, _)| p.clone()).collect())
+        .unwrap_or_default()
 }

@@ -303,6 +303,23 @@ impl Agent {
                 );
                 return Answer::Now(Reply::ok(id, serde_json::to_value(report).ok()));
             }
+            Op::Runbook { name } => {
+                return Answer::Now(crate::agent::config::runbooks::answer(
+                    &self.config.runbooks,
+                    name,
+                    id,
+                ));
+            }
+            Op::Logs { .. } => {
+                // Sessions answer `logs` themselves; a reused id lands here.
+                return Answer::Now(Reply::err(
+                    id,
+                    ErrorCode::BadRequest,
+                    format!(
+                        "id {id:?} was used for status in this session; ask logs with a new id"
+                    ),
+                ));
+            }
             Op::ReleaseDiff { release, against } => {
                 // Sessions answer diffs themselves; a reused id lands here.
                 let diff = store::release_diff(

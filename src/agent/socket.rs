@@ -58,6 +58,10 @@ pub struct Hub {
     /// The verify command, asked in the session before a restore.
     pub venue_probe: Option<super::venue::VenueProbe>,
     pub sessions: Sessions,
+    /// The service's log, read in sessions for `logs`.
+    pub logs: Arc<super::logs::LogHub>,
+    /// The runbooks the config names, read in sessions for `runbook`.
+    pub runbooks: Arc<super::config::runbooks::Runbooks>,
 }
 
 /// Sessions open, in all and per role.
@@ -247,6 +251,19 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// Whether `len` more bytes would leave the client at most half its
+    /// allowance behind: what a stream that may drop lines (a log
+    /// follow) asks before it sends, so it never closes the session.
+    fn has_room_for(&self, len: usize) -> bool {
+        self.lines.capacity() > MAX_QUEUED / 2
+            && self.bytes.load(Ordering::SeqCst) + len <= MAX_QUEUED_BYTES / 2
+    }
+
+    /// The session is closing (the client left or fell behind).
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
     /// Queues a line; false (and the session closing) if the client has
     /// fallen too far behind, or left.
     fn push(&self, line: impl Into<Arc<str>>) -> bool {
@@ -265,6 +282,18 @@ impl Outbox {
             return false;
         }
         true
+    }
+}
+
+impl super::logs::LogSink for Outbox {
+    fn push(&self, line: String) -> bool {
+        Outbox::push(self, line)
+    }
+    fn has_room_for(&self, len: usize) -> bool {
+        Outbox::has_room_for(self, len)
+    }
+    fn is_closed(&self) -> bool {
+        Outbox::is_closed(self)
     }
 }
 
@@ -328,6 +357,9 @@ async fn session<R, W>(
     // Ids this session answered `status` under (bounded): answered here,
     // they never reach the loop's reply memory.
     let mut status_ids: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    // Bumped by each `logs` and at the end: a follow streams only while
+    // it is the session's latest (one per session), and stops with it.
+    let follows = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     let mut first = true;
@@ -472,6 +504,23 @@ async fn session<R, W>(
                 });
                 continue;
             }
+            wire::Request::Runbook { name } if !id_used_for_status => {
+                let (runbooks, name) = (hub.runbooks.clone(), name.clone());
+                answer_from_files(&out, &command.id, permit, move |id| {
+                    super::config::runbooks::answer(&runbooks, &name, id)
+                });
+                continue;
+            }
+            wire::Request::Logs { n, follow } if !id_used_for_status => {
+                let asked = super::logs::Asked {
+                    id: command.id.clone(),
+                    n: *n,
+                    follow: *follow,
+                    role,
+                };
+                super::logs::answer(&out, &hub.logs, asked, &follows, permit);
+                continue;
+            }
             _ => {}
         }
         let (command, checked) =
@@ -498,6 +547,7 @@ async fn session<R, W>(
         });
     }
     forward.abort();
+    follows.fetch_add(1, Ordering::SeqCst);
     drop(out);
     let _ = writer.await;
 }

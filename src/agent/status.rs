@@ -73,6 +73,7 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
             Phase::Halted { reason, .. } => Some(reason.clone()),
             _ => None,
         },
+        runbook: halted_runbook(config, pipeline),
         estop: pipeline.stop.as_ref().map(Into::into),
         tier: deploy.map(|d| d.tier),
         submitted_by: deploy.map(|d| d.submitted_by.clone()),
@@ -97,6 +98,31 @@ pub fn build(config: &AgentConfig, pipeline: &Pipeline, seen: Seen<'_>, now: Tim
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         now: rfc3339(now),
     }
+}
+
+/// While halted: the runbook for a stop not proven flat, else for a halt
+/// no person asked for (a rollback that failed).
+fn halted_runbook(config: &AgentConfig, pipeline: &Pipeline) -> Option<crate::wire::HostRunbook> {
+    use crate::agent::config::runbooks::{NOT_FLAT, ROLLBACK_FAILED};
+    if !matches!(pipeline.phase, Phase::Halted { .. }) {
+        return None;
+    }
+    let stop: Option<crate::wire::estop::EstopView> = pipeline.stop.as_ref().map(Into::into);
+    let not_flat = stop
+        .as_ref()
+        .is_some_and(|s| s.settled() && !s.proven_flat());
+    let by_fault = stop.as_ref().is_none_or(|s| s.by.is_none());
+    let name = if not_flat {
+        NOT_FLAT
+    } else if by_fault {
+        ROLLBACK_FAILED
+    } else {
+        return None;
+    };
+    config.runbooks.get(name).map(|r| crate::wire::HostRunbook {
+        name: name.to_string(),
+        runbook: r.shown().to_string(),
+    })
 }
 
 /// Why a soak does not count now, in words for the screen.
@@ -198,6 +224,10 @@ pub fn checks(
                 failures_allowed: spec.failures_allowed(),
                 age_s,
                 applies,
+                runbook: config
+                    .runbooks
+                    .get(&spec.name)
+                    .map(|r| r.shown().to_string()),
             }
         })
         .collect()

@@ -83,6 +83,13 @@ pub fn apply(model: &mut Model, index: usize, event: LinkEvent, now: DateTime<Ut
                     model.audit.push_back((index, *entry));
                     sort_and_trim(model);
                 }
+                AgentMsg::Log { lines, skipped, .. } => {
+                    if let Some(view) = &mut model.logs
+                        && view.host == index
+                    {
+                        view.append(lines, skipped);
+                    }
+                }
                 AgentMsg::Hello { .. } | AgentMsg::Reply(_) => {}
             }
         }

@@ -17,6 +17,9 @@ use chrono::{DateTime, Utc};
 
 use crate::wire::Reply;
 
+/// Requests that only read, left out of what the host pane shows.
+pub const READS: [&str; 2] = ["logs", "runbook"];
+
 /// Requests kept once answered (the newest), for the host pane.
 pub const ANSWERED_KEPT: usize = 64;
 
@@ -177,9 +180,13 @@ impl Requests {
             .filter(move |a| a.host == host && a.answer.is_none())
     }
 
-    /// The host's newest request, answered or not.
+    /// The host's newest request that acts, answered or not (reading the
+    /// log never hides where a rollback stands).
     pub fn last(&self, host: usize) -> Option<&Asked> {
-        self.all.iter().rev().find(|a| a.host == host)
+        self.all
+            .iter()
+            .rev()
+            .find(|a| a.host == host && !READS.contains(&a.op))
     }
 }
 

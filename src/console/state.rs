@@ -346,6 +346,8 @@ impl Dialog {
 pub enum PromptKind {
     Filter,
     Command,
+    /// `/` in the log view: filters its lines.
+    LogFilter,
 }
 
 #[derive(Debug, Clone)]
@@ -427,6 +429,10 @@ pub struct Model {
     pub waves: Vec<String>,
     /// The `R` view, while open (`ledger.rs`).
     pub ledger: Option<super::ledger::LedgerView>,
+    /// A host's service log, full screen, while open (`logview.rs`).
+    pub logs: Option<super::logview::LogView>,
+    /// A runbook's text, full screen, while open (`runbook.rs`).
+    pub pager: Option<super::runbook::Pager>,
 }
 
 /// One line the footer shows for [`NOTICE_FOR`].
@@ -465,6 +471,8 @@ impl Model {
             audit_focus: None,
             waves: Vec::new(),
             ledger: None,
+            logs: None,
+            pager: None,
         }
     }
 

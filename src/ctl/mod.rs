@@ -26,6 +26,7 @@ use crate::wire::{ErrorCode, Request};
 mod drill_all;
 mod estop_all;
 pub mod history;
+mod logs;
 mod releases;
 mod remote;
 mod report;
@@ -183,6 +184,22 @@ pub enum CtlCommand {
     },
     /// Roll a release across the hosts file, wave by wave (needs --hosts, no --host).
     Rollout(ReleaseArgs),
+    /// A runbook the config names: its text, or its URL (a check's name,
+    /// or not_flat, rollback_failed).
+    Runbook {
+        /// The check (`ctl status` lists them), or not_flat, rollback_failed.
+        name: String,
+    },
+    /// The service's log: its last lines (service.log, the unit's journal or
+    /// the container's logs), and with --follow new ones as they come (operator).
+    Logs {
+        /// How many of the last lines (at most 10 000).
+        #[arg(short = 'n', long = "lines", default_value_t = crate::wire::logs::DEFAULT_LINES)]
+        lines: usize,
+        /// Keep printing new lines until interrupted.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -249,6 +266,9 @@ pub async fn execute<S: AsyncRead + AsyncWrite>(
     command: CtlCommand,
     operator: &str,
 ) -> anyhow::Result<()> {
+    if let CtlCommand::Logs { lines, follow } = command {
+        return logs::run(client, args.json, lines, follow, operator).await;
+    }
     let (request, reason) = build_request(&mut client, &command).await?;
     let reply = client.ask(request, reason, Some(operator)).await?;
     report::report(args.json, &command, &reply)
@@ -341,6 +361,14 @@ async fn build_request<S: AsyncRead + AsyncWrite>(
         CtlCommand::History { limit } => (Request::History { limit: *limit }, None),
         CtlCommand::Releases => (Request::Releases, None),
         CtlCommand::Report { since } => (report_request(since)?, None),
+        CtlCommand::Runbook { name } => (Request::Runbook { name: name.clone() }, None),
+        CtlCommand::Logs { lines, follow } => (
+            Request::Logs {
+                n: *lines,
+                follow: *follow,
+            },
+            None,
+        ),
         CtlCommand::Rollout(_) => {
             return Err(fail(
                 Code::Usage,

@@ -53,6 +53,24 @@ fn print_text(command: &CtlCommand, data: Option<&Value>) -> anyhow::Result<()> 
                 println!("{line}");
             }
         }
+        CtlCommand::Runbook { .. } => {
+            let runbook: crate::wire::runbook::RunbookText = serde_json::from_value(data.clone())?;
+            match (&runbook.url, &runbook.text) {
+                (Some(url), _) => {
+                    println!("{} is a web page: {}", inert(&runbook.name), inert(url))
+                }
+                (None, Some(text)) => {
+                    eprintln!("── {} ──", inert(&runbook.runbook));
+                    for line in text.lines() {
+                        println!("{}", inert(line));
+                    }
+                    if runbook.truncated {
+                        eprintln!("… cut at 256 KiB: the rest is in the file on the host");
+                    }
+                }
+                (None, None) => {}
+            }
+        }
         CtlCommand::Releases => {
             let list: crate::wire::releases::Releases = serde_json::from_value(data.clone())?;
             print!("{}", releases::render(&list));

@@ -132,6 +132,32 @@ impl Lab {
             .expect("run gantry ctl")
     }
 
+    /// `ctl logs -n 0 --follow`, its lines arriving on the receiver; kill
+    /// the child to stop it.
+    pub fn follow_logs(&self) -> (Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
+        let mut child = Command::new(GANTRY)
+            .args(["ctl", "--config"])
+            .arg(&self.config)
+            .args(["logs", "-n", "0", "--follow"])
+            .envs(self.agent_env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ctl logs --follow");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     pub fn ctl_path(&self, args: &[&str], path: &Path) -> Output {
         let mut all: Vec<&str> = args.to_vec();
         let p = path.to_str().expect("utf-8 path");

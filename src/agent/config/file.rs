@@ -32,6 +32,22 @@ pub struct File {
     pub http: Option<crate::agent::http::HttpSection>,
     #[serde(default)]
     pub releases: ReleasesSection,
+    /// Runbooks for what is no `[[check]]` (config/runbooks.rs).
+    #[serde(default)]
+    pub runbooks: Option<RunbooksSection>,
+}
+
+/// `[runbooks]`: the runbook of the built-in check, of a rollback that
+/// failed (a halt), and of a stop not proven flat.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbooksSection {
+    #[serde(default)]
+    pub process_alive: Option<String>,
+    #[serde(default)]
+    pub rollback_failed: Option<String>,
+    #[serde(default)]
+    pub not_flat: Option<String>,
 }
 
 /// `[releases]`: how releases are shown.
@@ -236,6 +252,9 @@ pub struct CheckSection {
     pub consecutive: u32,
     #[serde(default = "default_stale")]
     pub stale_after_s: f64,
+    /// What to do when it fails: a file (relative to the config) or a URL.
+    #[serde(default)]
+    pub runbook: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ pub mod container;
 mod fields;
 mod file;
 mod market;
+pub mod runbooks;
 
 pub use market::Evidence;
 
@@ -96,6 +97,8 @@ pub struct AgentConfig {
     pub public_keys: Vec<String>,
     /// `ctl smoke`: what the startup log must show, in order, and must not.
     pub smoke: Option<SmokeConfig>,
+    /// The runbooks checks and `[runbooks]` name.
+    pub runbooks: runbooks::Runbooks,
 }
 
 impl AgentConfig {
@@ -174,6 +177,7 @@ impl AgentConfig {
         for (field, argv) in commands {
             executable(argv, &self.state_dir).map_err(|why| bad(format!("{field}: {why}")))?;
         }
+        self.runbooks.check_on_disk().map_err(bad)?;
         Ok(())
     }
 
@@ -446,6 +450,7 @@ impl AgentConfig {
                 .map_err(&bad)?,
             smoke: smoke_config(&file.smoke).map_err(&bad)?,
             public_keys: file.releases.public_keys.clone(),
+            runbooks: runbooks::parse(&file.checks, file.runbooks.as_ref(), path).map_err(&bad)?,
         })
     }
 

@@ -420,7 +420,27 @@ impl Container {
 
     /// The container's log from its start, followed.
     pub fn follow_logs(&self, id: &str) -> LogFollow {
-        LogFollow::start(self.engine(), id)
+        LogFollow::start(self.engine(), &["logs", "-f", "--", id])
+    }
+
+    /// The container's log from now on, followed.
+    pub fn follow_new_logs(&self, id: &str) -> LogFollow {
+        LogFollow::start(self.engine(), &["logs", "-f", "--tail", "0", "--", id])
+    }
+
+    /// The last `n` lines of the container's log (`logs --tail N`, stdout
+    /// and stderr as they arrive), and the id of the container they are
+    /// from; an error when there is no container of that name.
+    pub async fn log_tail(&self, n: usize) -> Result<(Vec<String>, String), String> {
+        let facts = self
+            .inspect()
+            .await
+            .map_err(|e| format!("{e:#}"))?
+            .ok_or_else(|| format!("no container named {}", self.spec.name))?;
+        let n = n.to_string();
+        let mut tail = LogFollow::start(self.engine(), &["logs", "--tail", &n, "--", &facts.id]);
+        let lines = tail.collect(Duration::from_secs(10)).await;
+        Ok((lines, facts.id))
     }
 }
 
@@ -528,15 +548,17 @@ pub(super) fn answers_on(facts: &ContainerFacts, port: u16) -> bool {
 pub struct LogFollow {
     _child: Option<tokio::process::Child>,
     lines: mpsc::Receiver<String>,
+    /// Both of the engine's outputs closed: it exited.
+    ended: bool,
 }
 
 const MAX_LINE: usize = 64 * 1024;
 
 impl LogFollow {
-    fn start(engine: &str, id: &str) -> Self {
+    fn start(engine: &str, args: &[&str]) -> Self {
         let (tx, lines) = mpsc::channel(4096);
         let child = Command::new(engine)
-            .args(["logs", "-f", "--", id])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -546,6 +568,7 @@ impl LogFollow {
             return Self {
                 _child: None,
                 lines,
+                ended: true,
             };
         };
         if let Some(out) = child.stdout.take() {
@@ -557,15 +580,40 @@ impl LogFollow {
         Self {
             _child: Some(child),
             lines,
+            ended: false,
         }
     }
 
     /// The whole lines read since the last call.
     pub fn fresh(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(line) = self.lines.try_recv() {
-            out.push(line);
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => out.push(line),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.ended = true;
+                    break;
+                }
+            }
         }
+        out
+    }
+
+    /// The engine exited and every line it printed was read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Every line until the engine exits, or what came within `limit`.
+    async fn collect(&mut self, limit: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(limit, async {
+            while let Some(line) = self.lines.recv().await {
+                out.push(line);
+            }
+        })
+        .await;
         out
     }
 }

@@ -72,11 +72,46 @@ impl ServiceLog {
 
     /// A reader of everything written from `mark` on.
     pub fn reader(&self, mark: u64) -> LogReader {
+        self.reader_bounded(mark, u64::MAX)
+    }
+
+    /// A reader that reads at most `per_call` bytes each time it is asked
+    /// (the rest waits for the next call): a client's follow never holds a
+    /// burst of the log in memory at once.
+    pub fn reader_bounded(&self, mark: u64, per_call: u64) -> LogReader {
         LogReader {
             log: self.clone(),
             at: mark,
+            per_call,
             pending: String::new(),
         }
+    }
+
+    /// The last `n` whole lines (service.log, and service.log.1 when it
+    /// holds too few), and the mark they end at: a reader from it goes on
+    /// with the next line. At most `max_bytes` are read from each file.
+    pub fn last_lines(&self, n: usize, max_bytes: u64) -> (Vec<String>, u64) {
+        let removed = self.removed.load(Ordering::SeqCst);
+        let len = fs::metadata(&self.path).map_or(0, |m| m.len());
+        let mark = removed + len;
+        let (mut bytes, mut cut_front) = tail_of(&self.path, len, max_bytes);
+        // A cut moves whole blocks, not whole lines: the first line of
+        // service.log may begin in service.log.1, so the bytes are joined
+        // before they are split.
+        if !cut_front && bytes.iter().filter(|b| **b == b'\n').count() < n {
+            let older_len = fs::metadata(self.numbered(1)).map_or(0, |m| m.len());
+            let (mut older, older_cut) = tail_of(&self.numbered(1), older_len, max_bytes);
+            older.append(&mut bytes);
+            (bytes, cut_front) = (older, older_cut);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+        if cut_front && !lines.is_empty() {
+            lines.remove(0);
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+        (lines, mark)
     }
 
     fn numbered(&self, n: u32) -> PathBuf {
@@ -168,10 +203,26 @@ impl ServiceLog {
     }
 }
 
+/// The last `max_bytes` of the first `len` bytes of `path`, and whether
+/// that window begins after the file's start (mid-line, perhaps).
+fn tail_of(path: &Path, len: u64, max_bytes: u64) -> (Vec<u8>, bool) {
+    let start = len.saturating_sub(max_bytes);
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = File::open(path)
+        && file.seek(SeekFrom::Start(start)).is_ok()
+        && file.take(len - start).read_to_end(&mut bytes).is_err()
+    {
+        bytes.clear();
+    }
+    (bytes, start > 0)
+}
+
 /// Whole lines from a position in the log's history on, across cuts.
 pub struct LogReader {
     log: ServiceLog,
     at: u64,
+    /// The most bytes one call reads.
+    per_call: u64,
     /// A line not yet ended by its newline.
     pending: String,
 }
@@ -193,21 +244,29 @@ impl LogReader {
             // them, if only one cut came between (the limit is far above
             // what a smoke deploy logs between two reads).
             let behind = removed - at;
+            // Bytes of history [removed - available, removed) are the tail
+            // of service.log.1; older ones (two cuts between reads) are gone.
+            let mut available = 0;
             if let Ok(mut older) = File::open(self.log.numbered(1))
                 && let Ok(len) = older.metadata().map(|m| m.len())
-                && older
-                    .seek(SeekFrom::Start(len.saturating_sub(behind)))
-                    .is_ok()
             {
-                let _ = older.read_to_end(&mut chunk);
+                available = behind.min(len);
+                if older.seek(SeekFrom::Start(len - available)).is_ok() {
+                    let _ = older
+                        .take(available.min(self.per_call))
+                        .read_to_end(&mut chunk);
+                }
             }
-            at = removed;
+            at = removed - available + (chunk.len() as u64).min(available);
         }
-        if let Ok(mut file) = File::open(&self.log.path)
+        let room = self.per_call.saturating_sub(chunk.len() as u64);
+        if room > 0
+            && at >= removed
+            && let Ok(mut file) = File::open(&self.log.path)
             && file.seek(SeekFrom::Start(at - removed)).is_ok()
         {
             let mut current = Vec::new();
-            if let Ok(n) = file.read_to_end(&mut current) {
+            if let Ok(n) = file.take(room).read_to_end(&mut current) {
                 at += n as u64;
                 chunk.extend_from_slice(&current);
             }
@@ -309,6 +368,49 @@ mod tests {
             (0..1_000).map(|n| line(n).trim_end().to_string()).collect();
         expected.push("partial line".into());
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn the_last_lines_reach_into_the_cut_off_file_and_a_reader_goes_on_from_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path(), 64_000, 2);
+        let mut service = log.open_for_service().unwrap();
+        for n in 0..1_000 {
+            service.write_all(line(n).as_bytes()).unwrap();
+        }
+        log.cut_if_over().unwrap().expect("cut");
+        let (last, mark) = log.last_lines(900, 1 << 20);
+        let expected: Vec<String> = (100..1_000)
+            .map(|n| line(n).trim_end().to_string())
+            .collect();
+        assert_eq!(last, expected, "the newest 900, across the cut");
+        let (few, _) = log.last_lines(2, 1 << 20);
+        assert_eq!(few, expected[898..]);
+        service.write_all(b"next\n").unwrap();
+        assert_eq!(log.reader(mark).fresh(), vec!["next".to_string()]);
+    }
+
+    #[test]
+    fn a_bounded_reader_reads_a_burst_over_several_calls_losing_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path(), 64_000, 2);
+        let mut service = log.open_for_service().unwrap();
+        let mut reader = log.reader_bounded(log.mark(), 10_000);
+        for n in 0..1_000 {
+            service.write_all(line(n).as_bytes()).unwrap();
+        }
+        log.cut_if_over().unwrap().expect("cut");
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        while seen.len() < 1_000 && calls < 100 {
+            let fresh = reader.fresh();
+            assert!(fresh.len() <= 10_000 / 100 + 1, "bounded: {}", fresh.len());
+            seen.extend(fresh);
+            calls += 1;
+        }
+        let expected: Vec<String> = (0..1_000).map(|n| line(n).trim_end().to_string()).collect();
+        assert_eq!(seen, expected);
+        assert!(calls > 10, "took several calls: {calls}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod procfs;
 mod run;
 mod sockdiag;
 mod systemd;
+mod tail;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use log::{LogReader, ServiceLog};
 pub use procfs::running;
 pub use run::{Lines, Run};
 pub use systemd::{Unit, UnitFacts};
+pub use tail::{Follow, LogSource};
 
 use super::config::ServiceKind;
 use command::CommandService;
@@ -330,6 +332,15 @@ impl Service {
         match &self.kind {
             Kind::Command(c) => c.log().cut_if_over(),
             Kind::Systemd { .. } | Kind::Container { .. } => Ok(None),
+        }
+    }
+
+    /// Where the service's log is, for sessions that read it.
+    pub fn log_source(&self) -> LogSource {
+        match &self.kind {
+            Kind::Command(c) => LogSource::File(c.log().clone()),
+            Kind::Systemd { unit, .. } => LogSource::Journal(unit.clone()),
+            Kind::Container { container, .. } => LogSource::Container(container.clone()),
         }
     }
 

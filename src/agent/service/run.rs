@@ -40,7 +40,7 @@ impl Run {
                 unit, invocation, ..
             } => Lines::Journal {
                 unit: unit.clone(),
-                invocation: invocation.clone(),
+                invocation: Some(invocation.clone()),
                 cursor: None,
             },
             Run::Container { container, id, .. } => Lines::Container(container.follow_logs(id)),
@@ -119,9 +119,11 @@ impl Run {
 pub enum Lines {
     /// service.log, across the agent's cuts of it.
     File(LogReader),
+    /// The unit's journal after `cursor`: one run's, or with no
+    /// invocation every run's.
     Journal {
         unit: systemd::Unit,
-        invocation: String,
+        invocation: Option<String>,
         cursor: Option<String>,
     },
     Container(container::LogFollow),
@@ -136,7 +138,10 @@ impl Lines {
                 unit,
                 invocation,
                 cursor,
-            } => match unit.journal_after(invocation, cursor.as_deref()).await {
+            } => match unit
+                .journal_after(invocation.as_deref(), cursor.as_deref())
+                .await
+            {
                 Ok((lines, next)) => {
                     *cursor = next;
                     lines

@@ -167,28 +167,45 @@ impl Unit {
     }
 
     /// The unit's log lines of one run (`journalctl -u UNIT
-    /// _SYSTEMD_INVOCATION_ID=…`) after `cursor`, and the cursor to ask
-    /// from next time (unchanged when there is nothing new).
+    /// _SYSTEMD_INVOCATION_ID=…`), or of every run with no invocation,
+    /// after `cursor`, and the cursor to ask from next time (unchanged
+    /// when there is nothing new).
     pub async fn journal_after(
         &self,
-        invocation: &str,
+        invocation: Option<&str>,
         cursor: Option<&str>,
     ) -> anyhow::Result<(Vec<String>, Option<String>)> {
-        let matched = format!("_SYSTEMD_INVOCATION_ID={invocation}");
+        let matched = invocation.map(|i| format!("_SYSTEMD_INVOCATION_ID={i}"));
         let after = cursor.map(|c| format!("--after-cursor={c}"));
+        let extra: Vec<&str> = matched
+            .iter()
+            .chain(after.iter())
+            .map(String::as_str)
+            .collect();
+        let (lines, next) = self.journal(&extra).await?;
+        Ok((lines, next.or_else(|| cursor.map(str::to_string))))
+    }
+
+    /// The unit's last `n` journal lines, every run, and the cursor a
+    /// follow asks after.
+    pub async fn journal_tail(&self, n: usize) -> anyhow::Result<(Vec<String>, Option<String>)> {
+        let n = n.to_string();
+        self.journal(&["-n", &n]).await
+    }
+
+    /// `journalctl -u UNIT -o cat -q --no-pager --show-cursor EXTRA…`: the
+    /// lines, and the last entry's cursor if there was one.
+    async fn journal(&self, extra: &[&str]) -> anyhow::Result<(Vec<String>, Option<String>)> {
         let mut args = vec![
             "-u",
             &self.name,
-            &matched,
             "-o",
             "cat",
             "-q",
             "--no-pager",
             "--show-cursor",
         ];
-        if let Some(after) = &after {
-            args.push(after);
-        }
+        args.extend_from_slice(extra);
         let output = Self::command(&self.journalctl, &args)
             .output()
             .await
@@ -210,7 +227,7 @@ impl Unit {
                 lines.pop();
                 Some(c)
             }
-            None => cursor.map(str::to_string),
+            None => None,
         };
         Ok((lines, next))
     }

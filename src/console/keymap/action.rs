@@ -44,12 +44,18 @@ pub enum Action {
     Focus,
     /// Enter: open what is selected (the focused audit pane's entry).
     Open,
+    /// The selected host's service log, full screen.
+    Logs,
+    /// In the log view: follow new lines, or pause where the view is.
+    Follow,
+    /// The runbook the selected host's state points at, in a pager.
+    Runbook,
 }
 
 /// Every action with the name a keymap file uses in `run`, in declaration
 /// order: parsing, [`Action::ALL`], `Display`, error messages, default
 /// descriptions and the footer's labels all read it.
-pub(super) const ACTIONS: [(Action, &str); 22] = [
+pub(super) const ACTIONS: [(Action, &str); 25] = [
     (Action::Quit, "quit"),
     (Action::Up, "up"),
     (Action::Down, "down"),
@@ -72,6 +78,9 @@ pub(super) const ACTIONS: [(Action, &str); 22] = [
     (Action::Sort, "sort"),
     (Action::Focus, "focus"),
     (Action::Open, "open"),
+    (Action::Logs, "logs"),
+    (Action::Follow, "follow"),
+    (Action::Runbook, "runbook"),
 ];
 
 // Each action sits at its own index, so `name` can index the table.
@@ -137,15 +146,21 @@ pub enum Mode {
     Help,
     /// The `R` view: a host's risk ledger, full screen.
     Report,
+    /// A host's service log, full screen (`l`).
+    Logs,
+    /// A runbook's text, full screen (`b`).
+    Pager,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Normal,
         Mode::Dialog,
         Mode::Prompt,
         Mode::Help,
         Mode::Report,
+        Mode::Logs,
+        Mode::Pager,
     ];
 
     /// The table name in a keymap file.
@@ -156,6 +171,8 @@ impl Mode {
             Mode::Prompt => "prompt",
             Mode::Help => "help",
             Mode::Report => "report",
+            Mode::Logs => "logs",
+            Mode::Pager => "pager",
         }
     }
 
@@ -164,7 +181,9 @@ impl Mode {
     pub(super) fn exit(self) -> Action {
         match self {
             Mode::Normal => Action::Quit,
-            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Report => Action::Cancel,
+            Mode::Dialog | Mode::Prompt | Mode::Help | Mode::Report | Mode::Logs | Mode::Pager => {
+                Action::Cancel
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ struct RawFile {
     prompt: Option<RawMode>,
     help: Option<RawMode>,
     report: Option<RawMode>,
+    logs: Option<RawMode>,
+    pager: Option<RawMode>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,8 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Vec<Entry>, KeymapError>
         (Mode::Prompt, raw.prompt),
         (Mode::Help, raw.help),
         (Mode::Report, raw.report),
+        (Mode::Logs, raw.logs),
+        (Mode::Pager, raw.pager),
     ];
     let mut entries = Vec::new();
     for (mode, raw_mode) in modes {

@@ -75,6 +75,10 @@ pub fn mode(model: &Model) -> Mode {
         Mode::Dialog
     } else if model.prompt.is_some() {
         Mode::Prompt
+    } else if model.pager.is_some() {
+        Mode::Pager
+    } else if model.logs.is_some() {
+        Mode::Logs
     } else {
         Mode::Normal
     }
@@ -102,8 +106,15 @@ pub fn update(model: &mut Model, keymap: &Keymap, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Link(host, event, at) => {
+            let up = matches!(event, LinkEvent::Up { .. });
             super::link_events::apply(model, host, event, at);
-            Vec::new()
+            // A new session has no follow: the log view asks again.
+            match &model.logs {
+                Some(view) if up && view.host == host => {
+                    asks(super::readers::open_logs(model, host))
+                }
+                _ => Vec::new(),
+            }
         }
         Msg::Replied(ticket, result, took) => {
             replied(model, ticket, result, took);
@@ -163,6 +174,10 @@ fn replied(model: &mut Model, ticket: u64, result: Result<Reply, String>, took: 
     let Some(asked) = model.requests.answer(ticket, result.clone(), took).cloned() else {
         return;
     };
+    if super::readers::READS.contains(&asked.op) {
+        super::readers::replied(model, &asked, ticket, result);
+        return;
+    }
     let mut shown = false;
     if let Some(stop) = &mut model.fleet_stop
         && stop.tickets.contains(&ticket)
@@ -210,6 +225,9 @@ fn result_of(asked: &super::requests::Asked) -> Option<bool> {
 fn mouse_event(model: &mut Model, mouse: MouseEvent) {
     if model.dialog.is_some() || model.fleet_stop.is_some() || model.help || model.ledger.is_some()
     {
+        return;
+    }
+    if super::readers::scrolled(model, mouse.kind) {
         return;
     }
     match mouse.kind {
@@ -273,6 +291,11 @@ fn key_event(model: &mut Model, keymap: &Keymap, key: KeyEvent) -> Vec<Command> 
             Vec::new()
         }
         Mode::Prompt => prompt_key(model, action, key),
+        Mode::Logs => asks(super::readers::logs_key(model, action)),
+        Mode::Pager => {
+            super::readers::pager_key(model, action);
+            Vec::new()
+        }
         Mode::Dialog if model.fleet_stop.is_some() => fleet_stop_key(model, action, key),
         Mode::Dialog => dialog_key(model, action, key),
         Mode::Normal => normal_key(model, action),
@@ -349,9 +372,23 @@ fn normal_key(model: &mut Model, action: Option<Action>) -> Vec<Command> {
         Action::EmergencyStop => return open_dialog(model, DialogKind::EmergencyStop),
         Action::FleetStop => open_fleet_stop(model),
         Action::Drill => return open_dialog(model, DialogKind::Drill),
-        Action::Submit | Action::Cancel | Action::NextField => {}
+        Action::Logs => return asks(super::readers::open_logs(model, model.selected)),
+        Action::Runbook => return asks(super::readers::open_runbook(model)),
+        Action::Submit | Action::Cancel | Action::NextField | Action::Follow => {}
     }
     Vec::new()
+}
+
+/// What the log view and the pager ask, as commands for the shell.
+fn asks(asks: Vec<super::readers::Ask>) -> Vec<Command> {
+    asks.into_iter()
+        .map(|a| Command::Ask {
+            ticket: a.ticket,
+            host: a.host,
+            request: a.request,
+            reason: None,
+        })
+        .collect()
 }
 
 fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<Command> {
@@ -360,8 +397,14 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
     };
     match action {
         Some(Action::Cancel) => {
-            if prompt.kind == PromptKind::Filter {
-                model.filter.clear();
+            match prompt.kind {
+                PromptKind::Filter => model.filter.clear(),
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(String::new());
+                    }
+                }
+                PromptKind::Command => {}
             }
             model.prompt = None;
         }
@@ -378,13 +421,24 @@ fn prompt_key(model: &mut Model, action: Option<Action>, key: KeyEvent) -> Vec<C
             model.prompt = None;
             match kind {
                 PromptKind::Filter => model.filter = text,
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(text);
+                    }
+                }
                 PromptKind::Command => return run_command(model, &text),
             }
         }
         _ => {
             prompt.input.handle_event(&TermEvent::Key(key));
-            if prompt.kind == PromptKind::Filter {
-                model.filter = prompt.input.value().to_string();
+            match prompt.kind {
+                PromptKind::Filter => model.filter = prompt.input.value().to_string(),
+                PromptKind::LogFilter => {
+                    if let Some(view) = &mut model.logs {
+                        view.set_filter(prompt.input.value().to_string());
+                    }
+                }
+                PromptKind::Command => {}
             }
         }
     }

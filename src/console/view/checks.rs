@@ -3,7 +3,8 @@
 //! fit — a mark (✓ ok, ✗ failing, ? no data or stale, …
 //! pending), its name, value, comparison and limit, failures against the
 //! allowance, the sample's age, and for a check judged against a baseline
-//! the candidate's ratio to it.
+//! the candidate's ratio to it. Above them, the runbook (`b`) of a halt,
+//! a failing check, or the check that failed the last deploy.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -40,11 +41,23 @@ pub(super) fn draw(
         ),
         theme.header,
     )];
+    // What to do first: the runbook the host's state points at, above the
+    // rows so it is never the one cut.
+    if let Some(target) = crate::console::runbook::target(status) {
+        lines.push(Line::styled(
+            inert(&truncate(
+                &format!("▸ runbook (b) for {}: {}", target.name, target.runbook),
+                usize::from(area.width),
+            )),
+            theme.state_attention,
+        ));
+    }
+    let above = lines.len();
     // The checks GATES counts, so that `9/9` means nine rows.
     let mut shown: Vec<&CheckView> = status.checks.iter().filter(|c| c.counts()).collect();
     // Stable: within a rank, the agent's order.
     shown.sort_by_key(|c| rank(c));
-    let room = usize::from(area.height).saturating_sub(1);
+    let room = usize::from(area.height).saturating_sub(above);
     let (fits, hidden) = if shown.len() > room {
         let fits = room.saturating_sub(1);
         (&shown[..fits], &shown[fits..])

@@ -30,7 +30,7 @@ const SHOWN: [Action; 9] = [
 pub(super) fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme, area: Rect) {
     if let Some(prompt) = &model.prompt {
         let label = match prompt.kind {
-            PromptKind::Filter => "/",
+            PromptKind::Filter | PromptKind::LogFilter => "/",
             PromptKind::Command => ":",
         };
         let line = Line::from(vec![

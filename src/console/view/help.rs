@@ -46,6 +46,27 @@ pub(super) fn draw(frame: &mut Frame, keymap: &Keymap, theme: &Theme, scroll: u1
         (Mode::Report, "the risk ledger (R)"),
         (Mode::Help, "this help"),
     ]);
+    // The log view's keys two to a line; the runbook pager scrolls with
+    // the same keys.
+    rest.push(Line::styled("log view (l)".to_string(), theme.header));
+    let logs: Vec<(String, String)> = (keymap.bindings(Mode::Logs).iter())
+        .map(|b| (b.keys.join(" "), b.description.clone()))
+        .collect();
+    for pair in logs.chunks(2) {
+        let spans: Vec<Span> = (pair.iter())
+            .flat_map(|(keys, desc)| {
+                [
+                    Span::styled(format!("  {keys} "), theme.key),
+                    Span::styled(desc.clone(), theme.text),
+                ]
+            })
+            .collect();
+        rest.push(Line::from(spans));
+    }
+    rest.push(Line::styled(
+        "runbook pager (b): scrolls as the log view; esc q back".to_string(),
+        theme.header,
+    ));
     rest.push(Line::styled(
         ": commands (HOST, else the selected host; Tab completes)",
         theme.header,

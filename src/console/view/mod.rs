@@ -21,6 +21,8 @@
 //!  ledger.rs  the `R` view: a host's risk ledger, full screen
 //!  help.rs    the `?` screen, drawn over the rest
 //!  audit_entry.rs  one audit entry whole (Enter on the focused audit pane)
+//!  logs.rs    a host's service log, full screen, instead of the rest (`l`)
+//!  pager.rs   a runbook's text, full screen, instead of the rest (`b`)
 //! ```
 
 mod audit;
@@ -37,6 +39,8 @@ mod gauges;
 mod header;
 mod help;
 mod ledger;
+mod logs;
+mod pager;
 
 use std::time::Duration;
 
@@ -53,6 +57,17 @@ use crate::wire::StateWord;
 pub use fleet::rollout_title;
 
 pub fn draw(frame: &mut Frame, model: &Model, keymap: &Keymap, theme: &Theme) {
+    if let Some(pager) = &model.pager {
+        pager::draw(frame, model, pager, keymap, theme);
+        return;
+    }
+    if let Some(view) = &model.logs {
+        logs::draw(frame, model, view, keymap, theme);
+        if model.help {
+            help::draw(frame, keymap, theme, model.help_scroll);
+        }
+        return;
+    }
     let area = frame.area();
     let areas = layout::split(area.width, area.height, model.hosts.len());
     header::draw(frame, model, theme, areas.header);

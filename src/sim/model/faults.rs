@@ -27,6 +27,13 @@ impl Sim {
                     "kill switch tripped reason=simulated kill event".into(),
                 ));
             }
+            Some(Fault::Drawdown) => {
+                // What a real strategy prints as its risk limit goes: the
+                // line an operator looks for in the log after a rollback.
+                out.push(Effect::Log(
+                    "fatal: risk limit breached: drawdown 25.0% (simulated drawdown fault)".into(),
+                ));
+            }
             Some(Fault::Recon | Fault::Canary) => self.repeat_fault(now, out),
             // Stale: the tick checks `fault_fired` and stops. The rest are
             // functions of time read by `sample` and `answer`.
@@ -94,6 +101,14 @@ mod tests {
     fn drawdown_and_pnl_faults_move_their_series() {
         let mut dd = sim(&[("TRADE_MODE", "paper"), ("SIM_FAULT", "drawdown")]);
         run(&mut dd, ms(900));
+        let mut told = sim(&[("TRADE_MODE", "paper"), ("SIM_FAULT", "drawdown")]);
+        let logged = run(&mut told, ms(5_000));
+        assert!(
+            logged.iter().any(
+                |e| matches!(e, Effect::Log(l) if l.starts_with("fatal: risk limit breached"))
+            ),
+            "the fault says so in the log: {logged:?}"
+        );
         assert!(dd.sample(ms(900)).drawdown_pct <= 0.5);
         assert!(dd.sample(ms(1000)).drawdown_pct >= 10.0);
         assert_eq!(dd.sample(ms(60_000)).drawdown_pct, 25.0);
