@@ -7,9 +7,8 @@
 //! in text for NO_COLOR.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::age;
 use crate::console::keymap::{Action, Keymap, Mode};
@@ -34,14 +33,7 @@ pub(super) fn draw(
     keymap: &Keymap,
     theme: &Theme,
 ) {
-    let area = frame.area();
-    frame.render_widget(Clear, area);
-    let [title, body, keys] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [title, body, keys] = super::full_screen(frame);
     frame.render_widget(Paragraph::new(title_line(model, view, theme)), title);
     draw_body(frame, view, theme, body);
     if model.prompt.is_some() || model.current_notice().is_some() {

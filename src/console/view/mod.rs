@@ -136,6 +136,19 @@ fn bar(done: f64, width: usize) -> String {
     format!("{}{}", "▇".repeat(filled), "░".repeat(width - filled))
 }
 
+/// A view that takes the whole screen (the log view, a runbook): cleared,
+/// then a title line, the body and a line of keys.
+fn full_screen(frame: &mut Frame) -> [Rect; 3] {
+    let area = frame.area();
+    frame.render_widget(ratatui::widgets::Clear, area);
+    ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length(1),
+        ratatui::layout::Constraint::Min(1),
+        ratatui::layout::Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
 /// A box of this size in the middle of `area` (smaller if it must be).
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);

@@ -3,9 +3,8 @@
 //! of keys. A URL is only shown, to open elsewhere.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::console::keymap::{Action, Keymap, Mode};
 use crate::console::runbook::Pager;
@@ -20,14 +19,7 @@ pub(super) fn draw(
     keymap: &Keymap,
     theme: &Theme,
 ) {
-    let area = frame.area();
-    frame.render_widget(Clear, area);
-    let [title, body, keys] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [title, body, keys] = super::full_screen(frame);
     let name = model
         .hosts
         .get(pager.host)
