@@ -237,7 +237,8 @@ pub async fn watch(
     waves.sort();
     model.waves = waves.into_iter().map(|(_, wave)| wave).collect();
     model.size = (size.width, size.height);
-    let operator = std::env::var("USER").ok();
+    // Who you claim to be; sshd says who you are (the agents record both).
+    let operator = (std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))).ok();
     model.user = operator.clone();
     // The clock and the countdowns show seconds; nothing needs a faster tick.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
