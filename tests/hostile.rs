@@ -32,10 +32,7 @@ fn ask(reader: &mut BufReader<UnixStream>, line: &str) -> Value {
 fn a_reused_command_id_never_swallows_a_different_command() {
     let mut lab = Lab::new("lab-ids", 1);
     lab.start_agent();
-    let stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let stream = lab.socket();
     let mut reader = BufReader::new(stream);
     let first = ask(&mut reader, r#"{"type":"command","id":"x","op":"status"}"#);
     assert_eq!(first["ok"], true, "{first}");
@@ -208,10 +205,7 @@ fn a_release_diff_shows_values_only_for_public_keys() {
         .unwrap()
         .to_string();
 
-    let stream = UnixStream::connect(lab.path("agent.sock")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let stream = lab.socket();
     let mut reader = BufReader::new(stream);
     // As a viewer (an attach message lowers the session's role).
     reader

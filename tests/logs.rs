@@ -213,10 +213,7 @@ fn ctl_logs_over_ssh() {
 fn a_viewer_may_not_read_the_log_but_may_read_a_runbook() {
     let mut lab = Lab::new("lab-logs-viewer", 1);
     lab.start_agent();
-    let stream = std::os::unix::net::UnixStream::connect(lab.path("agent.sock")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let stream = lab.socket();
     let mut writer = stream.try_clone().unwrap();
     writer
         .write_all(
@@ -256,10 +253,7 @@ fn a_viewer_may_not_read_the_log_but_may_read_a_runbook() {
 fn every_logs_request_gets_its_reply_and_the_latest_ends_the_follow() {
     let mut lab = Lab::new("lab-logs-twice", 1);
     lab.start_agent();
-    let stream = std::os::unix::net::UnixStream::connect(lab.path("agent.sock")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let stream = lab.socket();
     let mut writer = stream.try_clone().unwrap();
     writer
         .write_all(

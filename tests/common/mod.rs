@@ -63,6 +63,17 @@ impl Lab {
         self.dir.path().join(name)
     }
 
+    /// A raw session on the agent's socket (admin), whose reads give up
+    /// after 10 s rather than hang a test.
+    pub fn socket(&self) -> std::os::unix::net::UnixStream {
+        let stream = std::os::unix::net::UnixStream::connect(self.path("agent.sock"))
+            .expect("connect to the agent's socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        stream
+    }
+
     pub fn example(&self, name: &str) -> PathBuf {
         self.dir.path().join("examples").join(name)
     }
