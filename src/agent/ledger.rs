@@ -57,6 +57,21 @@ impl MetricsCache {
 
 /// The ledger's series for `/metrics`. Gauges, not counters: a figure
 /// over a sliding window falls as old deploys leave it.
+/// A gauge family of counts, one series per `label` value.
+fn counts(
+    page: &mut Page,
+    host: &str,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) {
+    page.family(name, "gauge", help);
+    for (value, n) in values {
+        page.sample(name, &[("host", host), (label, value)], *n as f64);
+    }
+}
+
 pub fn render(report: &Report) -> String {
     let host = escape(&report.host);
     let h: &[(&str, &str)] = &[("host", &host)];
@@ -69,28 +84,24 @@ pub fn render(report: &Report) -> String {
     );
     page.sample("gantry_report_window_seconds", h, window);
 
-    page.family(
-        "gantry_report_deploys",
-        "gauge",
-        "Deploys submitted in the window, by how they ended (reached_live and failed_after_live overlap the rest).",
-    );
     let d = &report.deploys;
-    for (outcome, n) in [
-        ("submitted", d.submitted),
-        ("rejected", d.rejected),
-        ("reached_live", d.reached_live),
-        ("rolled_back", d.rolled_back),
-        ("halted", d.halted),
-        ("stopped", d.stopped),
-        ("failed_after_live", d.failed_after_live),
-        ("in_flight", d.in_flight),
-    ] {
-        page.sample(
-            "gantry_report_deploys",
-            &[("host", &host), ("outcome", outcome)],
-            n as f64,
-        );
-    }
+    counts(
+        &mut page,
+        &host,
+        "gantry_report_deploys",
+        "Deploys submitted in the window, by how they ended (reached_live and failed_after_live overlap the rest).",
+        "outcome",
+        &[
+            ("submitted", d.submitted),
+            ("rejected", d.rejected),
+            ("reached_live", d.reached_live),
+            ("rolled_back", d.rolled_back),
+            ("halted", d.halted),
+            ("stopped", d.stopped),
+            ("failed_after_live", d.failed_after_live),
+            ("in_flight", d.in_flight),
+        ],
+    );
 
     if let Some(rate) = report.change_failure_rate {
         page.family(
@@ -134,66 +145,47 @@ pub fn render(report: &Report) -> String {
         page.sample(&format!("{name}_count"), h, durations.count as f64);
     }
 
-    page.family(
+    counts(
+        &mut page,
+        &host,
         "gantry_report_caught",
-        "gauge",
         "Bad releases stopped, by where: validate, smoke, or the stage whose gate failed.",
-    );
-    for (stage, n) in report.caught.by_stage() {
-        page.sample(
-            "gantry_report_caught",
-            &[("host", &host), ("stage", stage)],
-            n as f64,
-        );
-    }
-
-    page.family(
-        "gantry_report_approvals",
-        "gauge",
-        "Approvals given, and approvals escalated for waiting, in the window.",
+        "stage",
+        &report.caught.by_stage(),
     );
     let a = &report.approvals;
-    for (what, n) in [("approved", a.approved), ("escalated", a.escalated)] {
-        page.sample(
-            "gantry_report_approvals",
-            &[("host", &host), ("what", what)],
-            n as f64,
-        );
-    }
-
-    page.family(
-        "gantry_report_drills",
-        "gauge",
-        "Drills in the window: started, passed, failed, and passed within the rollback SLA.",
+    counts(
+        &mut page,
+        &host,
+        "gantry_report_approvals",
+        "Approvals given, and approvals escalated for waiting, in the window.",
+        "what",
+        &[("approved", a.approved), ("escalated", a.escalated)],
     );
     let dr = &report.drills;
-    for (result, n) in [
-        ("started", dr.started),
-        ("passed", dr.passed),
-        ("failed", dr.failed),
-        ("within_sla", dr.within_sla),
-    ] {
-        page.sample(
-            "gantry_report_drills",
-            &[("host", &host), ("result", result)],
-            n as f64,
-        );
-    }
-
-    page.family(
-        "gantry_report_alerts",
-        "gauge",
-        "Alerts raised in the window, by priority (dropped: the webhook queue had no room).",
+    counts(
+        &mut page,
+        &host,
+        "gantry_report_drills",
+        "Drills in the window: started, passed, failed, and passed within the rollback SLA.",
+        "result",
+        &[
+            ("started", dr.started),
+            ("passed", dr.passed),
+            ("failed", dr.failed),
+            ("within_sla", dr.within_sla),
+        ],
     );
     let mut priorities: Vec<(&str, u64)> = report.alerts.by_priority().to_vec();
     priorities.push(("dropped", report.alerts.dropped));
-    for (priority, n) in priorities {
-        page.sample(
-            "gantry_report_alerts",
-            &[("host", &host), ("priority", priority)],
-            n as f64,
-        );
-    }
+    counts(
+        &mut page,
+        &host,
+        "gantry_report_alerts",
+        "Alerts raised in the window, by priority (dropped: the webhook queue had no room).",
+        "priority",
+        &priorities,
+    );
     page.0
 }
 

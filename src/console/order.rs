@@ -47,7 +47,8 @@ impl Model {
         self.row_of(&self.order())
     }
 
-    fn row_of(&self, order: &[usize]) -> usize {
+    /// The selected host's row in `order` (from [`Model::order`]).
+    pub fn row_of(&self, order: &[usize]) -> usize {
         order.iter().position(|&i| i == self.selected).unwrap_or(0)
     }
 

@@ -53,7 +53,7 @@ fn release_text(release: &str, wide: bool) -> &str {
 pub(super) fn draw(frame: &mut Frame, model: &Model, theme: &Theme, area: Rect) {
     let wide = area.width >= 110;
     let order = model.order();
-    let first = layout::first_row(model.selected_row(), area.height);
+    let first = layout::first_row(model.row_of(&order), area.height);
     let groups = ReleaseGroups::of(&model.hosts);
     // Only the rows that fit are built: a thousand hosts cost a screenful.
     let rows: Vec<Row> = order
